@@ -1,0 +1,183 @@
+package main
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"net"
+	"net/url"
+	"os"
+	"regexp"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// config is everything `couchnpm serve` can be told. Each flag falls back to
+// an environment variable; a flag given on the command line wins.
+type config struct {
+	Listen          string
+	PublicURL       string
+	CouchURL        string
+	CouchUser       string
+	CouchPassword   string
+	DBPrefix        string
+	MaxPublishBytes int64
+	LogLevel        string
+	LogFormat       string
+	AllowSignup     bool
+	CouchTimeout    time.Duration
+	CouchWait       time.Duration
+	ShutdownTimeout time.Duration
+}
+
+// envFlags registers flags whose defaults come from the environment and
+// remembers environment values that do not parse.
+type envFlags struct {
+	fs   *flag.FlagSet
+	errs []error
+}
+
+func (e *envFlags) str(p *string, name, env, def, usage string) {
+	if v, ok := os.LookupEnv(env); ok {
+		def = v
+	}
+	e.fs.StringVar(p, name, def, usage+" (env "+env+")")
+}
+
+func (e *envFlags) boolean(p *bool, name, env string, def bool, usage string) {
+	if v, ok := os.LookupEnv(env); ok {
+		b, err := strconv.ParseBool(v)
+		if err != nil {
+			e.errs = append(e.errs, fmt.Errorf("%s=%q is not a boolean", env, v))
+		}
+		def = b
+	}
+	e.fs.BoolVar(p, name, def, usage+" (env "+env+")")
+}
+
+func (e *envFlags) duration(p *time.Duration, name, env string, def time.Duration, usage string) {
+	if v, ok := os.LookupEnv(env); ok {
+		d, err := time.ParseDuration(v)
+		if err != nil {
+			e.errs = append(e.errs, fmt.Errorf("%s=%q is not a duration (like 10s)", env, v))
+		}
+		def = d
+	}
+	e.fs.DurationVar(p, name, def, usage+" (env "+env+")")
+}
+
+// byteSize is a flag value like 100MB, 512k or 1048576.
+type byteSize struct{ n *int64 }
+
+func (b byteSize) String() string {
+	if b.n == nil {
+		return ""
+	}
+	return strconv.FormatInt(*b.n, 10)
+}
+
+func (b byteSize) Set(s string) error {
+	n, err := parseBytes(s)
+	if err != nil {
+		return err
+	}
+	*b.n = n
+	return nil
+}
+
+func parseBytes(s string) (int64, error) {
+	t := strings.ToUpper(strings.TrimSpace(s))
+	mult := int64(1)
+	for _, u := range []struct {
+		suffix string
+		mult   int64
+	}{{"GB", 1 << 30}, {"MB", 1 << 20}, {"KB", 1 << 10}, {"G", 1 << 30}, {"M", 1 << 20}, {"K", 1 << 10}, {"B", 1}} {
+		if strings.HasSuffix(t, u.suffix) {
+			t, mult = strings.TrimSpace(strings.TrimSuffix(t, u.suffix)), u.mult
+			break
+		}
+	}
+	n, err := strconv.ParseInt(t, 10, 64)
+	if err != nil || n <= 0 || n > (1<<40)/mult {
+		return 0, fmt.Errorf("%q is not a size (like 100MB)", s)
+	}
+	return n * mult, nil
+}
+
+var dbNameRe = regexp.MustCompile(`^[a-z][a-z0-9_$()+/-]*$`)
+
+// parseServe reads the serve subcommand's flags and checks them.
+func parseServe(args []string) (*config, error) {
+	c := &config{}
+	fs := flag.NewFlagSet("couchnpm serve", flag.ContinueOnError)
+	e := &envFlags{fs: fs}
+	e.str(&c.Listen, "listen", "COUCHNPM_LISTEN", "127.0.0.1:4880", "address to listen on")
+	e.str(&c.PublicURL, "public-url", "COUCHNPM_PUBLIC_URL", "", "base URL clients reach the registry at, written into dist.tarball (default: http://<listen address>)")
+	e.str(&c.CouchURL, "couchdb-url", "COUCHDB_URL", "http://127.0.0.1:5984", "CouchDB base URL")
+	c.CouchUser = os.Getenv("COUCHDB_USER")
+	c.CouchPassword = os.Getenv("COUCHDB_PASSWORD")
+	e.str(&c.DBPrefix, "db-prefix", "COUCHNPM_DB_PREFIX", "registry", "prefix of the registry's CouchDB database names")
+	c.MaxPublishBytes = 100 << 20
+	if v, ok := os.LookupEnv("COUCHNPM_MAX_PUBLISH_BYTES"); ok {
+		if err := (byteSize{&c.MaxPublishBytes}).Set(v); err != nil {
+			e.errs = append(e.errs, fmt.Errorf("COUCHNPM_MAX_PUBLISH_BYTES: %w", err))
+		}
+	}
+	fs.Var(byteSize{&c.MaxPublishBytes}, "max-publish-bytes", "largest publish body accepted, like 100MB (env COUCHNPM_MAX_PUBLISH_BYTES)")
+	e.str(&c.LogLevel, "log-level", "COUCHNPM_LOG_LEVEL", "info", "debug, info, warn or error")
+	e.str(&c.LogFormat, "log-format", "COUCHNPM_LOG_FORMAT", "json", "json or console")
+	e.boolean(&c.AllowSignup, "allow-signup", "COUCHNPM_ALLOW_SIGNUP", true, "let `npm adduser`/`npm login` create accounts")
+	e.duration(&c.CouchTimeout, "couchdb-timeout", "COUCHNPM_COUCHDB_TIMEOUT", 10*time.Second, "bound on each CouchDB metadata call")
+	e.duration(&c.CouchWait, "couchdb-wait", "COUCHNPM_COUCHDB_WAIT", 60*time.Second, "how long to wait for CouchDB at start")
+	e.duration(&c.ShutdownTimeout, "shutdown-timeout", "COUCHNPM_SHUTDOWN_TIMEOUT", 15*time.Second, "how long in-flight requests may finish on SIGTERM")
+	fs.SetOutput(os.Stderr)
+	if err := fs.Parse(args); err != nil {
+		return nil, err
+	}
+	if fs.NArg() > 0 {
+		return nil, fmt.Errorf("unexpected argument %q", fs.Arg(0))
+	}
+	if len(e.errs) > 0 {
+		return nil, errors.Join(e.errs...)
+	}
+	return c, c.check()
+}
+
+func (c *config) check() error {
+	host, port, err := net.SplitHostPort(c.Listen)
+	if err != nil {
+		return fmt.Errorf("--listen %q is not host:port", c.Listen)
+	}
+	if c.PublicURL == "" {
+		if host == "" || host == "0.0.0.0" || host == "::" {
+			host = "127.0.0.1"
+		}
+		c.PublicURL = "http://" + net.JoinHostPort(host, port)
+	}
+	u, err := url.Parse(c.PublicURL)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.RawQuery != "" || u.Fragment != "" {
+		return fmt.Errorf("--public-url %q must be an http(s) URL without query", c.PublicURL)
+	}
+	c.PublicURL = strings.TrimRight(c.PublicURL, "/")
+	if u, err := url.Parse(c.CouchURL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return errors.New("COUCHDB_URL must be an http(s) URL")
+	}
+	if !dbNameRe.MatchString(c.DBPrefix) || len(c.DBPrefix) > 200 {
+		return fmt.Errorf("--db-prefix %q is not a valid CouchDB database name (lowercase letter first, then a-z 0-9 _$()+-/)", c.DBPrefix)
+	}
+	switch c.LogFormat {
+	case "json", "console":
+	default:
+		return fmt.Errorf("--log-format %q: want json or console", c.LogFormat)
+	}
+	switch c.LogLevel {
+	case "debug", "info", "warn", "error":
+	default:
+		return fmt.Errorf("--log-level %q: want debug, info, warn or error", c.LogLevel)
+	}
+	if c.CouchTimeout <= 0 || c.CouchWait < 0 || c.ShutdownTimeout <= 0 {
+		return errors.New("timeouts must be positive")
+	}
+	return nil
+}

@@ -1,0 +1,123 @@
+// Command couchnpm runs an npm registry that keeps everything in CouchDB.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"net/http"
+	"os"
+	"os/signal"
+	"syscall"
+	"time"
+
+	"github.com/rs/zerolog"
+
+	"github.com/couchnpm/couchnpm/couch"
+	"github.com/couchnpm/couchnpm/handlers"
+	"github.com/couchnpm/couchnpm/registry"
+)
+
+const usage = `usage: couchnpm <command> [flags]
+
+commands:
+  serve    run the registry (couchnpm serve -h lists its flags)
+`
+
+func main() {
+	os.Exit(run(os.Args[1:]))
+}
+
+func run(args []string) int {
+	if len(args) == 0 {
+		fmt.Fprint(os.Stderr, usage)
+		return 2
+	}
+	switch args[0] {
+	case "serve":
+		cfg, err := parseServe(args[1:])
+		if errors.Is(err, flag.ErrHelp) {
+			return 0
+		}
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "couchnpm: bad configuration:", err)
+			return 2
+		}
+		if err := serve(cfg); err != nil {
+			fmt.Fprintln(os.Stderr, "couchnpm:", err)
+			return 1
+		}
+		return 0
+	case "-h", "--help", "help":
+		fmt.Fprint(os.Stdout, usage)
+		return 0
+	default:
+		fmt.Fprintf(os.Stderr, "couchnpm: unknown command %q\n%s", args[0], usage)
+		return 2
+	}
+}
+
+func newLogger(cfg *config) zerolog.Logger {
+	level, _ := zerolog.ParseLevel(cfg.LogLevel)
+	var log zerolog.Logger
+	if cfg.LogFormat == "console" {
+		log = zerolog.New(zerolog.ConsoleWriter{Out: os.Stderr, TimeFormat: time.RFC3339})
+	} else {
+		log = zerolog.New(os.Stderr)
+	}
+	return log.Level(level).With().Timestamp().Logger()
+}
+
+func serve(cfg *config) error {
+	log := newLogger(cfg)
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
+	defer stop()
+
+	db, err := couch.Open(couch.Config{
+		URL: cfg.CouchURL, User: cfg.CouchUser, Password: cfg.CouchPassword,
+		Prefix: cfg.DBPrefix, Timeout: cfg.CouchTimeout,
+	}, log)
+	if err != nil {
+		return err
+	}
+	log.Info().Str("couchdb", db.URL()).Str("db_prefix", cfg.DBPrefix).Msg("connecting to CouchDB")
+	if err := db.WaitReady(ctx, cfg.CouchWait); err != nil {
+		return err
+	}
+	if err := db.Bootstrap(ctx); err != nil {
+		return fmt.Errorf("prepare CouchDB: %w", err)
+	}
+
+	reg := registry.NewService(db.Packuments(couch.RolePackages))
+	accounts := registry.NewAccounts(db.Users(), db.Tokens(), cfg.AllowSignup)
+	h := handlers.New(handlers.Config{PublicURL: cfg.PublicURL, MaxPublishBytes: cfg.MaxPublishBytes}, reg, accounts, db, log)
+
+	srv := &http.Server{
+		Addr:              cfg.Listen,
+		Handler:           h,
+		ReadHeaderTimeout: 10 * time.Second,
+		// Publishes upload up to max-publish-bytes; tarballs stream to slow
+		// clients. The bounds are generous but finite.
+		ReadTimeout:    5 * time.Minute,
+		WriteTimeout:   10 * time.Minute,
+		IdleTimeout:    2 * time.Minute,
+		MaxHeaderBytes: 64 << 10,
+	}
+	errc := make(chan error, 1)
+	go func() { errc <- srv.ListenAndServe() }()
+	log.Info().Str("listen", cfg.Listen).Str("public_url", cfg.PublicURL).Msg("couchnpm is serving")
+
+	select {
+	case err := <-errc:
+		return err
+	case <-ctx.Done():
+	}
+	log.Info().Dur("deadline", cfg.ShutdownTimeout).Msg("shutting down")
+	sctx, cancel := context.WithTimeout(context.Background(), cfg.ShutdownTimeout)
+	defer cancel()
+	if err := srv.Shutdown(sctx); err != nil {
+		return fmt.Errorf("shutdown: %w", err)
+	}
+	return nil
+}

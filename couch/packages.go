@@ -1,0 +1,66 @@
+package couch
+
+import (
+	"context"
+
+	kivik "github.com/go-kivik/kivik/v4"
+
+	"github.com/couchnpm/couchnpm/registry"
+)
+
+// Packuments is a database of packument documents with tarball attachments.
+// It implements registry.PackumentStore.
+type Packuments struct {
+	c  *Client
+	db *kivik.DB
+}
+
+// Packuments returns the packument store of a database role
+// (RolePackages or RoleMirror).
+func (c *Client) Packuments(role string) *Packuments {
+	return &Packuments{c: c, db: c.k.DB(c.names[role])}
+}
+
+// GetPackument reads a packument document (attachments as stubs).
+func (s *Packuments) GetPackument(ctx context.Context, name string) (*registry.Packument, error) {
+	ctx, cancel := s.c.ctx(ctx)
+	defer cancel()
+	var p registry.Packument
+	if err := s.db.Get(ctx, name).ScanDoc(&p); err != nil {
+		return nil, translate(err, "read package "+name)
+	}
+	return &p, nil
+}
+
+// PutPackument writes the document and its inline attachments in one
+// request, so a publish is atomic: CouchDB stores both or neither.
+func (s *Packuments) PutPackument(ctx context.Context, p *registry.Packument) (string, error) {
+	ctx, cancel := s.c.ctx(ctx)
+	defer cancel()
+	rev, err := s.db.Put(ctx, p.ID, p)
+	if err != nil {
+		return "", translate(err, "write package "+p.ID)
+	}
+	return rev, nil
+}
+
+// OpenTarball streams an attachment. The stream lives as long as ctx: the
+// caller's request context bounds it, not the metadata timeout.
+func (s *Packuments) OpenTarball(ctx context.Context, name, attachment string) (*registry.Tarball, error) {
+	att, err := s.db.GetAttachment(ctx, name, attachment)
+	if err != nil {
+		return nil, translate(err, "read tarball "+attachment)
+	}
+	return &registry.Tarball{Body: att.Content, Size: att.Size, Digest: att.Digest}, nil
+}
+
+// StatTarball looks up an attachment's size and digest with a HEAD request.
+func (s *Packuments) StatTarball(ctx context.Context, name, attachment string) (*registry.Tarball, error) {
+	ctx, cancel := s.c.ctx(ctx)
+	defer cancel()
+	att, err := s.db.GetAttachmentMeta(ctx, name, attachment)
+	if err != nil {
+		return nil, translate(err, "stat tarball "+attachment)
+	}
+	return &registry.Tarball{Size: att.Size, Digest: att.Digest}, nil
+}

@@ -1,0 +1,101 @@
+// Package handlers is couchnpm's HTTP surface: npm's registry API routed with
+// gorilla/mux onto the registry package. Handlers decode requests and encode
+// answers; the rules live in the registry package.
+package handlers
+
+import (
+	"context"
+	"net/http"
+	"net/netip"
+
+	"github.com/gorilla/mux"
+	"github.com/rs/zerolog"
+
+	"github.com/couchnpm/couchnpm/registry"
+)
+
+// Registry is what the package routes need of the registry.
+type Registry interface {
+	Packument(ctx context.Context, name string) (*registry.Packument, error)
+	Tarball(ctx context.Context, name, file string, head bool) (*registry.Tarball, error)
+	Publish(ctx context.Context, user registry.Identity, name string, body *registry.PublishBody) error
+}
+
+// Accounts is what the user routes and authentication need.
+type Accounts interface {
+	Login(ctx context.Context, name, password, email string) (string, error)
+	User(ctx context.Context, name string) (*registry.User, error)
+	ByToken(ctx context.Context, token string, addr netip.Addr) (registry.Identity, error)
+	ByPassword(ctx context.Context, name, password string) (registry.Identity, error)
+	Logout(ctx context.Context, token string) error
+}
+
+// Pinger tells whether the storage answers.
+type Pinger interface {
+	Ping(ctx context.Context) error
+}
+
+// Config is what the handlers need to know about the deployment.
+type Config struct {
+	PublicURL       string // base URL written into dist.tarball, no trailing slash
+	MaxPublishBytes int64
+}
+
+// Server holds the dependencies of the routes.
+type Server struct {
+	cfg      Config
+	reg      Registry
+	accounts Accounts
+	db       Pinger
+	render   registry.Render
+}
+
+// New builds the HTTP handler.
+func New(cfg Config, reg Registry, accounts Accounts, db Pinger, log zerolog.Logger) http.Handler {
+	s := &Server{cfg: cfg, reg: reg, accounts: accounts, db: db, render: registry.Render{BaseURL: cfg.PublicURL}}
+	r := mux.NewRouter()
+	// Match on the escaped path, so "@scope%2fname" stays one segment.
+	r.UseEncodedPath()
+	r.Use(logRequests(log), authenticate(accounts))
+
+	api := r.PathPrefix("/-/").Subrouter()
+	api.HandleFunc("/ping", s.ping).Methods(http.MethodGet, http.MethodHead)
+	api.HandleFunc("/whoami", s.whoami).Methods(http.MethodGet)
+	api.HandleFunc("/user/org.couchdb.user:{name}", s.login).Methods(http.MethodPut)
+	api.HandleFunc("/user/org.couchdb.user:{name}/-rev/{rev}", s.login).Methods(http.MethodPut)
+	api.HandleFunc("/user/org.couchdb.user:{name}", s.getUser).Methods(http.MethodGet)
+	api.HandleFunc("/user/token/{token}", s.logout).Methods(http.MethodDelete)
+	api.HandleFunc("/v1/login", s.webLogin).Methods(http.MethodPost)
+	api.PathPrefix("/").HandlerFunc(s.notFound)
+
+	const pkg = `{pkg:@[^/%]+(?:/|%2[fF])[^/]+|[^/@][^/]*}`
+	r.HandleFunc("/"+pkg+"/-/{file:.+}", s.tarball).Methods(http.MethodGet, http.MethodHead)
+	r.HandleFunc("/"+pkg, s.publish).Methods(http.MethodPut)
+	r.HandleFunc("/"+pkg+"/{version}", s.version).Methods(http.MethodGet)
+	r.HandleFunc("/"+pkg, s.packument).Methods(http.MethodGet, http.MethodHead)
+	r.NotFoundHandler = http.HandlerFunc(s.notFound)
+	r.MethodNotAllowedHandler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		writeJSON(w, http.StatusMethodNotAllowed, map[string]string{"error": "method not allowed", "reason": r.Method + " is not supported here"})
+	})
+	// mux's own NotFound/MethodNotAllowed bypass r.Use middleware; wrap
+	// the router so those requests are logged too.
+	return withFallbackLogging(r, log, accounts)
+}
+
+func withFallbackLogging(r *mux.Router, log zerolog.Logger, accounts Accounts) http.Handler {
+	r.NotFoundHandler = logRequests(log)(authenticate(accounts)(r.NotFoundHandler))
+	r.MethodNotAllowedHandler = logRequests(log)(r.MethodNotAllowedHandler)
+	return r
+}
+
+func (s *Server) notFound(w http.ResponseWriter, r *http.Request) {
+	writeError(w, r, registry.E(registry.KindNotFound, "no such endpoint: %s %s", r.Method, r.URL.Path))
+}
+
+func (s *Server) ping(w http.ResponseWriter, r *http.Request) {
+	if err := s.db.Ping(r.Context()); err != nil {
+		writeError(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]any{})
+}

@@ -1,0 +1,173 @@
+package handlers
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"net/http"
+	"net/netip"
+	"strings"
+	"time"
+
+	"github.com/rs/zerolog"
+
+	"github.com/couchnpm/couchnpm/registry"
+)
+
+// recorder remembers the status and counts the bytes of a response.
+type recorder struct {
+	http.ResponseWriter
+	status int
+	bytes  int64
+}
+
+func (r *recorder) WriteHeader(status int) {
+	if r.status == 0 {
+		r.status = status
+	}
+	r.ResponseWriter.WriteHeader(status)
+}
+
+func (r *recorder) Write(b []byte) (int, error) {
+	if r.status == 0 {
+		r.status = http.StatusOK
+	}
+	n, err := r.ResponseWriter.Write(b)
+	r.bytes += int64(n)
+	return n, err
+}
+
+// Unwrap lets http.ResponseController reach the real writer (flushes,
+// deadlines).
+func (r *recorder) Unwrap() http.ResponseWriter { return r.ResponseWriter }
+
+// logRequests gives every request an id and a logger, and writes one line
+// per request. Paths are logged with secrets cut out; headers never are.
+func logRequests(base zerolog.Logger) func(http.Handler) http.Handler {
+	return func(next http.Handler) http.Handler {
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			start := time.Now()
+			id := r.Header.Get("X-Request-Id")
+			if !validRequestID(id) {
+				id = newRequestID()
+			}
+			w.Header().Set("X-Request-Id", id)
+			log := base.With().Str("req_id", id).Logger()
+			r = r.WithContext(log.WithContext(r.Context()))
+			rec := &recorder{ResponseWriter: w}
+			defer func() {
+				if p := recover(); p != nil {
+					log.Error().Interface("panic", p).Str("path", redactPath(r.URL.EscapedPath())).Msg("handler panicked")
+					if rec.status == 0 {
+						writeJSON(rec, http.StatusInternalServerError, map[string]string{"error": "internal error", "reason": "internal error"})
+					}
+				}
+				status := rec.status
+				if status == 0 {
+					status = http.StatusOK
+				}
+				ev := log.Info()
+				if status >= 500 {
+					ev = log.Warn()
+				}
+				ev.Str("method", r.Method).Str("path", redactPath(r.URL.EscapedPath())).
+					Int("status", status).Int64("bytes", rec.bytes).
+					Float64("duration_ms", float64(time.Since(start).Microseconds())/1000).
+					Str("remote", r.RemoteAddr).Msg("request")
+			}()
+			next.ServeHTTP(rec, r)
+		})
+	}
+}
+
+func validRequestID(id string) bool {
+	if id == "" || len(id) > 64 {
+		return false
+	}
+	for _, c := range id {
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '-' || c == '_' || c == '.') {
+			return false
+		}
+	}
+	return true
+}
+
+func newRequestID() string {
+	b := make([]byte, 8)
+	_, _ = rand.Read(b)
+	return hex.EncodeToString(b)
+}
+
+// redactPath hides tokens that npm puts in paths (logout, token revoke).
+func redactPath(p string) string {
+	for _, prefix := range []string{"/-/user/token/", "/-/npm/v1/tokens/token/"} {
+		if i := strings.Index(p, prefix); i >= 0 {
+			return p[:i+len(prefix)] + "[redacted]"
+		}
+	}
+	return p
+}
+
+type authKey struct{}
+
+// authResult is who a request is, or why its credentials were refused.
+type authResult struct {
+	id  registry.Identity
+	err error
+}
+
+// authenticate resolves the request's credentials once, up front; handlers
+// decide what a failure means for them (see identity and optionalIdentity).
+func authenticate(accounts Accounts) func(http.Handler) http.Handler {
+	return func(next http.Handler) http.Handler {
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			var res authResult
+			h := r.Header.Get("Authorization")
+			switch {
+			case h == "":
+			case strings.HasPrefix(h, "Bearer "):
+				res.id, res.err = accounts.ByToken(r.Context(), strings.TrimSpace(h[len("Bearer "):]), remoteAddr(r))
+			default:
+				if user, pass, ok := r.BasicAuth(); ok {
+					res.id, res.err = accounts.ByPassword(r.Context(), user, pass)
+				} else {
+					res.err = registry.E(registry.KindUnauthorized, "unsupported Authorization scheme")
+				}
+			}
+			if res.err == nil && !res.id.Anonymous() {
+				zerolog.Ctx(r.Context()).UpdateContext(func(c zerolog.Context) zerolog.Context {
+					return c.Str("user", res.id.Name)
+				})
+			}
+			next.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), authKey{}, res)))
+		})
+	}
+}
+
+func remoteAddr(r *http.Request) netip.Addr {
+	ap, err := netip.ParseAddrPort(r.RemoteAddr)
+	if err != nil {
+		return netip.Addr{}
+	}
+	return ap.Addr()
+}
+
+// identity is the caller for a request that may be anonymous; credentials
+// that were sent but are wrong are an error (npm then says E401 instead of
+// silently acting anonymously).
+func identity(r *http.Request) (registry.Identity, error) {
+	res, _ := r.Context().Value(authKey{}).(authResult)
+	return res.id, res.err
+}
+
+// requireUser is identity for requests that need a logged-in user.
+func requireUser(r *http.Request) (registry.Identity, error) {
+	id, err := identity(r)
+	if err != nil {
+		return id, err
+	}
+	if id.Anonymous() {
+		return id, registry.E(registry.KindUnauthorized, "you must be logged in (npm login) to do this")
+	}
+	return id, nil
+}

@@ -1,0 +1,261 @@
+package handlers
+
+import (
+	"compress/gzip"
+	"io"
+	"mime"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+
+	"github.com/gorilla/mux"
+	"github.com/rs/zerolog"
+
+	"github.com/couchnpm/couchnpm/registry"
+)
+
+const corgiType = "application/vnd.npm.install-v1+json"
+
+// packageName reads the package name from the route, accepting both
+// "@scope%2fname" and "@scope/name".
+func packageName(r *http.Request) (string, error) {
+	raw := mux.Vars(r)["pkg"]
+	name, err := url.PathUnescape(raw)
+	if err != nil {
+		return "", registry.E(registry.KindInvalid, "invalid package name in the URL")
+	}
+	if err := registry.ValidateName(name); err != nil {
+		return "", err
+	}
+	return name, nil
+}
+
+func (s *Server) packument(w http.ResponseWriter, r *http.Request) {
+	if _, err := identity(r); err != nil {
+		writeError(w, r, err)
+		return
+	}
+	name, err := packageName(r)
+	if err != nil {
+		writeError(w, r, err)
+		return
+	}
+	p, err := s.reg.Packument(r.Context(), name)
+	if err != nil {
+		writeError(w, r, err)
+		return
+	}
+	abbreviated := strings.Contains(r.Header.Get("Accept"), corgiType)
+	withRev := r.URL.Query().Get("write") == "true"
+	kind := "full"
+	if abbreviated {
+		kind = "corgi"
+	} else if withRev {
+		kind = "write"
+	}
+	etag := `W/"` + p.Rev + "-" + kind + `"`
+	h := w.Header()
+	h.Set("ETag", etag)
+	h.Set("Vary", "Accept, Accept-Encoding")
+	h.Set("Cache-Control", "no-cache")
+	if p.Time["modified"] != "" {
+		h.Set("X-Modified", p.Time["modified"])
+	}
+	if etagMatches(r.Header.Get("If-None-Match"), etag) {
+		w.WriteHeader(http.StatusNotModified)
+		return
+	}
+	var body []byte
+	if abbreviated {
+		body, err = s.render.Abbreviated(p)
+		h.Set("Content-Type", corgiType)
+	} else {
+		body, err = s.render.Full(p, withRev)
+		h.Set("Content-Type", "application/json")
+	}
+	if err != nil {
+		writeError(w, r, err)
+		return
+	}
+	writeBody(w, r, body)
+}
+
+func (s *Server) version(w http.ResponseWriter, r *http.Request) {
+	if _, err := identity(r); err != nil {
+		writeError(w, r, err)
+		return
+	}
+	name, err := packageName(r)
+	if err != nil {
+		writeError(w, r, err)
+		return
+	}
+	spec, err := url.PathUnescape(mux.Vars(r)["version"])
+	if err != nil {
+		writeError(w, r, registry.E(registry.KindInvalid, "invalid version in the URL"))
+		return
+	}
+	p, err := s.reg.Packument(r.Context(), name)
+	if err != nil {
+		writeError(w, r, err)
+		return
+	}
+	v, err := registry.ResolveVersion(p, spec)
+	if err != nil {
+		writeError(w, r, err)
+		return
+	}
+	body, err := s.render.Version(p, v)
+	if err != nil {
+		writeError(w, r, err)
+		return
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Cache-Control", "no-cache")
+	w.Header().Set("Vary", "Accept-Encoding")
+	writeBody(w, r, body)
+}
+
+func (s *Server) tarball(w http.ResponseWriter, r *http.Request) {
+	if _, err := identity(r); err != nil {
+		writeError(w, r, err)
+		return
+	}
+	name, err := packageName(r)
+	if err != nil {
+		writeError(w, r, err)
+		return
+	}
+	file, err := url.PathUnescape(mux.Vars(r)["file"])
+	if err != nil {
+		writeError(w, r, registry.E(registry.KindInvalid, "invalid file name in the URL"))
+		return
+	}
+	head := r.Method == http.MethodHead
+	t, err := s.reg.Tarball(r.Context(), name, file, head)
+	if err != nil {
+		writeError(w, r, err)
+		return
+	}
+	if t.Body != nil {
+		defer t.Body.Close()
+	}
+	h := w.Header()
+	h.Set("Content-Type", "application/octet-stream")
+	// A version's tarball never changes: its number is burned forever.
+	h.Set("Cache-Control", "public, max-age=31536000, immutable")
+	if t.Digest != "" {
+		h.Set("ETag", `"`+t.Digest+`"`)
+	}
+	if t.Size >= 0 {
+		h.Set("Content-Length", strconv.FormatInt(t.Size, 10))
+	}
+	if head {
+		w.WriteHeader(http.StatusOK)
+		return
+	}
+	w.WriteHeader(http.StatusOK)
+	if n, err := io.Copy(w, t.Body); err != nil {
+		zerolog.Ctx(r.Context()).Warn().Int64("sent", n).Str("error", err.Error()).Msg("tarball stream broke")
+	}
+}
+
+func (s *Server) publish(w http.ResponseWriter, r *http.Request) {
+	user, err := requireUser(r)
+	if err != nil {
+		writeError(w, r, err)
+		return
+	}
+	name, err := packageName(r)
+	if err != nil {
+		writeError(w, r, err)
+		return
+	}
+	if err := checkJSONContentType(r); err != nil {
+		writeError(w, r, err)
+		return
+	}
+	if r.ContentLength > s.cfg.MaxPublishBytes {
+		// Refuse before reading a byte; the server closes the connection
+		// rather than draining an oversized body.
+		w.Header().Set("Connection", "close")
+		writeError(w, r, registry.E(registry.KindTooLarge, "the publish body is %d bytes; this registry accepts at most %d", r.ContentLength, s.cfg.MaxPublishBytes))
+		return
+	}
+	body, err := registry.DecodePublishBody(http.MaxBytesReader(w, r.Body, s.cfg.MaxPublishBytes))
+	if err != nil {
+		if registry.IsKind(err, registry.KindTooLarge) {
+			w.Header().Set("Connection", "close")
+		}
+		writeError(w, r, err)
+		return
+	}
+	if err := s.reg.Publish(r.Context(), user, name, body); err != nil {
+		writeError(w, r, err)
+		return
+	}
+	zerolog.Ctx(r.Context()).Info().Str("pkg", name).Int("versions", len(body.Versions)).Msg("published")
+	writeJSON(w, http.StatusCreated, map[string]any{"ok": true, "id": name, "success": true})
+}
+
+func checkJSONContentType(r *http.Request) error {
+	ct := r.Header.Get("Content-Type")
+	if ct == "" {
+		return nil
+	}
+	mt, _, err := mime.ParseMediaType(ct)
+	if err != nil || (mt != "application/json" && !strings.HasSuffix(mt, "+json")) {
+		return registry.E(registry.KindInvalid, "expected a JSON body (Content-Type application/json), got %q", ct)
+	}
+	return nil
+}
+
+// etagMatches implements If-None-Match's weak comparison.
+func etagMatches(header, etag string) bool {
+	if header == "" {
+		return false
+	}
+	want := strings.TrimPrefix(etag, "W/")
+	for _, part := range strings.Split(header, ",") {
+		part = strings.TrimSpace(part)
+		if part == "*" || strings.TrimPrefix(part, "W/") == want {
+			return true
+		}
+	}
+	return false
+}
+
+// gzipMin is the size below which compressing costs more than it saves.
+const gzipMin = 1024
+
+// writeBody sends a prepared body, gzipped when the client accepts it.
+func writeBody(w http.ResponseWriter, r *http.Request, body []byte) {
+	if r.Method == http.MethodHead {
+		w.Header().Set("Content-Length", strconv.Itoa(len(body)))
+		w.WriteHeader(http.StatusOK)
+		return
+	}
+	if len(body) >= gzipMin && acceptsGzip(r.Header.Get("Accept-Encoding")) {
+		w.Header().Set("Content-Encoding", "gzip")
+		w.WriteHeader(http.StatusOK)
+		gz := gzip.NewWriter(w)
+		_, _ = gz.Write(body)
+		_ = gz.Close()
+		return
+	}
+	w.Header().Set("Content-Length", strconv.Itoa(len(body)))
+	w.WriteHeader(http.StatusOK)
+	_, _ = w.Write(body)
+}
+
+func acceptsGzip(header string) bool {
+	for _, part := range strings.Split(header, ",") {
+		enc, params, _ := strings.Cut(strings.TrimSpace(part), ";")
+		if strings.TrimSpace(enc) == "gzip" || strings.TrimSpace(enc) == "*" {
+			return !strings.Contains(strings.ReplaceAll(params, " ", ""), "q=0") ||
+				strings.Contains(params, "q=0.")
+		}
+	}
+	return false
+}

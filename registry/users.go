@@ -1,0 +1,223 @@
+package registry
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/base64"
+	"encoding/hex"
+	"net/netip"
+	"strings"
+	"time"
+)
+
+// User is a registry account; CouchDB's _users database holds it and its
+// password hash.
+type User struct {
+	Name  string
+	Email string
+}
+
+// UserStore keeps accounts.
+type UserStore interface {
+	// GetUser returns an account; KindNotFound when absent.
+	GetUser(ctx context.Context, name string) (*User, error)
+	// CreateUser adds an account; KindConflict when the name is taken.
+	CreateUser(ctx context.Context, name, password, email string) error
+	// CheckPassword verifies a password; KindUnauthorized when wrong.
+	CheckPassword(ctx context.Context, name, password string) error
+}
+
+// Token is an authentication token's stored record. Only the hash of the
+// token (its Key) is stored, never the token.
+type Token struct {
+	Key      string // hex sha256 of the token
+	User     string
+	Email    string
+	Created  time.Time
+	ReadOnly bool
+	CIDR     []string
+	Expires  *time.Time
+	Name     string
+}
+
+// TokenStore keeps tokens by key.
+type TokenStore interface {
+	PutToken(ctx context.Context, t *Token) error
+	// GetToken returns a token; KindNotFound when absent.
+	GetToken(ctx context.Context, key string) (*Token, error)
+	DeleteToken(ctx context.Context, key string) error
+}
+
+// Identity is who a request acts for.
+type Identity struct {
+	Name     string
+	Email    string
+	ReadOnly bool
+	Token    *Token // nil for Basic credentials
+}
+
+// Anonymous reports whether the request carried no credentials.
+func (id Identity) Anonymous() bool { return id.Name == "" }
+
+// Person is the identity as npm's maintainer/publisher object.
+func (id Identity) Person() Person { return Person{Name: id.Name, Email: id.Email} }
+
+// CanWrite refuses anonymous callers and read-only tokens.
+func (id Identity) CanWrite() error {
+	if id.Anonymous() {
+		return E(KindUnauthorized, "you must be logged in to write to this registry")
+	}
+	if id.ReadOnly {
+		return E(KindForbidden, "this token is read-only")
+	}
+	return nil
+}
+
+// TokenKey is the stored key of a token: its sha256, hex. Tokens carry 256
+// random bits, so a fast hash is enough: nothing can be guessed from it.
+func TokenKey(token string) string {
+	sum := sha256.Sum256([]byte(token))
+	return hex.EncodeToString(sum[:])
+}
+
+// tokenPrefix marks couchnpm tokens, so that secret scanners can find leaks.
+const tokenPrefix = "cnpm_"
+
+// NewToken returns a fresh random token (256 bits).
+func NewToken() (string, error) {
+	b := make([]byte, 32)
+	if _, err := rand.Read(b); err != nil {
+		return "", Wrap(KindInternal, err, "cannot make a token")
+	}
+	return tokenPrefix + base64.RawURLEncoding.EncodeToString(b), nil
+}
+
+// Accounts handles users, logins and tokens.
+type Accounts struct {
+	users       UserStore
+	tokens      TokenStore
+	allowSignup bool
+	now         func() time.Time
+}
+
+// NewAccounts returns the account service. With allowSignup off, logins of
+// unknown names are refused instead of creating accounts.
+func NewAccounts(users UserStore, tokens TokenStore, allowSignup bool) *Accounts {
+	return &Accounts{users: users, tokens: tokens, allowSignup: allowSignup, now: time.Now}
+}
+
+// Login checks name and password (creating the account when it is new and
+// sign-up is allowed) and returns a new token for it.
+func (a *Accounts) Login(ctx context.Context, name, password, email string) (string, error) {
+	if err := ValidateUsername(name); err != nil {
+		return "", err
+	}
+	if password == "" {
+		return "", E(KindInvalid, "a password is required")
+	}
+	user, err := a.users.GetUser(ctx, name)
+	switch {
+	case IsKind(err, KindNotFound):
+		if !a.allowSignup {
+			return "", E(KindForbidden, "sign-up is disabled on this registry; ask an administrator for an account")
+		}
+		if email != "" && !strings.Contains(email, "@") {
+			return "", E(KindInvalid, "invalid email address %q", email)
+		}
+		err = a.users.CreateUser(ctx, name, password, email)
+		if IsKind(err, KindConflict) {
+			// Someone created it in between: treat as a login.
+			return a.Login(ctx, name, password, email)
+		}
+		if err != nil {
+			return "", err
+		}
+		user = &User{Name: name, Email: email}
+	case err != nil:
+		return "", err
+	default:
+		if err := a.users.CheckPassword(ctx, name, password); err != nil {
+			return "", err
+		}
+	}
+	return a.issue(ctx, user)
+}
+
+func (a *Accounts) issue(ctx context.Context, user *User) (string, error) {
+	token, err := NewToken()
+	if err != nil {
+		return "", err
+	}
+	t := &Token{Key: TokenKey(token), User: user.Name, Email: user.Email, Created: a.now().UTC()}
+	if err := a.tokens.PutToken(ctx, t); err != nil {
+		return "", err
+	}
+	return token, nil
+}
+
+// User returns an account's public fields.
+func (a *Accounts) User(ctx context.Context, name string) (*User, error) {
+	if err := ValidateUsername(name); err != nil {
+		return nil, E(KindNotFound, "no user %q", name)
+	}
+	return a.users.GetUser(ctx, name)
+}
+
+// ByToken authenticates a bearer token from a client at addr.
+func (a *Accounts) ByToken(ctx context.Context, token string, addr netip.Addr) (Identity, error) {
+	if !strings.HasPrefix(token, tokenPrefix) || len(token) > 200 {
+		return Identity{}, E(KindUnauthorized, "invalid token")
+	}
+	t, err := a.tokens.GetToken(ctx, TokenKey(token))
+	if IsKind(err, KindNotFound) {
+		return Identity{}, E(KindUnauthorized, "invalid or revoked token")
+	}
+	if err != nil {
+		return Identity{}, err
+	}
+	if t.Expires != nil && !a.now().Before(*t.Expires) {
+		return Identity{}, E(KindUnauthorized, "this token has expired")
+	}
+	if len(t.CIDR) > 0 && !inCIDRs(addr, t.CIDR) {
+		return Identity{}, E(KindUnauthorized, "this token may not be used from %s", addr)
+	}
+	return Identity{Name: t.User, Email: t.Email, ReadOnly: t.ReadOnly, Token: t}, nil
+}
+
+// ByPassword authenticates Basic credentials.
+func (a *Accounts) ByPassword(ctx context.Context, name, password string) (Identity, error) {
+	if ValidateUsername(name) != nil || password == "" {
+		return Identity{}, E(KindUnauthorized, "name or password is incorrect")
+	}
+	if err := a.users.CheckPassword(ctx, name, password); err != nil {
+		return Identity{}, err
+	}
+	user, err := a.users.GetUser(ctx, name)
+	if err != nil {
+		return Identity{}, err
+	}
+	return Identity{Name: user.Name, Email: user.Email}, nil
+}
+
+// Logout revokes a token. Revoking an unknown token succeeds: the outcome
+// the caller wants holds either way.
+func (a *Accounts) Logout(ctx context.Context, token string) error {
+	err := a.tokens.DeleteToken(ctx, TokenKey(token))
+	if IsKind(err, KindNotFound) {
+		return nil
+	}
+	return err
+}
+
+func inCIDRs(addr netip.Addr, cidrs []string) bool {
+	for _, c := range cidrs {
+		if p, err := netip.ParsePrefix(c); err == nil && p.Contains(addr.Unmap()) {
+			return true
+		}
+		if a, err := netip.ParseAddr(c); err == nil && a == addr.Unmap() {
+			return true
+		}
+	}
+	return false
+}
