@@ -64,3 +64,13 @@ func (s *Packuments) StatTarball(ctx context.Context, name, attachment string) (
 	}
 	return &registry.Tarball{Size: att.Size, Digest: att.Digest}, nil
 }
+
+// DeletePackument removes a document (mirror deletions).
+func (s *Packuments) DeletePackument(ctx context.Context, name, rev string) error {
+	ctx, cancel := s.c.ctx(ctx)
+	defer cancel()
+	if _, err := s.db.Delete(ctx, name, rev); err != nil {
+		return translate(err, "delete package "+name)
+	}
+	return nil
+}

@@ -16,8 +16,8 @@ import (
 
 // Registry is what the package routes need of the registry.
 type Registry interface {
-	Packument(ctx context.Context, name string) (*registry.Packument, error)
-	Tarball(ctx context.Context, name, file string, head bool) (*registry.Tarball, error)
+	Packument(ctx context.Context, user registry.Identity, name string) (*registry.Packument, error)
+	Tarball(ctx context.Context, user registry.Identity, name, file string, head bool) (*registry.Tarball, error)
 	Publish(ctx context.Context, user registry.Identity, name string, body *registry.PublishBody) error
 }
 

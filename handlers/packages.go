@@ -32,7 +32,8 @@ func packageName(r *http.Request) (string, error) {
 }
 
 func (s *Server) packument(w http.ResponseWriter, r *http.Request) {
-	if _, err := identity(r); err != nil {
+	user, err := identity(r)
+	if err != nil {
 		writeError(w, r, err)
 		return
 	}
@@ -41,7 +42,7 @@ func (s *Server) packument(w http.ResponseWriter, r *http.Request) {
 		writeError(w, r, err)
 		return
 	}
-	p, err := s.reg.Packument(r.Context(), name)
+	p, err := s.reg.Packument(r.Context(), user, name)
 	if err != nil {
 		writeError(w, r, err)
 		return
@@ -82,7 +83,8 @@ func (s *Server) packument(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) version(w http.ResponseWriter, r *http.Request) {
-	if _, err := identity(r); err != nil {
+	user, err := identity(r)
+	if err != nil {
 		writeError(w, r, err)
 		return
 	}
@@ -96,7 +98,7 @@ func (s *Server) version(w http.ResponseWriter, r *http.Request) {
 		writeError(w, r, registry.E(registry.KindInvalid, "invalid version in the URL"))
 		return
 	}
-	p, err := s.reg.Packument(r.Context(), name)
+	p, err := s.reg.Packument(r.Context(), user, name)
 	if err != nil {
 		writeError(w, r, err)
 		return
@@ -118,7 +120,8 @@ func (s *Server) version(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) tarball(w http.ResponseWriter, r *http.Request) {
-	if _, err := identity(r); err != nil {
+	user, err := identity(r)
+	if err != nil {
 		writeError(w, r, err)
 		return
 	}
@@ -133,7 +136,7 @@ func (s *Server) tarball(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	head := r.Method == http.MethodHead
-	t, err := s.reg.Tarball(r.Context(), name, file, head)
+	t, err := s.reg.Tarball(r.Context(), user, name, file, head)
 	if err != nil {
 		writeError(w, r, err)
 		return

@@ -32,8 +32,18 @@ type Tarball struct {
 // Service is the private registry: reads and publishes of packages stored in
 // CouchDB. Mirroring and caching wrap it (see the replication package).
 type Service struct {
-	store PackumentStore
-	now   func() time.Time
+	store  PackumentStore
+	mirror Mirror // nil when mirroring is off
+	now    func() time.Time
+}
+
+// Mirror is the upstream side of the read path (see package replication).
+type Mirror interface {
+	// Private reports whether name's scope is private: never looked up
+	// upstream.
+	Private(name string) bool
+	Packument(ctx context.Context, name string) (*Packument, error)
+	Tarball(ctx context.Context, name, version string, head bool) (*Tarball, error)
 }
 
 // NewService returns a registry over store.
@@ -41,25 +51,51 @@ func NewService(store PackumentStore) *Service {
 	return &Service{store: store, now: time.Now}
 }
 
-// Packument returns a package's document; an unpublished package is not
-// found.
-func (s *Service) Packument(ctx context.Context, name string) (*Packument, error) {
+// WithMirror makes names that are not published here resolve through m.
+func (s *Service) WithMirror(m Mirror) *Service {
+	s.mirror = m
+	return s
+}
+
+// upstreamAllowed is the dependency-confusion guard's last step: a name
+// reaches the mirror only when it is not published here (the caller
+// checked) and its scope is not private.
+func (s *Service) upstreamAllowed(name string) bool {
+	return s.mirror != nil && !s.mirror.Private(name)
+}
+
+// Packument returns a package's document as user may see it; an
+// unpublished package is not found.
+func (s *Service) Packument(ctx context.Context, user Identity, name string) (*Packument, error) {
 	if err := ValidateName(name); err != nil {
 		return nil, err
 	}
 	p, err := s.store.GetPackument(ctx, name)
+	if IsKind(err, KindNotFound) && s.upstreamAllowed(name) {
+		return s.mirror.Packument(ctx, name)
+	}
 	if err != nil {
 		return nil, err
 	}
+	// A private name, even an unpublished one, never resolves upstream.
 	if p.IsTombstone() {
 		return nil, E(KindNotFound, "package %s was unpublished", name)
+	}
+	if err := s.checkRead(user, p); err != nil {
+		return nil, err
 	}
 	return p, nil
 }
 
-// Tarball opens the tarball file of package name. With head set, only its
-// size and digest are looked up.
-func (s *Service) Tarball(ctx context.Context, name, file string, head bool) (*Tarball, error) {
+// checkRead decides whether user may read package p. Every package is
+// readable for now; per-package read access hooks in here.
+func (s *Service) checkRead(user Identity, p *Packument) error {
+	return nil
+}
+
+// Tarball opens the tarball file of package name for user. With head set,
+// only its size and digest are looked up.
+func (s *Service) Tarball(ctx context.Context, user Identity, name, file string, head bool) (*Tarball, error) {
 	if err := ValidateName(name); err != nil {
 		return nil, err
 	}
@@ -67,10 +103,24 @@ func (s *Service) Tarball(ctx context.Context, name, file string, head bool) (*T
 	if err != nil {
 		return nil, err
 	}
+	var t *Tarball
 	if head {
-		return s.store.StatTarball(ctx, name, TarballName(name, v))
+		t, err = s.store.StatTarball(ctx, name, TarballName(name, v))
+	} else {
+		t, err = s.store.OpenTarball(ctx, name, TarballName(name, v))
 	}
-	return s.store.OpenTarball(ctx, name, TarballName(name, v))
+	if !IsKind(err, KindNotFound) || !s.upstreamAllowed(name) {
+		return t, err
+	}
+	// No private tarball: the mirror may serve it, unless the name is
+	// published here (then the version simply does not exist).
+	if _, perr := s.store.GetPackument(ctx, name); !IsKind(perr, KindNotFound) {
+		if perr != nil {
+			return nil, perr
+		}
+		return nil, err
+	}
+	return s.mirror.Tarball(ctx, name, v, head)
 }
 
 // maxPublishAttempts bounds the re-read and re-merge loop on write conflicts.
