@@ -1,0 +1,313 @@
+package handlers
+
+import (
+	"archive/tar"
+	"bytes"
+	"compress/gzip"
+	"context"
+	"crypto/sha1" //nolint:gosec
+	"crypto/sha512"
+	"encoding/base64"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/rs/zerolog"
+
+	"github.com/couchnpm/couchnpm/registry"
+)
+
+// memStore is a small in-memory PackumentStore with CouchDB's revision
+// check, for driving the real registry.Service through the handlers.
+type memStore struct {
+	registry.PackumentStore // nil; keeps the fake building if the interface grows
+
+	mu       sync.Mutex
+	docs     map[string][]byte
+	revs     map[string]int
+	tarballs map[string][]byte // name + "/" + attachment
+}
+
+func newMemStore() *memStore {
+	return &memStore{docs: map[string][]byte{}, revs: map[string]int{}, tarballs: map[string][]byte{}}
+}
+
+func (s *memStore) GetPackument(_ context.Context, name string) (*registry.Packument, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	raw, ok := s.docs[name]
+	if !ok {
+		return nil, registry.E(registry.KindNotFound, "no package %s", name)
+	}
+	var p registry.Packument
+	if err := json.Unmarshal(raw, &p); err != nil {
+		return nil, err
+	}
+	return &p, nil
+}
+
+func (s *memStore) PutPackument(_ context.Context, p *registry.Packument) (string, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	cur := ""
+	if n := s.revs[p.ID]; n > 0 {
+		cur = fmt.Sprintf("%d-r", n)
+	}
+	if p.Rev != cur {
+		return "", registry.E(registry.KindConflict, "conflict")
+	}
+	cp := *p
+	s.revs[p.ID]++
+	cp.Rev = fmt.Sprintf("%d-r", s.revs[p.ID])
+	cp.Attachments = map[string]registry.Attachment{}
+	for k, a := range p.Attachments {
+		if a.Data != "" {
+			b, err := base64.StdEncoding.DecodeString(a.Data)
+			if err != nil {
+				return "", err
+			}
+			s.tarballs[p.ID+"/"+k] = b
+			a = registry.Attachment{ContentType: a.ContentType, Length: int64(len(b)), Digest: "md5-mem", Stub: true}
+		}
+		cp.Attachments[k] = a
+	}
+	raw, err := json.Marshal(&cp)
+	if err != nil {
+		return "", err
+	}
+	s.docs[p.ID] = raw
+	return cp.Rev, nil
+}
+
+func (s *memStore) OpenTarball(_ context.Context, name, att string) (*registry.Tarball, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	b, ok := s.tarballs[name+"/"+att]
+	if !ok {
+		return nil, registry.E(registry.KindNotFound, "no tarball")
+	}
+	return &registry.Tarball{Body: io.NopCloser(bytes.NewReader(b)), Size: int64(len(b)), Digest: "md5-mem"}, nil
+}
+
+func (s *memStore) StatTarball(ctx context.Context, name, att string) (*registry.Tarball, error) {
+	t, err := s.OpenTarball(ctx, name, att)
+	if err != nil {
+		return nil, err
+	}
+	t.Body = nil
+	return t, nil
+}
+
+func tarballFor(t *testing.T, name, version string) []byte {
+	t.Helper()
+	var buf bytes.Buffer
+	gz := gzip.NewWriter(&buf)
+	tw := tar.NewWriter(gz)
+	pj := fmt.Sprintf(`{"name":%q,"version":%q}`, name, version)
+	if err := tw.WriteHeader(&tar.Header{Name: "package/package.json", Mode: 0o644, Size: int64(len(pj))}); err != nil {
+		t.Fatal(err)
+	}
+	_, _ = io.WriteString(tw, pj)
+	_ = tw.Close()
+	_ = gz.Close()
+	return buf.Bytes()
+}
+
+// npmPublishBody is what npm 10 sends for `npm publish`.
+func npmPublishBody(t *testing.T, name, version, tag string, tgz []byte) string {
+	t.Helper()
+	s1 := sha1.Sum(tgz) //nolint:gosec
+	s512 := sha512.Sum512(tgz)
+	body := map[string]any{
+		"_id": name, "name": name, "description": "desc of " + version,
+		"dist-tags": map[string]string{tag: version},
+		"versions": map[string]any{version: map[string]any{
+			"name": name, "version": version, "description": "desc of " + version,
+			"readme": "# " + name + " " + version, "scripts": map[string]string{"test": "node t.js"},
+			"_id": name + "@" + version,
+			"dist": map[string]any{
+				"shasum":    hex.EncodeToString(s1[:]),
+				"integrity": "sha512-" + base64.StdEncoding.EncodeToString(s512[:]),
+				"tarball":   "http://localhost:4873/" + name + "/-/" + name + "-" + version + ".tgz",
+			},
+		}},
+		"access": nil,
+		"_attachments": map[string]any{name + "-" + version + ".tgz": map[string]any{
+			"content_type": "application/octet-stream", "data": base64.StdEncoding.EncodeToString(tgz), "length": len(tgz),
+		}},
+	}
+	b, err := json.Marshal(body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
+}
+
+func newRealEnv(t *testing.T) (*httptest.Server, *memStore, *syncBuffer) {
+	t.Helper()
+	store := newMemStore()
+	logs := &syncBuffer{}
+	h := New(Config{PublicURL: "http://registry.test", MaxPublishBytes: 1 << 20},
+		registry.NewService(store), newFakeAccounts(), fakePinger{}, zerolog.New(logs))
+	srv := httptest.NewServer(h)
+	t.Cleanup(srv.Close)
+	return srv, store, logs
+}
+
+func call(t *testing.T, method, url, body string, headers ...string) (*http.Response, []byte) {
+	t.Helper()
+	var r io.Reader
+	if body != "" {
+		r = strings.NewReader(body)
+	}
+	req, err := http.NewRequest(method, url, r)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, h := range headers {
+		k, v, _ := strings.Cut(h, ": ")
+		req.Header.Set(k, v)
+	}
+	resp, err := http.DefaultTransport.RoundTrip(req) // no transparent gzip
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return resp, b
+}
+
+func TestEndToEndPublishAndInstall(t *testing.T) {
+	for _, name := range []string{"e2e-pkg", "@corp/e2e"} {
+		t.Run(name, func(t *testing.T) {
+			srv, _, _ := newRealEnv(t)
+			pathName := strings.Replace(name, "/", "%2f", 1) // npm escapes the scope's slash
+			auth := "Authorization: Bearer cnpm_alice"
+			tgz1 := tarballFor(t, name, "1.0.0")
+			resp, b := call(t, "PUT", srv.URL+"/"+pathName, npmPublishBody(t, name, "1.0.0", "latest", tgz1), auth, "Content-Type: application/json")
+			if resp.StatusCode != 201 {
+				t.Fatalf("publish: %d %s", resp.StatusCode, b)
+			}
+			resp, b = call(t, "PUT", srv.URL+"/"+pathName, npmPublishBody(t, name, "1.0.0", "latest", tgz1), auth, "Content-Type: application/json")
+			if resp.StatusCode != 403 {
+				t.Errorf("republish: %d %s, want 403", resp.StatusCode, b)
+			}
+			tgz2 := tarballFor(t, name, "2.0.0-beta.1")
+			resp, b = call(t, "PUT", srv.URL+"/"+pathName, npmPublishBody(t, name, "2.0.0-beta.1", "beta", tgz2), auth, "Content-Type: application/json")
+			if resp.StatusCode != 201 {
+				t.Fatalf("publish beta: %d %s", resp.StatusCode, b)
+			}
+			resp, b = call(t, "PUT", srv.URL+"/"+pathName, npmPublishBody(t, name, "3.0.0", "latest", tarballFor(t, name, "3.0.0")))
+			if resp.StatusCode != 401 {
+				t.Errorf("anonymous publish: %d", resp.StatusCode)
+			}
+
+			// npm install (logged in) reads the corgi document.
+			resp, b = call(t, "GET", srv.URL+"/"+pathName, "", auth, "Accept: application/vnd.npm.install-v1+json; q=1.0, application/json; q=0.8, */*")
+			if resp.StatusCode != 200 {
+				t.Fatalf("corgi: %d %s", resp.StatusCode, b)
+			}
+			var corgi struct {
+				DistTags map[string]string `json:"dist-tags"`
+				Versions map[string]struct {
+					Dist    struct{ Tarball, Shasum string } `json:"dist"`
+					Scripts any                              `json:"scripts"`
+				} `json:"versions"`
+			}
+			if err := json.Unmarshal(b, &corgi); err != nil {
+				t.Fatal(err)
+			}
+			if corgi.DistTags["latest"] != "1.0.0" || corgi.DistTags["beta"] != "2.0.0-beta.1" {
+				t.Errorf("dist-tags = %v", corgi.DistTags)
+			}
+			_, pkg, _ := registry.SplitName(name)
+			wantURL := "http://registry.test/" + name + "/-/" + pkg + "-1.0.0.tgz"
+			if got := corgi.Versions["1.0.0"].Dist.Tarball; got != wantURL {
+				t.Errorf("dist.tarball = %q, want %q", got, wantURL)
+			}
+			if corgi.Versions["1.0.0"].Scripts != nil {
+				t.Errorf("scripts in the corgi document")
+			}
+			etag := resp.Header.Get("ETag")
+			resp, _ = call(t, "GET", srv.URL+"/"+pathName, "", auth, "Accept: application/vnd.npm.install-v1+json", "If-None-Match: "+etag)
+			if resp.StatusCode != 304 {
+				t.Errorf("revalidation: %d, want 304", resp.StatusCode)
+			}
+
+			// The full document keeps the latest's readme at the root.
+			resp, b = call(t, "GET", srv.URL+"/"+pathName, "", auth)
+			var full map[string]any
+			_ = json.Unmarshal(b, &full)
+			if full["readme"] != "# "+name+" 1.0.0" || full["description"] != "desc of 1.0.0" {
+				t.Errorf("root readme/description = %v / %v", full["readme"], full["description"])
+			}
+
+			// Then fetches the tarball from the URL it was given.
+			path := strings.TrimPrefix(wantURL, "http://registry.test")
+			resp, b = call(t, "GET", srv.URL+path, "", auth)
+			if resp.StatusCode != 200 || !bytes.Equal(b, tgz1) {
+				t.Fatalf("tarball: %d, %d bytes (want %d)", resp.StatusCode, len(b), len(tgz1))
+			}
+			if resp.ContentLength != int64(len(tgz1)) {
+				t.Errorf("Content-Length = %d", resp.ContentLength)
+			}
+			resp, b = call(t, "GET", srv.URL+"/"+pathName+"/-/"+pkg+"-2.0.0-beta.1.tgz", "", auth)
+			if resp.StatusCode != 200 || !bytes.Equal(b, tgz2) {
+				t.Errorf("beta tarball: %d", resp.StatusCode)
+			}
+			resp, _ = call(t, "GET", srv.URL+"/"+pathName+"/-/"+pkg+"-9.9.9.tgz", "", auth)
+			if resp.StatusCode != 404 {
+				t.Errorf("missing tarball: %d", resp.StatusCode)
+			}
+		})
+	}
+}
+
+func TestEndToEndConcurrentPublishes(t *testing.T) {
+	srv, store, _ := newRealEnv(t)
+	const n = 6
+	bodies := make([]string, n)
+	for i := range bodies {
+		v := fmt.Sprintf("1.%d.0", i)
+		bodies[i] = npmPublishBody(t, "race", v, "latest", tarballFor(t, "race", v))
+	}
+	var wg sync.WaitGroup
+	codes := make([]int, n)
+	for i := 0; i < n; i++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			req, _ := http.NewRequest("PUT", srv.URL+"/race", strings.NewReader(bodies[i]))
+			req.Header.Set("Authorization", "Bearer cnpm_alice")
+			resp, err := http.DefaultClient.Do(req)
+			if err != nil {
+				t.Errorf("publish %d: %v", i, err)
+				return
+			}
+			resp.Body.Close()
+			codes[i] = resp.StatusCode
+		}()
+	}
+	wg.Wait()
+	for i, c := range codes {
+		if c != 201 {
+			t.Errorf("publish %d: %d", i, c)
+		}
+	}
+	p, err := store.GetPackument(context.Background(), "race")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(p.Versions) != n {
+		t.Errorf("versions = %v, want %d", p.SortedVersions(), n)
+	}
+}

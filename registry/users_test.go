@@ -1,0 +1,441 @@
+package registry
+
+import (
+	"context"
+	"encoding/json"
+	"net/netip"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+)
+
+type fakeUsers struct {
+	UserStore // nil; keeps the fake building if the interface grows
+
+	mu        sync.Mutex
+	users     map[string]*User
+	passwords map[string]string
+	created   []string
+	// raceCreate makes the next CreateUser fail with a conflict after
+	// creating the user, as if another request had created it first.
+	raceCreate bool
+}
+
+func newFakeUsers() *fakeUsers {
+	return &fakeUsers{users: map[string]*User{}, passwords: map[string]string{}}
+}
+
+func (f *fakeUsers) add(name, password, email string) {
+	f.users[name] = &User{Name: name, Email: email}
+	f.passwords[name] = password
+}
+
+func (f *fakeUsers) GetUser(_ context.Context, name string) (*User, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	u, ok := f.users[name]
+	if !ok {
+		return nil, E(KindNotFound, "no user %s", name)
+	}
+	cp := *u
+	return &cp, nil
+}
+
+func (f *fakeUsers) CreateUser(_ context.Context, name, password, email string) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if _, ok := f.users[name]; ok {
+		return E(KindConflict, "user %s exists", name)
+	}
+	f.users[name] = &User{Name: name, Email: email}
+	f.passwords[name] = password
+	if f.raceCreate {
+		f.raceCreate = false
+		return E(KindConflict, "user %s exists", name)
+	}
+	f.created = append(f.created, name)
+	return nil
+}
+
+func (f *fakeUsers) CheckPassword(_ context.Context, name, password string) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if p, ok := f.passwords[name]; !ok || p != password {
+		return E(KindUnauthorized, "name or password is incorrect")
+	}
+	return nil
+}
+
+type fakeTokens struct {
+	TokenStore // nil; keeps the fake building if the interface grows
+
+	mu      sync.Mutex
+	tokens  map[string]Token
+	seen    []string // JSON of every token record the store was given
+	deleted []string
+	err     error
+}
+
+func newFakeTokens() *fakeTokens { return &fakeTokens{tokens: map[string]Token{}} }
+
+func (f *fakeTokens) PutToken(_ context.Context, t *Token) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.err != nil {
+		return f.err
+	}
+	b, _ := json.Marshal(t)
+	f.seen = append(f.seen, string(b))
+	f.tokens[t.Key] = *t
+	return nil
+}
+
+func (f *fakeTokens) GetToken(_ context.Context, key string) (*Token, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.err != nil {
+		return nil, f.err
+	}
+	t, ok := f.tokens[key]
+	if !ok {
+		return nil, E(KindNotFound, "no token")
+	}
+	return &t, nil
+}
+
+func (f *fakeTokens) DeleteToken(_ context.Context, key string) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.err != nil {
+		return f.err
+	}
+	f.seen = append(f.seen, "delete "+key)
+	if _, ok := f.tokens[key]; !ok {
+		return E(KindNotFound, "no token")
+	}
+	delete(f.tokens, key)
+	f.deleted = append(f.deleted, key)
+	return nil
+}
+
+var accountsNow = time.Date(2025, 6, 1, 10, 0, 0, 0, time.UTC)
+
+func newTestAccounts(signup bool) (*Accounts, *fakeUsers, *fakeTokens) {
+	u, tk := newFakeUsers(), newFakeTokens()
+	a := NewAccounts(u, tk, signup)
+	a.now = func() time.Time { return accountsNow }
+	return a, u, tk
+}
+
+func TestNewToken(t *testing.T) {
+	seen := map[string]bool{}
+	for i := 0; i < 50; i++ {
+		tok, err := NewToken()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !strings.HasPrefix(tok, "cnpm_") || len(tok) != len("cnpm_")+43 {
+			t.Fatalf("token %q: want cnpm_ and 43 base64url characters (256 bits)", tok)
+		}
+		if seen[tok] {
+			t.Fatalf("duplicate token %q", tok)
+		}
+		seen[tok] = true
+	}
+	if k := TokenKey("cnpm_x"); len(k) != 64 || k != TokenKey("cnpm_x") || k == TokenKey("cnpm_y") {
+		t.Errorf("TokenKey = %q: want a stable 64-hex-digit sha256", k)
+	}
+}
+
+func TestLogin(t *testing.T) {
+	tests := []struct {
+		name     string
+		signup   bool
+		existing bool
+		user     string
+		password string
+		email    string
+		race     bool
+		kind     Kind // -1: success
+		created  bool
+	}{
+		{"new user with sign-up", true, false, "alice", "pw", "alice@example.com", false, -1, true},
+		{"new user without email", true, false, "alice", "pw", "", false, -1, true},
+		{"existing user, right password", true, true, "alice", "secret", "", false, -1, false},
+		{"existing user, right password, sign-up off", false, true, "alice", "secret", "", false, -1, false},
+		{"existing user, wrong password", true, true, "alice", "wrong", "", false, KindUnauthorized, false},
+		{"new user, sign-up off", false, false, "alice", "pw", "alice@example.com", false, KindForbidden, false},
+		{"invalid user name", true, false, "Alice", "pw", "", false, KindInvalid, false},
+		{"empty password", true, false, "alice", "", "", false, KindInvalid, false},
+		{"empty password for an existing user", true, true, "alice", "", "", false, KindInvalid, false},
+		{"new user with a bad email", true, false, "alice", "pw", "not-an-email", false, KindInvalid, false},
+		{"created concurrently, same password", true, false, "alice", "pw", "", true, -1, false},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			a, users, tokens := newTestAccounts(tc.signup)
+			if tc.existing {
+				users.add("alice", "secret", "alice@old.example")
+			}
+			users.raceCreate = tc.race
+			tok, err := a.Login(t.Context(), tc.user, tc.password, tc.email)
+			if tc.kind != -1 {
+				wantKind(t, err, tc.kind)
+				if len(tokens.tokens) != 0 {
+					t.Errorf("a token was stored for a failed login")
+				}
+				if len(users.created) != 0 {
+					t.Errorf("users created: %v", users.created)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatalf("Login: %v", err)
+			}
+			if (len(users.created) == 1) != tc.created {
+				t.Errorf("created = %v, want created=%v", users.created, tc.created)
+			}
+			stored, ok := tokens.tokens[TokenKey(tok)]
+			if !ok {
+				t.Fatalf("no token stored under TokenKey(token)")
+			}
+			if stored.User != "alice" || !stored.Created.Equal(accountsNow) || stored.ReadOnly || stored.Expires != nil {
+				t.Errorf("stored token = %+v", stored)
+			}
+			if tc.existing && stored.Email != "alice@old.example" {
+				t.Errorf("token email = %q, want the account's", stored.Email)
+			}
+			// Only the hash reaches the store.
+			for _, rec := range tokens.seen {
+				if strings.Contains(rec, tok) || strings.Contains(rec, strings.TrimPrefix(tok, "cnpm_")) {
+					t.Errorf("the token store saw the token itself: %s", rec)
+				}
+			}
+			id, err := a.ByToken(t.Context(), tok, netip.MustParseAddr("192.0.2.1"))
+			if err != nil || id.Name != "alice" || id.Token == nil {
+				t.Errorf("ByToken(new token) = %+v, %v", id, err)
+			}
+		})
+	}
+}
+
+func TestLoginStoreErrors(t *testing.T) {
+	a, users, tokens := newTestAccounts(true)
+	users.add("alice", "secret", "")
+	tokens.err = E(KindUnavailable, "tokens db down")
+	_, err := a.Login(t.Context(), "alice", "secret", "")
+	wantKind(t, err, KindUnavailable)
+}
+
+func TestByToken(t *testing.T) {
+	past := accountsNow.Add(-time.Second)
+	future := accountsNow.Add(time.Hour)
+	tests := []struct {
+		name  string
+		rec   Token // Key is filled in
+		token string
+		addr  string
+		kind  Kind // -1: success
+	}{
+		{"plain", Token{User: "alice", Email: "a@x"}, "", "192.0.2.1", -1},
+		{"not yet expired", Token{User: "alice", Expires: &future}, "", "192.0.2.1", -1},
+		{"expired", Token{User: "alice", Expires: &past}, "", "192.0.2.1", KindUnauthorized},
+		{"expires this instant", Token{User: "alice", Expires: &accountsNow}, "", "192.0.2.1", KindUnauthorized},
+		{"inside CIDR", Token{User: "alice", CIDR: []string{"10.0.0.0/8"}}, "", "10.1.2.3", -1},
+		{"outside CIDR", Token{User: "alice", CIDR: []string{"10.0.0.0/8"}}, "", "192.0.2.1", KindUnauthorized},
+		{"second CIDR matches", Token{User: "alice", CIDR: []string{"10.0.0.0/8", "192.0.2.0/24"}}, "", "192.0.2.7", -1},
+		{"exact address entry", Token{User: "alice", CIDR: []string{"192.0.2.1"}}, "", "192.0.2.1", -1},
+		{"IPv4-mapped client", Token{User: "alice", CIDR: []string{"10.0.0.0/8"}}, "", "::ffff:10.1.2.3", -1},
+		{"IPv6 CIDR", Token{User: "alice", CIDR: []string{"2001:db8::/32"}}, "", "2001:db8::1", -1},
+		{"unknown client address with CIDR", Token{User: "alice", CIDR: []string{"0.0.0.0/0"}}, "", "", KindUnauthorized},
+		{"read-only", Token{User: "alice", ReadOnly: true}, "", "192.0.2.1", -1},
+		{"unknown token", Token{}, "cnpm_unknown", "192.0.2.1", KindUnauthorized},
+		{"no prefix", Token{}, "abc", "192.0.2.1", KindUnauthorized},
+		{"empty", Token{}, "", "192.0.2.1", KindUnauthorized},
+		{"too long", Token{}, "cnpm_" + strings.Repeat("a", 300), "192.0.2.1", KindUnauthorized},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			a, _, tokens := newTestAccounts(false)
+			tok := tc.token
+			if tc.rec.User != "" {
+				tok = "cnpm_" + strings.ReplaceAll(tc.name, " ", "_")
+				rec := tc.rec
+				rec.Key = TokenKey(tok)
+				tokens.tokens[rec.Key] = rec
+			}
+			var addr netip.Addr
+			if tc.addr != "" {
+				addr = netip.MustParseAddr(tc.addr)
+			}
+			id, err := a.ByToken(t.Context(), tok, addr)
+			if tc.kind != -1 {
+				wantKind(t, err, tc.kind)
+				if !id.Anonymous() {
+					t.Errorf("identity %+v returned with an error", id)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatalf("ByToken: %v", err)
+			}
+			if id.Name != "alice" || id.Email != tc.rec.Email || id.ReadOnly != tc.rec.ReadOnly || id.Token == nil || id.Token.Key != TokenKey(tok) {
+				t.Errorf("identity = %+v", id)
+			}
+			if tc.rec.ReadOnly {
+				wantKind(t, id.CanWrite(), KindForbidden)
+			} else if err := id.CanWrite(); err != nil {
+				t.Errorf("CanWrite: %v", err)
+			}
+		})
+	}
+}
+
+func TestByTokenStoreError(t *testing.T) {
+	a, _, tokens := newTestAccounts(false)
+	tokens.err = E(KindUnavailable, "down")
+	_, err := a.ByToken(t.Context(), "cnpm_x", netip.MustParseAddr("192.0.2.1"))
+	wantKind(t, err, KindUnavailable)
+}
+
+func TestByPassword(t *testing.T) {
+	tests := []struct {
+		name, user, password string
+		kind                 Kind
+	}{
+		{"right", "alice", "secret", -1},
+		{"wrong password", "alice", "nope", KindUnauthorized},
+		{"unknown user", "bob", "secret", KindUnauthorized},
+		{"invalid name", "Alice", "secret", KindUnauthorized},
+		{"empty password", "alice", "", KindUnauthorized},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			a, users, _ := newTestAccounts(false)
+			users.add("alice", "secret", "alice@example.com")
+			id, err := a.ByPassword(t.Context(), tc.user, tc.password)
+			if tc.kind != -1 {
+				wantKind(t, err, tc.kind)
+				return
+			}
+			if err != nil || id.Name != "alice" || id.Email != "alice@example.com" || id.Token != nil || id.ReadOnly {
+				t.Errorf("ByPassword = %+v, %v", id, err)
+			}
+		})
+	}
+}
+
+func TestLogout(t *testing.T) {
+	a, users, tokens := newTestAccounts(true)
+	users.add("alice", "secret", "")
+	tok, err := a.Login(t.Context(), "alice", "secret", "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := a.Logout(t.Context(), tok); err != nil {
+		t.Fatalf("Logout: %v", err)
+	}
+	if len(tokens.deleted) != 1 || tokens.deleted[0] != TokenKey(tok) {
+		t.Errorf("deleted = %v, want the token's key", tokens.deleted)
+	}
+	_, err = a.ByToken(t.Context(), tok, netip.MustParseAddr("192.0.2.1"))
+	wantKind(t, err, KindUnauthorized)
+	if err := a.Logout(t.Context(), tok); err != nil {
+		t.Errorf("Logout of a revoked token: %v", err)
+	}
+	if err := a.Logout(t.Context(), "cnpm_never_issued"); err != nil {
+		t.Errorf("Logout of an unknown token: %v", err)
+	}
+	tokens.err = E(KindUnavailable, "down")
+	wantKind(t, a.Logout(t.Context(), "cnpm_x"), KindUnavailable)
+}
+
+func TestAccountsUser(t *testing.T) {
+	a, users, _ := newTestAccounts(false)
+	users.add("alice", "secret", "alice@example.com")
+	u, err := a.User(t.Context(), "alice")
+	if err != nil || u.Name != "alice" || u.Email != "alice@example.com" {
+		t.Errorf("User(alice) = %+v, %v", u, err)
+	}
+	_, err = a.User(t.Context(), "bob")
+	wantKind(t, err, KindNotFound)
+	_, err = a.User(t.Context(), "../_users")
+	wantKind(t, err, KindNotFound)
+}
+
+func TestIdentity(t *testing.T) {
+	tests := []struct {
+		name string
+		id   Identity
+		kind Kind
+	}{
+		{"anonymous", Identity{}, KindUnauthorized},
+		{"read-only", Identity{Name: "a", ReadOnly: true}, KindForbidden},
+		{"writer", Identity{Name: "a"}, -1},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			err := tc.id.CanWrite()
+			if tc.kind == -1 {
+				if err != nil {
+					t.Errorf("CanWrite: %v", err)
+				}
+				return
+			}
+			wantKind(t, err, tc.kind)
+		})
+	}
+	if p := (Identity{Name: "a", Email: "a@x"}).Person(); p != (Person{Name: "a", Email: "a@x"}) {
+		t.Errorf("Person = %+v", p)
+	}
+}
+
+func TestErrors(t *testing.T) {
+	cause := E(KindUnavailable, "inner")
+	w := Wrap(KindConflict, cause, "outer %d", 1)
+	if KindOf(w) != KindConflict || ReasonOf(w) != "outer 1" || w.Error() != "outer 1: inner" {
+		t.Errorf("Wrap: kind %d reason %q error %q", KindOf(w), ReasonOf(w), w.Error())
+	}
+	if KindOf(context.Canceled) != KindInternal || ReasonOf(context.Canceled) != "internal error" {
+		t.Errorf("plain errors must be internal with a generic reason")
+	}
+	if IsKind(nil, KindInternal) {
+		t.Errorf("IsKind(nil) = true")
+	}
+}
+
+// loopUsers never finds the user but always reports that it exists, as a
+// lagging replica or a name taken by a non-user document would.
+type loopUsers struct {
+	fakeUsers
+	creates int
+}
+
+func (f *loopUsers) GetUser(context.Context, string) (*User, error) {
+	return nil, E(KindNotFound, "no user")
+}
+
+func (f *loopUsers) CreateUser(context.Context, string, string, string) error {
+	f.creates++
+	if f.creates > 10 { // the test's own brake: the code has none
+		return E(KindInternal, "loop broken by the test")
+	}
+	return E(KindConflict, "exists")
+}
+
+// Login retries a sign-up conflict by calling itself with no bound; when
+// the store keeps saying "conflict" and "not found", it recurses until the
+// stack overflows (a crash, not an error).
+func TestLoginConflictRetryIsBounded(t *testing.T) {
+	knownBug(t, "Login recurses without bound on CreateUser conflicts")
+	users := &loopUsers{}
+	a := NewAccounts(users, newFakeTokens(), true)
+	_, err := a.Login(t.Context(), "alice", "pw", "")
+	if users.creates > 2 {
+		t.Errorf("CreateUser called %d times for one login (err %v)", users.creates, err)
+	}
+	if err == nil {
+		t.Errorf("login succeeded without an account")
+	}
+}
