@@ -1,0 +1,21 @@
+# make run ARGS="--listen 127.0.0.1:4873 --public-url http://127.0.0.1:4873"
+# make test            vet + unit tests (-race) + integration suite
+# make build           ./couchnpm
+ARGS ?=
+
+.PHONY: run test build devdb-start devdb-stop
+
+run:
+	bash scripts/run.sh $(ARGS)
+
+test:
+	bash scripts/test.sh
+
+build:
+	go build -o couchnpm ./cmd/couchnpm
+
+devdb-start:
+	bash scripts/devdb.sh start
+
+devdb-stop:
+	bash scripts/devdb.sh stop
