@@ -91,7 +91,10 @@ func Open(cfg Config, log zerolog.Logger) (*Client, error) {
 	// No overall client timeout: tarball streams may take long. Every call
 	// carries a context with a deadline instead.
 	hc := &http.Client{Transport: transport}
-	opts := []kivik.Option{couchdb.OptionHTTPClient(hc)}
+	// No gzip on request bodies: PouchDB Server stores a gzip-encoded
+	// attachment upload as is (the bytes change), and tarballs are
+	// compressed already.
+	opts := []kivik.Option{couchdb.OptionHTTPClient(hc), couchdb.OptionNoRequestCompression(), couchdb.OptionUserAgent("couchnpm")}
 	if user != "" {
 		opts = append(opts, couchdb.BasicAuth(user, password))
 	}

@@ -48,8 +48,10 @@ func All() []Doc {
 			"validate_doc_update": source("packages_validate_doc_update.js"),
 		}),
 		newDoc("mirror", map[string]any{
-			"language": "javascript",
-			"views":    views(packumentViews),
+			"language":            "javascript",
+			"views":               views(packumentViews),
+			"validate_doc_update": source("mirror_validate_doc_update.js"),
+			"couchnpm_role":       "mirror",
 		}),
 		newDoc("tokens", map[string]any{
 			"language": "javascript",

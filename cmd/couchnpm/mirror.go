@@ -1,0 +1,122 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"net/http"
+	"net/url"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/couchnpm/couchnpm/replication"
+)
+
+// mirrorConfig is the upstream side of the configuration.
+type mirrorConfig struct {
+	ModeName      string
+	Mode          replication.Mode
+	Upstream      string
+	Changes       string
+	UpstreamCouch string
+	ReplTarget    string
+	Headers       string
+	Allow         string
+	PrivateScopes string
+	MaxAge        time.Duration
+	Timeout       time.Duration
+	PageSize      int
+	PollInterval  time.Duration
+	UpstreamUser  string
+	UpstreamPass  string
+	UpstreamToken string
+	parsedHeaders http.Header
+	allowList     []string
+	privateScopes []string
+}
+
+func (m *mirrorConfig) register(e *envFlags) {
+	e.str(&m.ModeName, "mirror", "COUCHNPM_MIRROR", "off", "upstream mirror mode: off, on-demand, follow or replicate")
+	e.str(&m.Upstream, "upstream", "COUCHNPM_UPSTREAM", "", "upstream registry base URL (packuments and tarballs)")
+	e.str(&m.Changes, "upstream-changes", "COUCHNPM_UPSTREAM_CHANGES", "", "the follower's upstream _changes URL (follow mode)")
+	e.str(&m.UpstreamCouch, "upstream-couchdb", "COUCHNPM_UPSTREAM_COUCHDB", "", "upstream CouchDB database URL (replicate mode)")
+	e.str(&m.ReplTarget, "replication-target", "COUCHNPM_REPLICATION_TARGET", "", "CouchDB's URL as CouchDB itself reaches it, for the _replicator target (default: COUCHDB_URL)")
+	e.str(&m.Headers, "upstream-headers", "COUCHNPM_UPSTREAM_HEADERS", "", `extra upstream request headers, "Name: value" pairs separated by ";"`)
+	e.str(&m.Allow, "mirror-allow", "COUCHNPM_MIRROR_ALLOW", "", "comma-separated names and @scopes to mirror (default: everything)")
+	e.str(&m.PrivateScopes, "private-scopes", "COUCHNPM_PRIVATE_SCOPES", "", "comma-separated scopes never looked up upstream, like @acme")
+	e.duration(&m.MaxAge, "mirror-max-age", "COUCHNPM_MIRROR_MAX_AGE", 5*time.Minute, "on-demand mode: refresh a mirrored packument older than this")
+	e.duration(&m.Timeout, "upstream-timeout", "COUCHNPM_UPSTREAM_TIMEOUT", 30*time.Second, "bound on each upstream metadata request")
+	e.duration(&m.PollInterval, "follow-poll", "COUCHNPM_FOLLOW_POLL", 5*time.Second, "follow mode: wait between polls once caught up")
+	e.fs.IntVar(&m.PageSize, "follow-page-size", 1000, "follow mode: changes read per page (at most 10000)")
+	m.UpstreamUser = os.Getenv("COUCHNPM_UPSTREAM_USER")
+	m.UpstreamPass = os.Getenv("COUCHNPM_UPSTREAM_PASSWORD")
+	m.UpstreamToken = os.Getenv("COUCHNPM_UPSTREAM_TOKEN")
+}
+
+func splitList(s string) []string {
+	var out []string
+	for _, p := range strings.Split(s, ",") {
+		if p = strings.TrimSpace(p); p != "" {
+			out = append(out, p)
+		}
+	}
+	return out
+}
+
+func checkHTTPURL(flag, raw string) error {
+	u, err := url.Parse(raw)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return fmt.Errorf("--%s must be an http(s) URL", flag)
+	}
+	return nil
+}
+
+func (m *mirrorConfig) check(couchURL string) error {
+	mode, err := replication.ParseMode(m.ModeName)
+	if err != nil {
+		return err
+	}
+	m.Mode = mode
+	m.allowList = splitList(m.Allow)
+	m.privateScopes = splitList(m.PrivateScopes)
+	m.parsedHeaders = http.Header{}
+	for _, pair := range strings.Split(m.Headers, ";") {
+		if strings.TrimSpace(pair) == "" {
+			continue
+		}
+		k, v, ok := strings.Cut(pair, ":")
+		if !ok || strings.TrimSpace(k) == "" {
+			return fmt.Errorf("--upstream-headers: %q is not a \"Name: value\" pair", pair)
+		}
+		m.parsedHeaders.Add(strings.TrimSpace(k), strings.TrimSpace(v))
+	}
+	if m.PageSize < 1 || m.PageSize > 10000 {
+		return errors.New("--follow-page-size must be between 1 and 10000")
+	}
+	if m.MaxAge <= 0 || m.Timeout <= 0 || m.PollInterval <= 0 {
+		return errors.New("mirror durations must be positive")
+	}
+	if mode == replication.ModeOff {
+		return nil
+	}
+	if err := checkHTTPURL("upstream", m.Upstream); err != nil {
+		return fmt.Errorf("mirror mode %s needs COUCHNPM_UPSTREAM: %w", mode, err)
+	}
+	switch mode {
+	case replication.ModeFollow:
+		if err := checkHTTPURL("upstream-changes", m.Changes); err != nil {
+			return fmt.Errorf("follow mode needs COUCHNPM_UPSTREAM_CHANGES: %w", err)
+		}
+	case replication.ModeReplicate:
+		if err := checkHTTPURL("upstream-couchdb", m.UpstreamCouch); err != nil {
+			return fmt.Errorf("replicate mode needs COUCHNPM_UPSTREAM_COUCHDB: %w", err)
+		}
+		if m.ReplTarget == "" {
+			m.ReplTarget = couchURL
+		}
+		if err := checkHTTPURL("replication-target", m.ReplTarget); err != nil {
+			return err
+		}
+	}
+	return nil
+}

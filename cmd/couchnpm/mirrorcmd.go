@@ -1,0 +1,124 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/couchnpm/couchnpm/replication"
+)
+
+// mirrorCommand runs `couchnpm mirror status`: it asks a running couchnpm
+// for its mirror status and prints it for people.
+func mirrorCommand(args []string) int {
+	if len(args) == 0 || args[0] != "status" {
+		fmt.Fprintln(os.Stderr, "usage: couchnpm mirror status [--url URL] [--json] [--watch]")
+		return 2
+	}
+	fs := flag.NewFlagSet("couchnpm mirror status", flag.ContinueOnError)
+	def := os.Getenv("COUCHNPM_PUBLIC_URL")
+	if def == "" {
+		def = "http://127.0.0.1:4880"
+	}
+	base := fs.String("url", def, "the registry's URL (env COUCHNPM_PUBLIC_URL)")
+	asJSON := fs.Bool("json", false, "print the raw JSON")
+	watch := fs.Bool("watch", false, "keep printing a progress line until caught up")
+	if err := fs.Parse(args[1:]); err != nil {
+		return 2
+	}
+	for {
+		st, raw, err := fetchStatus(strings.TrimRight(*base, "/"))
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "couchnpm:", err)
+			return 1
+		}
+		if *asJSON {
+			os.Stdout.Write(raw)
+			return 0
+		}
+		if !*watch {
+			printStatus(st)
+			return 0
+		}
+		fmt.Println(progressLine(st))
+		if st.State == "following" || st.Mode != replication.ModeFollow {
+			return 0
+		}
+		time.Sleep(2 * time.Second)
+	}
+}
+
+func fetchStatus(base string) (*replication.Status, []byte, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, base+"/-/mirror/status", nil)
+	if err != nil {
+		return nil, nil, err
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return nil, nil, err
+	}
+	defer resp.Body.Close()
+	raw, err := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
+	if err != nil {
+		return nil, nil, err
+	}
+	if resp.StatusCode != http.StatusOK {
+		return nil, nil, fmt.Errorf("%s answered %d: %s", base, resp.StatusCode, strings.TrimSpace(string(raw)))
+	}
+	var st replication.Status
+	if err := json.Unmarshal(raw, &st); err != nil {
+		return nil, nil, fmt.Errorf("unreadable status: %w", err)
+	}
+	return &st, raw, nil
+}
+
+func progressLine(st *replication.Status) string {
+	lag := "unknown"
+	if st.LagChanges != nil {
+		lag = fmt.Sprintf("%d changes", *st.LagChanges)
+	}
+	return fmt.Sprintf("%s: checkpoint %s of %s, behind by %s, %d written (%.1f/s), %d failures",
+		st.State, orDash(st.Checkpoint), orDash(st.UpstreamSeq), lag, st.PackumentsWritten, st.WrittenPerSecond, st.Failures)
+}
+
+func orDash(s string) string {
+	if s == "" {
+		return "-"
+	}
+	return s
+}
+
+func printStatus(st *replication.Status) {
+	fmt.Printf("mode:          %s\n", st.Mode)
+	fmt.Printf("state:         %s\n", st.State)
+	if st.Upstream != "" {
+		fmt.Printf("upstream:      %s\n", st.Upstream)
+	}
+	if st.Mode == replication.ModeFollow {
+		fmt.Printf("holder:        %s\n", orDash(st.Holder))
+		fmt.Printf("progress:      %s\n", progressLine(st))
+		if st.LagSeconds != nil {
+			fmt.Printf("lag:           %.0f s\n", *st.LagSeconds)
+		}
+		if st.LastError != "" {
+			fmt.Printf("last error:    %s\n", st.LastError)
+		}
+		for _, f := range st.LastFailures {
+			fmt.Printf("failed:        %s at %s: %s\n", f.Package, f.Time.Format(time.RFC3339), f.Error)
+		}
+	}
+	if st.Replication != nil {
+		b, _ := json.MarshalIndent(st.Replication, "               ", "  ")
+		fmt.Printf("replication:   %s\n", b)
+	}
+	fmt.Printf("tarball cache: %d hits, %d misses, %d integrity failures\n",
+		st.TarballCache.Hits, st.TarballCache.Misses, st.TarballCache.IntegrityFailures)
+}

@@ -1,0 +1,131 @@
+package couch
+
+import (
+	"context"
+	"encoding/json"
+	"io"
+	"net/http"
+	"net/url"
+
+	kivik "github.com/go-kivik/kivik/v4"
+
+	"github.com/couchnpm/couchnpm/registry"
+)
+
+// Replication is the desired _replicator document for the replicate mode.
+type Replication struct {
+	ID     string // _replicator document id
+	Source string // upstream database URL (may carry credentials)
+	Target string // mirror database URL as CouchDB itself reaches it
+}
+
+type replicatorDoc struct {
+	ID         string `json:"_id"`
+	Rev        string `json:"_rev,omitempty"`
+	Source     string `json:"source"`
+	Target     string `json:"target"`
+	Continuous bool   `json:"continuous"`
+	Owner      string `json:"couchnpm"`
+	// State fields written by the replicator itself (read back for status).
+	State       string          `json:"_replication_state,omitempty"`
+	StateTime   json.RawMessage `json:"_replication_state_time,omitempty"`
+	StateReason string          `json:"_replication_state_reason,omitempty"`
+	Stats       json.RawMessage `json:"_replication_stats,omitempty"`
+}
+
+// EnsureReplication creates or updates the continuous _replicator document
+// so that it says exactly r: no write when it already does. No selector or
+// filter is used: a selector crashes PouchDB Server 4.2 (and keeps it
+// crashing at every restart); upstream design documents are kept out by
+// the mirror database's validate_doc_update instead.
+func (c *Client) EnsureReplication(ctx context.Context, r Replication) (changed bool, err error) {
+	if err := c.ensureDB(ctx, "_replicator"); err != nil {
+		return false, err
+	}
+	db := c.k.DB("_replicator")
+	for range 5 {
+		cctx, cancel := c.ctx(ctx)
+		var cur replicatorDoc
+		err := db.Get(cctx, r.ID).ScanDoc(&cur)
+		cancel()
+		if err != nil && kivik.HTTPStatus(err) != http.StatusNotFound {
+			return false, translate(err, "read the _replicator document")
+		}
+		if err == nil && cur.Source == r.Source && cur.Target == r.Target && cur.Continuous {
+			return false, nil
+		}
+		doc := replicatorDoc{ID: r.ID, Rev: cur.Rev, Source: r.Source, Target: r.Target, Continuous: true, Owner: "mirror"}
+		cctx, cancel = c.ctx(ctx)
+		_, err = db.Put(cctx, r.ID, doc)
+		cancel()
+		if err == nil {
+			return true, nil
+		}
+		if kivik.HTTPStatus(err) != http.StatusConflict {
+			return false, translate(err, "write the _replicator document")
+		}
+	}
+	return false, registry.E(registry.KindConflict, "the _replicator document kept changing")
+}
+
+// ReplicationState reports the replication's state. CouchDB 3 answers
+// /_scheduler/docs/_replicator/{id}; PouchDB Server has no _scheduler
+// (404), so there the replicator's _replication_state* fields on the
+// document itself are read.
+func (c *Client) ReplicationState(ctx context.Context, id string) (map[string]any, error) {
+	cctx, cancel := c.ctx(ctx)
+	defer cancel()
+	req, err := http.NewRequestWithContext(cctx, http.MethodGet, c.base.String()+"/_scheduler/docs/_replicator/"+url.PathEscape(id), nil)
+	if err != nil {
+		return nil, registry.Wrap(registry.KindInternal, err, "build scheduler request")
+	}
+	if c.user != "" {
+		req.SetBasicAuth(c.user, c.password)
+	}
+	req.Header.Set("Accept", "application/json")
+	resp, err := c.http.Do(req)
+	if err != nil {
+		return nil, translate(err, "read replication state")
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode == http.StatusOK {
+		var state map[string]any
+		if err := json.NewDecoder(io.LimitReader(resp.Body, 1<<20)).Decode(&state); err != nil {
+			return nil, registry.Wrap(registry.KindUnavailable, err, "unreadable scheduler answer")
+		}
+		state["source_of_state"] = "_scheduler/docs"
+		delete(state, "source") // may carry credentials
+		delete(state, "target")
+		return state, nil
+	}
+	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))
+	var cur replicatorDoc
+	if err := c.k.DB("_replicator").Get(cctx, id).ScanDoc(&cur); err != nil {
+		return nil, translate(err, "read the _replicator document")
+	}
+	state := map[string]any{"state": cur.State, "source_of_state": "_replicator document"}
+	if cur.StateReason != "" {
+		state["reason"] = cur.StateReason
+	}
+	if len(cur.StateTime) > 0 {
+		state["state_time"] = cur.StateTime
+	}
+	if len(cur.Stats) > 0 {
+		state["info"] = cur.Stats
+	}
+	return state, nil
+}
+
+// DBURL is the URL of a role's database under base, with the service's
+// admin credentials, as a replication target.
+func (c *Client) DBURL(base, role string) (string, error) {
+	u, err := url.Parse(base)
+	if err != nil {
+		return "", err
+	}
+	if u.User == nil && c.user != "" {
+		u.User = url.UserPassword(c.user, c.password)
+	}
+	u.Path = trimSlash(u.Path) + "/" + url.PathEscape(c.names[role])
+	return u.String(), nil
+}

@@ -1,0 +1,271 @@
+package integration
+
+import (
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+// mirrorArgs configures a registry to mirror up in mode.
+func mirrorArgs(up *fakeUpstream, mode string, extra ...string) []string {
+	args := []string{"--mirror", mode, "--upstream", up.URL(), "--upstream-changes", up.ChangesURL(),
+		"--follow-poll", "500ms", "--upstream-timeout", "5s"}
+	return append(args, extra...)
+}
+
+// mirrorStatus reads GET /-/mirror/status.
+func mirrorStatus(t *testing.T, r *registry) map[string]any {
+	t.Helper()
+	res := r.do("GET", "/-/mirror/status", "", nil)
+	if res.Status != 200 {
+		t.Fatalf("mirror status: %s", res)
+	}
+	var st map[string]any
+	if err := json.Unmarshal(res.Body, &st); err != nil {
+		t.Fatalf("mirror status: %v: %s", err, res.Body)
+	}
+	return st
+}
+
+// eventually polls cond every 200ms until it holds or limit passes.
+func eventually(t *testing.T, limit time.Duration, what string, cond func() (bool, string)) {
+	t.Helper()
+	deadline := time.Now().Add(limit)
+	last := ""
+	for {
+		ok, detail := cond()
+		if ok {
+			return
+		}
+		last = detail
+		if time.Now().After(deadline) {
+			t.Fatalf("%s: not true within %s (last: %s)", what, limit, last)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+}
+
+// latestOf reads a package's latest dist-tag through the registry.
+func latestOf(r *registry, name string) (string, int) {
+	res, err := r.tryDo("GET", "/"+strings.Replace(name, "/", "%2f", 1), "", nil, 10*time.Second)
+	if err != nil || res.Status != 200 {
+		return "", res.Status
+	}
+	var p struct {
+		DistTags map[string]string `json:"dist-tags"`
+	}
+	_ = json.Unmarshal(res.Body, &p)
+	return p.DistTags["latest"], res.Status
+}
+
+func num(v any) float64 {
+	f, _ := v.(float64)
+	return f
+}
+
+func TestMirrorFollow(t *testing.T) {
+	up := newFakeUpstream(t)
+	for i := range 5 {
+		up.publish(fmt.Sprintf("follow-%d", i), "1.0.0", nil)
+	}
+	up.publish("follow-bad", "1.0.0", nil)
+	up.setFail("follow-bad", 500)
+	up.publish("@up/scoped", "2.0.0", nil)
+	prefix := newPrefix()
+	r := startRegistry(t, registryOpts{Prefix: prefix, ExtraArgs: mirrorArgs(up, "follow")})
+
+	// Catch-up: every package but the failing one is written, and the
+	// failure is reported without stopping the follower.
+	eventually(t, 30*time.Second, "catch-up", func() (bool, string) {
+		st := mirrorStatus(t, r)
+		return st["state"] == "following" && num(st["packuments_written"]) >= 6 && num(st["failures"]) >= 1, fmt.Sprint(st)
+	})
+	st := mirrorStatus(t, r)
+	if !strings.Contains(fmt.Sprint(st["last_failures"]), "follow-bad") {
+		t.Fatalf("status does not name the failing package: %v", st)
+	}
+	if st["checkpoint"] != "7" || st["upstream_seq"] != "7" || num(st["lag_changes"]) != 0 {
+		t.Fatalf("checkpoint/lag: %v", st)
+	}
+	if hits := up.hitCount("/follow-1"); hits != 1 {
+		t.Fatalf("follow-1 fetched %d times from upstream during catch-up, want 1", hits)
+	}
+
+	// A new upstream version is visible locally within 10 s.
+	up.publish("follow-1", "1.1.0", nil)
+	start := time.Now()
+	eventually(t, 10*time.Second, "new version visible", func() (bool, string) {
+		v, status := latestOf(r, "follow-1")
+		return v == "1.1.0", fmt.Sprintf("latest %q, status %d", v, status)
+	})
+	t.Logf("new upstream version visible after %s", time.Since(start).Round(time.Millisecond))
+
+	// An upstream deletion removes the local copy.
+	up.remove("follow-2")
+	eventually(t, 10*time.Second, "deletion mirrored", func() (bool, string) {
+		_, status := latestOf(r, "follow-2")
+		return status == 404, fmt.Sprintf("status %d", status)
+	})
+
+	// A restart resumes from the checkpoint instead of re-reading the feed.
+	r.stop()
+	before := len(up.sinces())
+	up.publish("follow-3", "1.2.0", nil)
+	r2 := startRegistry(t, registryOpts{Prefix: prefix, ExtraArgs: mirrorArgs(up, "follow")})
+	eventually(t, 10*time.Second, "resume after restart", func() (bool, string) {
+		v, status := latestOf(r2, "follow-3")
+		return v == "1.2.0", fmt.Sprintf("latest %q, status %d", v, status)
+	})
+	sinces := up.sinces()[before:]
+	if len(sinces) == 0 || sinces[0] == "" || sinces[0] == "0" {
+		t.Fatalf("after a restart the follower asked for since=%q first; want the saved checkpoint (all: %v)", sinces[0], sinces)
+	}
+}
+
+func TestMirrorInstallThroughNpmAndOffline(t *testing.T) {
+	up := newFakeUpstream(t)
+	up.publish("mir-leaf", "1.0.0", nil)
+	up.publish("mir-root", "1.0.0", map[string]string{"mir-leaf": "^1.0.0"})
+	r := startRegistry(t, registryOpts{ExtraArgs: mirrorArgs(up, "on-demand")})
+	u := newNPMUser(t, r, "mirror-consumer")
+
+	project := writeProject(t, map[string]string{"mir-root": "^1.0.0"})
+	u.mustRunIn(project, "install")
+	mustRequire(t, project, "mir-root", "1.0.0", "upstream")
+	mustRequire(t, project, "mir-leaf", "1.0.0", "upstream")
+	lock, err := os.ReadFile(filepath.Join(project, "package-lock.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if strings.Contains(string(lock), up.URL()) {
+		t.Fatalf("the lockfile points at the upstream, not at couchnpm:\n%s", lock)
+	}
+	if hits := up.hitCount("/mir-leaf/-/mir-leaf-1.0.0.tgz"); hits != 1 {
+		t.Fatalf("upstream served the tarball %d times, want 1", hits)
+	}
+
+	// With the upstream down, everything already mirrored still installs,
+	// from a cold npm cache.
+	up.setDown(true)
+	u2 := newNPMUser(t, r, "offline-consumer")
+	project2 := writeProject(t, map[string]string{"mir-root": "^1.0.0"})
+	u2.mustRunIn(project2, "install")
+	mustRequire(t, project2, "mir-leaf", "1.0.0", "upstream")
+	st := mirrorStatus(t, r)
+	cache := st["tarball_cache"].(map[string]any)
+	if num(cache["hits"]) < 2 {
+		t.Fatalf("tarball cache hits = %v, want ≥ 2 after the second install: %v", cache["hits"], st)
+	}
+
+	// An uncached miss with the upstream down is a 503, never a 404.
+	res := r.do("GET", "/never-seen", "", nil)
+	if res.Status != 503 {
+		t.Fatalf("packument of an unknown package with the upstream down: %s, want 503", res)
+	}
+}
+
+func TestMirrorTarballIntegrity(t *testing.T) {
+	up := newFakeUpstream(t)
+	up.publish("mir-tampered", "1.0.0", nil)
+	up.setTamper("mir-tampered", "1.0.0")
+	up.publish("mir-uncached", "1.0.0", nil)
+	r := startRegistry(t, registryOpts{ExtraArgs: mirrorArgs(up, "on-demand")})
+
+	u := newNPMUser(t, r, "tamper-consumer")
+	project := writeProject(t, map[string]string{"mir-tampered": "1.0.0"})
+	res := u.runIn(project, "install")
+	if res.Err == nil {
+		t.Fatalf("npm install of a tampered tarball succeeded:\n%s", res)
+	}
+	for range 2 { // nothing was cached: each request is refused again
+		got := r.do("GET", "/mir-tampered/-/mir-tampered-1.0.0.tgz", "", nil)
+		if got.Status != 502 {
+			t.Fatalf("tampered tarball: %s, want 502", got)
+		}
+	}
+	st := mirrorStatus(t, r)
+	if num(st["tarball_cache"].(map[string]any)["integrity_failures"]) < 1 {
+		t.Fatalf("status reports no integrity failure: %v", st)
+	}
+	if _, err := os.Stat(filepath.Join(project, "node_modules", "mir-tampered")); err == nil {
+		t.Fatal("the tampered package was installed")
+	}
+
+	// Packument mirrored, tarball not cached, upstream down → 503.
+	if v, st := latestOf(r, "mir-uncached"); v != "1.0.0" {
+		t.Fatalf("mir-uncached: latest %q, status %d", v, st)
+	}
+	up.setDown(true)
+	got := r.do("GET", "/mir-uncached/-/mir-uncached-1.0.0.tgz", "", nil)
+	if got.Status != 503 {
+		t.Fatalf("uncached tarball with the upstream down: %s, want 503", got)
+	}
+}
+
+func TestMirrorPrivateNamesShadowUpstream(t *testing.T) {
+	up := newFakeUpstream(t)
+	up.publish("shadowed-pkg", "9.0.0", nil)
+	up.publish("@corp/internal", "9.0.0", nil)
+	r := startRegistry(t, registryOpts{ExtraArgs: mirrorArgs(up, "follow", "--private-scopes", "@corp")})
+	u := newNPMUser(t, r, "owner")
+	u.mustLogin(r.user("owner"), "pass-shadow-1", "owner@example.com")
+	dir := writePackage(t, "shadowed-pkg", "0.0.1", "private")
+	u.mustRunIn(dir, "publish")
+
+	// Let the follower pass over both names, then check nothing leaked.
+	eventually(t, 30*time.Second, "follower caught up", func() (bool, string) {
+		st := mirrorStatus(t, r)
+		return st["state"] == "following", fmt.Sprint(st)
+	})
+	res := r.do("GET", "/shadowed-pkg", "", nil)
+	if res.Status != 200 || strings.Contains(string(res.Body), "9.0.0") || !strings.Contains(string(res.Body), "0.0.1") {
+		t.Fatalf("private package shadowed by upstream: %s", res)
+	}
+	if got := r.do("GET", "/shadowed-pkg/-/shadowed-pkg-9.0.0.tgz", "", nil); got.Status != 404 {
+		t.Fatalf("upstream tarball of a private name: %s, want 404", got)
+	}
+	if got := r.do("GET", "/@corp%2finternal", "", nil); got.Status != 404 {
+		t.Fatalf("package in a private scope resolved upstream: %s, want 404", got)
+	}
+	project := writeProject(t, map[string]string{"shadowed-pkg": "*"})
+	u.mustRunIn(project, "install")
+	mustRequire(t, project, "shadowed-pkg", "0.0.1", "private")
+}
+
+func TestMirrorFollowerLeaseTakeover(t *testing.T) {
+	up := newFakeUpstream(t)
+	up.publish("lease-a", "1.0.0", nil)
+	prefix := newPrefix()
+	a := startRegistry(t, registryOpts{Prefix: prefix, ExtraArgs: mirrorArgs(up, "follow", "--instance-id", "instance-a")})
+	eventually(t, 30*time.Second, "a holds the lease", func() (bool, string) {
+		st := mirrorStatus(t, a)
+		return st["follower_holder"] == "instance-a" && st["state"] == "following", fmt.Sprint(st)
+	})
+	b := startRegistry(t, registryOpts{Prefix: prefix, ExtraArgs: mirrorArgs(up, "follow", "--instance-id", "instance-b")})
+	// Only one follower: b stands by while a holds the lease.
+	time.Sleep(3 * time.Second)
+	if st := mirrorStatus(t, b); st["follower_holder"] != "instance-a" {
+		t.Fatalf("while a runs, the holder is %v", st["follower_holder"])
+	}
+	if strings.Contains(b.Stderr.String(), "took the lease") {
+		t.Fatal("b took the lease while a held it")
+	}
+
+	// a dies without releasing the lease; b takes over within 30 s.
+	a.kill()
+	killed := time.Now()
+	eventually(t, 30*time.Second, "b takes over", func() (bool, string) {
+		st := mirrorStatus(t, b)
+		return st["follower_holder"] == "instance-b", fmt.Sprint(st["follower_holder"])
+	})
+	t.Logf("takeover after %s", time.Since(killed).Round(time.Second))
+	up.publish("lease-a", "1.1.0", nil)
+	eventually(t, 10*time.Second, "b follows", func() (bool, string) {
+		v, st := latestOf(b, "lease-a")
+		return v == "1.1.0", fmt.Sprintf("latest %q status %d", v, st)
+	})
+}

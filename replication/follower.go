@@ -1,0 +1,302 @@
+package replication
+
+import (
+	"context"
+	"encoding/json"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/rs/zerolog"
+
+	"github.com/couchnpm/couchnpm/registry"
+)
+
+// PrivateLookup tells whether a name is published privately.
+type PrivateLookup interface {
+	GetPackument(ctx context.Context, name string) (*registry.Packument, error)
+}
+
+// FollowerConfig tunes the follower.
+type FollowerConfig struct {
+	PageSize     int           // changes per page (the public feed allows up to 10000)
+	PollInterval time.Duration // wait after a short page
+	Workers      int           // packuments fetched at once
+	MaxBackoff   time.Duration
+}
+
+// Follower keeps the mirror database in step with the upstream's paged
+// changes feed: for each change it fetches the packument from the upstream
+// registry and writes it, from a checkpoint kept in CouchDB. Only the
+// lease holder runs it.
+type Follower struct {
+	cfg     FollowerConfig
+	up      *Upstream
+	mirror  *Mirror
+	private PrivateLookup
+	system  DocStore
+	log     zerolog.Logger
+
+	mu sync.Mutex
+	cp checkpoint
+}
+
+// checkpointID is the follower's state document in the system database.
+const checkpointID = "follower:checkpoint"
+
+// checkpoint is persisted after every page; any instance reads it for the
+// status report.
+type checkpoint struct {
+	Since        string    `json:"since"`
+	State        string    `json:"state"`
+	UpstreamSeq  string    `json:"upstream_seq,omitempty"`
+	CaughtUpAt   time.Time `json:"caught_up_at,omitzero"`
+	Written      int64     `json:"packuments_written"`
+	Deleted      int64     `json:"packuments_deleted"`
+	Failed       int64     `json:"failures"`
+	LastFailures []Failure `json:"last_failures"`
+	LastError    string    `json:"last_error,omitempty"`
+	Holder       string    `json:"holder"`
+	Updated      time.Time `json:"updated"`
+	StartedAt    time.Time `json:"started_at,omitzero"`
+	// WrittenSinceStart counts this run's writes, for the catch-up rate.
+	WrittenSinceStart int64 `json:"written_since_start"`
+}
+
+// Failure is one package the follower could not mirror.
+type Failure struct {
+	Package string    `json:"package"`
+	Error   string    `json:"error"`
+	Time    time.Time `json:"time"`
+}
+
+const keptFailures = 10
+
+// NewFollower builds a follower.
+func NewFollower(cfg FollowerConfig, up *Upstream, mirror *Mirror, private PrivateLookup, system DocStore, log zerolog.Logger) *Follower {
+	if cfg.PageSize <= 0 {
+		cfg.PageSize = 1000
+	}
+	if cfg.PollInterval <= 0 {
+		cfg.PollInterval = 5 * time.Second
+	}
+	if cfg.Workers <= 0 {
+		cfg.Workers = 8
+	}
+	if cfg.MaxBackoff <= 0 {
+		cfg.MaxBackoff = time.Minute
+	}
+	return &Follower{cfg: cfg, up: up, mirror: mirror, private: private, system: system, log: log}
+}
+
+// Run follows the changes feed until ctx ends. holder names this instance
+// in the checkpoint.
+func (f *Follower) Run(ctx context.Context, holder string) {
+	rev, err := f.system.Get(ctx, checkpointID, &f.cp)
+	if err != nil && !registry.IsKind(err, registry.KindNotFound) {
+		f.log.Warn().Str("error", err.Error()).Msg("cannot read the follower checkpoint; retrying")
+	}
+	for err != nil && !registry.IsKind(err, registry.KindNotFound) && ctx.Err() == nil {
+		sleep(ctx, 2*time.Second)
+		rev, err = f.system.Get(ctx, checkpointID, &f.cp)
+	}
+	f.cp.Holder, f.cp.StartedAt, f.cp.WrittenSinceStart = holder, time.Now().UTC(), 0
+	f.log.Info().Str("since", f.cp.Since).Str("changes", f.up.cfg.Changes).Msg("follower started")
+	backoff := time.Second
+	lastLog := time.Now()
+	for ctx.Err() == nil {
+		page, err := f.up.Changes(ctx, f.cp.Since, f.cfg.PageSize)
+		if err != nil {
+			if ctx.Err() != nil {
+				break
+			}
+			wait := max(RetryAfterOf(err), backoff)
+			backoff = min(backoff*2, f.cfg.MaxBackoff)
+			f.set(func(cp *checkpoint) { cp.State, cp.LastError = "backoff", err.Error() })
+			f.log.Warn().Str("error", err.Error()).Dur("retry_in", wait).Msg("changes feed failed; backing off")
+			rev = f.save(ctx, rev)
+			sleep(ctx, wait)
+			continue
+		}
+		backoff = time.Second
+		f.apply(ctx, page.Results)
+		if ctx.Err() != nil {
+			break // the page was not finished: keep the old checkpoint
+		}
+		short := len(page.Results) < f.cfg.PageSize
+		f.set(func(cp *checkpoint) {
+			if seq := seqString(page.LastSeq); seq != "" {
+				cp.Since = seq
+			}
+			cp.LastError = ""
+			cp.State = "catching-up"
+			if short {
+				cp.State, cp.CaughtUpAt = "following", time.Now().UTC()
+			}
+		})
+		if short || time.Since(lastLog) > 10*time.Second {
+			if seq, err := f.up.UpdateSeq(ctx); err == nil {
+				f.set(func(cp *checkpoint) { cp.UpstreamSeq = seqString(seq) })
+			}
+		}
+		rev = f.save(ctx, rev)
+		if time.Since(lastLog) > 10*time.Second {
+			lastLog = time.Now()
+			cp := f.snapshot()
+			f.log.Info().Str("since", cp.Since).Str("upstream_seq", cp.UpstreamSeq).Int64("written", cp.Written).
+				Int64("failures", cp.Failed).Str("state", cp.State).Msg("follower progress")
+		}
+		if short {
+			sleep(ctx, f.cfg.PollInterval)
+		}
+	}
+	f.set(func(cp *checkpoint) { cp.State = "stopped" })
+	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+	defer cancel()
+	f.save(sctx, rev)
+	f.log.Info().Msg("follower stopped")
+}
+
+// apply mirrors one page of changes with a few workers. Failures are
+// recorded and skipped: one bad package never stops the follower.
+func (f *Follower) apply(ctx context.Context, changes []Change) {
+	work := make(chan Change)
+	var wg sync.WaitGroup
+	for range f.cfg.Workers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for c := range work {
+				if err := f.applyOne(ctx, c); err != nil && ctx.Err() == nil {
+					f.fail(c.ID, err)
+				}
+			}
+		}()
+	}
+	for _, c := range changes {
+		if ctx.Err() != nil {
+			break
+		}
+		work <- c
+	}
+	close(work)
+	wg.Wait()
+}
+
+func (f *Follower) applyOne(ctx context.Context, c Change) error {
+	name := c.ID
+	if strings.HasPrefix(name, "_design/") || !f.mirror.filter.Allowed(name) || registry.ValidateName(name) != nil {
+		return nil
+	}
+	// Dependency-confusion guard: a name published here is never mirrored.
+	if _, err := f.private.GetPackument(ctx, name); err == nil {
+		return nil
+	} else if !registry.IsKind(err, registry.KindNotFound) {
+		return err
+	}
+	old, err := f.mirror.store.GetPackument(ctx, name)
+	if err != nil && !registry.IsKind(err, registry.KindNotFound) {
+		return err
+	}
+	if c.Deleted {
+		if old == nil {
+			return nil
+		}
+		if err := f.mirror.store.DeletePackument(ctx, name, old.Rev); err != nil && !registry.IsKind(err, registry.KindNotFound) {
+			return err
+		}
+		f.set(func(cp *checkpoint) { cp.Deleted++ })
+		return nil
+	}
+	if old != nil && c.Rev() != "" {
+		var stored string
+		_ = json.Unmarshal(old.Fields[fieldUpstreamRev], &stored)
+		if stored == c.Rev() {
+			return nil // already have this revision
+		}
+	}
+	p, err := f.up.Packument(ctx, name)
+	f.mirror.stats.upstreamFetch(err)
+	if registry.IsKind(err, registry.KindNotFound) {
+		if old != nil {
+			return f.mirror.store.DeletePackument(ctx, name, old.Rev)
+		}
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	if _, err := f.mirror.Store(ctx, p); err != nil {
+		return err
+	}
+	f.set(func(cp *checkpoint) { cp.Written++; cp.WrittenSinceStart++ })
+	return nil
+}
+
+func (f *Follower) fail(name string, err error) {
+	f.log.Warn().Str("pkg", name).Str("error", err.Error()).Msg("could not mirror package; skipped")
+	f.set(func(cp *checkpoint) {
+		cp.Failed++
+		cp.LastFailures = append(cp.LastFailures, Failure{Package: name, Error: err.Error(), Time: time.Now().UTC()})
+		if len(cp.LastFailures) > keptFailures {
+			cp.LastFailures = cp.LastFailures[len(cp.LastFailures)-keptFailures:]
+		}
+	})
+}
+
+func (f *Follower) set(fn func(*checkpoint)) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	fn(&f.cp)
+}
+
+func (f *Follower) snapshot() checkpoint {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	cp := f.cp
+	cp.LastFailures = append([]Failure(nil), f.cp.LastFailures...)
+	return cp
+}
+
+// save writes the checkpoint; a conflict (another holder wrote after a
+// lease change) re-reads the revision and writes ours.
+func (f *Follower) save(ctx context.Context, rev string) string {
+	cp := f.snapshot()
+	cp.Updated = time.Now().UTC()
+	for range 3 {
+		newRev, err := f.system.Put(ctx, checkpointID, rev, cp)
+		if err == nil {
+			return newRev
+		}
+		if !registry.IsKind(err, registry.KindConflict) {
+			f.log.Warn().Str("error", err.Error()).Msg("cannot save the follower checkpoint")
+			return rev
+		}
+		var cur checkpoint
+		rev, _ = f.system.Get(ctx, checkpointID, &cur)
+	}
+	return rev
+}
+
+// seqString turns an opaque sequence (a JSON number or string) into the
+// text sent back as since.
+func seqString(raw json.RawMessage) string {
+	var s string
+	if json.Unmarshal(raw, &s) == nil {
+		return s
+	}
+	t := strings.TrimSpace(string(raw))
+	if t == "null" {
+		return ""
+	}
+	return t
+}
+
+// seqNumber reads the numeric part of a sequence ("123" or CouchDB 2+'s
+// "123-g1AAAA…"); ok is false for anything else.
+func seqNumber(s string) (int64, bool) {
+	head, _, _ := strings.Cut(s, "-")
+	n, err := strconv.ParseInt(head, 10, 64)
+	return n, err == nil
+}

@@ -1,0 +1,402 @@
+package replication
+
+import (
+	"context"
+	"crypto/md5" //nolint:gosec // CouchDB's attachment digest is md5
+	"crypto/rand"
+	"crypto/sha1" //nolint:gosec // npm's dist.shasum is sha1
+	"crypto/sha512"
+	"encoding/base64"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"io"
+	"strings"
+	"sync/atomic"
+	"time"
+
+	"github.com/rs/zerolog"
+	"golang.org/x/sync/singleflight"
+
+	"github.com/couchnpm/couchnpm/registry"
+)
+
+// Mode is how the mirror is kept.
+type Mode string
+
+// The mirror modes.
+const (
+	ModeOff       Mode = "off"       // private packages only
+	ModeOnDemand  Mode = "on-demand" // pull packuments through when asked
+	ModeFollow    Mode = "follow"    // follow the upstream's changes feed
+	ModeReplicate Mode = "replicate" // CouchDB _replicator from an upstream CouchDB
+)
+
+// ParseMode reads a mode name.
+func ParseMode(s string) (Mode, error) {
+	switch m := Mode(s); m {
+	case ModeOff, ModeOnDemand, ModeFollow, ModeReplicate:
+		return m, nil
+	}
+	return "", errors.New("mirror mode must be off, on-demand, follow or replicate")
+}
+
+// PackumentStore is the mirror database.
+type PackumentStore interface {
+	GetPackument(ctx context.Context, name string) (*registry.Packument, error)
+	PutPackument(ctx context.Context, p *registry.Packument) (string, error)
+	DeletePackument(ctx context.Context, name, rev string) error
+}
+
+// DocStore is a database of small JSON documents with attachments (the
+// tarball cache, the system database).
+type DocStore interface {
+	Get(ctx context.Context, id string, v any) (string, error)
+	Put(ctx context.Context, id, rev string, v any) (string, error)
+	Delete(ctx context.Context, id, rev string) error
+	PutAttachment(ctx context.Context, id, rev, file, contentType string, body io.Reader) (string, error)
+	OpenAttachment(ctx context.Context, id, file string) (*registry.Tarball, error)
+	StatAttachment(ctx context.Context, id, file string) (*registry.Tarball, error)
+	Copy(ctx context.Context, from, to string) error
+}
+
+// Upstream fields stored on mirrored packuments. CouchDB reserves
+// top-level names starting with "_", hence the prefix.
+const (
+	fieldUpstreamRev = "couchnpm_upstream_rev"
+	fieldFetched     = "couchnpm_fetched"
+)
+
+// Mirror serves mirrored packuments and tarballs: from CouchDB when it has
+// them, else pulled from upstream once and kept.
+type Mirror struct {
+	mode     Mode
+	store    PackumentStore
+	tarballs DocStore
+	up       *Upstream
+	filter   *Filter
+	maxAge   time.Duration // on-demand refresh age
+	flights  singleflight.Group
+	log      zerolog.Logger
+	stats    *Stats
+}
+
+// MirrorConfig configures a Mirror.
+type MirrorConfig struct {
+	Mode   Mode
+	MaxAge time.Duration // how old an on-demand copy may get before it is refreshed
+}
+
+// NewMirror returns the mirror read path.
+func NewMirror(cfg MirrorConfig, store PackumentStore, tarballs DocStore, up *Upstream, filter *Filter, stats *Stats, log zerolog.Logger) *Mirror {
+	if cfg.MaxAge <= 0 {
+		cfg.MaxAge = 5 * time.Minute
+	}
+	return &Mirror{mode: cfg.Mode, store: store, tarballs: tarballs, up: up, filter: filter,
+		maxAge: cfg.MaxAge, log: log, stats: stats}
+}
+
+// Private reports whether name is in a private scope.
+func (m *Mirror) Private(name string) bool { return m.filter.Private(name) }
+
+// Packument returns a mirrored package: the stored copy, refreshed in
+// on-demand mode when old (the stale copy is served when upstream is down),
+// or pulled from upstream when absent.
+func (m *Mirror) Packument(ctx context.Context, name string) (*registry.Packument, error) {
+	if !m.filter.Allowed(name) {
+		return nil, registry.E(registry.KindNotFound, "package %s is not mirrored here", name)
+	}
+	p, err := m.store.GetPackument(ctx, name)
+	switch {
+	case err == nil:
+		if m.mode == ModeOnDemand && m.stale(p) {
+			fresh, err := m.pull(ctx, name)
+			if err == nil {
+				return fresh, nil
+			}
+			if registry.IsKind(err, registry.KindNotFound) {
+				return nil, err
+			}
+			m.log.Warn().Str("pkg", name).Str("upstream", m.up.Base()).Str("error", err.Error()).Msg("refresh failed; serving the stored copy")
+		}
+		return p, nil
+	case registry.IsKind(err, registry.KindNotFound):
+		return m.pull(ctx, name)
+	default:
+		return nil, err
+	}
+}
+
+func (m *Mirror) stale(p *registry.Packument) bool {
+	var fetched time.Time
+	if raw, ok := p.Fields[fieldFetched]; ok {
+		_ = json.Unmarshal(raw, &fetched)
+	}
+	return time.Since(fetched) > m.maxAge
+}
+
+// pull fetches name from upstream and stores it. Concurrent pulls of one
+// name share one fetch, which runs on its own context so that one client
+// hanging up does not cancel it for the others.
+func (m *Mirror) pull(ctx context.Context, name string) (*registry.Packument, error) {
+	ch := m.flights.DoChan("pkg:"+name, func() (any, error) {
+		fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 2*m.up.cfg.Timeout)
+		defer cancel()
+		p, err := m.up.Packument(fctx, name)
+		m.stats.upstreamFetch(err)
+		if err != nil {
+			if registry.IsKind(err, registry.KindNotFound) {
+				m.dropLocal(fctx, name)
+			} else {
+				m.log.Warn().Str("pkg", name).Str("upstream", m.up.Base()).Str("error", err.Error()).Msg("upstream packument fetch failed")
+			}
+			return nil, err
+		}
+		return m.Store(fctx, p)
+	})
+	select {
+	case <-ctx.Done():
+		return nil, registry.Wrap(registry.KindUnavailable, ctx.Err(), "gave up waiting for the upstream registry")
+	case res := <-ch:
+		if res.Err != nil {
+			return nil, res.Err
+		}
+		return res.Val.(*registry.Packument), nil
+	}
+}
+
+// dropLocal removes a stored copy of a package upstream no longer has.
+func (m *Mirror) dropLocal(ctx context.Context, name string) {
+	if old, err := m.store.GetPackument(ctx, name); err == nil {
+		_ = m.store.DeletePackument(ctx, name, old.Rev)
+	}
+}
+
+// Store writes an upstream packument into the mirror database: no
+// attachments, the upstream revision kept for change detection, upstream
+// design-document fields dropped. A write conflict means someone else
+// stored it: their copy is as good.
+func (m *Mirror) Store(ctx context.Context, p *registry.Packument) (*registry.Packument, error) {
+	upstreamRev := p.Rev
+	p.Attachments = nil
+	p.Fields[fieldUpstreamRev], _ = json.Marshal(upstreamRev)
+	p.Fields[fieldFetched], _ = json.Marshal(time.Now().UTC())
+	for k := range p.Fields {
+		if strings.HasPrefix(k, "_") { // _revisions, _conflicts, … are not ours to write
+			delete(p.Fields, k)
+		}
+	}
+	p.Rev = ""
+	if old, err := m.store.GetPackument(ctx, p.ID); err == nil {
+		p.Rev = old.Rev
+	} else if !registry.IsKind(err, registry.KindNotFound) {
+		return nil, err
+	}
+	rev, err := m.store.PutPackument(ctx, p)
+	if registry.IsKind(err, registry.KindConflict) {
+		return m.store.GetPackument(ctx, p.ID)
+	}
+	if err != nil {
+		return nil, err
+	}
+	p.Rev = rev
+	m.stats.written.Add(1)
+	return p, nil
+}
+
+// tarballFile is the attachment name of a cached tarball. The cache holds
+// one document per tarball, id "name@version"; a document exists there only
+// once its bytes were verified.
+const tarballFile = "package.tgz"
+
+// Tarball serves a mirrored package's tarball from the cache, fetching and
+// verifying it first when it is not cached.
+func (m *Mirror) Tarball(ctx context.Context, name, version string, head bool) (*registry.Tarball, error) {
+	id := name + "@" + version
+	t, err := m.openCached(ctx, id, head)
+	if err == nil {
+		m.stats.hits.Add(1)
+		return t, nil
+	}
+	if !registry.IsKind(err, registry.KindNotFound) {
+		return nil, err
+	}
+	p, err := m.Packument(ctx, name)
+	if err != nil {
+		return nil, err
+	}
+	manifest, ok := p.Versions[version]
+	if !ok {
+		return nil, registry.E(registry.KindNotFound, "no version %s of %s", version, name)
+	}
+	var v struct {
+		Dist struct {
+			Tarball   string `json:"tarball"`
+			Integrity string `json:"integrity"`
+			Shasum    string `json:"shasum"`
+		} `json:"dist"`
+	}
+	if err := json.Unmarshal(manifest, &v); err != nil || v.Dist.Tarball == "" {
+		return nil, registry.E(registry.KindNotFound, "%s@%s has no tarball", name, version)
+	}
+	m.stats.misses.Add(1)
+	want := expected{source: v.Dist.Tarball, integrity: v.Dist.Integrity, shasum: v.Dist.Shasum}
+	ch := m.flights.DoChan("tgz:"+id, func() (any, error) {
+		// Detached: the fetch finishes for the other waiters even when the
+		// client that started it hangs up.
+		return nil, m.fetchTarball(context.WithoutCancel(ctx), id, want)
+	})
+	select {
+	case <-ctx.Done():
+		return nil, registry.Wrap(registry.KindUnavailable, ctx.Err(), "gave up waiting for the upstream tarball")
+	case res := <-ch:
+		if res.Err != nil {
+			return nil, res.Err
+		}
+	}
+	return m.openCached(ctx, id, head)
+}
+
+func (m *Mirror) openCached(ctx context.Context, id string, head bool) (*registry.Tarball, error) {
+	t, err := m.tarballs.OpenAttachment(ctx, id, tarballFile)
+	if err != nil {
+		return nil, err
+	}
+	if head {
+		t.Body.Close()
+		t.Body = nil
+	}
+	return t, nil
+}
+
+// expected is what the packument promises about a tarball.
+type expected struct {
+	source, integrity, shasum string
+}
+
+// fetchTarball downloads a tarball from upstream straight into a staging
+// document in CouchDB, hashing it on the way, and only when its sha512 (or,
+// for old packages without one, its sha1) matches the packument copies it
+// to its cache id (a server-side COPY). A mismatch or a broken download
+// deletes the staging document: nothing unverified is ever served, and no
+// byte is held in memory. Two instances fetching at once both stage; the
+// second COPY finds the entry there, which is as good.
+func (m *Mirror) fetchTarball(ctx context.Context, id string, want expected) error {
+	log := m.log.With().Str("tarball", id).Str("source", want.source).Logger()
+	if want.integrity == "" && want.shasum == "" {
+		return registry.E(registry.KindBadGateway, "%s has no checksum in its packument; refusing to cache it unverified", id)
+	}
+	body, _, cancel, err := m.up.OpenTarball(ctx, want.source)
+	m.stats.upstreamFetch(err)
+	if err != nil {
+		log.Warn().Str("error", err.Error()).Msg("upstream tarball fetch failed")
+		return err
+	}
+	defer cancel()
+	defer body.Close()
+	staging := "staging:" + id + ":" + randomSuffix()
+	h1, h512, h5 := sha1.New(), sha512.New(), md5.New() //nolint:gosec
+	counted := &countingReader{r: io.TeeReader(body, io.MultiWriter(h1, h512, h5))}
+	rev, err := m.tarballs.PutAttachment(ctx, staging, "", tarballFile, "application/octet-stream", counted)
+	if err != nil {
+		log.Warn().Str("error", err.Error()).Int64("bytes", counted.n).Msg("tarball download broke")
+		return registry.Wrap(registry.KindUnavailable, err, "the upstream tarball download of %s failed", id)
+	}
+	defer m.abandon(ctx, staging, rev)
+	sri := "sha512-" + base64.StdEncoding.EncodeToString(h512.Sum(nil))
+	sha1hex := hex.EncodeToString(h1.Sum(nil))
+	if !matches(want, sri, sha1hex) {
+		log.Error().Str("want_integrity", want.integrity).Str("got_integrity", sri).Str("want_shasum", want.shasum).
+			Str("got_shasum", sha1hex).Msg("upstream tarball failed its integrity check; not cached")
+		m.stats.integrityFailures.Add(1)
+		return registry.E(registry.KindBadGateway, "the upstream tarball of %s does not match its published integrity; not cached", id)
+	}
+	// Check that CouchDB holds exactly the verified bytes (its digest is
+	// the md5 of what it stored).
+	stored, err := m.tarballs.StatAttachment(ctx, staging, tarballFile)
+	if err != nil {
+		return err
+	}
+	if md5sum := base64.StdEncoding.EncodeToString(h5.Sum(nil)); strings.TrimPrefix(stored.Digest, "md5-") != md5sum || stored.Size != counted.n {
+		log.Error().Str("stored_digest", stored.Digest).Str("want_md5", md5sum).Int64("stored_size", stored.Size).
+			Int64("size", counted.n).Msg("CouchDB stored other bytes than were downloaded; not cached")
+		return registry.E(registry.KindUnavailable, "the tarball of %s could not be stored intact", id)
+	}
+	if err := m.tarballs.Copy(ctx, staging, id); err != nil && !registry.IsKind(err, registry.KindConflict) {
+		return err
+	}
+	log.Info().Int64("bytes", counted.n).Msg("cached upstream tarball")
+	return nil
+}
+
+func randomSuffix() string {
+	b := make([]byte, 8)
+	_, _ = rand.Read(b)
+	return hex.EncodeToString(b)
+}
+
+// abandon removes a staging document. A leftover (after a crash) is never
+// served: only cache ids are read.
+func (m *Mirror) abandon(ctx context.Context, id, rev string) {
+	if err := m.tarballs.Delete(ctx, id, rev); err != nil {
+		m.log.Warn().Str("staging", id).Str("error", err.Error()).Msg("cannot remove a staging tarball")
+	}
+}
+
+// matches compares computed digests with the packument's: every sha512 or
+// sha1 entry of dist.integrity must match; without integrity, dist.shasum.
+func matches(want expected, sri, sha1hex string) bool {
+	checked := false
+	for _, entry := range strings.Fields(want.integrity) {
+		algo, digest, _ := strings.Cut(entry, "-")
+		switch algo {
+		case "sha512":
+			if "sha512-"+digest != sri {
+				return false
+			}
+			checked = true
+		case "sha1":
+			raw, err := base64.StdEncoding.DecodeString(digest)
+			if err != nil || hex.EncodeToString(raw) != sha1hex {
+				return false
+			}
+			checked = true
+		}
+	}
+	if want.shasum != "" {
+		if !strings.EqualFold(want.shasum, sha1hex) {
+			return false
+		}
+		checked = true
+	}
+	return checked
+}
+
+type countingReader struct {
+	r io.Reader
+	n int64
+}
+
+func (c *countingReader) Read(p []byte) (int, error) {
+	n, err := c.r.Read(p)
+	c.n += int64(n)
+	return n, err
+}
+
+// Stats are the mirror's counters since start (per instance).
+type Stats struct {
+	written           atomic.Int64
+	hits              atomic.Int64
+	misses            atomic.Int64
+	upstreamOK        atomic.Int64
+	upstreamErrors    atomic.Int64
+	integrityFailures atomic.Int64
+}
+
+func (s *Stats) upstreamFetch(err error) {
+	if err != nil && !registry.IsKind(err, registry.KindNotFound) {
+		s.upstreamErrors.Add(1)
+	} else {
+		s.upstreamOK.Add(1)
+	}
+}
