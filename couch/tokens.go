@@ -60,11 +60,15 @@ func (s *Tokens) GetToken(ctx context.Context, key string) (*registry.Token, err
 func (s *Tokens) DeleteToken(ctx context.Context, key string) error {
 	ctx, cancel := s.c.ctx(ctx)
 	defer cancel()
-	rev, err := s.db.GetRev(ctx, key)
-	if err != nil {
+	// A plain GET for the revision: kivik's GetRev (HEAD with a multipart
+	// Accept) answers 404 on PouchDB Server, which silently broke revokes.
+	var cur struct {
+		Rev string `json:"_rev"`
+	}
+	if err := s.db.Get(ctx, key).ScanDoc(&cur); err != nil {
 		return translate(err, "read token")
 	}
-	if _, err := s.db.Delete(ctx, key, rev); err != nil {
+	if _, err := s.db.Delete(ctx, key, cur.Rev); err != nil {
 		return translate(err, "revoke token")
 	}
 	return nil

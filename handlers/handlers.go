@@ -7,16 +7,20 @@ import (
 	"context"
 	"net/http"
 	"net/netip"
+	"time"
 
 	"github.com/gorilla/mux"
 	"github.com/rs/zerolog"
 
 	"github.com/couchnpm/couchnpm/registry"
+	"github.com/couchnpm/couchnpm/replication"
 )
 
 // Registry is what the package routes need of the registry.
 type Registry interface {
 	Packument(ctx context.Context, user registry.Identity, name string) (*registry.Packument, error)
+	// LocalPackument is Packument without the upstream mirror.
+	LocalPackument(ctx context.Context, user registry.Identity, name string) (*registry.Packument, error)
 	Tarball(ctx context.Context, user registry.Identity, name, file string, head bool) (*registry.Tarball, error)
 	Publish(ctx context.Context, user registry.Identity, name string, body *registry.PublishBody) error
 }
@@ -35,10 +39,18 @@ type Pinger interface {
 	Ping(ctx context.Context) error
 }
 
+// MirrorStatus reports the upstream mirror's state.
+type MirrorStatus interface {
+	Status(ctx context.Context) (*replication.Status, error)
+}
+
 // Config is what the handlers need to know about the deployment.
 type Config struct {
 	PublicURL       string // base URL written into dist.tarball, no trailing slash
 	MaxPublishBytes int64
+	AuditUpstream   string        // command surface: base URL npm audit is forwarded to; "" = off
+	AuditTimeout    time.Duration // command surface: bound on one forwarded audit
+	Mirror          MirrorStatus  // nil when mirroring is off
 }
 
 // Server holds the dependencies of the routes.
@@ -66,6 +78,8 @@ func New(cfg Config, reg Registry, accounts Accounts, db Pinger, log zerolog.Log
 	api.HandleFunc("/user/org.couchdb.user:{name}", s.getUser).Methods(http.MethodGet)
 	api.HandleFunc("/user/token/{token}", s.logout).Methods(http.MethodDelete)
 	api.HandleFunc("/v1/login", s.webLogin).Methods(http.MethodPost)
+	api.HandleFunc("/mirror/status", s.mirrorStatus).Methods(http.MethodGet)
+	s.commandRoutes(api, r) // command surface
 	api.PathPrefix("/").HandlerFunc(s.notFound)
 
 	const pkg = `{pkg:@[^/%]+(?:/|%2[fF])[^/]+|[^/@][^/]*}`
@@ -98,4 +112,19 @@ func (s *Server) ping(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	writeJSON(w, http.StatusOK, map[string]any{})
+}
+
+// mirrorStatus reports the mirror's progress and health (for people and
+// for `couchnpm mirror status`).
+func (s *Server) mirrorStatus(w http.ResponseWriter, r *http.Request) {
+	if s.cfg.Mirror == nil {
+		writeJSON(w, http.StatusOK, map[string]string{"mode": "off", "state": "off"})
+		return
+	}
+	st, err := s.cfg.Mirror.Status(r.Context())
+	if err != nil {
+		writeError(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, st)
 }

@@ -42,13 +42,25 @@ func (s *Server) packument(w http.ResponseWriter, r *http.Request) {
 		writeError(w, r, err)
 		return
 	}
-	p, err := s.reg.Packument(r.Context(), user, name)
+	write := r.URL.Query().Get("write") == "true"
+	var p *registry.Packument
+	if write || r.Header.Get("Npm-Command") == "publish" {
+		// Reads before a write (npm publish's version check, the
+		// read-modify-write of deprecate, owner, unpublish) concern the
+		// private package only: an upstream package of the same name must
+		// not leak into them (dependency confusion).
+		p, err = s.reg.LocalPackument(r.Context(), user, name)
+	} else {
+		p, err = s.reg.Packument(r.Context(), user, name)
+	}
 	if err != nil {
 		writeError(w, r, err)
 		return
 	}
 	abbreviated := strings.Contains(r.Header.Get("Accept"), corgiType)
-	withRev := r.URL.Query().Get("write") == "true"
+	// CouchDB's _rev reaches only those who may write with it: npm's
+	// read-modify-write flows (owner reads it without ?write=true).
+	withRev := !user.Anonymous() && (write || p.HasMaintainer(user.Name))
 	kind := "full"
 	if abbreviated {
 		kind = "corgi"
@@ -58,7 +70,7 @@ func (s *Server) packument(w http.ResponseWriter, r *http.Request) {
 	etag := `W/"` + p.Rev + "-" + kind + `"`
 	h := w.Header()
 	h.Set("ETag", etag)
-	h.Set("Vary", "Accept, Accept-Encoding")
+	h.Set("Vary", "Accept, Accept-Encoding, Authorization")
 	h.Set("Cache-Control", "no-cache")
 	if p.Time["modified"] != "" {
 		h.Set("X-Modified", p.Time["modified"])
@@ -186,13 +198,26 @@ func (s *Server) publish(w http.ResponseWriter, r *http.Request) {
 		writeError(w, r, registry.E(registry.KindTooLarge, "the publish body is %d bytes; this registry accepts at most %d", r.ContentLength, s.cfg.MaxPublishBytes))
 		return
 	}
-	body, err := registry.DecodePublishBody(http.MaxBytesReader(w, r.Body, s.cfg.MaxPublishBytes))
+	update, err := registry.DecodeUpdateBody(http.MaxBytesReader(w, r.Body, s.cfg.MaxPublishBytes))
 	if err != nil {
 		if registry.IsKind(err, registry.KindTooLarge) {
 			w.Header().Set("Connection", "close")
 		}
 		writeError(w, r, err)
 		return
+	}
+	// command surface: without tarballs this is deprecate, star, owner or
+	// a single-version unpublish, not a publish.
+	if !update.IsPublish() {
+		s.update(w, r, user, name, update)
+		return
+	}
+	body := &update.PublishBody
+	if body.Access == nil { // npm ≥ 11 sends null unless --access is given
+		if c, err := s.commands(); err == nil {
+			access := c.DefaultAccess()
+			body.Access = &access
+		}
 	}
 	if err := s.reg.Publish(r.Context(), user, name, body); err != nil {
 		writeError(w, r, err)

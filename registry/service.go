@@ -35,6 +35,7 @@ type Service struct {
 	store  PackumentStore
 	mirror Mirror // nil when mirroring is off
 	now    func() time.Time
+	cmd    commands // command surface: policy and indexes (commands.go)
 }
 
 // Mirror is the upstream side of the read path (see package replication).
@@ -67,11 +68,20 @@ func (s *Service) upstreamAllowed(name string) bool {
 // Packument returns a package's document as user may see it; an
 // unpublished package is not found.
 func (s *Service) Packument(ctx context.Context, user Identity, name string) (*Packument, error) {
+	return s.packument(ctx, user, name, true)
+}
+
+// LocalPackument is Packument for packages published here only.
+func (s *Service) LocalPackument(ctx context.Context, user Identity, name string) (*Packument, error) {
+	return s.packument(ctx, user, name, false)
+}
+
+func (s *Service) packument(ctx context.Context, user Identity, name string, upstream bool) (*Packument, error) {
 	if err := ValidateName(name); err != nil {
 		return nil, err
 	}
 	p, err := s.store.GetPackument(ctx, name)
-	if IsKind(err, KindNotFound) && s.upstreamAllowed(name) {
+	if IsKind(err, KindNotFound) && upstream && s.upstreamAllowed(name) {
 		return s.mirror.Packument(ctx, name)
 	}
 	if err != nil {
@@ -87,9 +97,13 @@ func (s *Service) Packument(ctx context.Context, user Identity, name string) (*P
 	return p, nil
 }
 
-// checkRead decides whether user may read package p. Every package is
-// readable for now; per-package read access hooks in here.
+// checkRead decides whether user may read package p: a restricted package
+// is readable by every authenticated user and looks absent to anonymous
+// callers, so its existence does not leak (see access.go).
 func (s *Service) checkRead(user Identity, p *Packument) error {
+	if user.Anonymous() && AccessOf(p) == AccessRestricted {
+		return E(KindNotFound, "not_found")
+	}
 	return nil
 }
 
@@ -97,6 +111,9 @@ func (s *Service) checkRead(user Identity, p *Packument) error {
 // only its size and digest are looked up.
 func (s *Service) Tarball(ctx context.Context, user Identity, name, file string, head bool) (*Tarball, error) {
 	if err := ValidateName(name); err != nil {
+		return nil, err
+	}
+	if err := s.checkTarballRead(ctx, user, name); err != nil {
 		return nil, err
 	}
 	v, err := VersionFromTarball(name, file)

@@ -29,6 +29,9 @@ type config struct {
 	CouchTimeout    time.Duration
 	CouchWait       time.Duration
 	ShutdownTimeout time.Duration
+	InstanceID      string
+	Mirror          mirrorConfig
+	Commands        commandsConfig // command surface (commands.go)
 }
 
 // envFlags registers flags whose defaults come from the environment and
@@ -131,6 +134,9 @@ func parseServe(args []string) (*config, error) {
 	e.duration(&c.CouchTimeout, "couchdb-timeout", "COUCHNPM_COUCHDB_TIMEOUT", 10*time.Second, "bound on each CouchDB metadata call")
 	e.duration(&c.CouchWait, "couchdb-wait", "COUCHNPM_COUCHDB_WAIT", 60*time.Second, "how long to wait for CouchDB at start")
 	e.duration(&c.ShutdownTimeout, "shutdown-timeout", "COUCHNPM_SHUTDOWN_TIMEOUT", 15*time.Second, "how long in-flight requests may finish on SIGTERM")
+	e.str(&c.InstanceID, "instance-id", "COUCHNPM_INSTANCE_ID", "", "this instance's name in leases and status (default: host name and process id)")
+	c.Mirror.register(e)
+	c.Commands.register(e)
 	fs.SetOutput(os.Stderr)
 	if err := fs.Parse(args); err != nil {
 		return nil, err
@@ -179,5 +185,12 @@ func (c *config) check() error {
 	if c.CouchTimeout <= 0 || c.CouchWait < 0 || c.ShutdownTimeout <= 0 {
 		return errors.New("timeouts must be positive")
 	}
-	return nil
+	if c.InstanceID == "" {
+		host, _ := os.Hostname()
+		c.InstanceID = fmt.Sprintf("%s-%d", host, os.Getpid())
+	}
+	if err := c.Commands.check(); err != nil {
+		return err
+	}
+	return c.Mirror.check(c.CouchURL)
 }

@@ -6,9 +6,11 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"net"
 	"net/http"
 	"os"
 	"os/signal"
+	"sync"
 	"syscall"
 	"time"
 
@@ -22,7 +24,8 @@ import (
 const usage = `usage: couchnpm <command> [flags]
 
 commands:
-  serve    run the registry (couchnpm serve -h lists its flags)
+  serve           run the registry (couchnpm serve -h lists its flags)
+  mirror status   show the upstream mirror's progress and health
 `
 
 func main() {
@@ -49,6 +52,8 @@ func run(args []string) int {
 			return 1
 		}
 		return 0
+	case "mirror":
+		return mirrorCommand(args[1:])
 	case "-h", "--help", "help":
 		fmt.Fprint(os.Stdout, usage)
 		return 0
@@ -90,8 +95,16 @@ func serve(cfg *config) error {
 	}
 
 	reg := registry.NewService(db.Packuments(couch.RolePackages))
+	var background sync.WaitGroup
+	defer background.Wait() // lets the follower release its lease on shutdown
+	mirrorStatus, err := startMirror(ctx, cfg, db, reg, &background, log)
+	if err != nil {
+		return err
+	}
 	accounts := registry.NewAccounts(db.Users(), db.Tokens(), cfg.AllowSignup)
-	h := handlers.New(handlers.Config{PublicURL: cfg.PublicURL, MaxPublishBytes: cfg.MaxPublishBytes}, reg, accounts, db, log)
+	hcfg := handlers.Config{PublicURL: cfg.PublicURL, MaxPublishBytes: cfg.MaxPublishBytes, Mirror: mirrorStatus}
+	wireCommands(cfg, db, reg, &hcfg) // command surface
+	h := handlers.New(hcfg, reg, accounts, db, log)
 
 	srv := &http.Server{
 		Addr:              cfg.Listen,
@@ -104,8 +117,12 @@ func serve(cfg *config) error {
 		IdleTimeout:    2 * time.Minute,
 		MaxHeaderBytes: 64 << 10,
 	}
+	ln, err := net.Listen("tcp", cfg.Listen)
+	if err != nil {
+		return err
+	}
 	errc := make(chan error, 1)
-	go func() { errc <- srv.ListenAndServe() }()
+	go func() { errc <- srv.Serve(ln) }()
 	log.Info().Str("listen", cfg.Listen).Str("public_url", cfg.PublicURL).Msg("couchnpm is serving")
 
 	select {

@@ -141,6 +141,10 @@ function (doc) {
     maintainers: maintainers,
     deprecated: !!manifest.deprecated
   };
+  // Restricted packages are hidden from anonymous searches (registry/access.go).
+  if (doc.access === 'restricted') {
+    value.restricted = true;
+  }
   for (var t = 0; t < terms.length; t++) {
     emit(terms[t], value);
   }

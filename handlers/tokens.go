@@ -1,0 +1,125 @@
+package handlers
+
+import (
+	"net/http"
+	"net/url"
+	"strconv"
+	"time"
+
+	"github.com/rs/zerolog"
+
+	"github.com/couchnpm/couchnpm/registry"
+)
+
+// tokenView is a token as npm token list and create show it. Only the
+// hash (key) of a token is stored, so "token" shows the key's first
+// characters, the same id npm token revoke accepts.
+type tokenView struct {
+	Token    string     `json:"token"`
+	Key      string     `json:"key"`
+	Name     string     `json:"name,omitempty"`
+	CIDR     []string   `json:"cidr_whitelist"`
+	ReadOnly bool       `json:"readonly"`
+	Created  time.Time  `json:"created"`
+	Updated  time.Time  `json:"updated"`
+	Expires  *time.Time `json:"expires,omitempty"`
+}
+
+func viewToken(t *registry.Token, shown string) tokenView {
+	return tokenView{Token: shown, Key: t.Key, Name: t.Name, CIDR: t.CIDR, ReadOnly: t.ReadOnly,
+		Created: t.Created, Updated: t.Created, Expires: t.Expires}
+}
+
+const defaultTokensPerPage = 100
+
+// listTokens answers npm token list, a page at a time (page, perPage);
+// urls.next links the next page.
+func (s *Server) listTokens(w http.ResponseWriter, r *http.Request) {
+	user, err := requireUser(r)
+	if err != nil {
+		writeError(w, r, err)
+		return
+	}
+	tc, err := s.tokenCommands()
+	if err != nil {
+		writeError(w, r, err)
+		return
+	}
+	list, err := tc.ListTokens(r.Context(), user)
+	if err != nil {
+		writeError(w, r, err)
+		return
+	}
+	q := r.URL.Query()
+	page, _ := strconv.Atoi(q.Get("page"))
+	per, _ := strconv.Atoi(q.Get("perPage"))
+	if per <= 0 || per > 1000 {
+		per = defaultTokensPerPage
+	}
+	page = max(page, 0)
+	from := min(page*per, len(list))
+	to := min(from+per, len(list))
+	objects := make([]tokenView, 0, to-from)
+	for _, t := range list[from:to] {
+		objects = append(objects, viewToken(t, t.Key[:min(6, len(t.Key))]))
+	}
+	urls := map[string]string{}
+	if to < len(list) {
+		next := url.Values{"page": {strconv.Itoa(page + 1)}, "perPage": {strconv.Itoa(per)}}
+		urls["next"] = s.cfg.PublicURL + "/-/npm/v1/tokens?" + next.Encode()
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"objects": objects, "total": len(list), "urls": urls})
+}
+
+// createToken answers npm token create. The new token is in the answer
+// only; it is never logged.
+func (s *Server) createToken(w http.ResponseWriter, r *http.Request) {
+	user, err := requireUser(r)
+	if err != nil {
+		writeError(w, r, err)
+		return
+	}
+	tc, err := s.tokenCommands()
+	if err != nil {
+		writeError(w, r, err)
+		return
+	}
+	var req registry.TokenRequest
+	if err := decodeSmall(r, &req); err != nil {
+		writeError(w, r, err)
+		return
+	}
+	token, t, err := tc.CreateToken(r.Context(), user, req)
+	if err != nil {
+		writeError(w, r, err)
+		return
+	}
+	zerolog.Ctx(r.Context()).Info().Bool("readonly", t.ReadOnly).Int("cidrs", len(t.CIDR)).Msg("token created")
+	writeJSON(w, http.StatusOK, viewToken(t, token))
+}
+
+// revokeToken answers npm token revoke: DELETE /-/npm/v1/tokens/token/{key},
+// the key (or a unique prefix of it) of one of the caller's tokens.
+func (s *Server) revokeToken(w http.ResponseWriter, r *http.Request) {
+	user, err := requireUser(r)
+	if err != nil {
+		writeError(w, r, err)
+		return
+	}
+	tc, err := s.tokenCommands()
+	if err != nil {
+		writeError(w, r, err)
+		return
+	}
+	key, err := routeVar(r, "key")
+	if err != nil {
+		writeError(w, r, err)
+		return
+	}
+	if err := tc.RevokeToken(r.Context(), user, key); err != nil {
+		writeError(w, r, err)
+		return
+	}
+	zerolog.Ctx(r.Context()).Info().Msg("token revoked")
+	w.WriteHeader(http.StatusNoContent)
+}
