@@ -10,7 +10,6 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/netip"
-	"os"
 	"strings"
 	"sync"
 	"testing"
@@ -21,15 +20,6 @@ import (
 )
 
 const publicURL = "https://npm.example.com"
-
-// knownBug marks a test that documents a bug found while writing the tests:
-// skipped so that the suite stays green; COUCHNPM_RUN_BUGS=1 runs it.
-func knownBug(t *testing.T, msg string) {
-	t.Helper()
-	if os.Getenv("COUCHNPM_RUN_BUGS") == "" {
-		t.Skip("BUG: " + msg + " (run with COUCHNPM_RUN_BUGS=1 to see it fail)")
-	}
-}
 
 // fakeRegistry serves fixed packuments and tarballs and records publishes.
 type fakeRegistry struct {

@@ -59,6 +59,17 @@ func (e *envFlags) boolean(p *bool, name, env string, def bool, usage string) {
 	e.fs.BoolVar(p, name, def, usage+" (env "+env+")")
 }
 
+func (e *envFlags) integer(p *int, name, env string, def int, usage string) {
+	if v, ok := os.LookupEnv(env); ok {
+		n, err := strconv.Atoi(v)
+		if err != nil {
+			e.errs = append(e.errs, fmt.Errorf("%s=%q is not a whole number", env, v))
+		}
+		def = n
+	}
+	e.fs.IntVar(p, name, def, usage+" (env "+env+")")
+}
+
 func (e *envFlags) duration(p *time.Duration, name, env string, def time.Duration, usage string) {
 	if v, ok := os.LookupEnv(env); ok {
 		d, err := time.ParseDuration(v)
@@ -130,7 +141,7 @@ func parseServe(args []string) (*config, error) {
 	fs.Var(byteSize{&c.MaxPublishBytes}, "max-publish-bytes", "largest publish body accepted, like 100MB (env COUCHNPM_MAX_PUBLISH_BYTES)")
 	e.str(&c.LogLevel, "log-level", "COUCHNPM_LOG_LEVEL", "info", "debug, info, warn or error")
 	e.str(&c.LogFormat, "log-format", "COUCHNPM_LOG_FORMAT", "json", "json or console")
-	e.boolean(&c.AllowSignup, "allow-signup", "COUCHNPM_ALLOW_SIGNUP", true, "let `npm adduser`/`npm login` create accounts")
+	e.boolean(&c.AllowSignup, "allow-signup", "COUCHNPM_ALLOW_SIGNUP", true, "let npm adduser and npm login create accounts for new names")
 	e.duration(&c.CouchTimeout, "couchdb-timeout", "COUCHNPM_COUCHDB_TIMEOUT", 10*time.Second, "bound on each CouchDB metadata call")
 	e.duration(&c.CouchWait, "couchdb-wait", "COUCHNPM_COUCHDB_WAIT", 60*time.Second, "how long to wait for CouchDB at start")
 	e.duration(&c.ShutdownTimeout, "shutdown-timeout", "COUCHNPM_SHUTDOWN_TIMEOUT", 15*time.Second, "how long in-flight requests may finish on SIGTERM")

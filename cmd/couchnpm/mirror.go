@@ -47,7 +47,7 @@ func (m *mirrorConfig) register(e *envFlags) {
 	e.duration(&m.MaxAge, "mirror-max-age", "COUCHNPM_MIRROR_MAX_AGE", 5*time.Minute, "on-demand mode: refresh a mirrored packument older than this")
 	e.duration(&m.Timeout, "upstream-timeout", "COUCHNPM_UPSTREAM_TIMEOUT", 30*time.Second, "bound on each upstream metadata request")
 	e.duration(&m.PollInterval, "follow-poll", "COUCHNPM_FOLLOW_POLL", 5*time.Second, "follow mode: wait between polls once caught up")
-	e.fs.IntVar(&m.PageSize, "follow-page-size", 1000, "follow mode: changes read per page (at most 10000)")
+	e.integer(&m.PageSize, "follow-page-size", "COUCHNPM_FOLLOW_PAGE_SIZE", 1000, "follow mode: changes read per page (at most 10000)")
 	m.UpstreamUser = os.Getenv("COUCHNPM_UPSTREAM_USER")
 	m.UpstreamPass = os.Getenv("COUCHNPM_UPSTREAM_PASSWORD")
 	m.UpstreamToken = os.Getenv("COUCHNPM_UPSTREAM_TOKEN")
