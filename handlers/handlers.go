@@ -103,7 +103,8 @@ func withFallbackLogging(r *mux.Router, log zerolog.Logger, accounts Accounts) h
 }
 
 func (s *Server) notFound(w http.ResponseWriter, r *http.Request) {
-	writeError(w, r, registry.E(registry.KindNotFound, "no such endpoint: %s %s", r.Method, r.URL.Path))
+	// The reason is logged: a token in the path must not reach the log.
+	writeError(w, r, registry.E(registry.KindNotFound, "no such endpoint: %s %s", r.Method, redactPath(r.URL.EscapedPath())))
 }
 
 func (s *Server) ping(w http.ResponseWriter, r *http.Request) {

@@ -52,8 +52,11 @@ func logRequests(base zerolog.Logger) func(http.Handler) http.Handler {
 				id = newRequestID()
 			}
 			w.Header().Set("X-Request-Id", id)
-			log := base.With().Str("req_id", id).Logger()
-			r = r.WithContext(log.WithContext(r.Context()))
+			ctxLog := base.With().Str("req_id", id).Logger()
+			r = r.WithContext(ctxLog.WithContext(r.Context()))
+			// The context's logger, not a copy: authenticate adds the user
+			// to it (UpdateContext) and the request line must carry it.
+			log := zerolog.Ctx(r.Context())
 			rec := &recorder{ResponseWriter: w}
 			defer func() {
 				if p := recover(); p != nil {
@@ -125,7 +128,7 @@ func authenticate(accounts Accounts) func(http.Handler) http.Handler {
 			h := r.Header.Get("Authorization")
 			switch {
 			case h == "":
-			case strings.HasPrefix(h, "Bearer "):
+			case len(h) >= len("Bearer ") && strings.EqualFold(h[:len("Bearer ")], "Bearer "): // schemes are case-insensitive
 				res.id, res.err = accounts.ByToken(r.Context(), strings.TrimSpace(h[len("Bearer "):]), remoteAddr(r))
 			default:
 				if user, pass, ok := r.BasicAuth(); ok {

@@ -278,12 +278,28 @@ func writeBody(w http.ResponseWriter, r *http.Request, body []byte) {
 }
 
 func acceptsGzip(header string) bool {
+	gzipQ, starQ := -1.0, -1.0 // -1: not named
 	for _, part := range strings.Split(header, ",") {
-		enc, params, _ := strings.Cut(strings.TrimSpace(part), ";")
-		if strings.TrimSpace(enc) == "gzip" || strings.TrimSpace(enc) == "*" {
-			return !strings.Contains(strings.ReplaceAll(params, " ", ""), "q=0") ||
-				strings.Contains(params, "q=0.")
+		enc, params, _ := strings.Cut(part, ";")
+		q := 1.0
+		for _, param := range strings.Split(params, ";") {
+			k, v, _ := strings.Cut(param, "=")
+			if strings.EqualFold(strings.TrimSpace(k), "q") {
+				var err error
+				if q, err = strconv.ParseFloat(strings.TrimSpace(v), 64); err != nil || !(q >= 0 && q <= 1) {
+					q = 0 // a malformed weight accepts nothing
+				}
+			}
+		}
+		switch enc = strings.TrimSpace(enc); {
+		case strings.EqualFold(enc, "gzip"):
+			gzipQ = max(gzipQ, q)
+		case enc == "*":
+			starQ = max(starQ, q)
 		}
 	}
-	return false
+	if gzipQ >= 0 { // an explicit gzip wins over "*"
+		return gzipQ > 0
+	}
+	return starQ > 0
 }

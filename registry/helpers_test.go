@@ -12,7 +12,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"os"
 	"strings"
 	"sync"
 	"testing"
@@ -268,13 +267,3 @@ func (s *memStore) stored(t testing.TB, name string) *Packument {
 }
 
 var _ = strings.TrimSpace
-
-// knownBug marks a test that documents a bug found while writing the tests:
-// it is skipped so that the suite stays green, and runs (and fails until the
-// bug is fixed) with COUCHNPM_RUN_BUGS=1.
-func knownBug(t *testing.T, msg string) {
-	t.Helper()
-	if os.Getenv("COUCHNPM_RUN_BUGS") == "" {
-		t.Skip("BUG: " + msg + " (run with COUCHNPM_RUN_BUGS=1 to see it fail)")
-	}
-}

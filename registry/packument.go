@@ -2,6 +2,7 @@ package registry
 
 import (
 	"encoding/json"
+	"reflect"
 	"sort"
 )
 
@@ -88,7 +89,11 @@ func (p *Packument) UnmarshalJSON(data []byte) error {
 		if !ok {
 			return
 		}
-		if err := json.Unmarshal(v, into); err == nil {
+		// Decode into a fresh value: on a type error encoding/json leaves a
+		// partly filled map or slice, which must not replace the raw field.
+		tmp := reflect.New(reflect.TypeOf(into).Elem())
+		if err := json.Unmarshal(v, tmp.Interface()); err == nil {
+			reflect.ValueOf(into).Elem().Set(tmp.Elem())
 			delete(raw, key)
 		}
 	}
@@ -144,11 +149,19 @@ func (p *Packument) MarshalJSON() ([]byte, error) {
 		out["_rev"] = p.Rev
 	}
 	out["name"] = p.Name
-	out["dist-tags"] = p.DistTags
-	out["versions"] = p.Versions
-	out["maintainers"] = p.Maintainers
+	// A field of unexpected shape stays raw in Fields (see UnmarshalJSON);
+	// the typed value replaces it only once something was put there.
+	known := func(key string, v any, n int) {
+		if _, raw := p.Fields[key]; !raw || n > 0 {
+			out[key] = v
+		}
+	}
+	known("dist-tags", p.DistTags, len(p.DistTags))
+	known("versions", p.Versions, len(p.Versions))
 	if p.Maintainers == nil {
-		out["maintainers"] = []Person{}
+		known("maintainers", []Person{}, 0)
+	} else {
+		known("maintainers", p.Maintainers, len(p.Maintainers))
 	}
 	times := make(map[string]any, len(p.Time)+1)
 	for k, v := range p.Time {

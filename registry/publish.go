@@ -8,8 +8,10 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"io"
+	"regexp"
 	"strings"
 	"time"
+	"unicode/utf8"
 )
 
 // PublishBody is the JSON document npm sends with PUT /{package}.
@@ -33,7 +35,12 @@ func DecodePublishBody(r io.Reader) (*PublishBody, error) {
 	if err := dec.Decode(&b); err != nil {
 		return nil, decodeError(err)
 	}
-	if dec.More() {
+	// Only the end of the body may follow the document: dec.More would
+	// miss a stray ']' or '}'.
+	if _, err := dec.Token(); err != io.EOF {
+		if err != nil && IsKind(decodeError(err), KindTooLarge) {
+			return nil, decodeError(err)
+		}
 		return nil, E(KindInvalid, "the request body has data after the JSON document")
 	}
 	return &b, nil
@@ -209,10 +216,15 @@ func checkIntegrity(integrity, sha512sri, sha1hex string) error {
 	return nil
 }
 
+// rangeLikeTag matches what npm (npm-package-arg, semver.validRange) could
+// read as a version or range rather than a tag: an optional v, =, ~, ^, <
+// or > prefix followed by a digit or an x/X/* wildcard part (1, v1.0.0, ~1,
+// x, X.1, *).
+var rangeLikeTag = regexp.MustCompile(`^[vV=~^<>]*(\d|[xX*](\.|$))`)
+
 // ValidateTag refuses tags that npm would read as versions or ranges.
 func ValidateTag(tag string) error {
-	if tag == "" || len(tag) > 128 || !urlSafe(tag) || ValidateVersion(tag) == nil ||
-		strings.IndexFunc(tag, func(r rune) bool { return r >= '0' && r <= '9' }) == 0 {
+	if tag == "" || len(tag) > 128 || !urlSafe(tag) || ValidateVersion(tag) == nil || rangeLikeTag.MatchString(tag) {
 		return E(KindInvalid, "invalid dist-tag %q: a tag must not look like a version", tag)
 	}
 	return nil
@@ -261,15 +273,26 @@ func Merge(stored *Packument, pub *Publication, user Person, now time.Time) (*Pa
 		doc.Maintainers = []Person{user}
 	}
 	stamp := now.UTC().Format("2006-01-02T15:04:05.000Z")
-	for _, nv := range pub.Versions {
-		if _, ok := doc.Versions[nv.Version]; ok {
-			return nil, E(KindForbidden, "cannot publish over the previously published version %s", nv.Version)
+	// Versions are compared by SemVer precedence: build metadata does not
+	// make a new version (npm strips it), so 1.0.0+x is 1.0.0 again.
+	for i, nv := range pub.Versions {
+		for v := range doc.Versions {
+			if CompareVersions(nv.Version, v) == 0 {
+				return nil, E(KindForbidden, "cannot publish %s over the previously published version %s", nv.Version, v)
+			}
 		}
-		if _, ok := doc.Time[nv.Version]; ok {
-			return nil, E(KindForbidden, "cannot publish over the previously published version %s: it was unpublished and version numbers cannot be reused", nv.Version)
+		for v := range doc.Time { // also holds unpublished versions ("created"/"modified" never compare equal)
+			if CompareVersions(nv.Version, v) == 0 {
+				return nil, E(KindForbidden, "cannot publish %s over the previously published version %s: it was unpublished and version numbers cannot be reused", nv.Version, v)
+			}
+		}
+		for _, other := range pub.Versions[:i] {
+			if CompareVersions(nv.Version, other.Version) == 0 {
+				return nil, E(KindInvalid, "versions %s and %s of this publish are the same version (build metadata is ignored)", other.Version, nv.Version)
+			}
 		}
 	}
-	readmeFrom := ""
+	readmes := map[string]string{} // version → its manifest's readme
 	for _, nv := range pub.Versions {
 		m := make(map[string]json.RawMessage, len(nv.Manifest)+4)
 		for k, v := range nv.Manifest {
@@ -277,9 +300,8 @@ func Merge(stored *Packument, pub *Publication, user Person, now time.Time) (*Pa
 		}
 		if r, ok := m["readme"]; ok {
 			var s string
-			if json.Unmarshal(r, &s) == nil && pub.Readme == nil {
-				pub.Readme = &s
-				readmeFrom = nv.Version
+			if json.Unmarshal(r, &s) == nil {
+				readmes[nv.Version] = s
 			}
 			delete(m, "readme")
 		}
@@ -295,9 +317,10 @@ func Merge(stored *Packument, pub *Publication, user Person, now time.Time) (*Pa
 			dist = map[string]json.RawMessage{}
 		}
 		dist["shasum"] = mustJSON(nv.Shasum)
-		if _, ok := dist["integrity"]; !ok {
-			dist["integrity"] = mustJSON(nv.Integrity)
-		}
+		// Always the computed sha512: the client's string may carry entries
+		// checkIntegrity does not verify (sha256, sha384), and npm checks
+		// the strongest one.
+		dist["integrity"] = mustJSON(nv.Integrity)
 		// A path relative to the registry; the read path writes the public
 		// URL in front of it, so a changed public URL needs no data change.
 		dist["tarball"] = mustJSON(TarballPath(pub.Name, nv.Version))
@@ -323,10 +346,20 @@ func Merge(stored *Packument, pub *Publication, user Person, now time.Time) (*Pa
 	latest := doc.DistTags["latest"]
 	if lm, ok := doc.Versions[latest]; ok && (stored == nil || containsVersion(pub, latest)) {
 		hoist(doc, lm)
-		if pub.Readme != nil && (readmeFrom == "" || readmeFrom == latest) {
-			r := *pub.Readme
+		// The body's root readme, else latest's own; pub is never changed,
+		// so a retried Merge gives the same document.
+		readme := pub.Readme
+		if s, ok := readmes[latest]; ok && readme == nil {
+			readme = &s
+		}
+		if readme != nil {
+			r := *readme
 			if len(r) > MaxReadme {
-				r = r[:MaxReadme]
+				cut := MaxReadme
+				for cut > 0 && !utf8.RuneStart(r[cut]) {
+					cut-- // never split a multi-byte character
+				}
+				r = r[:cut]
 			}
 			doc.Fields["readme"] = mustJSON(r)
 		}

@@ -91,20 +91,21 @@ func (r Render) rewriteTarball(name, version string, m Manifest, keep []string) 
 	return json.Marshal(fields)
 }
 
-// ResolveVersion finds the version a request names: an exact version or a
-// dist-tag.
+// ResolveVersion finds the version a request names: an exact version (v
+// prefix allowed) or, failing that, a dist-tag. A version always wins, so
+// a version-like tag in old data cannot shadow a real version.
 func ResolveVersion(p *Packument, spec string) (string, error) {
 	if _, ok := p.Versions[spec]; ok {
 		return spec, nil
 	}
-	if v, ok := p.DistTags[spec]; ok {
-		if _, ok := p.Versions[v]; ok {
-			return v, nil
-		}
-	}
 	if cleaned := strings.TrimPrefix(spec, "v"); cleaned != spec {
 		if _, ok := p.Versions[cleaned]; ok {
 			return cleaned, nil
+		}
+	}
+	if v, ok := p.DistTags[spec]; ok {
+		if _, ok := p.Versions[v]; ok {
+			return v, nil
 		}
 	}
 	return "", E(KindNotFound, "version not found: %s@%s", p.Name, spec)

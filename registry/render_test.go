@@ -365,7 +365,6 @@ func TestPackumentUnmarshalTolerant(t *testing.T) {
 // that partial value, which MarshalJSON then writes over the raw one:
 // {"bob":"yes"} comes back as {"bob":false}, a non-string dist-tag as "".
 func TestPackumentRoundTripKeepsOddShapes(t *testing.T) {
-	knownBug(t, "Packument.UnmarshalJSON keeps partially decoded maps/slices; MarshalJSON overwrites the raw value with them")
 	tests := []struct {
 		name string
 		doc  string

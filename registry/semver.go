@@ -2,7 +2,6 @@ package registry
 
 import (
 	"regexp"
-	"strconv"
 	"strings"
 )
 
@@ -54,16 +53,18 @@ func CompareVersions(a, b string) int {
 		return -1
 	}
 	ia, ib := strings.Split(pa, "."), strings.Split(pb, ".")
+	// Numeric identifiers have no size limit; valid ones have no leading
+	// zeros, so compareNumeric (length, then digits) orders them.
+	numeric := func(id string) bool { return id != "" && strings.Trim(id, "0123456789") == "" }
 	for i := 0; i < len(ia) && i < len(ib); i++ {
-		na, errA := strconv.ParseUint(ia[i], 10, 64)
-		nb, errB := strconv.ParseUint(ib[i], 10, 64)
+		na, nb := numeric(ia[i]), numeric(ib[i])
 		var c int
 		switch {
-		case errA == nil && errB == nil:
-			c = cmpUint(na, nb)
-		case errA == nil:
+		case na && nb:
+			c = compareNumeric(ia[i], ib[i])
+		case na:
 			c = -1 // numeric identifiers rank below alphanumeric ones
-		case errB == nil:
+		case nb:
 			c = 1
 		default:
 			c = strings.Compare(ia[i], ib[i])

@@ -127,8 +127,19 @@ func (a *Accounts) Login(ctx context.Context, name, password, email string) (str
 		}
 		err = a.users.CreateUser(ctx, name, password, email)
 		if IsKind(err, KindConflict) {
-			// Someone created it in between: treat as a login.
-			return a.Login(ctx, name, password, email)
+			// Someone created it in between: treat as a login, once. A
+			// name that stays taken but unreadable is the conflict.
+			existing, gerr := a.users.GetUser(ctx, name)
+			if IsKind(gerr, KindNotFound) {
+				return "", err
+			}
+			if gerr != nil {
+				return "", gerr
+			}
+			if err := a.users.CheckPassword(ctx, name, password); err != nil {
+				return "", err
+			}
+			return a.issue(ctx, existing)
 		}
 		if err != nil {
 			return "", err
