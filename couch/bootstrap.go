@@ -89,9 +89,6 @@ func (c *Client) installDesignDoc(ctx context.Context, db *kivik.DB, d designdoc
 			body[k] = v
 		}
 		body["_id"] = d.ID
-		// The mirror's validate_doc_update admits only design documents
-		// stamped with the database they belong to (not upstream ones).
-		body["couchnpm_db"] = db.Name()
 		if stored.Rev != "" {
 			body["_rev"] = stored.Rev
 		}

@@ -20,12 +20,13 @@ type Replication struct {
 }
 
 type replicatorDoc struct {
-	ID         string `json:"_id"`
-	Rev        string `json:"_rev,omitempty"`
-	Source     string `json:"source"`
-	Target     string `json:"target"`
-	Continuous bool   `json:"continuous"`
-	Owner      string `json:"couchnpm"`
+	ID         string         `json:"_id"`
+	Rev        string         `json:"_rev,omitempty"`
+	Source     string         `json:"source"`
+	Target     string         `json:"target"`
+	Continuous bool           `json:"continuous"`
+	Selector   map[string]any `json:"selector,omitempty"`
+	Owner      string         `json:"couchnpm"`
 	// State fields written by the replicator itself (read back for status).
 	State       string          `json:"_replication_state,omitempty"`
 	StateTime   json.RawMessage `json:"_replication_state_time,omitempty"`
@@ -33,13 +34,26 @@ type replicatorDoc struct {
 	Stats       json.RawMessage `json:"_replication_stats,omitempty"`
 }
 
+// noDesignDocs is the replication selector that keeps upstream design
+// documents out of the mirror: package names never start with "_". (A
+// validate_doc_update cannot do it: neither CouchDB nor PouchDB Server runs
+// one on design documents.)
+var noDesignDocs = map[string]any{"_id": map[string]any{"$regex": "^[^_]"}}
+
 // EnsureReplication creates or updates the continuous _replicator document
-// so that it says exactly r: no write when it already does. No selector or
-// filter is used: a selector crashes PouchDB Server 4.2 (and keeps it
-// crashing at every restart); upstream design documents are kept out by
-// the mirror database's validate_doc_update instead.
+// so that it says exactly r: no write when it already does.
+//
+// CouchDB 3 gets a selector that leaves design documents upstream. PouchDB
+// Server 4.2 crashes on a selector (and again at every restart while the
+// document exists), so there no selector is set and RemoveForeignDesignDocs
+// deletes what slips through. The two are told apart by /_scheduler, which
+// only CouchDB has.
 func (c *Client) EnsureReplication(ctx context.Context, r Replication) (changed bool, err error) {
 	if err := c.ensureDB(ctx, "_replicator"); err != nil {
+		return false, err
+	}
+	selector, err := c.replicationSelector(ctx)
+	if err != nil {
 		return false, err
 	}
 	db := c.k.DB("_replicator")
@@ -51,10 +65,10 @@ func (c *Client) EnsureReplication(ctx context.Context, r Replication) (changed 
 		if err != nil && kivik.HTTPStatus(err) != http.StatusNotFound {
 			return false, translate(err, "read the _replicator document")
 		}
-		if err == nil && cur.Source == r.Source && cur.Target == r.Target && cur.Continuous {
+		if err == nil && cur.Source == r.Source && cur.Target == r.Target && cur.Continuous && (cur.Selector != nil) == (selector != nil) {
 			return false, nil
 		}
-		doc := replicatorDoc{ID: r.ID, Rev: cur.Rev, Source: r.Source, Target: r.Target, Continuous: true, Owner: "mirror"}
+		doc := replicatorDoc{ID: r.ID, Rev: cur.Rev, Source: r.Source, Target: r.Target, Continuous: true, Selector: selector, Owner: "mirror"}
 		cctx, cancel = c.ctx(ctx)
 		_, err = db.Put(cctx, r.ID, doc)
 		cancel()
@@ -128,4 +142,65 @@ func (c *Client) DBURL(base, role string) (string, error) {
 	}
 	u.Path = trimSlash(u.Path) + "/" + url.PathEscape(c.names[role])
 	return u.String(), nil
+}
+
+// replicationSelector is the selector to use on this server: nil on
+// PouchDB Server (no /_scheduler), noDesignDocs on CouchDB.
+func (c *Client) replicationSelector(ctx context.Context) (map[string]any, error) {
+	cctx, cancel := c.ctx(ctx)
+	defer cancel()
+	req, err := http.NewRequestWithContext(cctx, http.MethodGet, c.base.String()+"/_scheduler/jobs?limit=1", nil)
+	if err != nil {
+		return nil, registry.Wrap(registry.KindInternal, err, "build scheduler request")
+	}
+	if c.user != "" {
+		req.SetBasicAuth(c.user, c.password)
+	}
+	resp, err := c.http.Do(req)
+	if err != nil {
+		return nil, translate(err, "probe the replication scheduler")
+	}
+	defer resp.Body.Close()
+	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))
+	if resp.StatusCode == http.StatusOK {
+		return noDesignDocs, nil
+	}
+	return nil, nil
+}
+
+// RemoveForeignDesignDocs deletes design documents in role's database that
+// couchnpm did not install (upstream ones that a selector-less replication
+// brought in), so that they never take effect for long. It returns their
+// ids.
+func (c *Client) RemoveForeignDesignDocs(ctx context.Context, role string, keep string) ([]string, error) {
+	cctx, cancel := c.ctx(ctx)
+	defer cancel()
+	db := c.k.DB(c.names[role])
+	rows := db.AllDocs(cctx, kivik.Param("startkey", "_design/"), kivik.Param("endkey", "_design0"))
+	defer rows.Close()
+	type victim struct{ id, rev string }
+	var found []victim
+	for rows.Next() {
+		id, _ := rows.ID()
+		var v struct {
+			Rev string `json:"rev"`
+		}
+		if err := rows.ScanValue(&v); err != nil {
+			return nil, translate(err, "list design documents")
+		}
+		if id != keep {
+			found = append(found, victim{id, v.Rev})
+		}
+	}
+	if err := rows.Err(); err != nil {
+		return nil, translate(err, "list design documents")
+	}
+	var removed []string
+	for _, v := range found {
+		if _, err := db.Delete(cctx, v.id, v.rev); err != nil {
+			return removed, translate(err, "delete design document "+v.id)
+		}
+		removed = append(removed, v.id)
+	}
+	return removed, nil
 }

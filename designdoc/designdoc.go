@@ -16,8 +16,8 @@ var jsFS embed.FS
 // hashField is the body field that carries Doc.Hash in the stored design document.
 const hashField = "couchnpm_hash"
 
-// designID is the id of every design document this package installs.
-const designID = "_design/couchnpm"
+// ID is the id of every design document this package installs.
+const ID = "_design/couchnpm"
 
 // Doc is one design document to install.
 type Doc struct {
@@ -48,10 +48,8 @@ func All() []Doc {
 			"validate_doc_update": source("packages_validate_doc_update.js"),
 		}),
 		newDoc("mirror", map[string]any{
-			"language":            "javascript",
-			"views":               views(packumentViews),
-			"validate_doc_update": source("mirror_validate_doc_update.js"),
-			"couchnpm_role":       "mirror",
+			"language": "javascript",
+			"views":    views(packumentViews),
 		}),
 		newDoc("tokens", map[string]any{
 			"language": "javascript",
@@ -63,7 +61,7 @@ func All() []Doc {
 func newDoc(db string, body map[string]any) Doc {
 	h := hashBody(body)
 	body[hashField] = h
-	return Doc{DB: db, ID: designID, Body: body, Hash: h}
+	return Doc{DB: db, ID: ID, Body: body, Hash: h}
 }
 
 func views(files map[string]string) map[string]any {

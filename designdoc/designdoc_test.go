@@ -237,7 +237,7 @@ func TestDesignDocumentContents(t *testing.T) {
 			t.Errorf("%s: views %v, want %v", d.DB, names, want[d.DB])
 		}
 		_, hasVDU := d.Body["validate_doc_update"]
-		if hasVDU != (d.DB == "packages" || d.DB == "mirror") {
+		if hasVDU != (d.DB == "packages") {
 			t.Errorf("%s: has validate_doc_update = %v", d.DB, hasVDU)
 		}
 	}
@@ -271,8 +271,8 @@ func TestJavaScriptIsValid(t *testing.T) {
 	node := nodePath(t)
 	dir := t.TempDir()
 	fns := allFunctions(t)
-	if len(fns) != 15 {
-		t.Errorf("got %d functions, want 15", len(fns))
+	if len(fns) != 14 {
+		t.Errorf("got %d functions, want 14", len(fns))
 	}
 	i := 0
 	for name, src := range fns {
@@ -1002,46 +1002,5 @@ func TestTokensByUser(t *testing.T) {
 	}
 	if got := emitsOf(t, "tokens", "byUser", map[string]any{"_id": "x", "type": "user", "user": "alice"}); len(got) != 0 {
 		t.Errorf("byUser emitted for a non-token: %v", got)
-	}
-}
-
-// The mirror takes any upstream document except design documents: an
-// upstream validate_doc_update would otherwise take effect in the mirror.
-func TestMirrorValidateDocUpdate(t *testing.T) {
-	src, ok := docFor(t, "mirror").Body["validate_doc_update"].(string)
-	if !ok {
-		t.Fatal("mirror: validate_doc_update missing")
-	}
-	admin := map[string]any{"name": "admin", "roles": []any{"_admin"}, "db": "reg-mirror"}
-	ours := map[string]any{"_id": "_design/couchnpm", "couchnpm_role": "mirror", "couchnpm_db": "reg-mirror"}
-	cases := []struct {
-		name    string
-		doc     map[string]any
-		userCtx map[string]any
-		want    string
-	}{
-		{"upstream packument", map[string]any{"_id": "left-pad", "name": "left-pad", "versions": map[string]any{}}, admin, ""},
-		{"our own design document", ours, admin, ""},
-		{"our own design document where the server gives no db", ours, map[string]any{"name": "admin", "roles": []any{"_admin"}}, ""},
-		{"upstream design document", map[string]any{"_id": "_design/app", "validate_doc_update": "function(){}"}, admin, "not accepted"},
-		{"upstream couchnpm design document of another database", map[string]any{"_id": "_design/couchnpm", "couchnpm_role": "mirror", "couchnpm_db": "other-mirror"}, admin, "not accepted"},
-		{"upstream packages design document", map[string]any{"_id": "_design/couchnpm", "couchnpm_role": "packages", "couchnpm_db": "reg-mirror"}, admin, "not accepted"},
-		{"design document deleted by a non-admin", map[string]any{"_id": "_design/couchnpm", "_deleted": true}, map[string]any{"name": "bob", "roles": []any{}}, "only admins"},
-	}
-	for _, tc := range cases {
-		t.Run(strings.ReplaceAll(tc.name, " ", "_"), func(t *testing.T) {
-			t.Parallel()
-			res := runJS(t, "vdu", src, map[string]any{"newDoc": tc.doc, "oldDoc": nil, "userCtx": tc.userCtx})
-			if tc.want == "" {
-				if res["ok"] != true {
-					t.Fatalf("want allowed, got %v", res)
-				}
-				return
-			}
-			msg, _ := res["forbidden"].(string)
-			if !strings.Contains(msg, tc.want) {
-				t.Fatalf("want forbidden containing %q, got %v", tc.want, res)
-			}
-		})
 	}
 }

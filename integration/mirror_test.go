@@ -3,6 +3,8 @@ package integration
 import (
 	"encoding/json"
 	"fmt"
+	"net/http"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
@@ -268,4 +270,128 @@ func TestMirrorFollowerLeaseTakeover(t *testing.T) {
 		v, st := latestOf(b, "lease-a")
 		return v == "1.1.0", fmt.Sprintf("latest %q status %d", v, st)
 	})
+}
+
+// packumentJSON is the upstream's document for name, without its _rev, as
+// a CouchDB upstream would hold it.
+func (u *fakeUpstream) packumentJSON(t *testing.T, name string) map[string]any {
+	t.Helper()
+	res, err := http.Get(u.URL() + "/" + name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer res.Body.Close()
+	var doc map[string]any
+	if err := json.NewDecoder(res.Body).Decode(&doc); err != nil {
+		t.Fatal(err)
+	}
+	delete(doc, "_rev")
+	return doc
+}
+
+func mustCouch(t *testing.T, method, path string, body any, want ...int) []byte {
+	t.Helper()
+	var b []byte
+	if body != nil {
+		b = mustJSON(body)
+	}
+	st, resp, err := couchDo(method, path, b, true)
+	if err != nil {
+		t.Fatalf("%s %s: %v", method, path, err)
+	}
+	for _, w := range want {
+		if st == w {
+			return resp
+		}
+	}
+	t.Fatalf("%s %s: status %d: %s", method, path, st, resp)
+	return nil
+}
+
+func TestMirrorReplicate(t *testing.T) {
+	up := newFakeUpstream(t) // serves the tarballs
+	up.publish("rep-a", "1.0.0", nil)
+	up.publish("rep-b", "1.0.0", nil)
+	prefix := newPrefix()
+	src := prefix + "-upstream"
+	mustCouch(t, "PUT", "/"+src, nil, 201, 412)
+	t.Cleanup(func() { couchDo("DELETE", "/"+src, nil, true) })
+	t.Cleanup(func() { // the replication lives in CouchDB, beyond couchnpm
+		id := "/_replicator/couchnpm-" + prefix + "-mirror"
+		if st, body, _ := couchDo("GET", id, nil, true); st == 200 {
+			var d struct {
+				Rev string `json:"_rev"`
+			}
+			json.Unmarshal(body, &d)
+			couchDo("DELETE", id+"?rev="+d.Rev, nil, true)
+		}
+	})
+	mustCouch(t, "PUT", "/"+src+"/rep-a", up.packumentJSON(t, "rep-a"), 201)
+	// An upstream design document whose validate_doc_update blocks every
+	// write in any database but the upstream's own (told apart by a role in
+	// its security object): if it took effect in the mirror, nothing after
+	// it would replicate.
+	mustCouch(t, "PUT", "/"+src+"/_security", map[string]any{
+		"admins":  map[string]any{"names": []string{}, "roles": []string{"upstream-marker"}},
+		"members": map[string]any{"names": []string{}, "roles": []string{}},
+	}, 200)
+	mustCouch(t, "PUT", "/"+src+"/_design/evil", map[string]any{
+		"validate_doc_update": "function (newDoc, oldDoc, userCtx, secObj) { " +
+			"if (!(secObj && secObj.admins && secObj.admins.roles && secObj.admins.roles.indexOf('upstream-marker') >= 0)) " +
+			"{ throw({forbidden: 'evil upstream validation'}); } }",
+	}, 201)
+	mustCouch(t, "PUT", "/"+src+"/rep-b", up.packumentJSON(t, "rep-b"), 201)
+
+	couch, _ := url.Parse(suite.couchURL)
+	source := *couch
+	if suite.couchUser != "" {
+		source.User = url.UserPassword(suite.couchUser, suite.couchPass)
+	}
+	source.Path = "/" + src
+	r := startRegistry(t, registryOpts{Prefix: prefix, ExtraArgs: []string{
+		"--mirror", "replicate", "--upstream", up.URL(),
+		"--upstream-couchdb", source.String(), "--replication-target", suite.couchURL,
+	}})
+	r.addSecret(suite.couchPass)
+	mirrorDB := "/" + prefix + "-mirror"
+
+	// The documents arrive through CouchDB's replicator, not through couchnpm.
+	eventually(t, 60*time.Second, "replicated", func() (bool, string) {
+		st, body, _ := couchDo("GET", mirrorDB+"/rep-b", nil, true)
+		return st == 200, fmt.Sprintf("status %d %s", st, body)
+	})
+	// CouchDB 3 never lets it in (a replication selector); on PouchDB
+	// Server, which has no selectors, couchnpm removes it within seconds.
+	eventually(t, 15*time.Second, "no upstream design document in the mirror", func() (bool, string) {
+		st, body, _ := couchDo("GET", mirrorDB+"/_design/evil", nil, true)
+		return st == 404, fmt.Sprintf("status %d %s", st, body)
+	})
+	// Continuous: a later upstream document follows, past the design doc
+	// that would have refused it.
+	up.publish("rep-c", "1.0.0", nil)
+	mustCouch(t, "PUT", "/"+src+"/rep-c", up.packumentJSON(t, "rep-c"), 201)
+	fetchedBefore := up.hitCount("/rep-c") // packumentJSON read it once
+	eventually(t, 60*time.Second, "continuous replication", func() (bool, string) {
+		st, _, _ := couchDo("GET", mirrorDB+"/rep-c", nil, true)
+		return st == 200, fmt.Sprintf("status %d", st)
+	})
+	if hits := up.hitCount("/rep-c") - fetchedBefore; hits != 0 {
+		t.Fatalf("couchnpm fetched rep-c from the upstream registry (%d times); it should arrive by replication", hits)
+	}
+
+	st := mirrorStatus(t, r)
+	if st["mode"] != "replicate" || st["replication"] == nil || st["state"] == "" || st["state"] == "starting" {
+		t.Fatalf("replication status: %v", st)
+	}
+	t.Logf("replication state: %v", st["replication"])
+	if strings.Contains(fmt.Sprint(st), suite.couchPass) && suite.couchPass != "" {
+		t.Fatal("the status shows the replication credentials")
+	}
+
+	// npm installs a replicated package; its tarball comes from the upstream
+	// registry, verified.
+	u := newNPMUser(t, r, "replicate-consumer")
+	project := writeProject(t, map[string]string{"rep-c": "1.0.0"})
+	u.mustRunIn(project, "install")
+	mustRequire(t, project, "rep-c", "1.0.0", "upstream")
 }

@@ -8,6 +8,7 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/couchnpm/couchnpm/couch"
+	"github.com/couchnpm/couchnpm/designdoc"
 	"github.com/couchnpm/couchnpm/handlers"
 	"github.com/couchnpm/couchnpm/registry"
 	"github.com/couchnpm/couchnpm/replication"
@@ -63,7 +64,7 @@ func startMirror(ctx context.Context, cfg *config, db *couch.Client, reg *regist
 		bg.Add(1)
 		go func() {
 			defer bg.Done()
-			replication.KeepReplicating(ctx, db, r, time.Minute, log)
+			replication.KeepReplicating(ctx, db, r, couch.RoleMirror, designdoc.ID, time.Minute, 2*time.Second, log)
 		}()
 	}
 	return reporter, nil
