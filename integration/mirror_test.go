@@ -395,3 +395,30 @@ func TestMirrorReplicate(t *testing.T) {
 	u.mustRunIn(project, "install")
 	mustRequire(t, project, "rep-c", "1.0.0", "upstream")
 }
+
+// TestMirrorFollowCatchUp mirrors a few hundred packages from scratch and
+// reports the rate (a measurement, not a timed assertion: speed targets
+// live in benchmarks).
+func TestMirrorFollowCatchUp(t *testing.T) {
+	const n = 300
+	up := newFakeUpstream(t)
+	for i := range n {
+		up.publish(fmt.Sprintf("bulk-%03d", i), "1.0.0", nil)
+	}
+	r := startRegistry(t, registryOpts{ExtraArgs: mirrorArgs(up, "follow", "--follow-page-size", "100")})
+	start := time.Now()
+	eventually(t, 5*time.Minute, "catch-up", func() (bool, string) {
+		st := mirrorStatus(t, r)
+		return st["state"] == "following" && num(st["packuments_written"]) >= n, fmt.Sprint(st["packuments_written"])
+	})
+	elapsed := time.Since(start)
+	st := mirrorStatus(t, r)
+	t.Logf("caught up %d packuments in %s: %.0f packuments/s (status says %.0f/s)",
+		n, elapsed.Round(time.Millisecond), float64(n)/elapsed.Seconds(), num(st["written_per_second"]))
+	if v, status := latestOf(r, "bulk-299"); v != "1.0.0" {
+		t.Fatalf("bulk-299: latest %q, status %d", v, status)
+	}
+	if got := len(up.sinces()); got < n/100 {
+		t.Fatalf("the follower read %d pages, want at least %d (page size 100)", got, n/100)
+	}
+}
