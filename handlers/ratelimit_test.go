@@ -1,0 +1,251 @@
+package handlers
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"net/netip"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/rs/zerolog"
+
+	"github.com/couchnpm/couchnpm/registry"
+)
+
+// fakeClock is a settable time source.
+type fakeClock struct {
+	mu  sync.Mutex
+	now time.Time
+}
+
+func (c *fakeClock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.now
+}
+
+func (c *fakeClock) Advance(d time.Duration) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.now = c.now.Add(d)
+}
+
+type limitEnv struct {
+	*env
+	clock *fakeClock
+}
+
+// newLimitEnv is newEnv (fakes) with a login limit on a fake clock.
+func newLimitEnv(t *testing.T, lim LoginLimit) *limitEnv {
+	t.Helper()
+	e := newEnv(t, zerolog.InfoLevel)
+	clock := &fakeClock{now: time.Date(2026, 1, 1, 12, 0, 0, 0, time.UTC)}
+	lim.now = clock.Now
+	e.h = New(Config{PublicURL: publicURL, MaxPublishBytes: 4096, LoginLimit: lim}, e.reg, e.accounts, e.pinger, zerolog.New(e.logs))
+	return &limitEnv{env: e, clock: clock}
+}
+
+// whoamiBasic is GET /-/whoami with Basic credentials from addr.
+func (e *limitEnv) whoamiBasic(t *testing.T, user, pass, addr string) *httptest.ResponseRecorder {
+	t.Helper()
+	req := httpRequest(t, "GET", "/-/whoami")
+	req.RemoteAddr = addr
+	req.Header.Set("Authorization", basicAuth(user, pass))
+	return serve(e.env, req)
+}
+
+// couchLogin is npm's legacy login PUT from addr.
+func (e *limitEnv) couchLogin(t *testing.T, user, pass, addr string) *httptest.ResponseRecorder {
+	t.Helper()
+	req := httpRequest(t, "PUT", "/-/user/org.couchdb.user:"+user)
+	req.RemoteAddr = addr
+	req.Header.Set("Content-Type", "application/json")
+	body := fmt.Sprintf(`{"_id":"org.couchdb.user:%s","name":%q,"password":%q,"type":"user","roles":[]}`, user, user, pass)
+	req.Body = nopCloser{strings.NewReader(body)}
+	req.ContentLength = int64(len(body))
+	return serve(e.env, req)
+}
+
+type nopCloser struct{ *strings.Reader }
+
+func (nopCloser) Close() error { return nil }
+
+func want429(t *testing.T, rec *httptest.ResponseRecorder, maxRetry int) {
+	t.Helper()
+	wantStatus(t, rec, http.StatusTooManyRequests)
+	ra, err := strconv.Atoi(rec.Header().Get("Retry-After"))
+	if err != nil || ra < 1 || ra > maxRetry {
+		t.Fatalf("Retry-After = %q, want 1..%d", rec.Header().Get("Retry-After"), maxRetry)
+	}
+	if m := decodeJSON(t, rec); !strings.Contains(fmt.Sprint(m["reason"]), "too many failed login attempts") {
+		t.Errorf("reason = %v", m["reason"])
+	}
+}
+
+const addrA, addrB = "192.0.2.1:1234", "198.51.100.7:5555"
+
+func TestLoginLimitBasicAuth(t *testing.T) {
+	e := newLimitEnv(t, LoginLimit{})
+	for i := 0; i < 10; i++ {
+		wantStatus(t, e.whoamiBasic(t, "alice", "wrong", addrA), http.StatusUnauthorized)
+		e.clock.Advance(time.Second)
+	}
+	// Blocked: even the right password is not checked now.
+	want429(t, e.whoamiBasic(t, "alice", "secret", addrA), 300)
+	// The name is blocked from every address.
+	want429(t, e.whoamiBasic(t, "alice", "secret", addrB), 300)
+	// Tokens are not password checks.
+	wantStatus(t, e.do(t, "GET", "/-/whoami", nil, "Authorization: Bearer cnpm_alice"), http.StatusOK)
+	// Retry-After counts down to when the first failure leaves the window.
+	rec := e.whoamiBasic(t, "alice", "secret", addrA)
+	want429(t, rec, 300)
+	if ra := rec.Header().Get("Retry-After"); ra != "290" {
+		t.Errorf("Retry-After = %s, want 290 (5 min after the first failure, 10 s ago)", ra)
+	}
+	e.clock.Advance(290 * time.Second)
+	wantStatus(t, e.whoamiBasic(t, "alice", "secret", addrA), http.StatusOK)
+}
+
+func TestLoginLimitCouchLogin(t *testing.T) {
+	e := newLimitEnv(t, LoginLimit{})
+	for i := 0; i < 10; i++ {
+		wantStatus(t, e.couchLogin(t, "alice", "wrong", addrA), http.StatusUnauthorized)
+	}
+	want429(t, e.couchLogin(t, "alice", "secret", addrA), 300)
+	logins := len(e.accounts.logins)
+	// Basic auth and the login PUT share the name's count.
+	want429(t, e.whoamiBasic(t, "alice", "secret", addrA), 300)
+	if len(e.accounts.logins) != logins {
+		t.Errorf("a blocked login reached the accounts")
+	}
+	// Other users are not affected.
+	wantStatus(t, e.couchLogin(t, "bob", "pw", addrB), http.StatusCreated)
+	e.clock.Advance(5 * time.Minute)
+	wantStatus(t, e.couchLogin(t, "alice", "secret", addrA), http.StatusCreated)
+}
+
+// A success clears the name's count.
+func TestLoginLimitSuccessResetsUser(t *testing.T) {
+	e := newLimitEnv(t, LoginLimit{PerAddr: -1})
+	for round := 0; round < 3; round++ {
+		for i := 0; i < 9; i++ {
+			wantStatus(t, e.whoamiBasic(t, "alice", "wrong", addrA), http.StatusUnauthorized)
+		}
+		wantStatus(t, e.whoamiBasic(t, "alice", "secret", addrA), http.StatusOK)
+	}
+}
+
+// One address guessing at many names is stopped by the address count; a
+// good login of its own does not reset that count.
+func TestLoginLimitPerAddress(t *testing.T) {
+	e := newLimitEnv(t, LoginLimit{PerAddr: 5})
+	e.accounts.passwords["mallory"] = "mine"
+	for i := 0; i < 5; i++ {
+		wantStatus(t, e.whoamiBasic(t, fmt.Sprintf("user%d", i), "guess", addrA), http.StatusUnauthorized)
+		wantStatus(t, e.couchLogin(t, "mallory", "mine", "[2001:db8::1]:1"), http.StatusCreated)
+	}
+	want429(t, e.whoamiBasic(t, "user9", "guess", addrA), 300)
+	want429(t, e.couchLogin(t, "alice", "secret", addrA), 300)
+	// Another address is fine.
+	wantStatus(t, e.whoamiBasic(t, "alice", "secret", addrB), http.StatusOK)
+	// An IPv6 /64 is one address.
+	for i := 0; i < 5; i++ {
+		wantStatus(t, e.whoamiBasic(t, fmt.Sprintf("v6user%d", i), "guess", fmt.Sprintf("[2001:db8:0:1::%x]:1", i+1)), http.StatusUnauthorized)
+	}
+	want429(t, e.whoamiBasic(t, "alice", "secret", "[2001:db8:0:1::ffff]:1"), 300)
+	wantStatus(t, e.whoamiBasic(t, "alice", "secret", "[2001:db8:0:2::1]:1"), http.StatusOK)
+}
+
+// blockingAccounts holds every password check until released, to prove
+// that parallel guesses count before their outcome is known.
+type blockingAccounts struct {
+	*fakeAccounts
+	mu      sync.Mutex
+	checks  int
+	release chan struct{}
+}
+
+func (b *blockingAccounts) ByPassword(ctx context.Context, name, password string) (registry.Identity, error) {
+	b.mu.Lock()
+	b.checks++
+	b.mu.Unlock()
+	<-b.release
+	return b.fakeAccounts.ByPassword(ctx, name, password)
+}
+
+func TestLoginLimitParallelGuesses(t *testing.T) {
+	acc := &blockingAccounts{fakeAccounts: newFakeAccounts(), release: make(chan struct{})}
+	h := New(Config{PublicURL: publicURL, LoginLimit: LoginLimit{PerAddr: -1}}, &fakeRegistry{}, acc, fakePinger{}, zerolog.Nop())
+	const n = 40
+	codes := make(chan int, n)
+	var wg sync.WaitGroup
+	for i := 0; i < n; i++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			req := httpRequest(t, "GET", "/-/whoami")
+			req.Header.Set("Authorization", basicAuth("alice", fmt.Sprint("guess", i)))
+			rec := httptest.NewRecorder()
+			h.ServeHTTP(rec, req)
+			codes <- rec.Code
+		}()
+	}
+	// The refused ones return at once; then let the admitted checks end.
+	deadline := time.Now().Add(5 * time.Second)
+	for len(codes) < n-10 && time.Now().Before(deadline) {
+		time.Sleep(time.Millisecond)
+	}
+	close(acc.release)
+	wg.Wait()
+	close(codes)
+	count := map[int]int{}
+	for c := range codes {
+		count[c]++
+	}
+	if count[http.StatusUnauthorized] != 10 || count[http.StatusTooManyRequests] != n-10 {
+		t.Errorf("statuses = %v, want 10×401 and %d×429", count, n-10)
+	}
+	if acc.checks != 10 {
+		t.Errorf("%d password checks ran, want 10", acc.checks)
+	}
+}
+
+func TestLoginLimiterBounded(t *testing.T) {
+	clock := &fakeClock{now: time.Unix(0, 0)}
+	l := newLoginLimiter(LoginLimit{MaxKeys: 100, now: clock.Now})
+	for i := 0; i < 1000; i++ {
+		done, err := l.begin(fmt.Sprint("user", i), netip.AddrFrom4([4]byte{10, 0, byte(i >> 8), byte(i)}))
+		if err != nil {
+			t.Fatalf("begin %d: %v", i, err)
+		}
+		done(failure)
+	}
+	if n := len(l.entries); n > 100 {
+		t.Errorf("%d entries, want at most 100", n)
+	}
+	clock.Advance(6 * time.Minute)
+	done, err := l.begin("x", netip.Addr{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	done(neutral)
+	if n := len(l.entries); n != 0 {
+		t.Errorf("%d entries after the window, want 0", n)
+	}
+}
+
+// Neutral outcomes (CouchDB down) and invalid requests do not count.
+func TestLoginLimitNeutralOutcomes(t *testing.T) {
+	e := newLimitEnv(t, LoginLimit{PerUser: 2})
+	e.accounts.err = registry.E(registry.KindUnavailable, "couchdb down")
+	for i := 0; i < 5; i++ {
+		wantStatus(t, e.couchLogin(t, "alice", "wrong", addrA), http.StatusServiceUnavailable)
+	}
+	e.accounts.err = nil
+	wantStatus(t, e.couchLogin(t, "alice", "secret", addrA), http.StatusCreated)
+}
