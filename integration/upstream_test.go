@@ -10,6 +10,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -38,6 +39,40 @@ type fakeUpstream struct {
 	tamper   map[string]bool // "name@version" → serve other bytes
 	sinceLog []string        // the since values _changes was asked for
 	hits     map[string]int  // path → requests
+
+	faults   map[string]*upstreamFault // request path → fault injected there
+	latency  map[string]time.Duration  // request path → delay before answering
+	reqLog   []upstreamRequest         // every request, in arrival order
+	inflight int                       // package and tarball requests being answered now
+	peak     int                       // the most of them at once
+	closing  chan struct{}             // closed at cleanup: dripping handlers stop
+}
+
+// faultKind is a way the fake upstream misbehaves.
+type faultKind string
+
+const (
+	fault500      faultKind = "500"      // 500 Internal Server Error
+	fault429      faultKind = "429"      // 429 with Retry-After
+	faultTruncate faultKind = "truncate" // Content-Length of the whole body, half of it sent, connection closed
+	faultDrip     faultKind = "drip"     // the right body, one byte a second
+	faultGarbage  faultKind = "garbage"  // 200 with wrong content: other tarball bytes, or a packument that is not JSON
+	faultReset    faultKind = "reset"    // connection reset before any answer (hijacked, closed with RST)
+)
+
+// upstreamFault is one injected fault: answers left (< 0: until cleared)
+// and, for 429, the Retry-After seconds.
+type upstreamFault struct {
+	kind       faultKind
+	left       int
+	retryAfter int
+}
+
+// upstreamRequest is one request the fake upstream received.
+type upstreamRequest struct {
+	path  string
+	at    time.Time
+	fault faultKind // "" when answered normally
 }
 
 type fakePkg struct {
@@ -56,9 +91,11 @@ type fakeChange struct {
 }
 
 func newFakeUpstream(t *testing.T) *fakeUpstream {
-	u := &fakeUpstream{t: t, pkgs: map[string]*fakePkg{}, failPkg: map[string]int{}, tamper: map[string]bool{}, hits: map[string]int{}}
+	u := &fakeUpstream{t: t, pkgs: map[string]*fakePkg{}, failPkg: map[string]int{}, tamper: map[string]bool{}, hits: map[string]int{},
+		faults: map[string]*upstreamFault{}, latency: map[string]time.Duration{}, closing: make(chan struct{})}
 	u.srv = httptest.NewServer(http.HandlerFunc(u.serve))
 	t.Cleanup(u.srv.Close)
+	t.Cleanup(func() { close(u.closing) }) // runs first: slow handlers give up, Close returns
 	return u
 }
 
@@ -82,6 +119,75 @@ func (u *fakeUpstream) setTamper(name, version string) {
 	u.mu.Lock()
 	defer u.mu.Unlock()
 	u.tamper[name+"@"+version] = true
+}
+
+// setFault makes requests for path (as sent: "/name", "/name/-/name-1.0.0.tgz",
+// "/_changes"; see pkgPath and tarballPath) misbehave the next times
+// times, or until clearFault when times < 0. retryAfter is the 429's
+// Retry-After in seconds.
+func (u *fakeUpstream) setFault(path string, kind faultKind, times, retryAfter int) {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	u.faults[path] = &upstreamFault{kind: kind, left: times, retryAfter: retryAfter}
+}
+
+func (u *fakeUpstream) clearFault(path string) {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	delete(u.faults, path)
+}
+
+// setLatency delays every answer for path by d (0 removes the delay).
+func (u *fakeUpstream) setLatency(path string, d time.Duration) {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	u.latency[path] = d
+}
+
+// requests returns the requests received for path so far.
+func (u *fakeUpstream) requests(path string) []upstreamRequest {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	var out []upstreamRequest
+	for _, r := range u.reqLog {
+		if r.path == path {
+			out = append(out, r)
+		}
+	}
+	return out
+}
+
+// peakInflight is the most package and tarball requests (not "/" or
+// "/_changes") answered at once; resetPeak starts a new measurement.
+func (u *fakeUpstream) peakInflight() int {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	return u.peak
+}
+
+func (u *fakeUpstream) resetPeak() {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	u.peak = u.inflight
+}
+
+// pkgPath and tarballPath are the request paths of a packument and of a
+// version's tarball.
+func pkgPath(name string) string { return "/" + strings.Replace(name, "/", "%2F", 1) }
+
+func tarballPath(name, version string) string {
+	return "/" + name + "/-/" + unscoped(name) + "-" + version + ".tgz"
+}
+
+// tarballOf returns the bytes upstream serves for name@version (untampered).
+func (u *fakeUpstream) tarballOf(name, version string) []byte {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	p := u.pkgs[name]
+	if p == nil {
+		return nil
+	}
+	return p.tarballs[unscoped(name)+"-"+version+".tgz"]
 }
 
 func (u *fakeUpstream) sinces() []string {
@@ -146,66 +252,198 @@ func unscoped(name string) string {
 	return name
 }
 
+// answer is a response computed under the lock, written after it.
+type answer struct {
+	status int
+	header http.Header
+	body   []byte
+}
+
 func (u *fakeUpstream) serve(w http.ResponseWriter, r *http.Request) {
-	u.mu.Lock()
-	defer u.mu.Unlock()
 	path := r.URL.EscapedPath()
+	u.mu.Lock()
 	u.hits[path]++
-	if u.down {
-		http.Error(w, `{"error":"down"}`, http.StatusServiceUnavailable)
+	var fault *upstreamFault
+	if f := u.faults[path]; f != nil && f.left != 0 {
+		fault = &upstreamFault{kind: f.kind, retryAfter: f.retryAfter}
+		if f.left > 0 {
+			f.left--
+		}
+	}
+	rec := upstreamRequest{path: path, at: time.Now()}
+	if fault != nil {
+		rec.fault = fault.kind
+	}
+	u.reqLog = append(u.reqLog, rec)
+	counted := path != "/" && path != "/_changes"
+	if counted {
+		u.inflight++
+		u.peak = max(u.peak, u.inflight)
+	}
+	delay := u.latency[path]
+	a := u.respond(r, path, fault != nil && fault.kind == faultGarbage)
+	u.mu.Unlock()
+	if counted {
+		defer func() {
+			u.mu.Lock()
+			u.inflight--
+			u.mu.Unlock()
+		}()
+	}
+	if delay > 0 {
+		select {
+		case <-time.After(delay):
+		case <-r.Context().Done():
+			return
+		case <-u.closing:
+			return
+		}
+	}
+	if fault == nil || fault.kind == faultGarbage {
+		a.write(w)
 		return
+	}
+	switch fault.kind {
+	case fault500:
+		http.Error(w, `{"error":"injected internal error"}`, http.StatusInternalServerError)
+	case fault429:
+		w.Header().Set("Retry-After", strconv.Itoa(fault.retryAfter))
+		http.Error(w, `{"error":"too many requests"}`, http.StatusTooManyRequests)
+	case faultTruncate:
+		// Promise the whole body, send half, hang up.
+		a.header.Set("Content-Length", strconv.Itoa(len(a.body)))
+		copyHeader(w.Header(), a.header)
+		w.WriteHeader(a.status)
+		w.Write(a.body[:len(a.body)/2])
+		w.(http.Flusher).Flush()
+		hangUp(w, false)
+	case faultDrip:
+		a.header.Set("Content-Length", strconv.Itoa(len(a.body)))
+		copyHeader(w.Header(), a.header)
+		w.WriteHeader(a.status)
+		for i := range a.body {
+			if _, err := w.Write(a.body[i : i+1]); err != nil {
+				return
+			}
+			w.(http.Flusher).Flush()
+			select {
+			case <-time.After(time.Second):
+			case <-r.Context().Done():
+				return
+			case <-u.closing:
+				return
+			}
+		}
+	case faultReset:
+		hangUp(w, true)
+	}
+}
+
+// respond computes the normal answer to a request (u.mu held). garbage
+// replaces a 200's body with wrong content: other tarball bytes, or text
+// that is not JSON.
+func (u *fakeUpstream) respond(r *http.Request, path string, garbage bool) answer {
+	a := answer{status: 200, header: http.Header{}}
+	jsonBody := func(v any) {
+		a.header.Set("Content-Type", "application/json")
+		a.body, _ = json.Marshal(v)
+		a.body = append(a.body, '\n')
+		if garbage {
+			a.body = []byte("<html><body>Service temporarily rewritten {\"versions\": [")
+		}
+	}
+	fail := func(status int, msg string) {
+		a.status = status
+		a.header.Set("Content-Type", "application/json")
+		a.body = []byte(msg + "\n")
+	}
+	if u.down {
+		fail(http.StatusServiceUnavailable, `{"error":"down"}`)
+		return a
 	}
 	switch {
 	case path == "/":
-		writeJSONResp(w, map[string]any{"db_name": "registry", "update_seq": u.seq})
+		jsonBody(map[string]any{"db_name": "registry", "update_seq": u.seq})
 	case path == "/_changes":
-		u.serveChanges(w, r)
+		st, v := u.serveChanges(r)
+		if st != 200 {
+			fail(st, v.(string))
+			return a
+		}
+		jsonBody(v)
 	case strings.Contains(path, "/-/"):
 		i := strings.Index(path, "/-/")
 		name, _ := url.PathUnescape(strings.TrimPrefix(path[:i], "/"))
 		file := path[i+3:]
 		p := u.pkgs[name]
 		if p == nil || p.tarballs[file] == nil {
-			http.Error(w, `{"error":"not_found"}`, http.StatusNotFound)
-			return
+			fail(http.StatusNotFound, `{"error":"not_found"}`)
+			return a
 		}
 		body := p.tarballs[file]
 		for v := range p.versions {
-			if unscoped(name)+"-"+v+".tgz" == file && u.tamper[name+"@"+v] {
+			if unscoped(name)+"-"+v+".tgz" == file && (u.tamper[name+"@"+v] || garbage) {
 				body = makeTarballBytes(name, v, "tampered")
 			}
 		}
-		w.Header().Set("Content-Type", "application/octet-stream")
-		w.Header().Set("Content-Length", strconv.Itoa(len(body)))
-		w.Write(body)
+		a.header.Set("Content-Type", "application/octet-stream")
+		a.header.Set("Content-Length", strconv.Itoa(len(body)))
+		a.body = body
 	default:
 		name, _ := url.PathUnescape(strings.TrimPrefix(path, "/"))
 		if st := u.failPkg[name]; st != 0 {
-			http.Error(w, `{"error":"injected failure"}`, st)
-			return
+			fail(st, `{"error":"injected failure"}`)
+			return a
 		}
 		p := u.pkgs[name]
 		if p == nil {
-			http.Error(w, `{"error":"not_found"}`, http.StatusNotFound)
-			return
+			fail(http.StatusNotFound, `{"error":"not_found"}`)
+			return a
 		}
 		versions := make([]string, 0, len(p.versions))
 		for v := range p.versions {
 			versions = append(versions, v)
 		}
 		sort.Strings(versions)
-		writeJSONResp(w, map[string]any{
+		jsonBody(map[string]any{
 			"_id": name, "_rev": fmt.Sprintf("%d-abc", p.rev), "name": name,
 			"dist-tags": map[string]string{"latest": versions[len(versions)-1]},
 			"versions":  p.versions, "time": p.time, "description": "upstream " + name,
 		})
 	}
+	return a
 }
 
-func (u *fakeUpstream) serveChanges(w http.ResponseWriter, r *http.Request) {
-	if r.URL.Query().Get("include_docs") != "" {
-		http.Error(w, `{"error":"include_docs is not supported"}`, http.StatusBadRequest)
+func (a answer) write(w http.ResponseWriter) {
+	copyHeader(w.Header(), a.header)
+	w.WriteHeader(a.status)
+	w.Write(a.body)
+}
+
+func copyHeader(dst, src http.Header) {
+	for k, vs := range src {
+		dst[k] = vs
+	}
+}
+
+// hangUp takes the connection from the HTTP server and closes it; reset
+// closes it with a TCP RST instead of a FIN.
+func hangUp(w http.ResponseWriter, reset bool) {
+	conn, _, err := w.(http.Hijacker).Hijack()
+	if err != nil {
 		return
+	}
+	if tc, ok := conn.(*net.TCPConn); ok && reset {
+		tc.SetLinger(0)
+	}
+	conn.Close()
+}
+
+// serveChanges answers a _changes page (u.mu held): a status and either the
+// page or an error body.
+func (u *fakeUpstream) serveChanges(r *http.Request) (int, any) {
+	if r.URL.Query().Get("include_docs") != "" {
+		return http.StatusBadRequest, `{"error":"include_docs is not supported"}`
 	}
 	since, _ := strconv.Atoi(r.URL.Query().Get("since"))
 	u.sinceLog = append(u.sinceLog, r.URL.Query().Get("since"))
@@ -229,12 +467,7 @@ func (u *fakeUpstream) serveChanges(w http.ResponseWriter, r *http.Request) {
 		results = append(results, res)
 		last = c.seq
 	}
-	writeJSONResp(w, map[string]any{"results": results, "last_seq": last})
-}
-
-func writeJSONResp(w http.ResponseWriter, v any) {
-	w.Header().Set("Content-Type", "application/json")
-	json.NewEncoder(w).Encode(v)
+	return 200, map[string]any{"results": results, "last_seq": last}
 }
 
 // makeTarballBytes builds a real npm package tarball: package/package.json

@@ -24,6 +24,10 @@ type FollowerConfig struct {
 	PollInterval time.Duration // wait after a short page
 	Workers      int           // packuments fetched at once
 	MaxBackoff   time.Duration
+	// Attempts is how often a packument the upstream cannot serve now (429,
+	// 5xx, a broken connection) is asked for, with backoff honouring
+	// Retry-After, before the package is recorded as failed and skipped.
+	Attempts int
 }
 
 // Follower keeps the mirror database in step with the upstream's paged
@@ -86,6 +90,9 @@ func NewFollower(cfg FollowerConfig, up *Upstream, mirror *Mirror, private Priva
 	}
 	if cfg.MaxBackoff <= 0 {
 		cfg.MaxBackoff = time.Minute
+	}
+	if cfg.Attempts <= 0 {
+		cfg.Attempts = 3
 	}
 	return &Follower{cfg: cfg, up: up, mirror: mirror, private: private, system: system, log: log}
 }
@@ -216,8 +223,7 @@ func (f *Follower) applyOne(ctx context.Context, c Change) error {
 			return nil // already have this revision
 		}
 	}
-	p, err := f.up.Packument(ctx, name)
-	f.mirror.stats.upstreamFetch(err)
+	p, err := f.fetch(ctx, name)
 	if registry.IsKind(err, registry.KindNotFound) {
 		if old != nil {
 			return f.mirror.store.DeletePackument(ctx, name, old.Rev)
@@ -232,6 +238,26 @@ func (f *Follower) applyOne(ctx context.Context, c Change) error {
 	}
 	f.set(func(cp *checkpoint) { cp.Written++; cp.WrittenSinceStart++ })
 	return nil
+}
+
+// fetch reads a packument from upstream, asking again after a temporary
+// failure (429, 5xx, a broken or unreadable answer): waiting the upstream's
+// Retry-After or an exponential backoff. The checkpoint moves past the
+// change once the page is done, so a package given up on stays stale until
+// it changes again.
+func (f *Follower) fetch(ctx context.Context, name string) (*registry.Packument, error) {
+	wait := time.Second
+	for attempt := 1; ; attempt++ {
+		p, err := f.up.Packument(ctx, name)
+		f.mirror.stats.upstreamFetch(err)
+		if err == nil || !registry.IsKind(err, registry.KindUnavailable) || attempt >= f.cfg.Attempts || ctx.Err() != nil {
+			return p, err
+		}
+		d := min(max(RetryAfterOf(err), wait), f.cfg.MaxBackoff)
+		f.log.Debug().Str("pkg", name).Str("error", err.Error()).Dur("retry_in", d).Msg("packument fetch failed; retrying")
+		sleep(ctx, d)
+		wait *= 2
+	}
 }
 
 func (f *Follower) fail(name string, err error) {

@@ -300,6 +300,7 @@ func (m *Mirror) fetchTarball(ctx context.Context, id string, want expected) err
 	rev, err := m.tarballs.PutAttachment(ctx, staging, "", tarballFile, "application/octet-stream", counted)
 	if err != nil {
 		log.Warn().Str("error", err.Error()).Int64("bytes", counted.n).Msg("tarball download broke")
+		go m.discardBroken(staging)
 		return registry.Wrap(registry.KindUnavailable, err, "the upstream tarball download of %s failed", id)
 	}
 	defer m.abandon(ctx, staging, rev)
@@ -340,6 +341,24 @@ func randomSuffix() string {
 func (m *Mirror) abandon(ctx context.Context, id, rev string) {
 	if err := m.tarballs.Delete(ctx, id, rev); err != nil {
 		m.log.Warn().Str("staging", id).Str("error", err.Error()).Msg("cannot remove a staging tarball")
+	}
+}
+
+// discardBroken removes the staging document of an upload that broke off
+// (a truncated or timed-out download). CouchDB commits nothing then, but
+// PouchDB Server stores the part that arrived, at times only after the
+// client has given up: look a few times.
+func (m *Mirror) discardBroken(staging string) {
+	for _, wait := range []time.Duration{100 * time.Millisecond, time.Second, 3 * time.Second, 10 * time.Second} {
+		time.Sleep(wait)
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		rev, err := m.tarballs.Get(ctx, staging, &struct{}{})
+		if err == nil {
+			m.abandon(ctx, staging, rev)
+			cancel()
+			return
+		}
+		cancel()
 	}
 }
 

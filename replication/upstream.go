@@ -15,6 +15,7 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/couchnpm/couchnpm/registry"
@@ -31,6 +32,9 @@ type UpstreamConfig struct {
 	Timeout  time.Duration // bound on metadata calls
 	// TarballTimeout bounds a whole tarball download.
 	TarballTimeout time.Duration
+	// MaxConcurrent bounds the packument and tarball fetches in flight at
+	// once (default 16); further fetches wait for a free slot.
+	MaxConcurrent int
 }
 
 // Upstream is an HTTP client for the upstream registry.
@@ -38,6 +42,7 @@ type Upstream struct {
 	cfg    UpstreamConfig
 	base   *url.URL
 	client *http.Client
+	slots  chan struct{} // one token per packument or tarball fetch in flight
 }
 
 // NewUpstream checks the configuration and returns a client.
@@ -52,6 +57,9 @@ func NewUpstream(cfg UpstreamConfig) (*Upstream, error) {
 	if cfg.TarballTimeout <= 0 {
 		cfg.TarballTimeout = 5 * time.Minute
 	}
+	if cfg.MaxConcurrent <= 0 {
+		cfg.MaxConcurrent = 16
+	}
 	transport := &http.Transport{
 		Proxy:                 http.ProxyFromEnvironment,
 		DialContext:           (&net.Dialer{Timeout: 10 * time.Second, KeepAlive: 30 * time.Second}).DialContext,
@@ -60,7 +68,7 @@ func NewUpstream(cfg UpstreamConfig) (*Upstream, error) {
 		ResponseHeaderTimeout: cfg.Timeout,
 		TLSHandshakeTimeout:   10 * time.Second,
 	}
-	return &Upstream{cfg: cfg, base: u, client: &http.Client{
+	return &Upstream{cfg: cfg, base: u, slots: make(chan struct{}, cfg.MaxConcurrent), client: &http.Client{
 		Transport: transport,
 		// Redirects may only stay on the upstream origin.
 		CheckRedirect: func(req *http.Request, via []*http.Request) error {
@@ -164,8 +172,28 @@ func EscapeName(name string) string {
 	return strings.Replace(url.PathEscape(name), "%40", "@", 1)
 }
 
+// acquire takes one of the MaxConcurrent upstream fetch slots, waiting
+// until one is free or ctx ends. release is idempotent.
+func (u *Upstream) acquire(ctx context.Context) (release func(), err error) {
+	if err := ctx.Err(); err != nil {
+		return nil, registry.Wrap(registry.KindUnavailable, err, "gave up waiting for a free upstream connection")
+	}
+	select {
+	case u.slots <- struct{}{}:
+		var once sync.Once
+		return func() { once.Do(func() { <-u.slots }) }, nil
+	case <-ctx.Done():
+		return nil, registry.Wrap(registry.KindUnavailable, ctx.Err(), "gave up waiting for a free upstream connection (%d fetches in flight)", cap(u.slots))
+	}
+}
+
 // Packument fetches a package's full document from the upstream registry.
 func (u *Upstream) Packument(ctx context.Context, name string) (*registry.Packument, error) {
+	release, err := u.acquire(ctx) // the wait does not count against the timeout
+	if err != nil {
+		return nil, err
+	}
+	defer release()
 	ctx, cancel := context.WithTimeout(ctx, u.cfg.Timeout)
 	defer cancel()
 	resp, err := u.get(ctx, u.base.String()+"/"+EscapeName(name), "application/json")
@@ -189,22 +217,39 @@ func (u *Upstream) Packument(ctx context.Context, name string) (*registry.Packum
 }
 
 // OpenTarball starts a tarball download from the upstream origin. The
-// caller closes the body; cancel ends the download.
+// caller closes the body (which frees its upstream fetch slot); cancel ends
+// the download. The whole download is bounded by TarballTimeout.
 func (u *Upstream) OpenTarball(ctx context.Context, target string) (body io.ReadCloser, size int64, cancel context.CancelFunc, err error) {
 	if !u.SameOrigin(target) {
 		return nil, 0, nil, registry.E(registry.KindBadGateway, "the tarball URL is not on the upstream origin; not following it")
+	}
+	release, err := u.acquire(ctx)
+	if err != nil {
+		return nil, 0, nil, err
 	}
 	ctx, cancel = context.WithTimeout(ctx, u.cfg.TarballTimeout)
 	resp, err := u.get(ctx, target, "application/octet-stream")
 	if err != nil {
 		cancel()
+		release()
 		if registry.IsKind(err, registry.KindNotFound) {
 			// The packument names it, so upstream ought to have it.
 			return nil, 0, nil, registry.Wrap(registry.KindUnavailable, err, "the upstream registry has no tarball at %s", target)
 		}
 		return nil, 0, nil, err
 	}
-	return resp.Body, resp.ContentLength, cancel, nil
+	return &releasingBody{ReadCloser: resp.Body, release: release}, resp.ContentLength, cancel, nil
+}
+
+// releasingBody frees an upstream fetch slot when the download is closed.
+type releasingBody struct {
+	io.ReadCloser
+	release func()
+}
+
+func (b *releasingBody) Close() error {
+	defer b.release()
+	return b.ReadCloser.Close()
 }
 
 // ChangesPage is one page of the upstream changes feed.
