@@ -29,6 +29,8 @@ type Config struct {
 	Password string
 	Prefix   string        // database name prefix
 	Timeout  time.Duration // bound on each metadata call
+	// WrapTransport, when set, wraps the HTTP transport (metrics).
+	WrapTransport func(http.RoundTripper) http.RoundTripper
 }
 
 // Client is a connection to CouchDB and the registry's databases on it.
@@ -87,10 +89,17 @@ func Open(cfg Config, log zerolog.Logger) (*Client, error) {
 		MaxIdleConnsPerHost:   100,
 		IdleConnTimeout:       90 * time.Second,
 		ResponseHeaderTimeout: cfg.Timeout,
+		// No gzip on responses either: tarballs do not shrink, and
+		// compressing them costs the server far more than the loopback or
+		// LAN bytes saved (PouchDB Server gzips everything it may).
+		DisableCompression: true,
 	}
 	// No overall client timeout: tarball streams may take long. Every call
 	// carries a context with a deadline instead.
 	hc := &http.Client{Transport: transport}
+	if cfg.WrapTransport != nil {
+		hc.Transport = cfg.WrapTransport(transport)
+	}
 	// No gzip on request bodies: PouchDB Server stores a gzip-encoded
 	// attachment upload as is (the bytes change), and tarballs are
 	// compressed already.

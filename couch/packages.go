@@ -2,6 +2,7 @@ package couch
 
 import (
 	"context"
+	"net/http"
 
 	kivik "github.com/go-kivik/kivik/v4"
 
@@ -39,9 +40,28 @@ func (s *Packuments) PutPackument(ctx context.Context, p *registry.Packument) (s
 	defer cancel()
 	rev, err := s.db.Put(ctx, p.ID, p)
 	if err != nil {
-		return "", translate(err, "write package "+p.ID)
+		err = translate(err, "write package "+p.ID)
+		if registry.IsKind(err, registry.KindForbidden) && s.stale(ctx, p) {
+			// PouchDB Server runs validate_doc_update against the current
+			// document before it checks the revision, so a write based on
+			// an older revision can be refused (403: "time[v] may not be
+			// removed") where CouchDB 3 answers 409. It is a conflict: the
+			// caller re-reads and merges again.
+			return "", registry.Wrap(registry.KindConflict, err, "write package %s: document update conflict", p.ID)
+		}
+		return "", err
 	}
 	return rev, nil
+}
+
+// stale reports whether the stored document of p has moved past the
+// revision p was read at (or appeared, when p is new).
+func (s *Packuments) stale(ctx context.Context, p *registry.Packument) bool {
+	rev, err := s.db.GetRev(ctx, p.ID)
+	if err != nil {
+		return kivik.HTTPStatus(err) == http.StatusNotFound && p.Rev != ""
+	}
+	return rev != p.Rev
 }
 
 // OpenTarball streams an attachment. The stream lives as long as ctx: the

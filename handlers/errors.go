@@ -28,6 +28,8 @@ func statusOf(kind registry.Kind) int {
 		return http.StatusServiceUnavailable
 	case registry.KindBadGateway:
 		return http.StatusBadGateway
+	case registry.KindTooManyRequests:
+		return http.StatusTooManyRequests
 	default:
 		return http.StatusInternalServerError
 	}
@@ -54,6 +56,8 @@ func writeError(w http.ResponseWriter, r *http.Request, err error) {
 		w.Header().Set("WWW-Authenticate", `Basic realm="couchnpm", charset="UTF-8"`)
 	case http.StatusServiceUnavailable:
 		w.Header().Set("Retry-After", "5")
+	case http.StatusTooManyRequests:
+		w.Header().Set("Retry-After", retryAfter(err)) // ratelimit.go
 	}
 	writeJSON(w, status, body)
 }

@@ -51,6 +51,11 @@ type Config struct {
 	AuditUpstream   string        // command surface: base URL npm audit is forwarded to; "" = off
 	AuditTimeout    time.Duration // command surface: bound on one forwarded audit
 	Mirror          MirrorStatus  // nil when mirroring is off
+	LoginLimit      LoginLimit    // failed password checks before 429 (ratelimit.go); zero value: defaults
+	Bodies          BodyCache     // fast path: rendered packuments per revision; nil = render each time
+	Metrics         http.Handler  // GET /-/metrics (Prometheus); nil = none
+	Observer        RequestObserver
+	WebLogin        WebLogins // npm's web login; nil: POST /-/v1/login answers 404 (npm falls back to the legacy login)
 }
 
 // Server holds the dependencies of the routes.
@@ -69,6 +74,9 @@ func New(cfg Config, reg Registry, accounts Accounts, db Pinger, log zerolog.Log
 	// Match on the escaped path, so "@scope%2fname" stays one segment.
 	r.UseEncodedPath()
 	r.Use(logRequests(log), authenticate(accounts))
+	if cfg.Observer != nil {
+		r.Use(observeRequests(cfg.Observer)) // metrics.go
+	}
 
 	api := r.PathPrefix("/-/").Subrouter()
 	api.HandleFunc("/ping", s.ping).Methods(http.MethodGet, http.MethodHead)
@@ -77,8 +85,11 @@ func New(cfg Config, reg Registry, accounts Accounts, db Pinger, log zerolog.Log
 	api.HandleFunc("/user/org.couchdb.user:{name}/-rev/{rev}", s.login).Methods(http.MethodPut)
 	api.HandleFunc("/user/org.couchdb.user:{name}", s.getUser).Methods(http.MethodGet)
 	api.HandleFunc("/user/token/{token}", s.logout).Methods(http.MethodDelete)
-	api.HandleFunc("/v1/login", s.webLogin).Methods(http.MethodPost)
+	s.webLoginRoutes(api) // web login (weblogin.go)
 	api.HandleFunc("/mirror/status", s.mirrorStatus).Methods(http.MethodGet)
+	if cfg.Metrics != nil {
+		api.Handle("/metrics", cfg.Metrics).Methods(http.MethodGet)
+	}
 	s.commandRoutes(api, r) // command surface
 	api.PathPrefix("/").HandlerFunc(s.notFound)
 
@@ -93,7 +104,8 @@ func New(cfg Config, reg Registry, accounts Accounts, db Pinger, log zerolog.Log
 	})
 	// mux's own NotFound/MethodNotAllowed bypass r.Use middleware; wrap
 	// the router so those requests are logged too.
-	return withFallbackLogging(r, log, accounts)
+	// harden: nosniff and HTML headers, dot segments, login limiter (hardening.go).
+	return harden(withFallbackLogging(r, log, accounts), log, newLoginLimiter(cfg.LoginLimit))
 }
 
 func withFallbackLogging(r *mux.Router, log zerolog.Logger, accounts Accounts) http.Handler {

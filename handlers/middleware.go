@@ -101,9 +101,10 @@ func newRequestID() string {
 	return hex.EncodeToString(b)
 }
 
-// redactPath hides tokens that npm puts in paths (logout, token revoke).
+// redactPath hides tokens that npm puts in paths (logout, token revoke)
+// and the secret ids of web logins.
 func redactPath(p string) string {
-	for _, prefix := range []string{"/-/user/token/", "/-/npm/v1/tokens/token/"} {
+	for _, prefix := range []string{"/-/user/token/", "/-/npm/v1/tokens/token/", webLoginPagePrefix, webLoginDonePrefix} {
 		if i := strings.Index(p, prefix); i >= 0 {
 			return p[:i+len(prefix)] + "[redacted]"
 		}
@@ -132,7 +133,9 @@ func authenticate(accounts Accounts) func(http.Handler) http.Handler {
 				res.id, res.err = accounts.ByToken(r.Context(), strings.TrimSpace(h[len("Bearer "):]), remoteAddr(r))
 			default:
 				if user, pass, ok := r.BasicAuth(); ok {
-					res.id, res.err = accounts.ByPassword(r.Context(), user, pass)
+					res.id, res.err = guardPassword(r, user, func() (registry.Identity, error) { // ratelimit.go
+						return accounts.ByPassword(r.Context(), user, pass)
+					})
 				} else {
 					res.err = registry.E(registry.KindUnauthorized, "unsupported Authorization scheme")
 				}

@@ -79,19 +79,12 @@ func (s *Server) packument(w http.ResponseWriter, r *http.Request) {
 		w.WriteHeader(http.StatusNotModified)
 		return
 	}
-	var body []byte
 	if abbreviated {
-		body, err = s.render.Abbreviated(p)
 		h.Set("Content-Type", corgiType)
 	} else {
-		body, err = s.render.Full(p, withRev)
 		h.Set("Content-Type", "application/json")
 	}
-	if err != nil {
-		writeError(w, r, err)
-		return
-	}
-	writeBody(w, r, body)
+	s.writePackument(w, r, p, kind, withRev) // fast path: bodies.go
 }
 
 func (s *Server) version(w http.ResponseWriter, r *http.Request) {

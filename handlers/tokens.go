@@ -89,7 +89,11 @@ func (s *Server) createToken(w http.ResponseWriter, r *http.Request) {
 		writeError(w, r, err)
 		return
 	}
-	token, t, err := tc.CreateToken(r.Context(), user, req)
+	var t *registry.Token
+	token, err := guardPassword(r, user.Name, func() (tok string, err error) { // ratelimit.go: a password check
+		tok, t, err = tc.CreateToken(r.Context(), user, req)
+		return tok, err
+	})
 	if err != nil {
 		writeError(w, r, err)
 		return

@@ -46,7 +46,9 @@ func (s *Server) login(w http.ResponseWriter, r *http.Request) {
 			body.Password = p
 		}
 	}
-	token, err := s.accounts.Login(r.Context(), name, body.Password, body.Email)
+	token, err := guardPassword(r, name, func() (string, error) { // ratelimit.go
+		return s.accounts.Login(r.Context(), name, body.Password, body.Email)
+	})
 	if err != nil {
 		writeError(w, r, err)
 		return
@@ -97,10 +99,4 @@ func (s *Server) logout(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	writeJSON(w, http.StatusOK, map[string]bool{"ok": true})
-}
-
-// webLogin declines npm's web login for now; npm then falls back to the
-// couch flow (any 4xx does, since npm 9.5).
-func (s *Server) webLogin(w http.ResponseWriter, r *http.Request) {
-	writeError(w, r, registry.E(registry.KindNotFound, "web login is not supported by this registry yet; npm falls back to the legacy login"))
 }

@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"net/url"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -87,6 +88,12 @@ func TestMirrorFollow(t *testing.T) {
 		return st["state"] == "following" && num(st["packuments_written"]) >= 6 && num(st["failures"]) >= 1, fmt.Sprint(st)
 	})
 	st := mirrorStatus(t, r)
+	// The same status for people, from the command line.
+	out, err := exec.Command(suite.bin, "mirror", "status", "--url", r.URL).CombinedOutput()
+	if err != nil || !strings.Contains(string(out), "state:         following") || !strings.Contains(string(out), "follow-bad") ||
+		!strings.Contains(string(out), "checkpoint 7 of 7, behind by 0 changes") {
+		t.Fatalf("couchnpm mirror status: %v\n%s", err, out)
+	}
 	if !strings.Contains(fmt.Sprint(st["last_failures"]), "follow-bad") {
 		t.Fatalf("status does not name the failing package: %v", st)
 	}
@@ -315,8 +322,18 @@ func TestMirrorReplicate(t *testing.T) {
 	prefix := newPrefix()
 	src := prefix + "-upstream"
 	mustCouch(t, "PUT", "/"+src, nil, 201, 412)
-	t.Cleanup(func() { couchDo("DELETE", "/"+src, nil, true) })
+	t.Cleanup(func() {
+		if !suite.ownCouch {
+			couchDo("DELETE", "/"+src, nil, true)
+		}
+	})
 	t.Cleanup(func() { // the replication lives in CouchDB, beyond couchnpm
+		if suite.ownCouch {
+			// PouchDB Server crashes when a running replication's
+			// _replicator document is deleted; the suite's own server
+			// goes away with the suite anyway.
+			return
+		}
 		id := "/_replicator/couchnpm-" + prefix + "-mirror"
 		if st, body, _ := couchDo("GET", id, nil, true); st == 200 {
 			var d struct {

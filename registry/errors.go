@@ -15,15 +15,16 @@ import (
 type Kind int
 
 const (
-	KindInternal     Kind = iota // a bug or an unexpected state
-	KindInvalid                  // the request is malformed or breaks a rule
-	KindUnauthorized             // no or bad credentials
-	KindForbidden                // authenticated but not allowed
-	KindNotFound                 // no such package, version, user or file
-	KindConflict                 // a concurrent change won; retrying may help
-	KindTooLarge                 // a body over the configured limit
-	KindUnavailable              // CouchDB (or the upstream) cannot be reached
-	KindBadGateway               // the upstream answered with something unusable
+	KindInternal        Kind = iota // a bug or an unexpected state
+	KindInvalid                     // the request is malformed or breaks a rule
+	KindUnauthorized                // no or bad credentials
+	KindForbidden                   // authenticated but not allowed
+	KindNotFound                    // no such package, version, user or file
+	KindConflict                    // a concurrent change won; retrying may help
+	KindTooLarge                    // a body over the configured limit
+	KindUnavailable                 // CouchDB (or the upstream) cannot be reached
+	KindBadGateway                  // the upstream answered with something unusable
+	KindTooManyRequests             // too many failed attempts (login rate limit); retry later
 )
 
 // Error is a domain error: a kind, a message meant for the client, and the

@@ -2,7 +2,6 @@ package registry
 
 import (
 	"context"
-	"math/rand/v2"
 	"time"
 )
 
@@ -36,7 +35,7 @@ func (s *Service) modify(ctx context.Context, user Identity, name string, change
 		select {
 		case <-ctx.Done():
 			return Wrap(KindUnavailable, ctx.Err(), "change of %s gave up", name)
-		case <-time.After(time.Duration(rand.IntN(20*(attempt+1))) * time.Millisecond):
+		case <-time.After(s.backoff(attempt)):
 		}
 	}
 }

@@ -30,18 +30,10 @@ type PublishBody struct {
 // DecodePublishBody reads a publish body. It refuses anything but a single
 // JSON object (trailing data included).
 func DecodePublishBody(r io.Reader) (*PublishBody, error) {
-	dec := json.NewDecoder(r)
 	var b PublishBody
-	if err := dec.Decode(&b); err != nil {
-		return nil, decodeError(err)
-	}
-	// Only the end of the body may follow the document: dec.More would
-	// miss a stray ']' or '}'.
-	if _, err := dec.Token(); err != io.EOF {
-		if err != nil && IsKind(decodeError(err), KindTooLarge) {
-			return nil, decodeError(err)
-		}
-		return nil, E(KindInvalid, "the request body has data after the JSON document")
+	// Strict: one object, nothing after it, no duplicate keys (dupkeys.go).
+	if err := decodeStrict(r, &b); err != nil {
+		return nil, err
 	}
 	return &b, nil
 }
@@ -278,12 +270,12 @@ func Merge(stored *Packument, pub *Publication, user Person, now time.Time) (*Pa
 	for i, nv := range pub.Versions {
 		for v := range doc.Versions {
 			if CompareVersions(nv.Version, v) == 0 {
-				return nil, E(KindForbidden, "cannot publish %s over the previously published version %s", nv.Version, v)
+				return nil, E(KindForbidden, "cannot publish over the previously published version %s%s", v, sameNumber(nv.Version, v))
 			}
 		}
 		for v := range doc.Time { // also holds unpublished versions ("created"/"modified" never compare equal)
 			if CompareVersions(nv.Version, v) == 0 {
-				return nil, E(KindForbidden, "cannot publish %s over the previously published version %s: it was unpublished and version numbers cannot be reused", nv.Version, v)
+				return nil, E(KindForbidden, "cannot publish over the previously published version %s%s: it was unpublished and version numbers cannot be reused", v, sameNumber(nv.Version, v))
 			}
 		}
 		for _, other := range pub.Versions[:i] {
@@ -412,4 +404,14 @@ func mustJSON(v any) json.RawMessage {
 		panic(err) // only called with values that always marshal
 	}
 	return bytes.TrimRight(buf.Bytes(), "\n")
+}
+
+// sameNumber explains a refusal when the versions differ only in build
+// metadata (npm's own wording, "cannot publish over the previously
+// published version", is kept in front for people who search for it).
+func sameNumber(attempted, existing string) string {
+	if attempted == existing {
+		return ""
+	}
+	return " (" + attempted + " is the same version number)"
 }

@@ -30,6 +30,16 @@ func (r Render) Full(p *Packument, withRev bool) ([]byte, error) {
 		out.Rev = ""
 	}
 	out.Attachments = nil
+	// An odd-shaped _rev or _attachments (upstream data) stays raw in
+	// Fields (Packument.UnmarshalJSON); it must not slip out that way.
+	if _, ok := p.Fields["_attachments"]; ok || (!withRev && p.Fields["_rev"] != nil) {
+		out.Fields = make(map[string]json.RawMessage, len(p.Fields))
+		for k, v := range p.Fields {
+			if k != "_attachments" && (withRev || k != "_rev") {
+				out.Fields[k] = v
+			}
+		}
+	}
 	out.Versions = make(map[string]Manifest, len(p.Versions))
 	for v, m := range p.Versions {
 		fixed, err := r.rewriteTarball(p.Name, v, m, nil)

@@ -36,6 +36,8 @@ type Service struct {
 	mirror Mirror // nil when mirroring is off
 	now    func() time.Time
 	cmd    commands // command surface: policy and indexes (commands.go)
+	// backoff is the wait before retrying a write that lost a conflict.
+	backoff func(attempt int) time.Duration
 }
 
 // Mirror is the upstream side of the read path (see package replication).
@@ -49,7 +51,7 @@ type Mirror interface {
 
 // NewService returns a registry over store.
 func NewService(store PackumentStore) *Service {
-	return &Service{store: store, now: time.Now}
+	return &Service{store: store, now: time.Now, backoff: conflictBackoff}
 }
 
 // WithMirror makes names that are not published here resolve through m.
@@ -143,7 +145,17 @@ func (s *Service) Tarball(ctx context.Context, user Identity, name, file string,
 // maxPublishAttempts bounds the re-read and re-merge loop on write conflicts.
 // Each attempt sees the winner's write, so this only runs out under a storm
 // of concurrent publishes to one package.
-const maxPublishAttempts = 20
+const maxPublishAttempts = 40
+
+// conflictBackoff spreads the retries of racing writers apart: a random
+// wait below a ceiling that doubles from 10ms up to 500ms. A linear ceiling
+// (20ms per attempt, 20 attempts) gave up after about 2s, less than 50
+// concurrent publishes of one package take to land one by one; one of them
+// then failed with 409 (TestConcurrencyPublishTwoInstances).
+func conflictBackoff(attempt int) time.Duration {
+	ceiling := min(10*time.Millisecond<<min(attempt, 6), 500*time.Millisecond)
+	return time.Duration(rand.Int64N(int64(ceiling)))
+}
 
 // Publish adds the versions in body to package name on behalf of user. A
 // write conflict (another publish landed in between) is retried by reading
@@ -179,7 +191,7 @@ func (s *Service) Publish(ctx context.Context, user Identity, name string, body 
 		select {
 		case <-ctx.Done():
 			return Wrap(KindUnavailable, ctx.Err(), "publish of %s gave up", name)
-		case <-time.After(time.Duration(rand.IntN(20*(attempt+1))) * time.Millisecond):
+		case <-time.After(s.backoff(attempt)):
 		}
 	}
 }

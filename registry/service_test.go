@@ -14,6 +14,7 @@ import (
 func newTestService(store PackumentStore) *Service {
 	s := NewService(store)
 	s.now = func() time.Time { return t0 }
+	s.backoff = func(int) time.Duration { return time.Millisecond } // no real waits in unit tests
 	return s
 }
 

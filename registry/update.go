@@ -21,13 +21,10 @@ type UpdateBody struct {
 
 // DecodeUpdateBody reads a PUT /{package} body (a single JSON object).
 func DecodeUpdateBody(r io.Reader) (*UpdateBody, error) {
-	dec := json.NewDecoder(r)
 	var b UpdateBody
-	if err := dec.Decode(&b); err != nil {
-		return nil, decodeError(err)
-	}
-	if dec.More() {
-		return nil, E(KindInvalid, "the request body has data after the JSON document")
+	// Strict: one object, nothing after it, no duplicate keys (dupkeys.go).
+	if err := decodeStrict(r, &b); err != nil {
+		return nil, err
 	}
 	return &b, nil
 }
@@ -43,6 +40,8 @@ func (b *UpdateBody) IsPublish() bool { return len(b.Attachments) > 0 }
 //     other change to a published version is refused;
 //   - versions left out: an unpublish of those versions (unpublish policy);
 //   - dist-tags, maintainers only;
+//   - these two only from a body of the current revision (else a conflict:
+//     from an older one they would undo later publishes and tag changes);
 //   - maintainers, maintainers only, and only against the current revision.
 func (s *Service) Update(ctx context.Context, user Identity, name, rev string, b *UpdateBody) error {
 	if err := s.enabled(); err != nil {
@@ -116,6 +115,17 @@ func (s *Service) applyUpdate(doc *Packument, user Identity, rev string, b *Upda
 	// changes npm sends along with it; everything else needs a maintainer.
 	if len(removed) > 0 {
 		if err := s.mayUnpublish(user, doc, removed); err != nil {
+			return err
+		}
+	}
+	// The body is a whole document read earlier: versions it leaves out
+	// and its tag set mean something only against the revision it was read
+	// at. From an older one they would undo what landed since (a deprecate
+	// read before a concurrent publish would unpublish that version and
+	// reset the tags), so they need the current revision: a conflict
+	// otherwise, which the client resolves by reading again.
+	if len(removed) > 0 || tagsChanged {
+		if err := requireRev(doc, rev); err != nil {
 			return err
 		}
 	}

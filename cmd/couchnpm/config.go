@@ -32,6 +32,7 @@ type config struct {
 	InstanceID      string
 	Mirror          mirrorConfig
 	Commands        commandsConfig // command surface (commands.go)
+	Fastpath        fastpathConfig // packument cache, metrics, pprof (fastpath.go)
 }
 
 // envFlags registers flags whose defaults come from the environment and
@@ -148,6 +149,7 @@ func parseServe(args []string) (*config, error) {
 	e.str(&c.InstanceID, "instance-id", "COUCHNPM_INSTANCE_ID", "", "this instance's name in leases and status (default: host name and process id)")
 	c.Mirror.register(e)
 	c.Commands.register(e)
+	c.Fastpath.register(e)
 	fs.SetOutput(os.Stderr)
 	if err := fs.Parse(args); err != nil {
 		return nil, err
@@ -199,6 +201,9 @@ func (c *config) check() error {
 	if c.InstanceID == "" {
 		host, _ := os.Hostname()
 		c.InstanceID = fmt.Sprintf("%s-%d", host, os.Getpid())
+	}
+	if err := c.Fastpath.check(); err != nil {
+		return err
 	}
 	if err := c.Commands.check(); err != nil {
 		return err

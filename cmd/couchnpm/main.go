@@ -79,9 +79,11 @@ func serve(cfg *config) error {
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
 
+	newFastpath(cfg, log) // packument cache and metrics (fastpath.go)
 	db, err := couch.Open(couch.Config{
 		URL: cfg.CouchURL, User: cfg.CouchUser, Password: cfg.CouchPassword,
 		Prefix: cfg.DBPrefix, Timeout: cfg.CouchTimeout,
+		WrapTransport: cfg.Fastpath.metrics.CouchTransport,
 	}, log)
 	if err != nil {
 		return err
@@ -94,16 +96,22 @@ func serve(cfg *config) error {
 		return fmt.Errorf("prepare CouchDB: %w", err)
 	}
 
-	reg := registry.NewService(db.Packuments(couch.RolePackages))
+	reg := registry.NewService(cfg.Fastpath.store(db, couch.RolePackages))
 	var background sync.WaitGroup
 	defer background.Wait() // lets the follower release its lease on shutdown
 	mirrorStatus, err := startMirror(ctx, cfg, db, reg, &background, log)
 	if err != nil {
 		return err
 	}
+	runFastpath(ctx, cfg, &background)
 	accounts := registry.NewAccounts(db.Users(), db.Tokens(), cfg.AllowSignup)
 	hcfg := handlers.Config{PublicURL: cfg.PublicURL, MaxPublishBytes: cfg.MaxPublishBytes, Mirror: mirrorStatus}
+	// npm login's web flow; pending logins live in the system database
+	hcfg.WebLogin = registry.NewWebLogins(accounts, db.Docs(couch.RoleSystem), registry.WebLoginTTL)
 	wireCommands(cfg, db, reg, &hcfg) // command surface
+	if err := wireFastpath(ctx, cfg, mirrorStatus, &hcfg, log); err != nil {
+		return err
+	}
 	h := handlers.New(hcfg, reg, accounts, db, log)
 
 	srv := &http.Server{

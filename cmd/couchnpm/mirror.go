@@ -25,6 +25,10 @@ type mirrorConfig struct {
 	PrivateScopes string
 	MaxAge        time.Duration
 	Timeout       time.Duration
+	// TarballTimeout bounds one whole upstream tarball download.
+	TarballTimeout time.Duration
+	// MaxConcurrent bounds upstream packument and tarball fetches in flight.
+	MaxConcurrent int
 	PageSize      int
 	PollInterval  time.Duration
 	UpstreamUser  string
@@ -46,6 +50,8 @@ func (m *mirrorConfig) register(e *envFlags) {
 	e.str(&m.PrivateScopes, "private-scopes", "COUCHNPM_PRIVATE_SCOPES", "", "comma-separated scopes never looked up upstream, like @acme")
 	e.duration(&m.MaxAge, "mirror-max-age", "COUCHNPM_MIRROR_MAX_AGE", 5*time.Minute, "on-demand mode: refresh a mirrored packument older than this")
 	e.duration(&m.Timeout, "upstream-timeout", "COUCHNPM_UPSTREAM_TIMEOUT", 30*time.Second, "bound on each upstream metadata request")
+	e.duration(&m.TarballTimeout, "upstream-tarball-timeout", "COUCHNPM_UPSTREAM_TARBALL_TIMEOUT", 5*time.Minute, "bound on one whole upstream tarball download")
+	e.integer(&m.MaxConcurrent, "upstream-max-concurrent", "COUCHNPM_UPSTREAM_MAX_CONCURRENT", 16, "most upstream packument and tarball fetches in flight at once; others wait")
 	e.duration(&m.PollInterval, "follow-poll", "COUCHNPM_FOLLOW_POLL", 5*time.Second, "follow mode: wait between polls once caught up")
 	e.integer(&m.PageSize, "follow-page-size", "COUCHNPM_FOLLOW_PAGE_SIZE", 1000, "follow mode: changes read per page (at most 10000)")
 	m.UpstreamUser = os.Getenv("COUCHNPM_UPSTREAM_USER")
@@ -93,8 +99,11 @@ func (m *mirrorConfig) check(couchURL string) error {
 	if m.PageSize < 1 || m.PageSize > 10000 {
 		return errors.New("--follow-page-size must be between 1 and 10000")
 	}
-	if m.MaxAge <= 0 || m.Timeout <= 0 || m.PollInterval <= 0 {
+	if m.MaxAge <= 0 || m.Timeout <= 0 || m.TarballTimeout <= 0 || m.PollInterval <= 0 {
 		return errors.New("mirror durations must be positive")
+	}
+	if m.MaxConcurrent < 1 || m.MaxConcurrent > 4096 {
+		return errors.New("--upstream-max-concurrent must be between 1 and 4096")
 	}
 	if mode == replication.ModeOff {
 		return nil

@@ -30,6 +30,7 @@ func startMirror(ctx context.Context, cfg *config, db *couch.Client, reg *regist
 	up, err := replication.NewUpstream(replication.UpstreamConfig{
 		Registry: mc.Upstream, Changes: mc.Changes, Headers: mc.parsedHeaders,
 		User: mc.UpstreamUser, Password: mc.UpstreamPass, Token: mc.UpstreamToken, Timeout: mc.Timeout,
+		TarballTimeout: mc.TarballTimeout, MaxConcurrent: mc.MaxConcurrent,
 	})
 	if err != nil {
 		return nil, err
@@ -37,7 +38,7 @@ func startMirror(ctx context.Context, cfg *config, db *couch.Client, reg *regist
 	stats := &replication.Stats{}
 	filter := replication.NewFilter(mc.allowList, mc.privateScopes)
 	mirror := replication.NewMirror(replication.MirrorConfig{Mode: mc.Mode, MaxAge: mc.MaxAge},
-		db.Packuments(couch.RoleMirror), db.Docs(couch.RoleTarballs), up, filter, stats, log)
+		cfg.Fastpath.store(db, couch.RoleMirror), db.Docs(couch.RoleTarballs), up, filter, stats, log)
 	reg.WithMirror(mirror)
 
 	system := db.Docs(couch.RoleSystem)

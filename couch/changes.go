@@ -1,0 +1,182 @@
+package couch
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"regexp"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/couchnpm/couchnpm/registry"
+)
+
+// PackumentRev returns a packument's current revision without reading the
+// document: a HEAD request, whose ETag is the revision on CouchDB; where the
+// ETag is not a revision (PouchDB Server), one _all_docs row. KindNotFound
+// when the document is absent or deleted. The packument cache uses it to
+// revalidate an entry when it cannot rely on the changes feed.
+func (s *Packuments) PackumentRev(ctx context.Context, name string) (string, error) {
+	ctx, cancel := s.c.ctx(ctx)
+	defer cancel()
+	resp, err := s.raw(ctx, http.MethodHead, "/"+url.PathEscape(name), "")
+	if err != nil {
+		return "", err
+	}
+	resp.Body.Close()
+	switch resp.StatusCode {
+	case http.StatusOK:
+	case http.StatusNotFound:
+		return "", registry.E(registry.KindNotFound, "not_found")
+	default:
+		return "", registry.E(registry.KindUnavailable, "revision of package %s: CouchDB answered %d", name, resp.StatusCode)
+	}
+	if rev := strings.Trim(resp.Header.Get("ETag"), `"`); revRe.MatchString(rev) {
+		return rev, nil
+	}
+	key, _ := json.Marshal(name)
+	resp, err = s.raw(ctx, http.MethodGet, "/_all_docs", url.Values{"key": {string(key)}}.Encode())
+	if err != nil {
+		return "", err
+	}
+	defer resp.Body.Close()
+	var rows struct {
+		Rows []struct {
+			Value struct {
+				Rev     string `json:"rev"`
+				Deleted bool   `json:"deleted"`
+			} `json:"value"`
+		} `json:"rows"`
+	}
+	if resp.StatusCode != http.StatusOK {
+		return "", registry.E(registry.KindUnavailable, "revision of package %s: CouchDB answered %d", name, resp.StatusCode)
+	}
+	if err := json.NewDecoder(io.LimitReader(resp.Body, 1<<20)).Decode(&rows); err != nil {
+		return "", registry.Wrap(registry.KindUnavailable, err, "revision of package %s", name)
+	}
+	if len(rows.Rows) == 0 || rows.Rows[0].Value.Rev == "" || rows.Rows[0].Value.Deleted {
+		return "", registry.E(registry.KindNotFound, "not_found")
+	}
+	return rows.Rows[0].Value.Rev, nil
+}
+
+// revRe is a CouchDB revision: generation and md5.
+var revRe = regexp.MustCompile(`^[0-9]+-[0-9a-f]{32}$`)
+
+// raw sends a request to the database without kivik (paths and queries
+// already escaped).
+func (s *Packuments) raw(ctx context.Context, method, path, query string) (*http.Response, error) {
+	u := *s.c.base
+	u.RawPath = u.EscapedPath() + "/" + url.PathEscape(s.db.Name()) + path
+	p, err := url.PathUnescape(u.RawPath)
+	if err != nil {
+		return nil, registry.Wrap(registry.KindInvalid, err, "bad path")
+	}
+	u.Path = p
+	u.RawQuery = query
+	req, err := http.NewRequestWithContext(ctx, method, u.String(), nil)
+	if err != nil {
+		return nil, registry.Wrap(registry.KindInternal, err, "request")
+	}
+	req.Header.Set("Accept", "application/json")
+	// No compression: a gzipped feed holds heartbeats and changes back in
+	// the server's compressor (PouchDB Server compresses everything).
+	req.Header.Set("Accept-Encoding", "identity")
+	if s.c.user != "" {
+		req.SetBasicAuth(s.c.user, s.c.password)
+	}
+	resp, err := s.c.http.Do(req)
+	if err != nil {
+		return nil, translate(err, method+" "+s.db.Name())
+	}
+	return resp, nil
+}
+
+// FollowChanges reads the database's continuous _changes feed from now
+// (since=now, with heartbeats). on is called with "" when the feed is open
+// and at every heartbeat (the feed is alive and has delivered everything
+// before it), and with the document id of every change, in feed order. It
+// returns nil when ctx ends, and an error when the feed breaks: CouchDB
+// unreachable, an error status, or no byte for three heartbeats.
+func (s *Packuments) FollowChanges(ctx context.Context, heartbeat time.Duration, on func(id string)) error {
+	if heartbeat <= 0 {
+		heartbeat = time.Second
+	}
+	query := url.Values{
+		"feed":      {"continuous"},
+		"since":     {"now"},
+		"heartbeat": {strconv.FormatInt(heartbeat.Milliseconds(), 10)},
+	}.Encode()
+	fctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	// A silent feed is a broken feed: without a byte for three heartbeats
+	// the request is cancelled and the caller falls back and reconnects.
+	idle := 3 * heartbeat
+	watchdog := time.AfterFunc(idle+s.c.timeout, cancel)
+	defer watchdog.Stop()
+	resp, err := s.raw(fctx, http.MethodGet, "/_changes", query)
+	if err != nil {
+		if ctx.Err() != nil {
+			return nil
+		}
+		return err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return registry.E(registry.KindUnavailable, "changes feed of %s: CouchDB answered %d", s.db.Name(), resp.StatusCode)
+	}
+	watchdog.Reset(idle)
+	on("")
+	r := bufio.NewReaderSize(resp.Body, 64<<10)
+	for {
+		line, err := r.ReadSlice('\n')
+		if err == bufio.ErrBufferFull {
+			// A very long change line (many conflicting revisions): read
+			// it whole.
+			rest, err2 := r.ReadBytes('\n')
+			line, err = append(append([]byte(nil), line...), rest...), err2
+		}
+		if len(line) > 0 {
+			watchdog.Reset(idle)
+		}
+		if trimmed := trimSpace(line); len(trimmed) == 0 {
+			if len(line) > 0 {
+				on("") // heartbeat
+			}
+		} else {
+			var ch struct {
+				ID      string          `json:"id"`
+				LastSeq json.RawMessage `json:"last_seq"`
+			}
+			if jerr := json.Unmarshal(trimmed, &ch); jerr != nil {
+				return registry.Wrap(registry.KindUnavailable, jerr, "changes feed of %s: unreadable line", s.db.Name())
+			}
+			if ch.ID != "" {
+				on(ch.ID)
+			} else if ch.LastSeq != nil {
+				return fmt.Errorf("changes feed of %s ended", s.db.Name())
+			}
+		}
+		if err != nil {
+			if ctx.Err() != nil {
+				return nil
+			}
+			return registry.Wrap(registry.KindUnavailable, err, "changes feed of %s broke", s.db.Name())
+		}
+	}
+}
+
+func trimSpace(b []byte) []byte {
+	for len(b) > 0 && (b[0] == ' ' || b[0] == '\n' || b[0] == '\r' || b[0] == '\t') {
+		b = b[1:]
+	}
+	for len(b) > 0 && (b[len(b)-1] == ' ' || b[len(b)-1] == '\n' || b[len(b)-1] == '\r' || b[len(b)-1] == '\t') {
+		b = b[:len(b)-1]
+	}
+	return b
+}

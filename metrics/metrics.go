@@ -1,0 +1,177 @@
+// Package metrics exposes couchnpm's Prometheus metrics: requests by route
+// and status with latency histograms, CouchDB call latency, the packument
+// cache's counters and the mirror's progress (upstream fetches, lag).
+package metrics
+
+import (
+	"context"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/couchnpm/couchnpm/cache"
+	"github.com/couchnpm/couchnpm/replication"
+)
+
+// Metrics is one registry of metrics.
+type Metrics struct {
+	reg      *prometheus.Registry
+	requests *prometheus.CounterVec
+	latency  *prometheus.HistogramVec
+	couch    *prometheus.HistogramVec
+}
+
+// latencyBuckets spans a warm cache hit (sub-millisecond) to a slow
+// tarball stream.
+var latencyBuckets = []float64{.0002, .0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 30}
+
+// New returns the metrics with Go runtime and process collectors.
+func New() *Metrics {
+	m := &Metrics{reg: prometheus.NewRegistry()}
+	m.requests = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "couchnpm_http_requests_total", Help: "HTTP requests by route template, method and status.",
+	}, []string{"route", "method", "status"})
+	m.latency = prometheus.NewHistogramVec(prometheus.HistogramOpts{
+		Name: "couchnpm_http_request_duration_seconds", Help: "HTTP request latency by route template and method.",
+		Buckets: latencyBuckets,
+	}, []string{"route", "method"})
+	m.couch = prometheus.NewHistogramVec(prometheus.HistogramOpts{
+		Name: "couchnpm_couchdb_request_duration_seconds", Help: "CouchDB call latency (until the response headers) by method, kind and status.",
+		Buckets: latencyBuckets,
+	}, []string{"method", "kind", "status"})
+	m.reg.MustRegister(m.requests, m.latency, m.couch,
+		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	return m
+}
+
+// Handler serves the metrics in Prometheus' text format.
+func (m *Metrics) Handler() http.Handler {
+	return promhttp.HandlerFor(m.reg, promhttp.HandlerOpts{})
+}
+
+// ObserveRequest implements handlers.RequestObserver.
+func (m *Metrics) ObserveRequest(route, method string, status int, d time.Duration) {
+	m.requests.WithLabelValues(route, method, strconv.Itoa(status)).Inc()
+	m.latency.WithLabelValues(route, method).Observe(d.Seconds())
+}
+
+// CouchTransport wraps the CouchDB client's transport to time each call.
+// The changes feeds are not timed (they last as long as they are open).
+func (m *Metrics) CouchTransport(next http.RoundTripper) http.RoundTripper {
+	return roundTripper(func(req *http.Request) (*http.Response, error) {
+		kind := couchKind(req.URL.Path)
+		if kind == "changes" && req.URL.Query().Get("feed") == "continuous" {
+			return next.RoundTrip(req)
+		}
+		start := time.Now()
+		resp, err := next.RoundTrip(req)
+		status := "error"
+		if err == nil {
+			status = strconv.Itoa(resp.StatusCode)
+		}
+		m.couch.WithLabelValues(req.Method, kind, status).Observe(time.Since(start).Seconds())
+		return resp, err
+	})
+}
+
+type roundTripper func(*http.Request) (*http.Response, error)
+
+func (f roundTripper) RoundTrip(r *http.Request) (*http.Response, error) { return f(r) }
+
+// couchKind classifies a CouchDB path without naming documents.
+func couchKind(path string) string {
+	parts := strings.Split(strings.Trim(path, "/"), "/")
+	switch {
+	case len(parts) <= 1 && (parts[0] == "" || strings.HasPrefix(parts[0], "_")):
+		return "server"
+	case len(parts) <= 1:
+		return "db"
+	case parts[1] == "_changes":
+		return "changes"
+	case parts[1] == "_design" || parts[1] == "_find" || parts[1] == "_all_docs":
+		return "view"
+	case strings.HasPrefix(parts[1], "_"):
+		return "db"
+	case len(parts) >= 3:
+		return "attachment"
+	default:
+		return "doc"
+	}
+}
+
+// WatchCache exports the packument cache's counters.
+func (m *Metrics) WatchCache(stats func() cache.Stats) {
+	counter := func(name, help string, f func(cache.Stats) int64) {
+		m.reg.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{Name: name, Help: help},
+			func() float64 { return float64(f(stats())) }))
+	}
+	gauge := func(name, help string, f func(cache.Stats) int64) {
+		m.reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: name, Help: help},
+			func() float64 { return float64(f(stats())) }))
+	}
+	counter("couchnpm_cache_hits_total", "Packument reads served from memory without a CouchDB call.", func(s cache.Stats) int64 { return s.Hits })
+	counter("couchnpm_cache_revalidations_total", "Packument reads served after a revision check (HEAD) while the changes feed was down.", func(s cache.Stats) int64 { return s.Revalidations })
+	counter("couchnpm_cache_misses_total", "Packument reads loaded from CouchDB.", func(s cache.Stats) int64 { return s.Misses })
+	counter("couchnpm_cache_invalidations_total", "Cache entries dropped by a change.", func(s cache.Stats) int64 { return s.Invalidations })
+	counter("couchnpm_cache_evictions_total", "Cache entries dropped to stay within --cache-bytes.", func(s cache.Stats) int64 { return s.Evictions })
+	counter("couchnpm_cache_body_hits_total", "Rendered packument bodies served from memory.", func(s cache.Stats) int64 { return s.BodyHits })
+	counter("couchnpm_cache_body_renders_total", "Packument bodies rendered (once per revision and kind).", func(s cache.Stats) int64 { return s.BodyRenders })
+	gauge("couchnpm_cache_bytes", "Bytes held by the packument cache.", func(s cache.Stats) int64 { return s.Bytes })
+	gauge("couchnpm_cache_entries", "Entries held by the packument cache.", func(s cache.Stats) int64 { return s.Entries })
+	gauge("couchnpm_cache_feeds_up", "Databases whose changes feed is live (the rest fall back to revision checks).", func(s cache.Stats) int64 { return s.FeedsUp })
+}
+
+// WatchMirror exports the mirror's status (read at each scrape).
+func (m *Metrics) WatchMirror(status func(ctx context.Context) (*replication.Status, error)) {
+	m.reg.MustRegister(&mirrorCollector{status: status})
+}
+
+type mirrorCollector struct {
+	status func(ctx context.Context) (*replication.Status, error)
+}
+
+var (
+	descLagChanges = prometheus.NewDesc("couchnpm_mirror_lag_changes", "Upstream changes not yet mirrored (follow mode).", nil, nil)
+	descLagSeconds = prometheus.NewDesc("couchnpm_mirror_lag_seconds", "Age of the mirror's view of the upstream (follow mode).", nil, nil)
+	descWritten    = prometheus.NewDesc("couchnpm_mirror_packuments_written_total", "Packuments written into the mirror.", nil, nil)
+	descDeleted    = prometheus.NewDesc("couchnpm_mirror_packuments_deleted_total", "Packuments deleted from the mirror.", nil, nil)
+	descFailures   = prometheus.NewDesc("couchnpm_mirror_failures_total", "Packages the follower failed to mirror.", nil, nil)
+	descUpstream   = prometheus.NewDesc("couchnpm_upstream_fetches_total", "Upstream fetches by result (this instance).", []string{"result"}, nil)
+	descTarballs   = prometheus.NewDesc("couchnpm_mirror_tarball_cache_total", "Mirrored tarball reads by result (this instance).", []string{"result"}, nil)
+	descMirrorUp   = prometheus.NewDesc("couchnpm_mirror_status_up", "Whether the mirror status could be read.", nil, nil)
+)
+
+func (c *mirrorCollector) Describe(ch chan<- *prometheus.Desc) {
+	for _, d := range []*prometheus.Desc{descLagChanges, descLagSeconds, descWritten, descDeleted, descFailures, descUpstream, descTarballs, descMirrorUp} {
+		ch <- d
+	}
+}
+
+func (c *mirrorCollector) Collect(ch chan<- prometheus.Metric) {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	st, err := c.status(ctx)
+	if err != nil || st == nil {
+		ch <- prometheus.MustNewConstMetric(descMirrorUp, prometheus.GaugeValue, 0)
+		return
+	}
+	ch <- prometheus.MustNewConstMetric(descMirrorUp, prometheus.GaugeValue, 1)
+	if st.LagChanges != nil {
+		ch <- prometheus.MustNewConstMetric(descLagChanges, prometheus.GaugeValue, float64(*st.LagChanges))
+	}
+	if st.LagSeconds != nil {
+		ch <- prometheus.MustNewConstMetric(descLagSeconds, prometheus.GaugeValue, *st.LagSeconds)
+	}
+	ch <- prometheus.MustNewConstMetric(descWritten, prometheus.CounterValue, float64(st.PackumentsWritten+st.OnDemandWritten))
+	ch <- prometheus.MustNewConstMetric(descDeleted, prometheus.CounterValue, float64(st.PackumentsDeleted))
+	ch <- prometheus.MustNewConstMetric(descFailures, prometheus.CounterValue, float64(st.Failures))
+	ch <- prometheus.MustNewConstMetric(descUpstream, prometheus.CounterValue, float64(st.Upstream5xx.OK), "ok")
+	ch <- prometheus.MustNewConstMetric(descUpstream, prometheus.CounterValue, float64(st.Upstream5xx.Errors), "error")
+	ch <- prometheus.MustNewConstMetric(descTarballs, prometheus.CounterValue, float64(st.TarballCache.Hits), "hit")
+	ch <- prometheus.MustNewConstMetric(descTarballs, prometheus.CounterValue, float64(st.TarballCache.Misses), "miss")
+}

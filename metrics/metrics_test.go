@@ -1,0 +1,71 @@
+package metrics
+
+import (
+	"context"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/couchnpm/couchnpm/cache"
+	"github.com/couchnpm/couchnpm/replication"
+)
+
+func TestExposition(t *testing.T) {
+	m := New()
+	m.ObserveRequest("/{pkg}", "GET", 200, 3*time.Millisecond)
+	m.WatchCache(func() cache.Stats { return cache.Stats{Hits: 7, Bytes: 1234, FeedsUp: 2} })
+	lag := int64(5)
+	m.WatchMirror(func(context.Context) (*replication.Status, error) {
+		return &replication.Status{LagChanges: &lag, PackumentsWritten: 3}, nil
+	})
+	couch := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { w.WriteHeader(200) }))
+	defer couch.Close()
+	c := &http.Client{Transport: m.CouchTransport(http.DefaultTransport)}
+	resp, err := c.Get(couch.URL + "/registry/left-pad")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+
+	rec := httptest.NewRecorder()
+	m.Handler().ServeHTTP(rec, httptest.NewRequest("GET", "/metrics", nil))
+	body, _ := io.ReadAll(rec.Body)
+	for _, want := range []string{
+		`couchnpm_http_requests_total{method="GET",route="/{pkg}",status="200"} 1`,
+		`couchnpm_http_request_duration_seconds_bucket{method="GET",route="/{pkg}",le="0.005"} 1`,
+		`couchnpm_couchdb_request_duration_seconds_count{kind="doc",method="GET",status="200"} 1`,
+		"couchnpm_cache_hits_total 7",
+		"couchnpm_cache_bytes 1234",
+		"couchnpm_cache_feeds_up 2",
+		"couchnpm_mirror_lag_changes 5",
+		"couchnpm_mirror_packuments_written_total 3",
+		"go_goroutines",
+	} {
+		if !strings.Contains(string(body), want) {
+			t.Errorf("missing %q", want)
+		}
+	}
+	if strings.Contains(string(body), "left-pad") {
+		t.Error("a document name reached a label")
+	}
+}
+
+func TestCouchKind(t *testing.T) {
+	for path, want := range map[string]string{
+		"/":                           "server",
+		"/_up":                        "server",
+		"/registry/_changes":          "changes",
+		"/registry/_design/x/_view/y": "view",
+		"/registry/_all_docs":         "view",
+		"/registry/foo":               "doc",
+		"/registry/foo/foo-1.0.0.tgz": "attachment",
+		"/registry":                   "db",
+	} {
+		if got := couchKind(path); got != want {
+			t.Errorf("couchKind(%q) = %q, want %q", path, got, want)
+		}
+	}
+}
