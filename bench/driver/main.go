@@ -1,0 +1,361 @@
+// Command driver loads the benchmark's synthetic data set into couchnpm and
+// Verdaccio by HTTP PUT, measures them (and the raw CouchDB document and
+// attachment GETs) with wrk, times npm ci against both, and writes the
+// results table. bench/run.sh starts the servers and runs it.
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/base64"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"os"
+	"strings"
+	"sync"
+	"time"
+)
+
+type target struct {
+	Label   string // couchnpm, verdaccio, couchdb
+	Base    string // base URL (couchdb: the database URL)
+	PID     int
+	Auth    string // Authorization header value for reads ("" none)
+	token   string // publish token
+	etags   map[string]string
+	isCouch bool
+}
+
+var (
+	flagCouchnpm  = flag.String("couchnpm", "", "couchnpm base URL")
+	flagVerdaccio = flag.String("verdaccio", "", "Verdaccio base URL")
+	flagCouchDB   = flag.String("couchdb-db", "", "CouchDB URL of couchnpm's private database (raw document GETs)")
+	flagCouchAuth = flag.String("couchdb-auth", "", "user:password for CouchDB")
+	flagPIDs      = flag.String("pids", "", "couchnpm,verdaccio,couchdb process ids (RSS)")
+	flagPprof     = flag.String("pprof", "", "couchnpm's pprof base URL (profiles of the measured runs)")
+	flagSmall     = flag.Bool("small", false, "tiny data set and short runs (smoke mode)")
+	flagOut       = flag.String("out", "bench/RESULTS.md", "where to write the results")
+	flagWork      = flag.String("work", "bench/.work", "scratch folder")
+	flagDuration  = flag.Duration("duration", 10*time.Second, "length of each measured wrk run")
+	flagConns     = flag.Int("connections", 32, "wrk connections")
+	flagSkipLoad  = flag.Bool("skip-load", false, "the data set is loaded already")
+	flagBigCheck  = flag.Bool("big-check", false, "only load one over-5 MB packument into couchnpm and measure its abbreviated GET, appended to -out")
+	flagStream    = flag.Bool("stream-check", false, "only the streaming check (f) against couchnpm, appended to -out: run it on a freshly started couchnpm")
+)
+
+func main() {
+	flag.Parse()
+	if err := run(); err != nil {
+		fmt.Fprintln(os.Stderr, "bench:", err)
+		os.Exit(1)
+	}
+}
+
+func logf(format string, args ...any) {
+	fmt.Fprintf(os.Stderr, "bench %s: %s\n", time.Now().Format("15:04:05"), fmt.Sprintf(format, args...))
+}
+
+func run() error {
+	var pids [3]int
+	fmt.Sscanf(*flagPIDs, "%d,%d,%d", &pids[0], &pids[1], &pids[2])
+	couchAuth := ""
+	if *flagCouchAuth != "" {
+		couchAuth = "Basic " + base64.StdEncoding.EncodeToString([]byte(*flagCouchAuth))
+	}
+	cn := &target{Label: "couchnpm", Base: strings.TrimRight(*flagCouchnpm, "/"), PID: pids[0]}
+	vd := &target{Label: "verdaccio", Base: strings.TrimRight(*flagVerdaccio, "/"), PID: pids[1]}
+	cd := &target{Label: "couchdb", Base: strings.TrimRight(*flagCouchDB, "/"), PID: pids[2], Auth: couchAuth, isCouch: true}
+
+	var d *dataset
+	dur := *flagDuration
+	if *flagSmall {
+		d = newDataset(10, 3, 1, 200, 5<<20)
+		dur = 2 * time.Second
+	} else {
+		d = newDataset(200, 30, 2, 2000, 50<<20)
+	}
+	if err := os.MkdirAll(*flagWork, 0o755); err != nil {
+		return err
+	}
+	if *flagStream {
+		return streamCheck(d, cn, cd, dur)
+	}
+	if *flagBigCheck {
+		return bigCheck(d, cn, cd, dur)
+	}
+	started := time.Now()
+	if !*flagSkipLoad {
+		// Both registries load at once (couchnpm's load is mostly CouchDB's
+		// work, Verdaccio's its own single thread).
+		errs := make(chan error, 2)
+		for _, t := range []*target{cn, vd} {
+			go func() {
+				if err := login(t); err != nil {
+					errs <- err
+					return
+				}
+				begin := time.Now()
+				if err := load(t, d); err != nil {
+					errs <- fmt.Errorf("loading %s: %w", t.Label, err)
+					return
+				}
+				logf("%s loaded in %v", t.Label, time.Since(begin).Round(time.Second))
+				errs <- nil
+			}()
+		}
+		for range 2 {
+			if err := <-errs; err != nil {
+				return err
+			}
+		}
+	}
+	res := &results{dataset: d, duration: dur, conns: *flagConns, small: *flagSmall}
+	res.machine = describeMachine()
+	for _, accept := range []string{"application/json", corgi} {
+		if st, _, body, err := do("GET", cn.Base+"/"+d.Big[0].Name, "", nil, "Accept", accept); err == nil && st == 200 {
+			res.notes = append(res.notes, fmt.Sprintf("%s (%d versions) as %s from couchnpm: %.1f MB uncompressed", d.Big[0].Name, len(d.Big[0].Versions), accept, float64(len(body))/(1<<20)))
+		}
+	}
+	if st, _, body, err := do("GET", cd.Base+"/"+d.Big[0].Name, cd.Auth, nil); err == nil && st == 200 {
+		res.notes = append(res.notes, fmt.Sprintf("%s as stored in CouchDB: %.1f MB", d.Big[0].Name, float64(len(body))/(1<<20)))
+	}
+	if err := measureAll(res, d, cn, vd, cd, dur); err != nil {
+		return err
+	}
+	if err := npmCI(res, d, cn, vd); err != nil {
+		logf("npm ci: %v", err)
+		res.notes = append(res.notes, "npm ci failed: "+err.Error())
+	}
+	res.notes = append(res.notes, globalNotes...)
+	res.total = time.Since(started)
+	md := res.markdown()
+	fmt.Println(md)
+	return os.WriteFile(*flagOut, []byte(md), 0o644)
+}
+
+var client = &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 16}, Timeout: 10 * time.Minute}
+
+func do(method, u, auth string, body []byte, headers ...string) (int, http.Header, []byte, error) {
+	var rd io.Reader
+	if body != nil {
+		rd = bytes.NewReader(body)
+	}
+	req, err := http.NewRequestWithContext(context.Background(), method, u, rd)
+	if err != nil {
+		return 0, nil, nil, err
+	}
+	if body != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	if auth != "" {
+		req.Header.Set("Authorization", auth)
+	}
+	for i := 0; i+1 < len(headers); i += 2 {
+		req.Header.Set(headers[i], headers[i+1])
+	}
+	resp, err := client.Do(req)
+	if err != nil {
+		return 0, nil, nil, err
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	return resp.StatusCode, resp.Header, b, err
+}
+
+// login creates the benchmark user and keeps its token.
+func login(t *target) error {
+	name := "benchuser"
+	body := mustJSON(map[string]any{"_id": "org.couchdb.user:" + name, "name": name, "password": "Bench-pw-12345", "email": "bench@example.com", "type": "user", "roles": []string{}})
+	st, _, b, err := do("PUT", t.Base+"/-/user/org.couchdb.user:"+name, "", body)
+	if err != nil {
+		return err
+	}
+	if st == 409 || st == 401 || st == 403 { // exists: log in with the password
+		st, _, b, err = do("PUT", t.Base+"/-/user/org.couchdb.user:"+name, "Basic "+base64.StdEncoding.EncodeToString([]byte(name+":Bench-pw-12345")), body)
+		if err != nil {
+			return err
+		}
+	}
+	var out struct{ Token string }
+	if st/100 != 2 || json.Unmarshal(b, &out) != nil || out.Token == "" {
+		return fmt.Errorf("%s: adduser answered %d: %.300s", t.Label, st, b)
+	}
+	t.token = out.Token
+	return nil
+}
+
+// load publishes the data set: every version by its own PUT, as npm
+// publish does, four packages at a time. The 2,000-version packuments go
+// in batches of versions per PUT where the registry takes that (couchnpm),
+// one by one where it does not.
+func load(t *target, d *dataset) error {
+	jobs := make(chan pkgSpec)
+	errc := make(chan error, 1)
+	var wg sync.WaitGroup
+	for range 4 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for p := range jobs {
+				for _, v := range p.Versions {
+					if err := publish(t, p, []string{v}); err != nil {
+						select {
+						case errc <- err:
+						default:
+						}
+					}
+				}
+			}
+		}()
+	}
+	all := append(append([]pkgSpec{}, d.Packages...), d.Huge)
+	for i, p := range all {
+		jobs <- p
+		if (i+1)%50 == 0 {
+			logf("%s: %d/%d packages", t.Label, i+1, len(all))
+		}
+	}
+	close(jobs)
+	wg.Wait()
+	select {
+	case err := <-errc:
+		return err
+	default:
+	}
+	// The big packuments load side by side (each one's versions in order).
+	bigErr := make(chan error, len(d.Big))
+	for _, p := range d.Big {
+		go func() { bigErr <- loadBig(t, p) }()
+	}
+	for range d.Big {
+		if err := <-bigErr; err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func loadBig(t *target, p pkgSpec) error {
+	const batch = 100
+	oneByOne := false
+	for i := 0; i < len(p.Versions); {
+		n := min(batch, len(p.Versions)-i)
+		if oneByOne {
+			n = 1
+		}
+		err := publish(t, p, p.Versions[i:i+n])
+		if err != nil && n > 1 {
+			// One version per publish only (Verdaccio): do that.
+			logf("%s: a publish of %d versions was refused; publishing %s one version at a time", t.Label, n, p.Name)
+			oneByOne = true
+			continue
+		}
+		if err != nil {
+			return err
+		}
+		i += n
+		if i%500 == 0 {
+			logf("%s: %s: %d/%d versions", t.Label, p.Name, i, len(p.Versions))
+		}
+	}
+	logf("%s: %s (%d versions) loaded", t.Label, p.Name, len(p.Versions))
+	return nil
+}
+
+func publish(t *target, p pkgSpec, versions []string) error {
+	body := publishBody(t.Base, p.Name, versions, p.Sizes, p.Pad)
+	for attempt := 0; ; attempt++ {
+		st, _, b, err := do("PUT", t.Base+"/"+url.PathEscape(p.Name), "Bearer "+t.token, body)
+		if err == nil && st/100 == 2 {
+			return nil
+		}
+		if err == nil && st == 403 && bytes.Contains(b, []byte("cannot publish over")) {
+			return nil // loaded by an earlier run
+		}
+		if err == nil && (st == 409 && bytes.Contains(b, []byte("already")) || bytes.Contains(b, []byte("previously published"))) {
+			return nil
+		}
+		if attempt >= 3 || (err == nil && st/100 == 4 && st != 409) {
+			if err != nil {
+				return err
+			}
+			return fmt.Errorf("%s: PUT %s@%v: %d %.300s", t.Label, p.Name, versions[0], st, b)
+		}
+		time.Sleep(time.Duration(attempt+1) * 200 * time.Millisecond)
+	}
+}
+
+// streamCheck measures (f) alone on a couchnpm process that has done
+// nothing else (no publish bodies, no packument cache in its heap) and
+// appends the result to -out.
+func streamCheck(d *dataset, cn, cd *target, dur time.Duration) error {
+	before := rssOf(cn.PID)
+	reqs := []request{{Path: tarballPath(cn, d.Huge.Name, "1.0.0"), Headers: headersFor(cn, "")}}
+	r, err := wrk(cn, reqs, 20, dur, "")
+	if err != nil {
+		return err
+	}
+	logf("fresh couchnpm, 20 clients on the %d MB tarball: %.0f req/s, %.0f MB/s, RSS %d MB before, peak %d MB", d.HugeSize>>20, r.ReqPerS, r.MBPerS, before>>20, r.PeakRSS>>20)
+	ok := "met"
+	if r.PeakRSS >= 100<<20 {
+		ok = "**missed**"
+	}
+	md := fmt.Sprintf("\n## Streaming check on a fresh couchnpm\n\nThe (f) row above is measured on the process that took every publish of the load (a %d MB tarball arrives as one JSON body) and holds the warm packument cache, so its RSS is mostly that heap and GC headroom. `bench/run.sh` then restarts couchnpm on the same CouchDB and streams the same tarball to 20 clients for %v:\n\n| RSS before | peak RSS while streaming | req/s | MB/s | p50 | p99 | errors / non-2xx |\n|---:|---:|---:|---:|---:|---:|---:|\n| %d MB | %d MB | %.1f | %.0f | %s | %s | %d / %d |\n\nTarget couchnpm RSS < 100 MB while 20 clients stream %d MB tarballs: %s.\n",
+		d.HugeSize>>20, dur, before>>20, r.PeakRSS>>20, r.ReqPerS, r.MBPerS, dur2(r.P50), dur2(r.P99), r.Errors, r.Non2xx, d.HugeSize>>20, ok)
+	f, err := os.OpenFile(*flagOut, os.O_APPEND|os.O_WRONLY, 0o644)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	_, err = f.WriteString(md)
+	return err
+}
+
+func dur2(d time.Duration) string { return dur(d) }
+
+// bigCheck loads one 2,000-version packument of over 5 MB into couchnpm
+// and measures the warm abbreviated GET of it (target p99 < 50 ms).
+func bigCheck(d *dataset, cn, cd *target, dur time.Duration) error {
+	if err := login(cn); err != nil {
+		return err
+	}
+	p := d.Big[0]
+	p.Name = "bench-big5-0"
+	if err := loadBig(cn, p); err != nil {
+		return err
+	}
+	size := 0
+	if st, _, body, err := do("GET", cd.Base+"/"+p.Name, cd.Auth, nil); err == nil && st == 200 {
+		size = len(body)
+	}
+	corgiSize := 0
+	if st, _, body, err := do("GET", cn.Base+"/"+p.Name, "", nil, "Accept", corgi); err == nil && st == 200 {
+		corgiSize = len(body)
+	}
+	reqs := []request{{Path: pkgPath(cn, p.Name), Headers: headersFor(cn, corgi)}}
+	if _, err := wrk(cn, reqs, 8, minDur(2*time.Second, dur), ""); err != nil {
+		return err
+	}
+	r, err := wrk(cn, reqs, 8, dur, "")
+	if err != nil {
+		return err
+	}
+	logf("%s (%.1f MB stored): %.0f req/s p50 %v p99 %v", p.Name, float64(size)/(1<<20), r.ReqPerS, r.P50, r.P99)
+	ok := "met"
+	if r.P99 >= 50*time.Millisecond || size < 5<<20 {
+		ok = "**missed**"
+	}
+	md := fmt.Sprintf("\n## Abbreviated GET of a packument over 5 MB\n\n%s: %d versions, %.1f MB as stored in CouchDB, %.1f MB abbreviated (uncompressed); warm, 8 connections, %v, gzip accepted:\n\n| req/s | MB/s | p50 | p99 | errors / non-2xx |\n|---:|---:|---:|---:|---:|\n| %.0f | %.0f | %s | %s | %d / %d |\n\nTarget p99 < 50 ms: %s.\n",
+		p.Name, len(p.Versions), float64(size)/(1<<20), float64(corgiSize)/(1<<20), dur, r.ReqPerS, r.MBPerS, dur2(r.P50), dur2(r.P99), r.Errors, r.Non2xx, ok)
+	f, err := os.OpenFile(*flagOut, os.O_APPEND|os.O_WRONLY, 0o644)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	_, err = f.WriteString(md)
+	return err
+}

@@ -1,0 +1,411 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"fmt"
+	"net/url"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync/atomic"
+	"time"
+)
+
+const corgi = "application/vnd.npm.install-v1+json"
+
+// globalNotes are remarks found while measuring, printed under the table.
+var globalNotes []string
+
+// run is one wrk measurement.
+type wrkRun struct {
+	Scenario string
+	Target   string
+	ReqPerS  float64
+	P50, P99 time.Duration
+	Errors   int64
+	Non2xx   int64
+	Requests int64
+	MBPerS   float64
+	PeakRSS  int64 // bytes, of the target's process during the run
+	Profile  string
+}
+
+type wrkOut struct {
+	Requests      int64 `json:"requests"`
+	DurationUS    int64 `json:"duration_us"`
+	Bytes         int64 `json:"bytes"`
+	P50US         int64 `json:"p50_us"`
+	P99US         int64 `json:"p99_us"`
+	ConnectErrors int64 `json:"connect_errors"`
+	ReadErrors    int64 `json:"read_errors"`
+	StatusErrors  int64 `json:"status_errors"`
+	Timeouts      int64 `json:"timeouts"`
+}
+
+// request is one path of a scenario with its headers.
+type request struct {
+	Path    string
+	Headers map[string]string
+}
+
+// scenario builds the requests of one measurement for one target.
+type scenario struct {
+	Name  string
+	Conns int
+	Build func(t *target) ([]request, error)
+	// Profile: take a CPU profile of couchnpm during its run.
+	Profile bool
+}
+
+func pkgPath(t *target, name string) string {
+	if t.isCouch {
+		u, _ := url.Parse(t.Base)
+		return u.Path + "/" + url.PathEscape(name)
+	}
+	return "/" + url.PathEscape(name)
+}
+
+func tarballPath(t *target, name, version string) string {
+	file := name + "-" + version + ".tgz"
+	if t.isCouch {
+		u, _ := url.Parse(t.Base)
+		return u.Path + "/" + url.PathEscape(name) + "/" + file
+	}
+	return "/" + url.PathEscape(name) + "/-/" + file
+}
+
+func hostOf(t *target) string {
+	u, _ := url.Parse(t.Base)
+	return u.Scheme + "://" + u.Host
+}
+
+// headersFor: packument requests accept gzip as npm's do; tarball
+// requests (accept "") do not (a .tgz does not compress; asking makes
+// PouchDB Server gzip it anyway).
+func headersFor(t *target, accept string) map[string]string {
+	h := map[string]string{}
+	if accept != "" {
+		h["Accept"] = accept
+		h["Accept-Encoding"] = "gzip"
+	}
+	if t.Auth != "" {
+		h["Authorization"] = t.Auth
+	}
+	return h
+}
+
+func measureAll(res *results, d *dataset, cn, vd, cd *target, dur time.Duration) error {
+	names := make([]string, 0, len(d.Packages))
+	for _, p := range d.Packages {
+		names = append(names, p.Name)
+	}
+	packuments := func(accept string, revalidate bool) func(t *target) ([]request, error) {
+		return func(t *target) ([]request, error) {
+			var reqs []request
+			for _, n := range names {
+				h := headersFor(t, accept)
+				if t.isCouch {
+					h["Accept"] = "application/json"
+				}
+				r := request{Path: pkgPath(t, n), Headers: h}
+				if revalidate {
+					st, hdr, _, err := do("GET", hostOf(t)+r.Path, t.Auth, nil, "Accept", h["Accept"], "Accept-Encoding", "gzip")
+					if err != nil || st != 200 {
+						return nil, fmt.Errorf("%s GET %s: %d %v", t.Label, r.Path, st, err)
+					}
+					etag := hdr.Get("ETag")
+					if etag == "" {
+						return nil, fmt.Errorf("%s sends no ETag: no revalidation", t.Label)
+					}
+					r.Headers["If-None-Match"] = etag
+					if st, _, _, err := do("GET", hostOf(t)+r.Path, t.Auth, nil, "Accept", h["Accept"], "Accept-Encoding", "gzip", "If-None-Match", etag); err == nil && st != 304 && len(reqs) == 0 {
+						globalNotes = append(globalNotes, fmt.Sprintf("%s answers a conditional GET of %s with %d, not 304: its (d) row measures full answers", t.Label, r.Path, st))
+					}
+				}
+				reqs = append(reqs, r)
+			}
+			return reqs, nil
+		}
+	}
+	tarballs := func(t *target) ([]request, error) {
+		var reqs []request
+		for _, p := range d.Packages {
+			// an old version: the 20 KB tarballs
+			reqs = append(reqs, request{Path: tarballPath(t, p.Name, p.Versions[0]), Headers: headersFor(t, "")})
+		}
+		return reqs, nil
+	}
+	big := func(t *target) ([]request, error) {
+		h := headersFor(t, corgi)
+		if t.isCouch {
+			h["Accept"] = "application/json"
+		}
+		return []request{{Path: pkgPath(t, d.Big[0].Name), Headers: h}}, nil
+	}
+	huge := func(t *target) ([]request, error) {
+		return []request{{Path: tarballPath(t, d.Huge.Name, "1.0.0"), Headers: headersFor(t, "")}}, nil
+	}
+	scenarios := []scenario{
+		{Name: "(a) abbreviated packument GET (warm)", Conns: *flagConns, Build: packuments(corgi, false), Profile: true},
+		{Name: "(b) full packument GET (warm)", Conns: *flagConns, Build: packuments("application/json", false)},
+		{Name: "(c) tarball GET (20 KB)", Conns: *flagConns, Build: tarballs, Profile: true},
+		{Name: "(d) 304 revalidation (abbreviated)", Conns: *flagConns, Build: packuments(corgi, true)},
+		{Name: fmt.Sprintf("(e) abbreviated GET of a %d-version packument", len(d.Big[0].Versions)), Conns: 8, Build: big, Profile: true},
+		{Name: fmt.Sprintf("(f) %d MB tarball, 20 clients", d.HugeSize>>20), Conns: 20, Build: huge},
+	}
+	for _, sc := range scenarios {
+		for _, t := range []*target{cn, vd, cd} {
+			reqs, err := sc.Build(t)
+			if err != nil {
+				logf("%s on %s: %v", sc.Name, t.Label, err)
+				res.runs = append(res.runs, wrkRun{Scenario: sc.Name, Target: t.Label, Errors: -1})
+				continue
+			}
+			if len(reqs) == 0 {
+				continue
+			}
+			// Warm up (fills caches), then measure.
+			if _, err := wrk(t, reqs, sc.Conns, minDur(2*time.Second, dur), ""); err != nil {
+				logf("%s on %s: warm-up: %v", sc.Name, t.Label, err)
+				res.runs = append(res.runs, wrkRun{Scenario: sc.Name, Target: t.Label, Errors: -1})
+				continue
+			}
+			prof := ""
+			if sc.Profile && t.Label == "couchnpm" && *flagPprof != "" {
+				prof = filepath.Join(*flagWork, "profile-"+strings.Fields(sc.Name)[0][1:2]+".pb.gz")
+			}
+			r, err := wrk(t, reqs, sc.Conns, dur, prof)
+			if err != nil {
+				logf("%s on %s: %v", sc.Name, t.Label, err)
+				res.runs = append(res.runs, wrkRun{Scenario: sc.Name, Target: t.Label, Errors: -1})
+				continue
+			}
+			r.Scenario, r.Target = sc.Name, t.Label
+			logf("%-45s %-10s %9.0f req/s  p50 %-9v p99 %-9v rss %d MB  errors %d non2xx %d", sc.Name, t.Label, r.ReqPerS, r.P50, r.P99, r.PeakRSS>>20, r.Errors, r.Non2xx)
+			res.runs = append(res.runs, *r)
+		}
+	}
+	return nil
+}
+
+func minDur(a, b time.Duration) time.Duration {
+	if a < b {
+		return a
+	}
+	return b
+}
+
+// wrk runs wrk against t over reqs and samples the target's RSS meanwhile;
+// with prof set, it also saves a CPU profile of couchnpm.
+func wrk(t *target, reqs []request, conns int, dur time.Duration, prof string) (*wrkRun, error) {
+	script, err := writeScript(reqs)
+	if err != nil {
+		return nil, err
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), dur+2*time.Minute)
+	defer cancel()
+	threads := 2
+	if conns < threads {
+		threads = conns
+	}
+	cmd := exec.CommandContext(ctx, "wrk", "-t", strconv.Itoa(threads), "-c", strconv.Itoa(conns),
+		"-d", fmt.Sprintf("%ds", int(dur.Seconds())), "--timeout", "30s", "-s", script, hostOf(t))
+	var peak atomic.Int64
+	stop := make(chan struct{})
+	sampled := make(chan struct{})
+	go func() {
+		defer close(sampled)
+		for {
+			if rss := rssOf(t.PID); rss > peak.Load() {
+				peak.Store(rss)
+			}
+			select {
+			case <-stop:
+				return
+			case <-time.After(50 * time.Millisecond):
+			}
+		}
+	}()
+	profDone := make(chan struct{})
+	if prof != "" {
+		go func() {
+			defer close(profDone)
+			secs := max(1, int(dur.Seconds())-2)
+			st, _, body, err := do("GET", strings.TrimRight(*flagPprof, "/")+"/debug/pprof/profile?seconds="+strconv.Itoa(secs), "", nil)
+			if err == nil && st == 200 {
+				_ = os.WriteFile(prof, body, 0o644)
+			}
+		}()
+	} else {
+		close(profDone)
+	}
+	out, err := cmd.Output()
+	close(stop)
+	<-sampled
+	<-profDone
+	if err != nil {
+		return nil, fmt.Errorf("wrk on %s: %v\n%s", t.Label, err, out)
+	}
+	var w wrkOut
+	found := false
+	sc := bufio.NewScanner(strings.NewReader(string(out)))
+	for sc.Scan() {
+		if line, ok := strings.CutPrefix(sc.Text(), "WRKJSON "); ok {
+			if err := json.Unmarshal([]byte(line), &w); err != nil {
+				return nil, err
+			}
+			found = true
+		}
+	}
+	if !found {
+		return nil, fmt.Errorf("wrk printed no summary:\n%s", out)
+	}
+	r := &wrkRun{Requests: w.Requests, P50: time.Duration(w.P50US) * time.Microsecond, P99: time.Duration(w.P99US) * time.Microsecond,
+		Errors: w.ConnectErrors + w.ReadErrors + w.Timeouts, Non2xx: w.StatusErrors, PeakRSS: peak.Load()}
+	if w.DurationUS > 0 {
+		r.ReqPerS = float64(w.Requests) / (float64(w.DurationUS) / 1e6)
+		r.MBPerS = float64(w.Bytes) / (float64(w.DurationUS) / 1e6) / (1 << 20)
+	}
+	if prof != "" {
+		r.Profile = prof
+	}
+	return r, nil
+}
+
+func luaString(s string) string {
+	// Go's quoting is valid Lua for the ASCII we send.
+	return strconv.Quote(s)
+}
+
+func writeScript(reqs []request) (string, error) {
+	var b strings.Builder
+	b.WriteString("local specs = {\n")
+	for _, r := range reqs {
+		b.WriteString("  {" + luaString(r.Path) + ", {")
+		for k, v := range r.Headers {
+			b.WriteString("[" + luaString(k) + "]=" + luaString(v) + ",")
+		}
+		b.WriteString("}},\n")
+	}
+	// Requests are formatted on first use: wrk sets the Host header only
+	// after the script's main chunk ran.
+	b.WriteString(`}
+local reqs = nil
+local i = 0
+request = function()
+  if reqs == nil then
+    reqs = {}
+    for k, s in ipairs(specs) do reqs[k] = wrk.format("GET", s[1], s[2]) end
+  end
+  i = i + 1
+  return reqs[(i % #reqs) + 1]
+end
+done = function(summary, latency, requests)
+  io.write(string.format("WRKJSON {\"requests\":%d,\"duration_us\":%d,\"bytes\":%d,\"p50_us\":%d,\"p99_us\":%d,\"connect_errors\":%d,\"read_errors\":%d,\"status_errors\":%d,\"timeouts\":%d}\n",
+    summary.requests, summary.duration, summary.bytes, latency:percentile(50), latency:percentile(99),
+    summary.errors.connect, summary.errors.read, summary.errors.status, summary.errors.timeout))
+end
+`)
+	f, err := os.CreateTemp(*flagWork, "wrk-*.lua")
+	if err != nil {
+		return "", err
+	}
+	defer f.Close()
+	_, err = f.WriteString(b.String())
+	return f.Name(), err
+}
+
+// rssOf is a process's resident set size in bytes (0 when unknown).
+func rssOf(pid int) int64 {
+	if pid <= 0 {
+		return 0
+	}
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		return 0
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		if v, ok := strings.CutPrefix(line, "VmRSS:"); ok {
+			f := strings.Fields(v)
+			if len(f) > 0 {
+				n, _ := strconv.ParseInt(f[0], 10, 64)
+				return n << 10
+			}
+		}
+	}
+	return 0
+}
+
+// npmCI installs an app depending on every ordinary package's latest
+// version with npm ci and an empty npm cache, against couchnpm and
+// Verdaccio, and records the times.
+func npmCI(res *results, d *dataset, targets ...*target) error {
+	deps := map[string]string{}
+	for _, p := range d.Packages {
+		deps[p.Name] = p.Latest()
+	}
+	for _, t := range targets {
+		dir := filepath.Join(*flagWork, "app-"+t.Label)
+		_ = os.RemoveAll(dir)
+		if err := os.MkdirAll(dir, 0o755); err != nil {
+			return err
+		}
+		pj := mustJSON(map[string]any{"name": "bench-app", "version": "1.0.0", "private": true, "dependencies": deps})
+		if err := os.WriteFile(filepath.Join(dir, "package.json"), pj, 0o644); err != nil {
+			return err
+		}
+		npmrc := "registry=" + t.Base + "/\naudit=false\nfund=false\nupdate-notifier=false\n"
+		if err := os.WriteFile(filepath.Join(dir, ".npmrc"), []byte(npmrc), 0o644); err != nil {
+			return err
+		}
+		lockCache := filepath.Join(*flagWork, "npm-cache-lock-"+t.Label)
+		if out, err := npmRun(dir, lockCache, "install", "--package-lock-only", "--ignore-scripts"); err != nil {
+			return fmt.Errorf("%s: npm install --package-lock-only: %v\n%s", t.Label, err, out)
+		}
+		_ = os.RemoveAll(lockCache)
+		cache := filepath.Join(*flagWork, "npm-cache-"+t.Label)
+		_ = os.RemoveAll(cache)
+		var peak atomic.Int64
+		stop := make(chan struct{})
+		sampled := make(chan struct{})
+		go func() {
+			defer close(sampled)
+			for {
+				if rss := rssOf(t.PID); rss > peak.Load() {
+					peak.Store(rss)
+				}
+				select {
+				case <-stop:
+					return
+				case <-time.After(50 * time.Millisecond):
+				}
+			}
+		}()
+		begin := time.Now()
+		out, err := npmRun(dir, cache, "ci", "--ignore-scripts", "--prefer-online")
+		took := time.Since(begin)
+		close(stop)
+		<-sampled
+		if err != nil {
+			return fmt.Errorf("%s: npm ci: %v\n%s", t.Label, err, out)
+		}
+		logf("npm ci against %s: %v (peak RSS %d MB)", t.Label, took.Round(time.Millisecond), peak.Load()>>20)
+		res.ci = append(res.ci, ciRun{Target: t.Label, Took: took, PeakRSS: peak.Load()})
+		_ = os.RemoveAll(cache)
+		_ = os.RemoveAll(filepath.Join(dir, "node_modules"))
+	}
+	return nil
+}
+
+func npmRun(dir, cache string, args ...string) (string, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, "npm", append(args, "--cache", cache, "--no-audit", "--no-fund", "--loglevel", "error")...)
+	cmd.Dir = dir
+	out, err := cmd.CombinedOutput()
+	return string(out), err
+}
