@@ -31,13 +31,19 @@ func packageName(r *http.Request) (string, error) {
 	return name, nil
 }
 
-func (s *Server) packument(w http.ResponseWriter, r *http.Request) {
-	user, err := identity(r)
+// packageRequest resolves the caller (through who: identity, or
+// requireUser for writes) and the package named in the route.
+func packageRequest(r *http.Request, who func(*http.Request) (registry.Identity, error)) (registry.Identity, string, error) {
+	user, err := who(r)
 	if err != nil {
-		writeError(w, r, err)
-		return
+		return user, "", err
 	}
 	name, err := packageName(r)
+	return user, name, err
+}
+
+func (s *Server) packument(w http.ResponseWriter, r *http.Request) {
+	user, name, err := packageRequest(r, identity)
 	if err != nil {
 		writeError(w, r, err)
 		return
@@ -88,12 +94,7 @@ func (s *Server) packument(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) version(w http.ResponseWriter, r *http.Request) {
-	user, err := identity(r)
-	if err != nil {
-		writeError(w, r, err)
-		return
-	}
-	name, err := packageName(r)
+	user, name, err := packageRequest(r, identity)
 	if err != nil {
 		writeError(w, r, err)
 		return
@@ -125,12 +126,7 @@ func (s *Server) version(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) tarball(w http.ResponseWriter, r *http.Request) {
-	user, err := identity(r)
-	if err != nil {
-		writeError(w, r, err)
-		return
-	}
-	name, err := packageName(r)
+	user, name, err := packageRequest(r, identity)
 	if err != nil {
 		writeError(w, r, err)
 		return
@@ -170,12 +166,7 @@ func (s *Server) tarball(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) publish(w http.ResponseWriter, r *http.Request) {
-	user, err := requireUser(r)
-	if err != nil {
-		writeError(w, r, err)
-		return
-	}
-	name, err := packageName(r)
+	user, name, err := packageRequest(r, requireUser)
 	if err != nil {
 		writeError(w, r, err)
 		return
