@@ -19,6 +19,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"runtime"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -132,6 +133,13 @@ func newPMClient(t *testing.T, reg *registry, label string, argv ...string) *pmC
 	t.Helper()
 	home := t.TempDir()
 	env := envWithout(npmEnv(home), "YARN_", "PNPM_", "COREPACK_", "XDG_", "BERRY_")
+	// The clients drive interactive logins like a person at a terminal; a
+	// CI marker inherited from the test run (CI=true in CI) makes yarn 1
+	// refuse to prompt.
+	env = slices.DeleteFunc(env, func(kv string) bool {
+		name, _, _ := strings.Cut(kv, "=")
+		return name == "CI" || name == "CONTINUOUS_INTEGRATION" || name == "BUILD_NUMBER" || name == "RUN_ID"
+	})
 	env = append(env,
 		"XDG_CONFIG_HOME="+filepath.Join(home, ".config"),
 		"XDG_CACHE_HOME="+filepath.Join(home, ".cache"),
