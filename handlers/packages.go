@@ -77,7 +77,7 @@ func (s *Server) packument(w http.ResponseWriter, r *http.Request) {
 	h := w.Header()
 	h.Set("ETag", etag)
 	h.Set("Vary", "Accept, Accept-Encoding, Authorization")
-	h.Set("Cache-Control", "no-cache")
+	h.Set("Cache-Control", cacheControl(user, "no-cache"))
 	if p.Time["modified"] != "" {
 		h.Set("X-Modified", p.Time["modified"])
 	}
@@ -120,7 +120,7 @@ func (s *Server) version(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	w.Header().Set("Content-Type", "application/json")
-	w.Header().Set("Cache-Control", "no-cache")
+	w.Header().Set("Cache-Control", cacheControl(user, "no-cache"))
 	w.Header().Set("Vary", "Accept-Encoding")
 	writeBody(w, r, body)
 }
@@ -148,7 +148,7 @@ func (s *Server) tarball(w http.ResponseWriter, r *http.Request) {
 	h := w.Header()
 	h.Set("Content-Type", "application/octet-stream")
 	// A version's tarball never changes: its number is burned forever.
-	h.Set("Cache-Control", "public, max-age=31536000, immutable")
+	h.Set("Cache-Control", cacheControl(user, "max-age=31536000, immutable"))
 	if t.Digest != "" {
 		h.Set("ETag", `"`+t.Digest+`"`)
 	}
@@ -286,4 +286,14 @@ func acceptsGzip(header string) bool {
 		return gzipQ > 0
 	}
 	return starQ > 0
+}
+
+// cacheControl marks answers to authenticated requests private: they may
+// be restricted packages, which a shared cache must never hand to anyone
+// else. Anonymous callers only ever see public packages.
+func cacheControl(user registry.Identity, directives string) string {
+	if user.Anonymous() {
+		return "public, " + directives
+	}
+	return "private, " + directives
 }

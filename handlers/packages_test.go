@@ -532,3 +532,21 @@ func TestPublishPreReadIsLocal(t *testing.T) {
 		t.Errorf("an install read was local-only (local reads %d)", got)
 	}
 }
+
+// Answers to authenticated requests may hold restricted packages: shared
+// caches must not keep them.
+func TestCacheControlPrivateWhenAuthenticated(t *testing.T) {
+	e := newEnv(t, zerolog.InfoLevel)
+	for _, path := range []string{"/foo", "/foo/1.0.0", "/foo/-/foo-1.0.0.tgz"} {
+		anon := e.do(t, "GET", path, nil)
+		wantStatus(t, anon, http.StatusOK)
+		if cc := anon.Header().Get("Cache-Control"); !strings.HasPrefix(cc, "public, ") {
+			t.Errorf("anonymous GET %s: Cache-Control %q, want public", path, cc)
+		}
+		auth := e.do(t, "GET", path, nil, "Authorization: Bearer cnpm_alice")
+		wantStatus(t, auth, http.StatusOK)
+		if cc := auth.Header().Get("Cache-Control"); !strings.HasPrefix(cc, "private, ") {
+			t.Errorf("authenticated GET %s: Cache-Control %q, want private", path, cc)
+		}
+	}
+}
