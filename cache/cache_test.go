@@ -468,3 +468,28 @@ func TestAccessControlOnHits(t *testing.T) {
 		t.Fatal("no cache hit: the test proves nothing")
 	}
 }
+
+// A read that precedes a write checks the revision even while the feed is
+// live: a change made through another instance may not have arrived yet,
+// and the writer sends the revision back.
+func TestFreshReadChecksRevision(t *testing.T) {
+	h := newHarness(t, 1<<20, true)
+	h.db.write("a", "1.0.0")
+	h.get(t, "a")
+	// Changed behind the feed's back (another instance, before its change
+	// reached this one).
+	rev2 := h.db.write("a", "1.0.0", "2.0.0")
+	if p := h.get(t, "a"); p.Rev == rev2 {
+		t.Fatal("the test needs a stale entry: the feed already delivered the change")
+	}
+	p, err := h.s.GetPackument(registry.WithFreshRead(context.Background()), "a")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p.Rev != rev2 {
+		t.Fatalf("fresh read returned rev %s, want %s", p.Rev, rev2)
+	}
+	if r := h.db.revs.Load(); r != 1 {
+		t.Fatalf("%d revision checks, want 1", r)
+	}
+}

@@ -29,7 +29,9 @@ func (s *Store) GetPackument(ctx context.Context, name string) (*registry.Packum
 	e := db.entries[name]
 	if e != nil {
 		now := c.now()
-		if live := c.liveGenLocked(db, now); live != 0 && e.gen == live {
+		// A read that precedes a write (registry.FreshRead) always checks
+		// the revision: its writer sends it back to CouchDB.
+		if live := c.liveGenLocked(db, now); live != 0 && e.gen == live && !registry.FreshRead(ctx) {
 			c.lru.MoveToFront(e.elem)
 			c.mu.Unlock()
 			c.hits.Add(1)

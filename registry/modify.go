@@ -16,6 +16,7 @@ func (s *Service) modify(ctx context.Context, user Identity, name string, change
 	if err := user.CanWrite(); err != nil {
 		return err
 	}
+	ctx = WithFreshRead(ctx) // the revision read here is written back
 	for attempt := 0; ; attempt++ {
 		doc, err := s.store.GetPackument(ctx, name)
 		if err != nil {

@@ -171,6 +171,7 @@ func (s *Service) Publish(ctx context.Context, user Identity, name string, body 
 	if err != nil {
 		return err
 	}
+	ctx = WithFreshRead(ctx) // the revision read here is written back
 	for attempt := 0; ; attempt++ {
 		stored, err := s.store.GetPackument(ctx, name)
 		if IsKind(err, KindNotFound) {
