@@ -1,9 +1,7 @@
 package integration
 
 import (
-	"archive/tar"
 	"bytes"
-	"compress/gzip"
 	"crypto/sha1"
 	"crypto/sha512"
 	"encoding/base64"
@@ -60,29 +58,7 @@ func markedTarball(t testing.TB, name, version, marker string) []byte {
 	if t != nil {
 		t.Helper()
 	}
-	files := []struct{ name, body string }{
-		{"package/package.json", string(mustJSON(map[string]any{"name": name, "version": version, "main": "index.js", "license": "MIT"}))},
-		{"package/index.js", fmt.Sprintf("module.exports = { name: %s, version: %s, marker: %s };\n", mustJSON(name), mustJSON(version), mustJSON(marker))},
-	}
-	var buf bytes.Buffer
-	gz := gzip.NewWriter(&buf)
-	tw := tar.NewWriter(gz)
-	for _, f := range files {
-		hdr := &tar.Header{Name: f.name, Mode: 0o644, Size: int64(len(f.body)), ModTime: time.Unix(499162500, 0), Typeflag: tar.TypeReg}
-		if err := tw.WriteHeader(hdr); err != nil {
-			panic(err)
-		}
-		if _, err := tw.Write([]byte(f.body)); err != nil {
-			panic(err)
-		}
-	}
-	if err := tw.Close(); err != nil {
-		panic(err)
-	}
-	if err := gz.Close(); err != nil {
-		panic(err)
-	}
-	return buf.Bytes()
+	return makeTarballBytes(name, version, marker)
 }
 
 // sri is the sha512 Subresource Integrity string of b.
@@ -91,10 +67,16 @@ func sri(b []byte) string {
 	return "sha512-" + base64.StdEncoding.EncodeToString(s[:])
 }
 
-// publishBodyWith is rawPublishBody (rawpublish_test.go) for a given tarball:
-// the body npm sends to publish name@version with latest pointing at it.
+// publishBodyWith is the body npm sends to publish name@version (tarball
+// attached, latest pointing at it).
 func publishBodyWith(reg *registry, name, version string, tarball []byte) []byte {
-	s1 := sha1.Sum(tarball)
+	return publishBodyDigests(reg, name, version, tarball, tarball)
+}
+
+// publishBodyDigests is publishBodyWith whose dist.shasum and
+// dist.integrity describe digested (other bytes, for refusal tests).
+func publishBodyDigests(reg *registry, name, version string, tarball, digested []byte) []byte {
+	s1 := sha1.Sum(digested)
 	file := fmt.Sprintf("%s-%s.tgz", name, version)
 	return mustJSON(map[string]any{
 		"_id":       name,
@@ -106,7 +88,7 @@ func publishBodyWith(reg *registry, name, version string, tarball []byte) []byte
 				"main": "index.js", "license": "MIT",
 				"dist": map[string]any{
 					"shasum":    hex.EncodeToString(s1[:]),
-					"integrity": sri(tarball),
+					"integrity": sri(digested),
 					"tarball":   fmt.Sprintf("%s/%s/-/%s", reg.URL, name, file),
 				},
 			},

@@ -1,45 +1,16 @@
 package integration
 
 import (
-	"archive/tar"
 	"bytes"
-	"compress/gzip"
-	"crypto/sha1"
-	"crypto/sha512"
-	"encoding/base64"
-	"encoding/hex"
 	"encoding/json"
-	"fmt"
 	"testing"
-	"time"
 )
 
-// makeTarball builds an npm package tarball (package/package.json, package/index.js).
+// makeTarball builds an npm package tarball whose code carries the marker
+// "raw".
 func makeTarball(t *testing.T, name, version string) []byte {
 	t.Helper()
-	files := []struct{ name, body string }{
-		{"package/package.json", string(mustJSON(map[string]any{"name": name, "version": version, "main": "index.js", "license": "MIT"}))},
-		{"package/index.js", fmt.Sprintf("module.exports = { name: %s, version: %s, marker: \"raw\" };\n", mustJSON(name), mustJSON(version))},
-	}
-	var buf bytes.Buffer
-	gz := gzip.NewWriter(&buf)
-	tw := tar.NewWriter(gz)
-	for _, f := range files {
-		hdr := &tar.Header{Name: f.name, Mode: 0o644, Size: int64(len(f.body)), ModTime: time.Unix(499162500, 0), Typeflag: tar.TypeReg}
-		if err := tw.WriteHeader(hdr); err != nil {
-			t.Fatal(err)
-		}
-		if _, err := tw.Write([]byte(f.body)); err != nil {
-			t.Fatal(err)
-		}
-	}
-	if err := tw.Close(); err != nil {
-		t.Fatal(err)
-	}
-	if err := gz.Close(); err != nil {
-		t.Fatal(err)
-	}
-	return buf.Bytes()
+	return markedTarball(t, name, version, "raw")
 }
 
 // rawPublishBody builds the JSON body npm sends for `npm publish` of an unscoped
@@ -51,38 +22,7 @@ func rawPublishBody(t *testing.T, reg *registry, name, version string, badIntegr
 	if badIntegrity {
 		digested = append(append([]byte{}, tarball...), "tampered"...)
 	}
-	s1 := sha1.Sum(digested)
-	s512 := sha512.Sum512(digested)
-	file := fmt.Sprintf("%s-%s.tgz", name, version)
-	doc := map[string]any{
-		"_id":         name,
-		"name":        name,
-		"description": "raw publish",
-		"dist-tags":   map[string]string{"latest": version},
-		"versions": map[string]any{
-			version: map[string]any{
-				"_id":     name + "@" + version,
-				"name":    name,
-				"version": version,
-				"main":    "index.js",
-				"license": "MIT",
-				"dist": map[string]any{
-					"shasum":    hex.EncodeToString(s1[:]),
-					"integrity": "sha512-" + base64.StdEncoding.EncodeToString(s512[:]),
-					"tarball":   fmt.Sprintf("%s/%s/-/%s", reg.URL, name, file),
-				},
-			},
-		},
-		"access": nil,
-		"_attachments": map[string]any{
-			file: map[string]any{
-				"content_type": "application/octet-stream",
-				"data":         base64.StdEncoding.EncodeToString(tarball),
-				"length":       len(tarball),
-			},
-		},
-	}
-	return mustJSON(doc), tarball
+	return publishBodyDigests(reg, name, version, tarball, digested), tarball
 }
 
 // Scenario d: a raw HTTP publish whose integrity does not match the tarball is

@@ -287,6 +287,12 @@ func (r *registry) do(method, path, token string, body []byte) httpResult {
 }
 
 func (r *registry) tryDo(method, path, token string, body []byte, timeout time.Duration) (httpResult, error) {
+	return r.tryDoAccept(method, path, token, body, "application/json", timeout)
+}
+
+// tryDoAccept is tryDo with another Accept header (the abbreviated
+// packument's, for instance).
+func (r *registry) tryDoAccept(method, path, token string, body []byte, accept string, timeout time.Duration) (httpResult, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), timeout)
 	defer cancel()
 	var rd io.Reader
@@ -297,7 +303,7 @@ func (r *registry) tryDo(method, path, token string, body []byte, timeout time.D
 	if err != nil {
 		return httpResult{}, err
 	}
-	req.Header.Set("Accept", "application/json")
+	req.Header.Set("Accept", accept)
 	if body != nil {
 		req.Header.Set("Content-Type", "application/json")
 	}
