@@ -59,7 +59,16 @@ func logRequests(base zerolog.Logger) func(http.Handler) http.Handler {
 			log := zerolog.Ctx(r.Context())
 			rec := &recorder{ResponseWriter: w}
 			defer func() {
-				if p := recover(); p != nil {
+				p := recover()
+				if p == http.ErrAbortHandler { //nolint:errorlint // the sentinel is panicked, not wrapped
+					// A response cut short on purpose (a tarball stream
+					// that failed verification): log it, then let
+					// net/http drop the connection.
+					log.Warn().Str("method", r.Method).Str("path", redactPath(r.URL.EscapedPath())).
+						Int64("bytes", rec.bytes).Str("remote", r.RemoteAddr).Msg("response aborted")
+					panic(p)
+				}
+				if p != nil {
 					log.Error().Interface("panic", p).Str("path", redactPath(r.URL.EscapedPath())).Msg("handler panicked")
 					if rec.status == 0 {
 						writeJSON(rec, http.StatusInternalServerError, map[string]string{"error": "internal error", "reason": "internal error"})

@@ -191,9 +191,15 @@ func TestMirrorTarballIntegrity(t *testing.T) {
 		t.Fatalf("npm install of a tampered tarball succeeded:\n%s", res)
 	}
 	for range 2 { // nothing was cached: each request is refused again
-		got := r.do("GET", "/mir-tampered/-/mir-tampered-1.0.0.tgz", "", nil)
-		if got.Status != 502 {
-			t.Fatalf("tampered tarball: %s, want 502", got)
+		// A GET that starts the download streams it and is cut short
+		// when the bytes fail verification: never a complete 200.
+		got, err := r.tryDo("GET", "/mir-tampered/-/mir-tampered-1.0.0.tgz", "", nil, 30*time.Second)
+		if err == nil && got.Status == 200 {
+			t.Fatalf("tampered tarball: a complete 200 of %d bytes", len(got.Body))
+		}
+		// A request that waits for the download (here a HEAD) gets 502.
+		if head := r.do("HEAD", "/mir-tampered/-/mir-tampered-1.0.0.tgz", "", nil); head.Status != 502 {
+			t.Fatalf("tampered tarball: HEAD %s, want 502", head)
 		}
 	}
 	st := mirrorStatus(t, r)

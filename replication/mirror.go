@@ -241,20 +241,113 @@ func (m *Mirror) Tarball(ctx context.Context, name, version string, head bool) (
 	}
 	m.stats.misses.Add(1)
 	want := expected{source: v.Dist.Tarball, integrity: v.Dist.Integrity, shasum: v.Dist.Shasum}
+	// The request that starts the fetch (a GET) gets the bytes as they
+	// arrive from upstream; requests that join it wait and read the
+	// verified copy from CouchDB.
+	var lead *leaderStream
+	if !head {
+		lead = newLeaderStream()
+		defer lead.detach()
+	}
 	ch := m.flights.DoChan("tgz:"+id, func() (any, error) {
 		// Detached: the fetch finishes for the other waiters even when the
 		// client that started it hangs up.
-		return nil, m.fetchTarball(context.WithoutCancel(ctx), id, want)
+		return nil, m.fetchTarball(context.WithoutCancel(ctx), id, want, lead)
 	})
+	var ready <-chan int64
+	if lead != nil {
+		ready = lead.ready
+	}
 	select {
 	case <-ctx.Done():
 		return nil, registry.Wrap(registry.KindUnavailable, ctx.Err(), "gave up waiting for the upstream tarball")
+	case size := <-ready:
+		return &registry.Tarball{Body: lead.take(), Size: size}, nil
 	case res := <-ch:
 		if res.Err != nil {
 			return nil, res.Err
 		}
 	}
 	return m.openCached(ctx, id, head)
+}
+
+// holdBack is how much of a streamed tarball's end the first client gets
+// only after the whole tarball was verified: a tampered or truncated
+// download never reaches it complete (its connection is cut instead).
+const holdBack = 64 << 10
+
+// leaderStream hands a tarball to the client whose request started the
+// download while it streams into CouchDB. The client's pace sets the
+// download's; a client that leaves stops receiving, the download goes on.
+type leaderStream struct {
+	ready chan int64 // the upstream answered: the size, or -1
+	pr    *io.PipeReader
+	pw    *io.PipeWriter
+	tail  []byte
+	dead  bool // the client is gone
+	taken chan struct{}
+}
+
+func newLeaderStream() *leaderStream {
+	pr, pw := io.Pipe()
+	return &leaderStream{ready: make(chan int64, 1), pr: pr, pw: pw, taken: make(chan struct{})}
+}
+
+// take hands the stream to the client.
+func (s *leaderStream) take() io.ReadCloser {
+	close(s.taken)
+	return s.pr
+}
+
+// detach releases a stream nobody took (a joined request, an error).
+func (s *leaderStream) detach() {
+	select {
+	case <-s.taken:
+	default:
+		s.pr.Close()
+	}
+}
+
+// start says the upstream answered with size bytes (-1: unknown).
+func (s *leaderStream) start(size int64) {
+	if s != nil {
+		s.ready <- size
+	}
+}
+
+// Write passes bytes on to the client, all but the last holdBack.
+func (s *leaderStream) Write(p []byte) (int, error) {
+	if s.dead {
+		return len(p), nil
+	}
+	s.tail = append(s.tail, p...)
+	if n := len(s.tail) - holdBack; n > 0 {
+		if _, err := s.pw.Write(s.tail[:n]); err != nil {
+			s.dead, s.tail = true, nil
+			return len(p), nil
+		}
+		s.tail = append(s.tail[:0], s.tail[n:]...)
+	}
+	return len(p), nil
+}
+
+// finish ends the client's stream: the held-back end after a verified
+// download, or the error (the client's response is cut short).
+func (s *leaderStream) finish(err error) {
+	if s == nil {
+		return
+	}
+	if err == nil && !s.dead {
+		if _, werr := s.pw.Write(s.tail); werr != nil {
+			err = werr
+		}
+	}
+	s.tail = nil
+	if err != nil {
+		s.pw.CloseWithError(err)
+		return
+	}
+	s.pw.Close()
 }
 
 func (m *Mirror) openCached(ctx context.Context, id string, head bool) (*registry.Tarball, error) {
@@ -281,12 +374,13 @@ type expected struct {
 // deletes the staging document: nothing unverified is ever served, and no
 // byte is held in memory. Two instances fetching at once both stage; the
 // second COPY finds the entry there, which is as good.
-func (m *Mirror) fetchTarball(ctx context.Context, id string, want expected) error {
+func (m *Mirror) fetchTarball(ctx context.Context, id string, want expected, lead *leaderStream) (err error) {
+	defer func() { lead.finish(err) }()
 	log := m.log.With().Str("tarball", id).Str("source", want.source).Logger()
 	if want.integrity == "" && want.shasum == "" {
 		return registry.E(registry.KindBadGateway, "%s has no checksum in its packument; refusing to cache it unverified", id)
 	}
-	body, _, cancel, err := m.up.OpenTarball(ctx, want.source)
+	body, size, cancel, err := m.up.OpenTarball(ctx, want.source)
 	m.stats.upstreamFetch(err)
 	if err != nil {
 		log.Warn().Str("error", err.Error()).Msg("upstream tarball fetch failed")
@@ -294,9 +388,14 @@ func (m *Mirror) fetchTarball(ctx context.Context, id string, want expected) err
 	}
 	defer cancel()
 	defer body.Close()
+	lead.start(size)
 	staging := "staging:" + id + ":" + randomSuffix()
 	h1, h512, h5 := sha1.New(), sha512.New(), md5.New() //nolint:gosec
-	counted := &countingReader{r: io.TeeReader(body, io.MultiWriter(h1, h512, h5))}
+	hashes := io.MultiWriter(h1, h512, h5)
+	if lead != nil {
+		hashes = io.MultiWriter(h1, h512, h5, lead)
+	}
+	counted := &countingReader{r: io.TeeReader(body, hashes)}
 	rev, err := m.tarballs.PutAttachment(ctx, staging, "", tarballFile, "application/octet-stream", counted)
 	if err != nil {
 		log.Warn().Str("error", err.Error()).Int64("bytes", counted.n).Msg("tarball download broke")
