@@ -32,10 +32,17 @@ type UpstreamConfig struct {
 	Timeout  time.Duration // bound on metadata calls
 	// TarballTimeout bounds a whole tarball download.
 	TarballTimeout time.Duration
+	// MaxPackumentBytes bounds one upstream packument: a larger (or
+	// endless) answer is refused before it exhausts memory.
+	MaxPackumentBytes int64
 	// MaxConcurrent bounds the packument and tarball fetches in flight at
 	// once (default 16); further fetches wait for a free slot.
 	MaxConcurrent int
 }
+
+// DefaultMaxPackumentBytes is the default bound on one upstream packument.
+// The public registry's largest documents are tens of megabytes.
+const DefaultMaxPackumentBytes = 256 << 20
 
 // Upstream is an HTTP client for the upstream registry.
 type Upstream struct {
@@ -56,6 +63,9 @@ func NewUpstream(cfg UpstreamConfig) (*Upstream, error) {
 	}
 	if cfg.TarballTimeout <= 0 {
 		cfg.TarballTimeout = 5 * time.Minute
+	}
+	if cfg.MaxPackumentBytes <= 0 {
+		cfg.MaxPackumentBytes = DefaultMaxPackumentBytes
 	}
 	if cfg.MaxConcurrent <= 0 {
 		cfg.MaxConcurrent = 16
@@ -201,8 +211,15 @@ func (u *Upstream) Packument(ctx context.Context, name string) (*registry.Packum
 		return nil, err
 	}
 	defer resp.Body.Close()
+	if resp.ContentLength > u.cfg.MaxPackumentBytes {
+		return nil, registry.E(registry.KindUnavailable, "the upstream document for %s is %d bytes, over the %d-byte limit", name, resp.ContentLength, u.cfg.MaxPackumentBytes)
+	}
+	limited := &io.LimitedReader{R: resp.Body, N: u.cfg.MaxPackumentBytes + 1}
 	var p registry.Packument
-	if err := json.NewDecoder(resp.Body).Decode(&p); err != nil {
+	if err := json.NewDecoder(limited).Decode(&p); err != nil {
+		if limited.N <= 0 {
+			return nil, registry.E(registry.KindUnavailable, "the upstream document for %s is over the %d-byte limit", name, u.cfg.MaxPackumentBytes)
+		}
 		// Truncated or garbled: the upstream is not usable now.
 		return nil, registry.Wrap(registry.KindUnavailable, err, "the upstream registry sent an unreadable document for %s", name)
 	}

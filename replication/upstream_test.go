@@ -5,6 +5,7 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -141,5 +142,40 @@ func TestUpstreamTarballTimeout(t *testing.T) {
 	}
 	if took := time.Since(start); took > 3*time.Second {
 		t.Fatalf("a dripping download was cut after %s, want about 300ms", took)
+	}
+}
+
+// An upstream packument over the limit is refused as unavailable (503),
+// whether it announces its size or streams without end, and one within the
+// limit is read.
+func TestUpstreamPackumentSizeLimit(t *testing.T) {
+	const limit = 4096
+	doc := `{"_id":"p","name":"p","versions":{},"description":"` + strings.Repeat("x", 2*limit) + `"}`
+	small := `{"_id":"s","name":"s","versions":{}}`
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		switch r.URL.Path {
+		case "/p": // announced size
+			w.Header().Set("Content-Length", strconv.Itoa(len(doc)))
+			io.WriteString(w, doc)
+		case "/chunked": // no size: refused once the limit is read
+			w.(http.Flusher).Flush()
+			io.WriteString(w, strings.Replace(doc, `"p"`, `"chunked"`, 2))
+		default:
+			io.WriteString(w, small)
+		}
+	}))
+	defer srv.Close()
+	up, err := NewUpstream(UpstreamConfig{Registry: srv.URL, MaxPackumentBytes: limit})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, name := range []string{"p", "chunked"} {
+		_, err := up.Packument(context.Background(), name)
+		if !registry.IsKind(err, registry.KindUnavailable) || !strings.Contains(registry.ReasonOf(err), "limit") {
+			t.Errorf("%s over the limit: %v, want unavailable (limit)", name, err)
+		}
+	}
+	if p, err := up.Packument(context.Background(), "s"); err != nil || p.Name != "s" {
+		t.Errorf("small packument: %v, %v", p, err)
 	}
 }

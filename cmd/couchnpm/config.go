@@ -71,6 +71,17 @@ func (e *envFlags) integer(p *int, name, env string, def int, usage string) {
 	e.fs.IntVar(p, name, def, usage+" (env "+env+")")
 }
 
+// size registers a byte-size flag (like 100MB) with an environment fallback.
+func (e *envFlags) size(p *int64, name, env string, def int64, usage string) {
+	*p = def
+	if v, ok := os.LookupEnv(env); ok {
+		if err := (byteSize{p}).Set(v); err != nil {
+			e.errs = append(e.errs, fmt.Errorf("%s: %w", env, err))
+		}
+	}
+	e.fs.Var(byteSize{p}, name, usage+" (env "+env+")")
+}
+
 func (e *envFlags) duration(p *time.Duration, name, env string, def time.Duration, usage string) {
 	if v, ok := os.LookupEnv(env); ok {
 		d, err := time.ParseDuration(v)

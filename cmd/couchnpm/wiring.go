@@ -30,7 +30,7 @@ func startMirror(ctx context.Context, cfg *config, db *couch.Client, reg *regist
 	up, err := replication.NewUpstream(replication.UpstreamConfig{
 		Registry: mc.Upstream, Changes: mc.Changes, Headers: mc.parsedHeaders,
 		User: mc.UpstreamUser, Password: mc.UpstreamPass, Token: mc.UpstreamToken, Timeout: mc.Timeout,
-		TarballTimeout: mc.TarballTimeout, MaxConcurrent: mc.MaxConcurrent,
+		TarballTimeout: mc.TarballTimeout, MaxConcurrent: mc.MaxConcurrent, MaxPackumentBytes: mc.MaxPackumentBytes,
 	})
 	if err != nil {
 		return nil, err
