@@ -35,12 +35,7 @@ const defaultTokensPerPage = 100
 // listTokens answers npm token list, a page at a time (page, perPage);
 // urls.next links the next page.
 func (s *Server) listTokens(w http.ResponseWriter, r *http.Request) {
-	user, err := requireUser(r)
-	if err != nil {
-		writeError(w, r, err)
-		return
-	}
-	tc, err := s.tokenCommands()
+	user, tc, err := s.tokenRequest(r)
 	if err != nil {
 		writeError(w, r, err)
 		return
@@ -74,12 +69,7 @@ func (s *Server) listTokens(w http.ResponseWriter, r *http.Request) {
 // createToken answers npm token create. The new token is in the answer
 // only; it is never logged.
 func (s *Server) createToken(w http.ResponseWriter, r *http.Request) {
-	user, err := requireUser(r)
-	if err != nil {
-		writeError(w, r, err)
-		return
-	}
-	tc, err := s.tokenCommands()
+	user, tc, err := s.tokenRequest(r)
 	if err != nil {
 		writeError(w, r, err)
 		return
@@ -105,12 +95,7 @@ func (s *Server) createToken(w http.ResponseWriter, r *http.Request) {
 // revokeToken answers npm token revoke: DELETE /-/npm/v1/tokens/token/{key},
 // the key (or a unique prefix of it) of one of the caller's tokens.
 func (s *Server) revokeToken(w http.ResponseWriter, r *http.Request) {
-	user, err := requireUser(r)
-	if err != nil {
-		writeError(w, r, err)
-		return
-	}
-	tc, err := s.tokenCommands()
+	user, tc, err := s.tokenRequest(r)
 	if err != nil {
 		writeError(w, r, err)
 		return
@@ -126,4 +111,15 @@ func (s *Server) revokeToken(w http.ResponseWriter, r *http.Request) {
 	}
 	zerolog.Ctx(r.Context()).Info().Msg("token revoked")
 	w.WriteHeader(http.StatusNoContent)
+}
+
+// tokenRequest resolves what every token route needs: a logged-in caller
+// and the token operations.
+func (s *Server) tokenRequest(r *http.Request) (registry.Identity, TokenCommands, error) {
+	user, err := requireUser(r)
+	if err != nil {
+		return user, nil, err
+	}
+	tc, err := s.tokenCommands()
+	return user, tc, err
 }

@@ -165,18 +165,8 @@ func (s *jsonScanner) object(depth int, ctx jsonCtx) error {
 		if err := s.value(depth, child); err != nil {
 			return err
 		}
-		s.skipSpace()
-		if s.i >= len(s.data) {
-			return s.fail("unexpected end")
-		}
-		switch s.data[s.i] {
-		case ',':
-			s.i++
-		case '}':
-			s.i++
-			return nil
-		default:
-			return s.fail("expected ',' or '}'")
+		if done, err := s.separator('}'); done || err != nil {
+			return err
 		}
 	}
 }
@@ -196,19 +186,28 @@ func (s *jsonScanner) array(depth int, ctx jsonCtx) error {
 		if err := s.value(depth, child); err != nil {
 			return err
 		}
-		s.skipSpace()
-		if s.i >= len(s.data) {
-			return s.fail("unexpected end")
+		if done, err := s.separator(']'); done || err != nil {
+			return err
 		}
-		switch s.data[s.i] {
-		case ',':
-			s.i++
-		case ']':
-			s.i++
-			return nil
-		default:
-			return s.fail("expected ',' or ']'")
-		}
+	}
+}
+
+// separator reads what follows a member of an object or array: a ',' (more
+// to come) or the closing byte (done).
+func (s *jsonScanner) separator(closing byte) (done bool, err error) {
+	s.skipSpace()
+	if s.i >= len(s.data) {
+		return false, s.fail("unexpected end")
+	}
+	switch s.data[s.i] {
+	case ',':
+		s.i++
+		return false, nil
+	case closing:
+		s.i++
+		return true, nil
+	default:
+		return false, s.fail("expected ',' or '" + string(closing) + "'")
 	}
 }
 
