@@ -1,9 +1,11 @@
 #!/usr/bin/env bash
 # test.sh - the whole check: go vet, unit tests (with -race), then the integration suite.
 #
-# Works on a clean clone with only Go and Node/npm installed: the integration suite
-# installs PouchDB Server (npm ci --prefix devdb) when needed and starts its own
-# instance, unless COUCHDB_URL (+ COUCHDB_USER/COUCHDB_PASSWORD) points at a CouchDB.
+# Works on a clean clone with only Go and Node/npm installed. The integration suite
+# runs twice: on Apache CouchDB 3 started from the release named by COUCHDB_HOME or
+# COUCHDB_RELEASE (scripts/couchdb.sh; skipped, in one line, without either), and on
+# PouchDB Server (installed with npm ci --prefix devdb). With COUCHDB_URL (+
+# COUCHDB_USER/COUCHDB_PASSWORD) it runs once, against that CouchDB.
 # Every step runs even when an earlier one failed; the exit status is non-zero if any failed.
 #
 # Environment:
@@ -60,15 +62,10 @@ fi
 if [[ "${SKIP_INTEGRATION:-}" == 1 ]]; then
 	echo "== integration suite skipped (SKIP_INTEGRATION=1)"
 else
-	# Install PouchDB Server up front so npm's output is not mixed into go test's.
-	if [[ -z "${COUCHDB_URL:-}" ]]; then
-		# shellcheck source=scripts/devdb.sh
-		source "$ROOT/scripts/devdb.sh"
-		devdb_install || failed+=("PouchDB Server install")
-	fi
 	# --- package managers for the client tests (integration/clients_test.go) ---
 	# npm 10 and 12, pnpm, yarn 1 and 4, pinned in clients/; installed up front
-	# like PouchDB Server (the tests install them too when missing).
+	# so that npm's output is not mixed into go test's (the tests install them
+	# too when missing).
 	if [[ ! -d "$ROOT/clients/node_modules" ]]; then
 		echo "== npm ci --prefix clients"
 		npm ci --prefix "$ROOT/clients" --no-audit --no-fund --loglevel=error || failed+=("clients install")
@@ -89,9 +86,47 @@ else
 		fi
 	fi
 	# --- end Chromium ---
-	echo "== go test ./integration/..."
-	# shellcheck disable=SC2086
-	go test -count=1 -timeout 30m ${GOTESTFLAGS:-} ./integration/... || failed+=("integration tests")
+	if [[ -n "${COUCHDB_URL:-}" ]]; then
+		# One pass, against the CouchDB the caller named.
+		echo "== go test ./integration/... (CouchDB at $COUCHDB_URL)"
+		# shellcheck disable=SC2086
+		go test -tags integration -count=1 -timeout 30m ${GOTESTFLAGS:-} ./integration/... || failed+=("integration tests ($COUCHDB_URL)")
+	else
+		# --- pass 1: Apache CouchDB 3 (production's server) ---
+		# From the release named by COUCHDB_HOME or COUCHDB_RELEASE; without
+		# one (a user's fresh machine) this pass is skipped, said in one line.
+		# The suite's cluster and two-site tests start further nodes from the
+		# same release (COUCHNPM_IT_COUCHDB_HOME).
+		# shellcheck source=scripts/couchdb.sh
+		source "$ROOT/scripts/couchdb.sh"
+		if couchdb_home_dir="$(couchdb_home 2>/dev/null)"; then
+			couch_dir="$(mktemp -d "${TMPDIR:-/tmp}/couchnpm-test-couchdb.XXXXXX")"
+			couch_port="$(node -e 'const s=require("net").createServer();s.listen(0,"127.0.0.1",()=>{console.log(s.address().port);s.close()})')"
+			if (couchdb_start "$couch_port" "$couch_dir/node" >/dev/null); then
+				echo "== go test ./integration/... (Apache CouchDB from $couchdb_home_dir)"
+				# shellcheck disable=SC2086
+				COUCHDB_URL="http://127.0.0.1:$couch_port" COUCHDB_USER="${COUCHDB_USER:-admin}" COUCHDB_PASSWORD="${COUCHDB_PASSWORD:-admin}" \
+					COUCHNPM_IT_COUCHDB_HOME="$couchdb_home_dir" \
+					go test -tags integration -count=1 -timeout 30m ${GOTESTFLAGS:-} ./integration/... || failed+=("integration tests (Apache CouchDB)")
+				couchdb_stop "$couch_dir/node"
+			else
+				failed+=("Apache CouchDB start")
+			fi
+			rm -rf "$couch_dir"
+		else
+			echo "== integration on Apache CouchDB skipped: no release named (set COUCHDB_HOME or COUCHDB_RELEASE)"
+		fi
+		# --- pass 2: PouchDB Server (the stand-in a fresh machine installs) ---
+		# shellcheck source=scripts/devdb.sh
+		source "$ROOT/scripts/devdb.sh"
+		if devdb_install; then
+			echo "== go test ./integration/... (PouchDB Server)"
+			# shellcheck disable=SC2086
+			go test -tags integration -count=1 -timeout 30m ${GOTESTFLAGS:-} ./integration/... || failed+=("integration tests (PouchDB Server)")
+		else
+			failed+=("PouchDB Server install")
+		fi
+	fi
 fi
 
 if ((${#failed[@]} > 0)); then
