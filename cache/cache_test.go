@@ -67,17 +67,17 @@ func (f *fakeDB) GetPackument(ctx context.Context, name string) (*registry.Packu
 	return clonePackument(p), nil
 }
 
-func (f *fakeDB) PutPackument(ctx context.Context, p *registry.Packument) (string, error) {
+func (f *fakeDB) PutPackument(ctx context.Context, p *registry.Packument) (registry.Written, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	if old, ok := f.docs[p.ID]; ok && old.Rev != p.Rev {
-		return "", registry.E(registry.KindConflict, "conflict")
+		return registry.Written{}, registry.E(registry.KindConflict, "conflict")
 	}
 	f.n++
 	q := clonePackument(p)
 	q.Rev = fmt.Sprintf("%d-%032x", f.n, f.n)
 	f.docs[p.ID] = q
-	return q.Rev, nil
+	return registry.Written{Rev: q.Rev, Quorum: true}, nil
 }
 
 func (f *fakeDB) DeletePackument(ctx context.Context, name, rev string) error {
@@ -256,7 +256,8 @@ func TestLocalWriteInvalidatesAtOnce(t *testing.T) {
 	h.db.write("a", "1.0.0")
 	p := h.get(t, "a")
 	p.Versions["2.0.0"] = json.RawMessage(`{"name":"a","version":"2.0.0"}`)
-	rev, err := h.s.PutPackument(context.Background(), p)
+	w, err := h.s.PutPackument(context.Background(), p)
+	rev := w.Rev
 	if err != nil {
 		t.Fatal(err)
 	}

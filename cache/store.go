@@ -132,10 +132,10 @@ func (e *entry) result(name string) (*registry.Packument, error) {
 }
 
 // PutPackument writes through and drops the entry.
-func (s *Store) PutPackument(ctx context.Context, p *registry.Packument) (string, error) {
-	rev, err := s.Backend.PutPackument(ctx, p)
+func (s *Store) PutPackument(ctx context.Context, p *registry.Packument) (registry.Written, error) {
+	w, err := s.Backend.PutPackument(ctx, p)
 	s.Invalidate(p.ID)
-	return rev, err
+	return w, err
 }
 
 // DeletePackument deletes through and drops the entry.

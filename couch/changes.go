@@ -71,6 +71,11 @@ var revRe = regexp.MustCompile(`^[0-9]+-[0-9a-f]{32}$`)
 // raw sends a request to the database without kivik (paths and queries
 // already escaped).
 func (s *Packuments) raw(ctx context.Context, method, path, query string) (*http.Response, error) {
+	return s.rawBody(ctx, method, path, query, nil)
+}
+
+// rawBody is raw with a JSON request body (nil for none).
+func (s *Packuments) rawBody(ctx context.Context, method, path, query string, body io.Reader) (*http.Response, error) {
 	u := *s.c.base
 	u.RawPath = u.EscapedPath() + "/" + url.PathEscape(s.db.Name()) + path
 	p, err := url.PathUnescape(u.RawPath)
@@ -79,11 +84,14 @@ func (s *Packuments) raw(ctx context.Context, method, path, query string) (*http
 	}
 	u.Path = p
 	u.RawQuery = query
-	req, err := http.NewRequestWithContext(ctx, method, u.String(), nil)
+	req, err := http.NewRequestWithContext(ctx, method, u.String(), body)
 	if err != nil {
 		return nil, registry.Wrap(registry.KindInternal, err, "request")
 	}
 	req.Header.Set("Accept", "application/json")
+	if body != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
 	// No compression: a gzipped feed holds heartbeats and changes back in
 	// the server's compressor (PouchDB Server compresses everything).
 	req.Header.Set("Accept-Encoding", "identity")
@@ -104,14 +112,38 @@ func (s *Packuments) raw(ctx context.Context, method, path, query string) (*http
 // returns nil when ctx ends, and an error when the feed breaks: CouchDB
 // unreachable, an error status, or no byte for three heartbeats.
 func (s *Packuments) FollowChanges(ctx context.Context, heartbeat time.Duration, on func(id string)) error {
+	return s.follow(ctx, heartbeat, false, func(id string, _ int) { on(id) })
+}
+
+// FollowConflicts follows the changes feed from now with every leaf
+// revision listed (style=all_docs): on(id) hears of each change that
+// leaves a document with more than one leaf, i.e. with open or resolved
+// conflicts (a resolved one keeps its deleted leaves), and on("") of the
+// feed's openings and heartbeats. Replication and a cluster's internal
+// synchronisation show up here as changes too.
+func (s *Packuments) FollowConflicts(ctx context.Context, heartbeat time.Duration, on func(id string)) error {
+	return s.follow(ctx, heartbeat, true, func(id string, leaves int) {
+		if id == "" || leaves > 1 {
+			on(id)
+		}
+	})
+}
+
+// follow reads the continuous changes feed from now; see FollowChanges.
+// With allDocs, on also gets the number of leaf revisions of each change.
+func (s *Packuments) follow(ctx context.Context, heartbeat time.Duration, allDocs bool, on func(id string, leaves int)) error {
 	if heartbeat <= 0 {
 		heartbeat = time.Second
 	}
-	query := url.Values{
+	q := url.Values{
 		"feed":      {"continuous"},
 		"since":     {"now"},
 		"heartbeat": {strconv.FormatInt(heartbeat.Milliseconds(), 10)},
-	}.Encode()
+	}
+	if allDocs {
+		q.Set("style", "all_docs")
+	}
+	query := q.Encode()
 	fctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	// A silent feed is a broken feed: without a byte for three heartbeats
@@ -131,7 +163,7 @@ func (s *Packuments) FollowChanges(ctx context.Context, heartbeat time.Duration,
 		return registry.E(registry.KindUnavailable, "changes feed of %s: CouchDB answered %d", s.db.Name(), resp.StatusCode)
 	}
 	watchdog.Reset(idle)
-	on("")
+	on("", 0)
 	r := bufio.NewReaderSize(resp.Body, 64<<10)
 	for {
 		line, err := r.ReadSlice('\n')
@@ -146,18 +178,19 @@ func (s *Packuments) FollowChanges(ctx context.Context, heartbeat time.Duration,
 		}
 		if trimmed := trimSpace(line); len(trimmed) == 0 {
 			if len(line) > 0 {
-				on("") // heartbeat
+				on("", 0) // heartbeat
 			}
 		} else {
 			var ch struct {
-				ID      string          `json:"id"`
-				LastSeq json.RawMessage `json:"last_seq"`
+				ID      string            `json:"id"`
+				LastSeq json.RawMessage   `json:"last_seq"`
+				Changes []json.RawMessage `json:"changes"`
 			}
 			if jerr := json.Unmarshal(trimmed, &ch); jerr != nil {
 				return registry.Wrap(registry.KindUnavailable, jerr, "changes feed of %s: unreadable line", s.db.Name())
 			}
 			if ch.ID != "" {
-				on(ch.ID)
+				on(ch.ID, len(ch.Changes))
 			} else if ch.LastSeq != nil {
 				return fmt.Errorf("changes feed of %s ended", s.db.Name())
 			}

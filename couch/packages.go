@@ -22,37 +22,8 @@ func (c *Client) Packuments(role string) *Packuments {
 	return &Packuments{c: c, db: c.k.DB(c.names[role])}
 }
 
-// GetPackument reads a packument document (attachments as stubs).
-func (s *Packuments) GetPackument(ctx context.Context, name string) (*registry.Packument, error) {
-	ctx, cancel := s.c.ctx(ctx)
-	defer cancel()
-	var p registry.Packument
-	if err := s.db.Get(ctx, name).ScanDoc(&p); err != nil {
-		return nil, translate(err, "read package "+name)
-	}
-	return &p, nil
-}
-
-// PutPackument writes the document and its inline attachments in one
-// request, so a publish is atomic: CouchDB stores both or neither.
-func (s *Packuments) PutPackument(ctx context.Context, p *registry.Packument) (string, error) {
-	ctx, cancel := s.c.ctx(ctx)
-	defer cancel()
-	rev, err := s.db.Put(ctx, p.ID, p)
-	if err != nil {
-		err = translate(err, "write package "+p.ID)
-		if registry.IsKind(err, registry.KindForbidden) && s.stale(ctx, p) {
-			// PouchDB Server runs validate_doc_update against the current
-			// document before it checks the revision, so a write based on
-			// an older revision can be refused (403: "time[v] may not be
-			// removed") where CouchDB 3 answers 409. It is a conflict: the
-			// caller re-reads and merges again.
-			return "", registry.Wrap(registry.KindConflict, err, "write package %s: document update conflict", p.ID)
-		}
-		return "", err
-	}
-	return rev, nil
-}
+// Name is the database's name.
+func (s *Packuments) Name() string { return s.db.Name() }
 
 // stale reports whether the stored document of p has moved past the
 // revision p was read at (or appeared, when p is new).

@@ -83,3 +83,17 @@ func (s *Packuments) names(ctx context.Context, view, key string) ([]string, err
 	}
 	return out, nil
 }
+
+// Conflicted lists up to limit documents that have conflicting revisions
+// (the conflicts view), for the resolver to merge at start and for status.
+func (s *Packuments) Conflicted(ctx context.Context, limit int) ([]string, error) {
+	rows, err := queryView[int](ctx, s.c, s.db, "conflicts", map[string]any{"limit": limit})
+	if err != nil {
+		return nil, err
+	}
+	out := make([]string, len(rows))
+	for i, r := range rows {
+		out[i] = r.Key
+	}
+	return out, nil
+}

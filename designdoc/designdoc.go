@@ -36,6 +36,7 @@ var packumentViews = map[string]string{
 	"starredByUser": "starredByUser.map.js",
 	"byKeyword":     "byKeyword.map.js",
 	"search":        "search.map.js",
+	"conflicts":     "conflicts.map.js",
 }
 
 // All returns the design documents, in a stable order: packages, mirror, tokens.

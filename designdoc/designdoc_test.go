@@ -210,7 +210,7 @@ func TestHashFollowsBody(t *testing.T) {
 }
 
 func TestDesignDocumentContents(t *testing.T) {
-	packumentViewNames := []string{"byKeyword", "byMaintainer", "byName", "modified", "search", "starredByUser"}
+	packumentViewNames := []string{"byKeyword", "byMaintainer", "byName", "conflicts", "modified", "search", "starredByUser"}
 	want := map[string][]string{
 		"packages": packumentViewNames,
 		"mirror":   packumentViewNames,
@@ -940,6 +940,12 @@ func TestViews(t *testing.T) {
 			if !reflect.DeepEqual(terms, wantTerms) {
 				t.Errorf("search terms %q, want %q", terms, wantTerms)
 			}
+
+			// conflicts: only documents with losing leaves
+			check("conflicts", doc, nil)
+			conflicted := sampleDoc()
+			conflicted["_conflicts"] = []any{"2-aaaa", "2-bbbb"}
+			check("conflicts", conflicted, [][2]any{{conflicted["_id"], float64(2)}})
 
 			// tombstones: only "modified" still sees them
 			tomb := tombstone(sampleDoc(), "2024-05-01T00:00:00.000Z")

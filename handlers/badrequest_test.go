@@ -47,7 +47,7 @@ func (s *recordingStore) GetPackument(ctx context.Context, name string) (*regist
 	return s.memStore.GetPackument(ctx, name)
 }
 
-func (s *recordingStore) PutPackument(ctx context.Context, p *registry.Packument) (string, error) {
+func (s *recordingStore) PutPackument(ctx context.Context, p *registry.Packument) (registry.Written, error) {
 	s.note(p.ID, "")
 	for att := range p.Attachments {
 		s.note(p.ID, att)

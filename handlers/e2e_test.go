@@ -52,7 +52,7 @@ func (s *memStore) GetPackument(_ context.Context, name string) (*registry.Packu
 	return &p, nil
 }
 
-func (s *memStore) PutPackument(_ context.Context, p *registry.Packument) (string, error) {
+func (s *memStore) PutPackument(_ context.Context, p *registry.Packument) (registry.Written, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	cur := ""
@@ -60,7 +60,7 @@ func (s *memStore) PutPackument(_ context.Context, p *registry.Packument) (strin
 		cur = fmt.Sprintf("%d-r", n)
 	}
 	if p.Rev != cur {
-		return "", registry.E(registry.KindConflict, "conflict")
+		return registry.Written{}, registry.E(registry.KindConflict, "conflict")
 	}
 	cp := *p
 	s.revs[p.ID]++
@@ -70,7 +70,7 @@ func (s *memStore) PutPackument(_ context.Context, p *registry.Packument) (strin
 		if a.Data != "" {
 			b, err := base64.StdEncoding.DecodeString(a.Data)
 			if err != nil {
-				return "", err
+				return registry.Written{}, err
 			}
 			s.tarballs[p.ID+"/"+k] = b
 			a = registry.Attachment{ContentType: a.ContentType, Length: int64(len(b)), Digest: "md5-mem", Stub: true}
@@ -79,10 +79,10 @@ func (s *memStore) PutPackument(_ context.Context, p *registry.Packument) (strin
 	}
 	raw, err := json.Marshal(&cp)
 	if err != nil {
-		return "", err
+		return registry.Written{}, err
 	}
 	s.docs[p.ID] = raw
-	return cp.Rev, nil
+	return registry.Written{Rev: cp.Rev, Quorum: true}, nil
 }
 
 func (s *memStore) OpenTarball(_ context.Context, name, att string) (*registry.Tarball, error) {

@@ -44,16 +44,23 @@ type MirrorStatus interface {
 	Status(ctx context.Context) (*replication.Status, error)
 }
 
+// ConflictStatus reports the conflict resolver's work (GET
+// /-/conflicts/status) as viewer may see it.
+type ConflictStatus interface {
+	Status(ctx context.Context, viewer registry.Identity) (any, error)
+}
+
 // Config is what the handlers need to know about the deployment.
 type Config struct {
 	PublicURL       string // base URL written into dist.tarball, no trailing slash
 	MaxPublishBytes int64
-	AuditUpstream   string        // command surface: base URL npm audit is forwarded to; "" = off
-	AuditTimeout    time.Duration // command surface: bound on one forwarded audit
-	Mirror          MirrorStatus  // nil when mirroring is off
-	LoginLimit      LoginLimit    // failed password checks before 429 (ratelimit.go); zero value: defaults
-	Bodies          BodyCache     // fast path: rendered packuments per revision; nil = render each time
-	Metrics         http.Handler  // GET /-/metrics (Prometheus); nil = none
+	AuditUpstream   string         // command surface: base URL npm audit is forwarded to; "" = off
+	AuditTimeout    time.Duration  // command surface: bound on one forwarded audit
+	Mirror          MirrorStatus   // nil when mirroring is off
+	Conflicts       ConflictStatus // nil: no conflict resolver
+	LoginLimit      LoginLimit     // failed password checks before 429 (ratelimit.go); zero value: defaults
+	Bodies          BodyCache      // fast path: rendered packuments per revision; nil = render each time
+	Metrics         http.Handler   // GET /-/metrics (Prometheus); nil = none
 	Observer        RequestObserver
 	WebLogin        WebLogins // npm's web login; nil: POST /-/v1/login answers 404 (npm falls back to the legacy login)
 }
@@ -87,6 +94,7 @@ func New(cfg Config, reg Registry, accounts Accounts, db Pinger, log zerolog.Log
 	api.HandleFunc("/user/token/{token}", s.logout).Methods(http.MethodDelete)
 	s.webLoginRoutes(api) // web login (weblogin.go)
 	api.HandleFunc("/mirror/status", s.mirrorStatus).Methods(http.MethodGet)
+	api.HandleFunc("/conflicts/status", s.conflictStatus).Methods(http.MethodGet)
 	if cfg.Metrics != nil {
 		api.Handle("/metrics", cfg.Metrics).Methods(http.MethodGet)
 	}
@@ -129,6 +137,24 @@ func (s *Server) ping(w http.ResponseWriter, r *http.Request) {
 
 // mirrorStatus reports the mirror's progress and health (for people and
 // for `couchnpm mirror status`).
+func (s *Server) conflictStatus(w http.ResponseWriter, r *http.Request) {
+	if s.cfg.Conflicts == nil {
+		s.notFound(w, r)
+		return
+	}
+	user, err := identity(r)
+	if err != nil {
+		writeError(w, r, err)
+		return
+	}
+	st, err := s.cfg.Conflicts.Status(r.Context(), user)
+	if err != nil {
+		writeError(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, st)
+}
+
 func (s *Server) mirrorStatus(w http.ResponseWriter, r *http.Request) {
 	if s.cfg.Mirror == nil {
 		writeJSON(w, http.StatusOK, map[string]string{"mode": "off", "state": "off"})

@@ -175,3 +175,19 @@ func (c *mirrorCollector) Collect(ch chan<- prometheus.Metric) {
 	ch <- prometheus.MustNewConstMetric(descTarballs, prometheus.CounterValue, float64(st.TarballCache.Hits), "hit")
 	ch <- prometheus.MustNewConstMetric(descTarballs, prometheus.CounterValue, float64(st.TarballCache.Misses), "miss")
 }
+
+// WatchConflicts exports the conflict resolver's counters (this instance).
+func (m *Metrics) WatchConflicts(resolved, dropped, unconfirmed func() int64) {
+	for _, c := range []struct {
+		name, help string
+		f          func() int64
+	}{
+		{"couchnpm_conflicts_resolved_total", "Documents whose conflicting revisions this instance merged.", resolved},
+		{"couchnpm_conflict_versions_dropped_total", "Versions published with different content on two sides of a conflict (the earliest publish is kept).", dropped},
+		{"couchnpm_writes_unconfirmed_total", "Writes CouchDB accepted without a quorum (202) that were not seen on a quorum within the bound.", unconfirmed},
+	} {
+		f := c.f
+		m.reg.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{Name: c.name, Help: c.help},
+			func() float64 { return float64(f()) }))
+	}
+}

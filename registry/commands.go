@@ -106,6 +106,9 @@ func (s *Service) DefaultAccess() string {
 	return s.cmd.policy.DefaultAccess
 }
 
+// IsAdmin reports whether user is one of the registry's admins (--admins).
+func (s *Service) IsAdmin(user string) bool { return s.isAdmin(user) }
+
 func (s *Service) isAdmin(user string) bool {
 	for _, a := range s.cmd.policy.Admins {
 		if a == user {

@@ -185,26 +185,26 @@ func (s *memStore) GetPackument(_ context.Context, name string) (*Packument, err
 	return &p, nil
 }
 
-func (s *memStore) PutPackument(_ context.Context, p *Packument) (string, error) {
+func (s *memStore) PutPackument(_ context.Context, p *Packument) (Written, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.puts++
 	if s.failFirstPuts > 0 {
 		s.failFirstPuts--
 		s.conflicts++
-		return "", E(KindConflict, "document update conflict (injected)")
+		return Written{}, E(KindConflict, "document update conflict (injected)")
 	}
 	cur := ""
 	if raw, ok := s.docs[p.ID]; ok {
 		var old Packument
 		if err := json.Unmarshal(raw, &old); err != nil {
-			return "", err
+			return Written{}, err
 		}
 		cur = old.Rev
 	}
 	if p.Rev != cur {
 		s.conflicts++
-		return "", E(KindConflict, "document update conflict")
+		return Written{}, E(KindConflict, "document update conflict")
 	}
 	n := 1
 	if cur != "" {
@@ -222,7 +222,7 @@ func (s *memStore) PutPackument(_ context.Context, p *Packument) (string, error)
 		if a.Data != "" {
 			b, err := base64.StdEncoding.DecodeString(a.Data)
 			if err != nil {
-				return "", err
+				return Written{}, err
 			}
 			s.tarballs[p.ID][k] = b
 			a = Attachment{ContentType: a.ContentType, Length: int64(len(b)), Digest: "md5-x", RevPos: n, Stub: true}
@@ -231,10 +231,10 @@ func (s *memStore) PutPackument(_ context.Context, p *Packument) (string, error)
 	}
 	raw, err := json.Marshal(&cp)
 	if err != nil {
-		return "", err
+		return Written{}, err
 	}
 	s.docs[p.ID] = raw
-	return cp.Rev, nil
+	return Written{Rev: cp.Rev, Quorum: true}, nil
 }
 
 func (s *memStore) OpenTarball(_ context.Context, name, att string) (*Tarball, error) {

@@ -2,7 +2,6 @@ package registry
 
 import (
 	"context"
-	"time"
 )
 
 // modify runs a read-change-write cycle on a private package for user. On a
@@ -22,21 +21,34 @@ func (s *Service) modify(ctx context.Context, user Identity, name string, change
 		if err != nil {
 			return err
 		}
+		if len(doc.Conflicts) > 0 && attempt+1 < maxPublishAttempts {
+			if _, err := s.ResolveConflicts(ctx, name); err != nil && !IsKind(err, KindConflict) {
+				return err
+			}
+			continue
+		}
 		if doc.IsTombstone() {
 			return E(KindNotFound, "package %s was unpublished", name)
 		}
+		before := snapshotOf(doc)
 		if err := change(doc); err != nil {
 			return err
 		}
 		doc.Time["modified"] = stamp(s.now())
-		_, err = s.store.PutPackument(ctx, doc)
-		if !IsKind(err, KindConflict) || attempt+1 >= maxPublishAttempts {
+		doc.stampChanges(before, doc.Time["modified"])
+		w, err := s.store.PutPackument(ctx, doc)
+		if err == nil && !w.Quorum {
+			rev := w.Rev
+			s.confirmWrite(ctx, name, func(p *Packument) bool { return p.Rev == rev || p.Time["modified"] >= doc.Time["modified"] })
+		}
+		if !IsKind(err, KindConflict) {
 			return err
 		}
-		select {
-		case <-ctx.Done():
-			return Wrap(KindUnavailable, ctx.Err(), "change of %s gave up", name)
-		case <-time.After(s.backoff(attempt)):
+		if attempt+1 >= maxPublishAttempts {
+			return Wrap(KindConflict, err, "change of %s kept losing to concurrent writes (%d attempts); retry", name, maxPublishAttempts)
+		}
+		if err := s.sleep(ctx, attempt); err != nil {
+			return Wrap(KindUnavailable, err, "change of %s gave up", name)
 		}
 	}
 }

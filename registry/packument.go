@@ -21,6 +21,9 @@ type Attachment struct {
 	RevPos      int    `json:"revpos,omitempty"`
 	Stub        bool   `json:"stub,omitempty"`
 	Data        string `json:"data,omitempty"`
+	// FromRev, set by MergeLeaves, names the leaf revision whose copy of
+	// this attachment the merged document must carry; never stored.
+	FromRev string `json:"-"`
 }
 
 // Manifest is one version's metadata, kept as the raw JSON object so that
@@ -42,6 +45,12 @@ type Packument struct {
 	Users       map[string]bool
 	Attachments map[string]Attachment
 	Fields      map[string]json.RawMessage
+	// Meta is couchnpm's bookkeeping (the root field "couchnpm"; see
+	// conflicts.go), never rendered to clients.
+	Meta *Meta
+	// Conflicts lists the losing leaf revisions CouchDB reported with the
+	// document (_conflicts); read only, never written.
+	Conflicts []string
 }
 
 // NewPackument returns an empty packument for name.
@@ -105,6 +114,8 @@ func (p *Packument) UnmarshalJSON(data []byte) error {
 	take("maintainers", &p.Maintainers)
 	take("users", &p.Users)
 	take("_attachments", &p.Attachments)
+	take("_conflicts", &p.Conflicts)
+	take("couchnpm", &p.Meta)
 	if t, ok := raw["time"]; ok {
 		var times map[string]json.RawMessage
 		if json.Unmarshal(t, &times) == nil {
@@ -176,6 +187,9 @@ func (p *Packument) MarshalJSON() ([]byte, error) {
 	}
 	if len(p.Attachments) > 0 {
 		out["_attachments"] = p.Attachments
+	}
+	if p.Meta != nil && (len(p.Meta.Changed) > 0 || len(p.Meta.Conflicts) > 0) {
+		out["couchnpm"] = p.Meta
 	}
 	return json.Marshal(out)
 }

@@ -30,6 +30,7 @@ func (r Render) Full(p *Packument, withRev bool) ([]byte, error) {
 		out.Rev = ""
 	}
 	out.Attachments = nil
+	out.Meta = nil // couchnpm's own bookkeeping
 	// An odd-shaped _rev or _attachments (upstream data) stays raw in
 	// Fields (Packument.UnmarshalJSON); it must not slip out that way.
 	if _, ok := p.Fields["_attachments"]; ok || (!withRev && p.Fields["_rev"] != nil) {

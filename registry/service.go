@@ -13,8 +13,8 @@ type PackumentStore interface {
 	GetPackument(ctx context.Context, name string) (*Packument, error)
 	// PutPackument writes the document (with its revision, if any) in one
 	// atomic write, inline attachments included; KindConflict when the
-	// revision is stale.
-	PutPackument(ctx context.Context, p *Packument) (rev string, err error)
+	// revision is stale. Written.Quorum is false for CouchDB's 202.
+	PutPackument(ctx context.Context, p *Packument) (Written, error)
 	// OpenTarball streams an attachment; KindNotFound when absent.
 	OpenTarball(ctx context.Context, name, attachment string) (*Tarball, error)
 	// StatTarball is OpenTarball without the body.
@@ -38,6 +38,9 @@ type Service struct {
 	cmd    commands // command surface: policy and indexes (commands.go)
 	// backoff is the wait before retrying a write that lost a conflict.
 	backoff func(attempt int) time.Duration
+	// conflicts merges conflicting revisions (resolve.go); nil: never.
+	conflicts ConflictStore
+	observer  ConflictObserver
 }
 
 // Mirror is the upstream side of the read path (see package replication).
@@ -88,6 +91,13 @@ func (s *Service) packument(ctx context.Context, user Identity, name string, ups
 	}
 	if err != nil {
 		return nil, err
+	}
+	if len(p.Conflicts) > 0 {
+		// Conflicting revisions (a cluster or a second site): merge them
+		// now, and answer from the merge even if writing it failed.
+		if merged, _ := s.ResolveConflicts(ctx, name); merged != nil {
+			p = merged
+		}
 	}
 	// A private name, even an unpublished one, never resolves upstream.
 	if p.IsTombstone() {
@@ -180,19 +190,40 @@ func (s *Service) Publish(ctx context.Context, user Identity, name string, body 
 		if err != nil {
 			return err
 		}
+		if stored != nil && len(stored.Conflicts) > 0 && attempt+1 < maxPublishAttempts {
+			// Merge first: a write on top of the winner alone would
+			// leave the losing branches' versions out of what it checks.
+			if _, err := s.ResolveConflicts(ctx, name); err != nil && !IsKind(err, KindConflict) {
+				return err
+			}
+			continue
+		}
+		before := snapshotOf(stored)
 		doc, err := Merge(stored, pub, user.Person(), s.now())
 		if err != nil {
 			return err
 		}
-		_, err = s.store.PutPackument(ctx, doc)
-		if !IsKind(err, KindConflict) || attempt+1 >= maxPublishAttempts {
+		doc.stampChanges(before, doc.Time["modified"])
+		w, err := s.store.PutPackument(ctx, doc)
+		if err == nil && !w.Quorum {
+			s.confirmWrite(ctx, name, func(p *Packument) bool {
+				for _, nv := range pub.Versions {
+					if _, ok := p.Versions[nv.Version]; !ok {
+						return false
+					}
+				}
+				return true
+			})
+		}
+		if !IsKind(err, KindConflict) {
 			return err
 		}
+		if attempt+1 >= maxPublishAttempts {
+			return Wrap(KindConflict, err, "publish of %s kept losing to concurrent writes (%d attempts); retry", name, maxPublishAttempts)
+		}
 		// Spread the retries of racing writers apart.
-		select {
-		case <-ctx.Done():
-			return Wrap(KindUnavailable, ctx.Err(), "publish of %s gave up", name)
-		case <-time.After(s.backoff(attempt)):
+		if err := s.sleep(ctx, attempt); err != nil {
+			return Wrap(KindUnavailable, err, "publish of %s gave up", name)
 		}
 	}
 }

@@ -44,7 +44,7 @@ func ParseMode(s string) (Mode, error) {
 // PackumentStore is the mirror database.
 type PackumentStore interface {
 	GetPackument(ctx context.Context, name string) (*registry.Packument, error)
-	PutPackument(ctx context.Context, p *registry.Packument) (string, error)
+	PutPackument(ctx context.Context, p *registry.Packument) (registry.Written, error)
 	DeletePackument(ctx context.Context, name, rev string) error
 }
 
@@ -192,7 +192,8 @@ func (m *Mirror) Store(ctx context.Context, p *registry.Packument) (*registry.Pa
 	} else if !registry.IsKind(err, registry.KindNotFound) {
 		return nil, err
 	}
-	rev, err := m.store.PutPackument(ctx, p)
+	w, err := m.store.PutPackument(ctx, p)
+	rev := w.Rev
 	if registry.IsKind(err, registry.KindConflict) {
 		return m.store.GetPackument(ctx, p.ID)
 	}

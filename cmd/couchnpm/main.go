@@ -99,13 +99,14 @@ func serve(cfg *config) error {
 	reg := registry.NewService(cfg.Fastpath.store(db, couch.RolePackages))
 	var background sync.WaitGroup
 	defer background.Wait() // lets the follower release its lease on shutdown
+	conflicts := startConflictWatch(ctx, cfg, db, reg, &background, log)
 	mirrorStatus, err := startMirror(ctx, cfg, db, reg, &background, log)
 	if err != nil {
 		return err
 	}
 	runFastpath(ctx, cfg, &background)
 	accounts := registry.NewAccounts(db.Users(), db.Tokens(), cfg.AllowSignup)
-	hcfg := handlers.Config{PublicURL: cfg.PublicURL, MaxPublishBytes: cfg.MaxPublishBytes, Mirror: mirrorStatus}
+	hcfg := handlers.Config{PublicURL: cfg.PublicURL, MaxPublishBytes: cfg.MaxPublishBytes, Mirror: mirrorStatus, Conflicts: conflicts}
 	// npm login's web flow; pending logins live in the system database
 	hcfg.WebLogin = registry.NewWebLogins(accounts, db.Docs(couch.RoleSystem), registry.WebLoginTTL)
 	wireCommands(cfg, db, reg, &hcfg) // command surface

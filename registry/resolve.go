@@ -1,0 +1,156 @@
+package registry
+
+import (
+	"context"
+	"time"
+)
+
+// Written is the outcome of a document write that CouchDB accepted.
+type Written struct {
+	Rev string
+	// Quorum is false when CouchDB answered 202: the write is stored on
+	// fewer nodes than the write quorum and may yet end up on a losing
+	// branch. The writer must confirm it (see confirmPublish).
+	Quorum bool
+}
+
+// ConflictStore reads every leaf revision of a packument and replaces the
+// losing ones with a merge (CouchDB: open_revs, _bulk_docs).
+type ConflictStore interface {
+	// Leaves returns the live (not deleted) leaf revisions of name,
+	// CouchDB's winner first, attachments as stubs.
+	Leaves(ctx context.Context, name string) ([]*Packument, error)
+	// Resolve writes merged on top of the winner's revision when write is
+	// set (copying each attachment whose FromRev is set from that
+	// revision), then deletes the losing leaves. KindConflict when the
+	// winner moved meanwhile: read the leaves again.
+	Resolve(ctx context.Context, merged *Packument, write bool, losers []string) error
+}
+
+// ConflictObserver hears about every resolved conflict (logs, metrics,
+// status).
+type ConflictObserver interface {
+	ConflictResolved(name string, leaves int, dropped []VersionConflict)
+	// WriteUnconfirmed reports a write CouchDB accepted without a quorum
+	// (202) that could not be seen on a quorum within the bound.
+	WriteUnconfirmed(name string)
+}
+
+// WithConflicts makes the service merge conflicting revisions of private
+// packuments on the read and write paths, reporting each to obs.
+func (s *Service) WithConflicts(cs ConflictStore, obs ConflictObserver) *Service {
+	s.conflicts, s.observer = cs, obs
+	return s
+}
+
+// maxResolveAttempts bounds the re-reads when another writer or resolver
+// moves the winner while a merge is written.
+const maxResolveAttempts = 8
+
+// ResolveConflicts merges every leaf revision of private package name by
+// the registry's rules (MergeLeaves) and makes the merge the only leaf. It
+// is idempotent: resolvers on several instances converge on the same
+// document. It returns the merged document (also when writing it failed,
+// so that a read can still be answered from it), or the current document
+// when name has no conflicts (any more).
+func (s *Service) ResolveConflicts(ctx context.Context, name string) (*Packument, error) {
+	if s.conflicts == nil {
+		return nil, nil
+	}
+	var merged *Packument
+	for attempt := 0; ; attempt++ {
+		leaves, err := s.conflicts.Leaves(ctx, name)
+		if err != nil {
+			return merged, err
+		}
+		if len(leaves) < 2 {
+			return leaves[0], nil
+		}
+		merged = MergeLeaves(leaves)
+		losers := make([]string, 0, len(leaves)-1)
+		for _, l := range leaves[1:] {
+			losers = append(losers, l.Rev)
+		}
+		err = s.conflicts.Resolve(ctx, merged, MergeChanges(leaves[0], merged), losers)
+		if err == nil {
+			if s.observer != nil {
+				s.observer.ConflictResolved(name, len(leaves), newReports(leaves, merged))
+			}
+			return merged, nil
+		}
+		if !IsKind(err, KindConflict) || attempt+1 >= maxResolveAttempts {
+			return merged, err
+		}
+		if err := s.sleep(ctx, attempt); err != nil {
+			return merged, err
+		}
+	}
+}
+
+// newReports lists the version conflicts merged reports that no leaf
+// reported before.
+func newReports(leaves []*Packument, merged *Packument) []VersionConflict {
+	if merged.Meta == nil {
+		return nil
+	}
+	var out []VersionConflict
+	for _, r := range merged.Meta.Conflicts {
+		known := false
+		for _, l := range leaves {
+			if l.Meta != nil && reported(l.Meta.Conflicts, r.Version, r.Dropped) {
+				known = true
+				break
+			}
+		}
+		if !known {
+			out = append(out, r)
+		}
+	}
+	return out
+}
+
+// sleep waits the conflict backoff of attempt, or until ctx ends.
+func (s *Service) sleep(ctx context.Context, attempt int) error {
+	select {
+	case <-ctx.Done():
+		return Wrap(KindUnavailable, ctx.Err(), "gave up waiting for CouchDB")
+	case <-time.After(s.backoff(attempt)):
+		return nil
+	}
+}
+
+// confirmBound is how long a write CouchDB accepted without a quorum (202)
+// is checked for before it is reported as unconfirmed.
+const confirmBound = 3 * time.Second
+
+// confirmWrite follows up a 202: it merges whatever conflict the write
+// caused and checks that the document now holds what the write added
+// (holds reports it). A write that stays invisible within confirmBound is
+// reported: it exists on at least one node, and the background resolver
+// merges it once CouchDB's internal replication brings it over.
+func (s *Service) confirmWrite(ctx context.Context, name string, holds func(*Packument) bool) {
+	if s.conflicts == nil {
+		return
+	}
+	deadline := time.Now().Add(confirmBound)
+	for attempt := 0; time.Now().Before(deadline); attempt++ {
+		leaves, err := s.conflicts.Leaves(ctx, name)
+		if err == nil && len(leaves) > 0 {
+			doc := leaves[0]
+			if len(leaves) > 1 {
+				if merged, _ := s.ResolveConflicts(ctx, name); merged != nil {
+					doc = merged
+				}
+			}
+			if holds(doc) {
+				return
+			}
+		}
+		if s.sleep(ctx, attempt) != nil {
+			break
+		}
+	}
+	if s.observer != nil {
+		s.observer.WriteUnconfirmed(name)
+	}
+}
