@@ -95,7 +95,7 @@ func (s *Packuments) Leaves(ctx context.Context, name string) ([]*registry.Packu
 	}
 	defer resp.Body.Close()
 	if err := chttp.ResponseError(resp); err != nil {
-		return nil, translate(err, "read the conflicting revisions of "+name)
+		return nil, movedOn(translate(err, "read the conflicting revisions of "+name))
 	}
 	var rows []struct {
 		OK *registry.Packument `json:"ok"`
@@ -189,7 +189,7 @@ func (s *Packuments) attachmentAt(ctx context.Context, id, name string, a regist
 	}
 	defer resp.Body.Close()
 	if err := chttp.ResponseError(resp); err != nil {
-		return "", translate(err, fmt.Sprintf("read %s of revision %s", name, a.FromRev))
+		return "", movedOn(translate(err, fmt.Sprintf("read %s of revision %s", name, a.FromRev)))
 	}
 	var buf bytes.Buffer
 	enc := base64.NewEncoder(base64.StdEncoding, &buf)
@@ -198,4 +198,14 @@ func (s *Packuments) attachmentAt(ctx context.Context, id, name string, a regist
 	}
 	enc.Close()
 	return buf.String(), nil
+}
+
+// movedOn turns a 404 met while merging leaves into a conflict: another
+// resolver deleted or extended the leaf meanwhile, and reading the leaves
+// again is the way forward.
+func movedOn(err error) error {
+	if registry.IsKind(err, registry.KindNotFound) {
+		return registry.Wrap(registry.KindConflict, err, "the conflicting revisions changed while they were merged")
+	}
+	return err
 }

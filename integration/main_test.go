@@ -240,9 +240,15 @@ func startPouchDB() (func(), error) {
 
 // couchDo sends a request straight to CouchDB (not through a fault proxy).
 func couchDo(method, path string, body []byte, auth bool) (int, []byte, error) {
+	return couchDoAt(suite.couchURL, method, path, body, auth)
+}
+
+// couchDoAt is couchDo against the CouchDB at base (a cluster node, a
+// second site), with the suite's admin credentials.
+func couchDoAt(base, method, path string, body []byte, auth bool) (int, []byte, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	req, err := http.NewRequestWithContext(ctx, method, suite.couchURL+path, bytes.NewReader(body))
+	req, err := http.NewRequestWithContext(ctx, method, base+path, bytes.NewReader(body))
 	if err != nil {
 		return 0, nil, err
 	}

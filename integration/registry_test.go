@@ -24,6 +24,7 @@ type registryOpts struct {
 	LogFormat string   // --log-format (console|json); empty: the binary's default
 	ExtraArgs []string // appended to `couchnpm serve ...`
 	Prefix    string   // --db-prefix; empty: a new one (set it to run several instances on one registry)
+	CouchURL  string   // the CouchDB to use instead of the suite's (a cluster node, a second site)
 }
 
 // registry is one running couchnpm process, reached at URL, talking to CouchDB
@@ -76,7 +77,11 @@ func (b *syncBuffer) Lines() []string {
 // if the captured stderr contains any registered secret (see addSecret).
 func startRegistry(t *testing.T, opts registryOpts) *registry {
 	t.Helper()
-	couch, err := url.Parse(suite.couchURL)
+	couchURL := suite.couchURL
+	if opts.CouchURL != "" {
+		couchURL = opts.CouchURL
+	}
+	couch, err := url.Parse(couchURL)
 	if err != nil {
 		t.Fatal(err)
 	}

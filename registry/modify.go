@@ -16,15 +16,13 @@ func (s *Service) modify(ctx context.Context, user Identity, name string, change
 		return err
 	}
 	ctx = WithFreshRead(ctx) // the revision read here is written back
+	merges := 0
 	for attempt := 0; ; attempt++ {
 		doc, err := s.store.GetPackument(ctx, name)
 		if err != nil {
 			return err
 		}
-		if len(doc.Conflicts) > 0 && attempt+1 < maxPublishAttempts {
-			if _, err := s.ResolveConflicts(ctx, name); err != nil && !IsKind(err, KindConflict) {
-				return err
-			}
+		if s.mergeBeforeWrite(ctx, name, doc, &merges) {
 			continue
 		}
 		if doc.IsTombstone() {

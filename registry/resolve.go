@@ -2,6 +2,7 @@ package registry
 
 import (
 	"context"
+	"encoding/json"
 	"time"
 )
 
@@ -54,6 +55,10 @@ const maxResolveAttempts = 8
 // so that a read can still be answered from it), or the current document
 // when name has no conflicts (any more).
 func (s *Service) ResolveConflicts(ctx context.Context, name string) (*Packument, error) {
+	return s.resolveConflicts(ctx, name, maxResolveAttempts)
+}
+
+func (s *Service) resolveConflicts(ctx context.Context, name string, attempts int) (*Packument, error) {
 	if s.conflicts == nil {
 		return nil, nil
 	}
@@ -78,7 +83,7 @@ func (s *Service) ResolveConflicts(ctx context.Context, name string) (*Packument
 			}
 			return merged, nil
 		}
-		if !IsKind(err, KindConflict) || attempt+1 >= maxResolveAttempts {
+		if !IsKind(err, KindConflict) || attempt+1 >= attempts {
 			return merged, err
 		}
 		if err := s.sleep(ctx, attempt); err != nil {
@@ -153,4 +158,74 @@ func (s *Service) confirmWrite(ctx context.Context, name string, holds func(*Pac
 	if s.observer != nil {
 		s.observer.WriteUnconfirmed(name)
 	}
+}
+
+// maxMergesBeforeWrite bounds the merges one write runs first.
+const maxMergesBeforeWrite = 3
+
+// mergeBeforeWrite merges the conflicts of doc, just read for a write, and
+// reports whether the caller must read again. A write on top of the winner
+// alone would check its rules (version numbers, maintainers) against part
+// of the package. When merging keeps failing, the write goes ahead on the
+// winner: it loses nothing, since the losing leaves stay until the
+// background resolver merges them.
+func (s *Service) mergeBeforeWrite(ctx context.Context, name string, doc *Packument, merges *int) bool {
+	if len(doc.Conflicts) == 0 || s.conflicts == nil || *merges >= maxMergesBeforeWrite {
+		return false
+	}
+	*merges++
+	_, _ = s.ResolveConflicts(ctx, name) // failures: read again, or write on the winner
+	return true
+}
+
+// readMergeBudget bounds the merge a read runs before it answers; what is
+// left over is the background resolver's.
+const readMergeBudget = 3 * time.Second
+
+// mergeForRead answers a read of a document with conflicts: it merges the
+// leaves (one merge per package at a time, shared by concurrent readers)
+// and answers from the merge, written or not; from p when the leaves
+// cannot be read.
+func (s *Service) mergeForRead(ctx context.Context, name string, p *Packument) *Packument {
+	if s.conflicts == nil {
+		return p
+	}
+	v, _, _ := s.reads.Do(name, func() (any, error) {
+		ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), readMergeBudget)
+		defer cancel()
+		merged, _ := s.resolveConflicts(ctx, name, 1)
+		return merged, nil
+	})
+	if merged, ok := v.(*Packument); ok && merged != nil {
+		return clonePackument(merged)
+	}
+	return p
+}
+
+// landed reports whether every version of pub is in stored, published by
+// user with the same tarball: an earlier attempt of the same publish.
+func landed(stored *Packument, pub *Publication, user string) bool {
+	if stored == nil {
+		return false
+	}
+	for _, nv := range pub.Versions {
+		m, ok := stored.Versions[nv.Version]
+		if !ok || integrityOf(m) != nv.Integrity || publisherOf(m) != user {
+			return false
+		}
+	}
+	return true
+}
+
+// clonePackument copies p deeply enough for a caller to change it.
+func clonePackument(p *Packument) *Packument {
+	b, err := json.Marshal(p)
+	if err != nil {
+		return p
+	}
+	var q Packument
+	if json.Unmarshal(b, &q) != nil {
+		return p
+	}
+	return &q
 }

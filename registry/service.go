@@ -5,6 +5,8 @@ import (
 	"io"
 	"math/rand/v2"
 	"time"
+
+	"golang.org/x/sync/singleflight"
 )
 
 // PackumentStore keeps packument documents and their tarball attachments.
@@ -41,6 +43,7 @@ type Service struct {
 	// conflicts merges conflicting revisions (resolve.go); nil: never.
 	conflicts ConflictStore
 	observer  ConflictObserver
+	reads     singleflight.Group // read-path merges, one per package at a time
 }
 
 // Mirror is the upstream side of the read path (see package replication).
@@ -93,11 +96,7 @@ func (s *Service) packument(ctx context.Context, user Identity, name string, ups
 		return nil, err
 	}
 	if len(p.Conflicts) > 0 {
-		// Conflicting revisions (a cluster or a second site): merge them
-		// now, and answer from the merge even if writing it failed.
-		if merged, _ := s.ResolveConflicts(ctx, name); merged != nil {
-			p = merged
-		}
+		p = s.mergeForRead(ctx, name, p)
 	}
 	// A private name, even an unpublished one, never resolves upstream.
 	if p.IsTombstone() {
@@ -182,6 +181,7 @@ func (s *Service) Publish(ctx context.Context, user Identity, name string, body 
 		return err
 	}
 	ctx = WithFreshRead(ctx) // the revision read here is written back
+	merges := 0
 	for attempt := 0; ; attempt++ {
 		stored, err := s.store.GetPackument(ctx, name)
 		if IsKind(err, KindNotFound) {
@@ -190,17 +190,19 @@ func (s *Service) Publish(ctx context.Context, user Identity, name string, body 
 		if err != nil {
 			return err
 		}
-		if stored != nil && len(stored.Conflicts) > 0 && attempt+1 < maxPublishAttempts {
-			// Merge first: a write on top of the winner alone would
-			// leave the losing branches' versions out of what it checks.
-			if _, err := s.ResolveConflicts(ctx, name); err != nil && !IsKind(err, KindConflict) {
-				return err
-			}
+		if stored != nil && s.mergeBeforeWrite(ctx, name, stored, &merges) {
 			continue
 		}
 		before := snapshotOf(stored)
 		doc, err := Merge(stored, pub, user.Person(), s.now())
 		if err != nil {
+			if attempt > 0 && landed(stored, pub, user.Name) {
+				// An earlier attempt of this publish landed although
+				// CouchDB answered it with a conflict or not at all (a
+				// cluster can store a write on one node and refuse it on
+				// the others): the versions are there, byte for byte.
+				return nil
+			}
 			return err
 		}
 		doc.stampChanges(before, doc.Time["modified"])

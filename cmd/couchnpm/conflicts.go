@@ -117,7 +117,7 @@ func (w *conflictWatch) Run(ctx context.Context, bg *sync.WaitGroup) {
 // feed breaks, and sweeps the view again after each reconnection (changes
 // made while the feed was down are not replayed: it starts from now).
 func (w *conflictWatch) follow(ctx context.Context, db *couch.Packuments, resolve func(context.Context, string) error) {
-	l := w.log.log.With().Str("component", "conflicts").Str("db", db.Name()).Logger()
+	l := w.log.log.With().Str("db", db.Name()).Logger()
 	one := func(id string) {
 		if id == "" || id[0] == '_' {
 			return
