@@ -17,11 +17,12 @@ import (
 //   - Names in a private scope, and every name with the mirror off, are
 //     not checked: they never resolve upstream anyway.
 //   - A package first published under a claim records the claim
-//     (fieldClaim). When it is unpublished entirely, its name resolves
-//     upstream again, as it does for a tombstone of a name that is claimed
-//     now. Any other tombstone keeps blocking the upstream: a genuinely
-//     private name that was unpublished must not start resolving to
-//     whatever someone registers upstream under it later.
+//     (fieldClaim), and so does one unpublished while its name is claimed.
+//     When it is unpublished entirely, its name resolves upstream again,
+//     as it does for any tombstone of a name that is claimed now. Any
+//     other tombstone keeps blocking the upstream: a genuinely private
+//     name that was unpublished must not start resolving to whatever
+//     someone registers upstream under it later.
 //   - A package already published here keeps shadowing the upstream.
 
 // fieldClaim holds, on a package first published under a claim, that
@@ -115,6 +116,25 @@ func recordClaim(doc *Packument, claim *Claim) {
 		return
 	}
 	doc.Fields[fieldClaim] = mustJSON(claim)
+}
+
+// keepClaim records on doc, when it just became a tombstone, the claim its
+// name has now: the name then resolves upstream for good, even once the
+// claim is withdrawn. This is how an operator hands back a name taken over
+// before the guard existed: claim it, unpublish it, unclaim it.
+func (s *Service) keepClaim(ctx context.Context, doc *Packument) error {
+	if !doc.IsTombstone() || !s.upstreamAllowed(doc.Name) {
+		return nil
+	}
+	if _, ok := doc.Fields[fieldClaim]; ok {
+		return nil
+	}
+	claim, err := s.lookupClaim(ctx, doc.Name)
+	if err != nil || claim == nil {
+		return err
+	}
+	recordClaim(doc, claim)
+	return nil
 }
 
 // ClaimOf returns the claim p was first published under, if any.

@@ -339,3 +339,32 @@ func TestClaimsBook(t *testing.T) {
 	}
 	wantKind(t, c.Remove(ctx, "ms"), KindNotFound)
 }
+
+// A live package taken over before the guard existed is handed back for
+// good: claim the name, unpublish the package, withdraw the claim.
+func TestTakeoverRepairLiveTakeover(t *testing.T) {
+	ctx := context.Background()
+	store := newMemStore()
+	if err := takeoverService(store).Publish(ctx, cmdBob, "ms", buildBody(t, "ms", nil, pubVersion{version: "99.0.0"})); err != nil {
+		t.Fatal(err)
+	}
+	claims := NewClaims(newMemDocs())
+	s := takeoverService(store).WithMirror(newNamesMirror("ms")).WithClaims(claims)
+	if p, err := s.Packument(ctx, Identity{}, "ms"); err != nil || p.Fields["x-from"] != nil {
+		t.Fatalf("the existing package must keep shadowing: %v", err)
+	}
+	if _, err := claims.Add(ctx, Claim{Name: "ms", Owner: "alice", By: "ops", Reason: "hand back to upstream"}); err != nil {
+		t.Fatal(err)
+	}
+	p, _ := store.GetPackument(ctx, "ms")
+	if err := s.Unpublish(ctx, cmdBob, "ms", p.Rev); err != nil {
+		t.Fatal(err)
+	}
+	if err := claims.Remove(ctx, "ms"); err != nil {
+		t.Fatal(err)
+	}
+	if p, err := s.Packument(ctx, Identity{}, "ms"); err != nil || p.Fields["x-from"] == nil {
+		t.Fatalf("after claim, unpublish and unclaim: %v; want the upstream's document", err)
+	}
+	wantKind(t, s.Publish(ctx, cmdBob, "ms", buildBody(t, "ms", nil, pubVersion{version: "99.1.0"})), KindForbidden)
+}
