@@ -5,6 +5,7 @@ import (
 	"os/exec"
 	"strings"
 	"testing"
+	"time"
 )
 
 // claimCLI runs `couchnpm claim|unclaim args...` against r's databases, as
@@ -79,6 +80,18 @@ func TestTakeoverPublicNames(t *testing.T) {
 		mallory.mustFailSaying(writePackage(t, "brand-new-lib", "1.0.0", "new"), "E503",
 			[]string{"cannot check whether brand-new-lib exists on the upstream registry"}, "publish", "--fetch-retries=0")
 		mallory.mustRunIn(writePackage(t, "@corp/ms", "1.0.0", "corp"), "publish", "--access", "public")
+	})
+	t.Run("an upstream that does not answer costs a first publish the check timeout, then 503", func(t *testing.T) {
+		up.setLatency(pkgPath("slow-name"), time.Minute)
+		defer up.setLatency(pkgPath("slow-name"), 0)
+		start := time.Now()
+		mallory.mustFailSaying(writePackage(t, "slow-name", "1.0.0", "slow"), "E503",
+			[]string{"cannot check whether slow-name exists on the upstream registry"}, "publish", "--fetch-retries=0")
+		took := time.Since(start)
+		t.Logf("npm publish with a silent upstream failed after %v (--upstream-name-check-timeout 3s)", took.Round(10*time.Millisecond))
+		if took < 3*time.Second || took > 15*time.Second {
+			t.Errorf("npm publish with a silent upstream took %v; want about the 3s check timeout", took)
+		}
 	})
 	t.Run("a name the upstream does not know publishes", func(t *testing.T) {
 		mallory.mustRunIn(writePackage(t, "brand-new-lib", "1.0.0", "new"), "publish")
