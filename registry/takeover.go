@@ -103,6 +103,8 @@ func (s *Service) firstPublish(ctx context.Context, user Identity, name string, 
 		if err != nil || !fb {
 			return nil, false, err
 		}
+	} else if err := ValidateNewName(name); err != nil {
+		return nil, false, err // Merge would refuse it: no need to ask the upstream
 	}
 	claim, err = s.checkNewName(ctx, user, name)
 	return claim, true, err

@@ -89,6 +89,8 @@ func TestTakeoverFirstPublish(t *testing.T) {
 		{name: "an upstream that cannot be asked refuses, never accepts", mirror: &namesMirror{fakeMirror: &fakeMirror{}, down: true},
 			pkg: "is-odd", who: cmdAlice, kind: KindUnavailable, asked: []string{"is-odd"},
 			reason: []string{"cannot check whether is-odd exists on the upstream registry", "couchnpm claim is-odd"}},
+		{name: "an invalid new name is refused without asking the upstream", mirror: newNamesMirror("JSONStream"),
+			pkg: "JSONStream", who: cmdAlice, kind: KindInvalid},
 		{name: "a private scope needs no upstream check", mirror: &namesMirror{fakeMirror: &fakeMirror{private: "@corp/"}, down: true},
 			pkg: "@corp/ms", who: cmdAlice, kind: -1},
 		{name: "with the mirror off nothing is checked", pkg: "ms", who: cmdAlice, kind: -1},
