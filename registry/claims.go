@@ -60,19 +60,10 @@ func (c *Claims) Lookup(ctx context.Context, name string) (*Claim, error) {
 // Add records a claim, replacing an earlier claim of the same name. It
 // reports whether an earlier claim was replaced.
 func (c *Claims) Add(ctx context.Context, cl Claim) (replaced bool, err error) {
-	if err := ValidateName(cl.Name); err != nil {
+	if err := cl.Check(); err != nil {
 		return false, err
 	}
-	if err := ValidateUsername(cl.Owner); err != nil {
-		return false, Wrap(KindInvalid, err, "owner: %s", ReasonOf(err))
-	}
 	cl.By, cl.Reason = strings.TrimSpace(cl.By), strings.TrimSpace(cl.Reason)
-	if cl.By == "" {
-		return false, E(KindInvalid, "a claim must say who made it")
-	}
-	if cl.Reason == "" {
-		return false, E(KindInvalid, "a claim must give a reason")
-	}
 	cl.At = c.now().UTC()
 	for attempt := 0; attempt < 5; attempt++ {
 		var old Claim
@@ -86,6 +77,24 @@ func (c *Claims) Add(ctx context.Context, cl Claim) (replaced bool, err error) {
 		}
 	}
 	return false, E(KindConflict, "the claim of %s kept changing; try again", cl.Name)
+}
+
+// Check refuses a claim without a valid name and owner, an operator or a
+// reason.
+func (cl Claim) Check() error {
+	if err := ValidateName(cl.Name); err != nil {
+		return err
+	}
+	if err := ValidateUsername(cl.Owner); err != nil {
+		return Wrap(KindInvalid, err, "owner: %s", ReasonOf(err))
+	}
+	if strings.TrimSpace(cl.By) == "" {
+		return E(KindInvalid, "a claim must say who made it")
+	}
+	if strings.TrimSpace(cl.Reason) == "" {
+		return E(KindInvalid, "a claim must give a reason")
+	}
+	return nil
 }
 
 // Remove deletes name's claim; KindNotFound when it has none.

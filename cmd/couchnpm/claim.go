@@ -72,6 +72,21 @@ func claimMain(args []string, claim bool, stdout, stderr io.Writer) int {
 		fmt.Fprint(stderr, claimUsage)
 		return 2
 	}
+	var newClaim registry.Claim
+	switch {
+	case list:
+	case claim:
+		newClaim = registry.Claim{Name: names[0], Owner: owner, By: by, Reason: reason}
+		if err := newClaim.Check(); err != nil {
+			fmt.Fprintln(stderr, "couchnpm:", registry.ReasonOf(err), "(--owner, --reason and --by or $USER are required)")
+			return 2
+		}
+	default:
+		if err := registry.ValidateName(names[0]); err != nil {
+			fmt.Fprintln(stderr, "couchnpm:", registry.ReasonOf(err))
+			return 2
+		}
+	}
 
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
@@ -114,12 +129,8 @@ func claimMain(args []string, claim bool, stdout, stderr io.Writer) int {
 		}
 		return 0
 	}
-	replaced, err := claims.Add(ctx, registry.Claim{Name: pkg, Owner: owner, By: by, Reason: reason})
+	replaced, err := claims.Add(ctx, newClaim)
 	if err != nil {
-		if registry.IsKind(err, registry.KindInvalid) {
-			fmt.Fprintln(stderr, "couchnpm:", registry.ReasonOf(err), "(--owner, --reason and --by are required)")
-			return 2
-		}
 		return fail(err)
 	}
 	verb := "claimed"
