@@ -370,3 +370,30 @@ func TestTakeoverRepairLiveTakeover(t *testing.T) {
 	}
 	wantKind(t, s.Publish(ctx, cmdBob, "ms", buildBody(t, "ms", nil, pubVersion{version: "99.1.0"})), KindForbidden)
 }
+
+// npm's read-modify-write commands (deprecate, here) send back the write
+// form, which leaves the claim record out; the stored record stays.
+func TestTakeoverClaimSurvivesUpdates(t *testing.T) {
+	ctx := context.Background()
+	store := newMemStore()
+	s := takeoverService(store).WithMirror(newNamesMirror("ms")).WithClaims(claimsOf(t, "ms", "alice"))
+	if err := s.Publish(ctx, cmdAlice, "ms", buildBody(t, "ms", nil, pubVersion{version: "99.0.0"})); err != nil {
+		t.Fatal(err)
+	}
+	p := store.stored(t, "ms")
+	raw, err := Render{BaseURL: "http://reg.example"}.Full(p, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := DecodeUpdateBody(strings.NewReader(string(raw)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	setVersionField(t, b, "99.0.0", "deprecated", "use upstream")
+	if err := s.Update(ctx, cmdAlice, "ms", p.Rev, b); err != nil {
+		t.Fatal(err)
+	}
+	if ClaimOf(store.stored(t, "ms")) == nil {
+		t.Fatal("a deprecate dropped the claim record")
+	}
+}
