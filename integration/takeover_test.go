@@ -2,6 +2,7 @@ package integration
 
 import (
 	"encoding/json"
+	"fmt"
 	"os/exec"
 	"strings"
 	"testing"
@@ -155,4 +156,37 @@ func TestTakeoverPublicNames(t *testing.T) {
 			t.Fatalf("upstream tarball of an unpublished private name: %s, want 404", res)
 		}
 	})
+}
+
+// In follow mode, the follower keeps an unpublished fork's name current
+// again: new upstream versions arrive.
+func TestTakeoverFollowModeFallback(t *testing.T) {
+	up := newFakeUpstream(t)
+	up.publish("fork-me", "1.0.0", nil)
+	r := startRegistry(t, registryOpts{ExtraArgs: mirrorArgs(up, "follow")})
+	eventually(t, 30*time.Second, "follower caught up", func() (bool, string) {
+		st := mirrorStatus(t, r)
+		return st["state"] == "following", fmt.Sprint(st)
+	})
+	owner := newNPMUser(t, r, "owner")
+	owner.mustLogin(r.user("owner"), "pass-takeover-3", "owner@example.com")
+	owner.mustFail(writePackage(t, "fork-me", "99.0.0", "fork"), []string{"E403"}, "publish")
+	if out, err := claimCLI(t, r, "claim", "fork-me", "--owner", r.user("owner"), "--reason", "fork", "--by", "ops"); err != nil {
+		t.Fatalf("couchnpm claim: %v\n%s", err, out)
+	}
+	owner.mustRunIn(writePackage(t, "fork-me", "99.0.0", "fork"), "publish")
+	up.publish("fork-me", "1.1.0", nil) // the follower leaves the name alone while the fork lives
+	time.Sleep(2 * time.Second)
+	if v, _ := latestOf(r, "fork-me"); v != "99.0.0" {
+		t.Fatalf("fork-me while the fork is published: latest %q, want 99.0.0", v)
+	}
+	owner.mustRunIn("", "unpublish", "fork-me", "--force")
+	up.publish("fork-me", "1.2.0", nil)
+	eventually(t, 15*time.Second, "upstream versions after the fork's unpublish", func() (bool, string) {
+		v, st := latestOf(r, "fork-me")
+		return v == "1.2.0", fmt.Sprintf("latest %q, status %d", v, st)
+	})
+	p := writeProject(t, map[string]string{"fork-me": "^1.0.0"})
+	newNPMUser(t, r, "consumer").mustRunIn(p, "install")
+	mustRequire(t, p, "fork-me", "1.2.0", "upstream")
 }

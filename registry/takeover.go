@@ -93,6 +93,22 @@ func (s *Service) fallsBackUpstream(ctx context.Context, p *Packument) (bool, er
 	return claim != nil, err
 }
 
+// Shadows reports whether name is published here in a way that hides the
+// upstream's package: a live package, or an unpublished one that keeps its
+// name private. The follower keeps every other name's mirrored copy
+// current.
+func (s *Service) Shadows(ctx context.Context, name string) (bool, error) {
+	p, err := s.store.GetPackument(ctx, name)
+	if IsKind(err, KindNotFound) {
+		return false, nil
+	}
+	if err != nil {
+		return false, err
+	}
+	fb, err := s.fallsBackUpstream(ctx, p)
+	return !fb, err
+}
+
 // firstPublish applies the takeover guard to a publish onto stored (nil
 // when the name is new) and returns what to record on the merged document:
 // the claim, or nil. guarded is false when stored is a live package or a

@@ -397,3 +397,25 @@ func TestTakeoverClaimSurvivesUpdates(t *testing.T) {
 		t.Fatal("a deprecate dropped the claim record")
 	}
 }
+
+// Shadows tells the follower which names to leave alone.
+func TestTakeoverShadows(t *testing.T) {
+	ctx := context.Background()
+	store := newMemStore()
+	s := takeoverService(store).WithMirror(newNamesMirror("fork")).WithClaims(claimsOf(t, "fork", "alice"))
+	for _, name := range []string{"live", "gone", "fork"} {
+		if err := s.Publish(ctx, cmdAlice, name, buildBody(t, name, nil, pubVersion{version: "1.0.0"})); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, name := range []string{"gone", "fork"} {
+		if err := s.Unpublish(ctx, cmdAlice, name, store.stored(t, name).Rev); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for name, want := range map[string]bool{"live": true, "gone": true, "fork": false, "absent": false} {
+		if got, err := s.Shadows(ctx, name); err != nil || got != want {
+			t.Errorf("Shadows(%s) = %v, %v; want %v", name, got, err, want)
+		}
+	}
+}

@@ -51,7 +51,7 @@ func startMirror(ctx context.Context, cfg *config, db *couch.Client, reg *regist
 	switch mc.Mode {
 	case replication.ModeFollow:
 		follower := replication.NewFollower(replication.FollowerConfig{PageSize: mc.PageSize, PollInterval: mc.PollInterval},
-			up, mirror, db.Packuments(couch.RolePackages), system, log)
+			up, mirror, reg, system, log)
 		bg.Add(1)
 		go func() {
 			defer bg.Done()
