@@ -229,6 +229,11 @@ func TestMirrorPrivateNamesShadowUpstream(t *testing.T) {
 	u := newNPMUser(t, r, "owner")
 	u.mustLogin(r.user("owner"), "pass-shadow-1", "owner@example.com")
 	dir := writePackage(t, "shadowed-pkg", "0.0.1", "private")
+	// The upstream has the name: only an operator's claim lets it be
+	// published here (takeover_test.go).
+	if out, err := claimCLI(t, r, "claim", "shadowed-pkg", "--owner", r.user("owner"), "--reason", "internal fork", "--by", "ops"); err != nil {
+		t.Fatalf("couchnpm claim: %v\n%s", err, out)
+	}
 	u.mustRunIn(dir, "publish")
 
 	// Let the follower pass over both names, then check nothing leaked.

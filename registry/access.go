@@ -35,6 +35,9 @@ func (s *Service) checkTarballRead(ctx context.Context, user Identity, name stri
 	if err != nil {
 		return err
 	}
+	if p.IsTombstone() {
+		return nil // nothing left to hide; the lookup finds no private tarball
+	}
 	return s.checkRead(user, p)
 }
 

@@ -32,11 +32,13 @@ func (r Render) Full(p *Packument, withRev bool) ([]byte, error) {
 	out.Attachments = nil
 	out.Meta = nil // couchnpm's own bookkeeping
 	// An odd-shaped _rev or _attachments (upstream data) stays raw in
-	// Fields (Packument.UnmarshalJSON); it must not slip out that way.
-	if _, ok := p.Fields["_attachments"]; ok || (!withRev && p.Fields["_rev"] != nil) {
+	// Fields (Packument.UnmarshalJSON); it must not slip out that way. The
+	// operator's claim record (who, why) is not the clients' business.
+	_, claimed := p.Fields[fieldClaim]
+	if _, ok := p.Fields["_attachments"]; ok || claimed || (!withRev && p.Fields["_rev"] != nil) {
 		out.Fields = make(map[string]json.RawMessage, len(p.Fields))
 		for k, v := range p.Fields {
-			if k != "_attachments" && (withRev || k != "_rev") {
+			if k != "_attachments" && k != fieldClaim && (withRev || k != "_rev") {
 				out.Fields[k] = v
 			}
 		}

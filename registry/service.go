@@ -35,7 +35,8 @@ type Tarball struct {
 // CouchDB. Mirroring and caching wrap it (see the replication package).
 type Service struct {
 	store  PackumentStore
-	mirror Mirror // nil when mirroring is off
+	mirror Mirror    // nil when mirroring is off
+	claims ClaimBook // names an operator claimed (takeover.go); nil: none
 	now    func() time.Time
 	cmd    commands // command surface: policy and indexes (commands.go)
 	// backoff is the wait before retrying a write that lost a conflict.
@@ -53,6 +54,10 @@ type Mirror interface {
 	Private(name string) bool
 	Packument(ctx context.Context, name string) (*Packument, error)
 	Tarball(ctx context.Context, name, version string, head bool) (*Tarball, error)
+	// Known reports whether the upstream knows name (the takeover guard,
+	// takeover.go), asking it within a bounded time when no copy is
+	// mirrored; an error when it cannot tell.
+	Known(ctx context.Context, name string) (bool, error)
 }
 
 // NewService returns a registry over store.
@@ -98,8 +103,18 @@ func (s *Service) packument(ctx context.Context, user Identity, name string, ups
 	if len(p.Conflicts) > 0 {
 		p = s.mergeForRead(ctx, name, p)
 	}
-	// A private name, even an unpublished one, never resolves upstream.
+	// A private name, even an unpublished one, never resolves upstream;
+	// an unpublished fork of an upstream name does (takeover.go).
 	if p.IsTombstone() {
+		if upstream {
+			fb, err := s.fallsBackUpstream(ctx, p)
+			if err != nil {
+				return nil, err
+			}
+			if fb {
+				return s.mirror.Packument(ctx, name)
+			}
+		}
 		return nil, E(KindNotFound, "package %s was unpublished", name)
 	}
 	if err := s.checkRead(user, p); err != nil {
@@ -141,12 +156,19 @@ func (s *Service) Tarball(ctx context.Context, user Identity, name, file string,
 		return t, err
 	}
 	// No private tarball: the mirror may serve it, unless the name is
-	// published here (then the version simply does not exist).
-	if _, perr := s.store.GetPackument(ctx, name); !IsKind(perr, KindNotFound) {
+	// published here (then the version simply does not exist) or was and
+	// keeps the name private.
+	if p, perr := s.store.GetPackument(ctx, name); !IsKind(perr, KindNotFound) {
 		if perr != nil {
 			return nil, perr
 		}
-		return nil, err
+		fb, ferr := s.fallsBackUpstream(ctx, p)
+		if ferr != nil {
+			return nil, ferr
+		}
+		if !fb {
+			return nil, err
+		}
 	}
 	return s.mirror.Tarball(ctx, name, v, head)
 }
@@ -194,6 +216,17 @@ func (s *Service) Publish(ctx context.Context, user Identity, name string, body 
 			continue
 		}
 		before := snapshotOf(stored)
+		// The takeover guard (takeover.go): the first publish of a name
+		// the upstream knows needs an operator's claim.
+		claim, guarded, err := s.firstPublish(ctx, user, name, stored)
+		if err != nil {
+			return err
+		}
+		if guarded && claim != nil && stored != nil {
+			// An unpublished fork, published again under a claim: the
+			// claim names who answers for it now.
+			stored.Maintainers = []Person{user.Person()}
+		}
 		doc, err := Merge(stored, pub, user.Person(), s.now())
 		if err != nil {
 			if attempt > 0 && landed(stored, pub, user.Name) {
@@ -204,6 +237,9 @@ func (s *Service) Publish(ctx context.Context, user Identity, name string, body 
 				return nil
 			}
 			return err
+		}
+		if guarded {
+			recordClaim(doc, claim)
 		}
 		doc.stampChanges(before, doc.Time["modified"])
 		w, err := s.store.PutPackument(ctx, doc)

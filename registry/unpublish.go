@@ -26,7 +26,7 @@ func (s *Service) Unpublish(ctx context.Context, user Identity, name, rev string
 			removeVersion(doc, v)
 		}
 		tombstone(doc, user.Name, versions, s.now())
-		return nil
+		return s.keepClaim(ctx, doc)
 	})
 }
 

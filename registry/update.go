@@ -59,7 +59,10 @@ func (s *Service) Update(ctx context.Context, user Identity, name, rev string, b
 		return err
 	}
 	err = s.modify(ctx, user, name, func(doc *Packument) error {
-		return s.applyUpdate(doc, user, rev, b, owners)
+		if err := s.applyUpdate(doc, user, rev, b, owners); err != nil {
+			return err
+		}
+		return s.keepClaim(ctx, doc)
 	})
 	if IsKind(err, KindNotFound) && len(b.Versions) > 0 && s.store != nil {
 		if _, gerr := s.store.GetPackument(ctx, name); IsKind(gerr, KindNotFound) {

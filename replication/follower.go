@@ -13,9 +13,10 @@ import (
 	"github.com/couchnpm/couchnpm/registry"
 )
 
-// PrivateLookup tells whether a name is published privately.
+// PrivateLookup tells whether a name published here hides the upstream's
+// package (registry.Service.Shadows).
 type PrivateLookup interface {
-	GetPackument(ctx context.Context, name string) (*registry.Packument, error)
+	Shadows(ctx context.Context, name string) (bool, error)
 }
 
 // FollowerConfig tunes the follower.
@@ -196,11 +197,13 @@ func (f *Follower) applyOne(ctx context.Context, c Change) error {
 	if strings.HasPrefix(name, "_design/") || !f.mirror.filter.Allowed(name) || registry.ValidateName(name) != nil {
 		return nil
 	}
-	// Dependency-confusion guard: a name published here is never mirrored.
-	if _, err := f.private.GetPackument(ctx, name); err == nil {
-		return nil
-	} else if !registry.IsKind(err, registry.KindNotFound) {
+	// Dependency-confusion guard: a name published here is never
+	// mirrored, unless it is an unpublished fork whose name resolves
+	// upstream again.
+	if shadowed, err := f.private.Shadows(ctx, name); err != nil {
 		return err
+	} else if shadowed {
+		return nil
 	}
 	old, err := f.mirror.store.GetPackument(ctx, name)
 	if err != nil && !registry.IsKind(err, registry.KindNotFound) {

@@ -79,12 +79,17 @@ type Mirror struct {
 	flights  singleflight.Group
 	log      zerolog.Logger
 	stats    *Stats
+	// nameCheck bounds Known: how long a first publish waits for the
+	// upstream to say whether it has the name.
+	nameCheck time.Duration
 }
 
 // MirrorConfig configures a Mirror.
 type MirrorConfig struct {
 	Mode   Mode
 	MaxAge time.Duration // how old an on-demand copy may get before it is refreshed
+	// NameCheckTimeout bounds Known (default 10 s).
+	NameCheckTimeout time.Duration
 }
 
 // NewMirror returns the mirror read path.
@@ -92,8 +97,44 @@ func NewMirror(cfg MirrorConfig, store PackumentStore, tarballs DocStore, up *Up
 	if cfg.MaxAge <= 0 {
 		cfg.MaxAge = 5 * time.Minute
 	}
+	if cfg.NameCheckTimeout <= 0 {
+		cfg.NameCheckTimeout = 10 * time.Second
+	}
 	return &Mirror{mode: cfg.Mode, store: store, tarballs: tarballs, up: up, filter: filter,
-		maxAge: cfg.MaxAge, log: log, stats: stats}
+		maxAge: cfg.MaxAge, nameCheck: cfg.NameCheckTimeout, log: log, stats: stats}
+}
+
+// Known reports whether the upstream has name: a copy is mirrored, or the
+// upstream serves its packument (asked within NameCheckTimeout; a name the
+// allow-list mirrors is stored on the way, as a read would). The upstream
+// answering 404 means no; an upstream that cannot be asked is an error,
+// never a no.
+func (m *Mirror) Known(ctx context.Context, name string) (bool, error) {
+	ctx, cancel := context.WithTimeout(ctx, m.nameCheck)
+	defer cancel()
+	_, err := m.store.GetPackument(ctx, name)
+	if err == nil {
+		return true, nil
+	}
+	if !registry.IsKind(err, registry.KindNotFound) {
+		return false, err
+	}
+	// A name outside the allow-list is not mirrored here, yet the upstream
+	// may well know it: ask without keeping the answer.
+	if m.filter.Allowed(name) {
+		_, err = m.pull(ctx, name)
+	} else {
+		_, err = m.up.Packument(ctx, name)
+	}
+	switch {
+	case err == nil:
+		return true, nil
+	case registry.IsKind(err, registry.KindNotFound):
+		return false, nil
+	default:
+		m.log.Warn().Str("pkg", name).Str("upstream", m.up.Base()).Str("error", err.Error()).Msg("cannot tell whether the upstream knows a name")
+		return false, err
+	}
 }
 
 // Private reports whether name is in a private scope.

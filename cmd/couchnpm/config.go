@@ -140,10 +140,7 @@ func parseServe(args []string) (*config, error) {
 	e := &envFlags{fs: fs}
 	e.str(&c.Listen, "listen", "COUCHNPM_LISTEN", "127.0.0.1:4880", "address to listen on")
 	e.str(&c.PublicURL, "public-url", "COUCHNPM_PUBLIC_URL", "", "base URL clients reach the registry at, written into dist.tarball (default: http://<listen address>)")
-	e.str(&c.CouchURL, "couchdb-url", "COUCHDB_URL", "http://127.0.0.1:5984", "CouchDB base URL")
-	c.CouchUser = os.Getenv("COUCHDB_USER")
-	c.CouchPassword = os.Getenv("COUCHDB_PASSWORD")
-	e.str(&c.DBPrefix, "db-prefix", "COUCHNPM_DB_PREFIX", "registry", "prefix of the registry's CouchDB database names")
+	c.registerCouch(e)
 	c.MaxPublishBytes = 100 << 20
 	if v, ok := os.LookupEnv("COUCHNPM_MAX_PUBLISH_BYTES"); ok {
 		if err := (byteSize{&c.MaxPublishBytes}).Set(v); err != nil {
@@ -154,7 +151,6 @@ func parseServe(args []string) (*config, error) {
 	e.str(&c.LogLevel, "log-level", "COUCHNPM_LOG_LEVEL", "info", "debug, info, warn or error")
 	e.str(&c.LogFormat, "log-format", "COUCHNPM_LOG_FORMAT", "json", "json or console")
 	e.boolean(&c.AllowSignup, "allow-signup", "COUCHNPM_ALLOW_SIGNUP", true, "let npm adduser and npm login create accounts for new names")
-	e.duration(&c.CouchTimeout, "couchdb-timeout", "COUCHNPM_COUCHDB_TIMEOUT", 10*time.Second, "bound on each CouchDB metadata call")
 	e.duration(&c.CouchWait, "couchdb-wait", "COUCHNPM_COUCHDB_WAIT", 60*time.Second, "how long to wait for CouchDB at start")
 	e.duration(&c.ShutdownTimeout, "shutdown-timeout", "COUCHNPM_SHUTDOWN_TIMEOUT", 15*time.Second, "how long in-flight requests may finish on SIGTERM")
 	e.str(&c.InstanceID, "instance-id", "COUCHNPM_INSTANCE_ID", "", "this instance's name in leases and status (default: host name and process id)")
@@ -190,11 +186,8 @@ func (c *config) check() error {
 		return fmt.Errorf("--public-url %q must be an http(s) URL without query", c.PublicURL)
 	}
 	c.PublicURL = strings.TrimRight(c.PublicURL, "/")
-	if u, err := url.Parse(c.CouchURL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-		return errors.New("COUCHDB_URL must be an http(s) URL")
-	}
-	if !dbNameRe.MatchString(c.DBPrefix) || len(c.DBPrefix) > 200 {
-		return fmt.Errorf("--db-prefix %q is not a valid CouchDB database name (lowercase letter first, then a-z 0-9 _$()+-/)", c.DBPrefix)
+	if err := c.checkCouch(); err != nil {
+		return err
 	}
 	switch c.LogFormat {
 	case "json", "console":
@@ -206,7 +199,7 @@ func (c *config) check() error {
 	default:
 		return fmt.Errorf("--log-level %q: want debug, info, warn or error", c.LogLevel)
 	}
-	if c.CouchTimeout <= 0 || c.CouchWait < 0 || c.ShutdownTimeout <= 0 {
+	if c.CouchWait < 0 || c.ShutdownTimeout <= 0 {
 		return errors.New("timeouts must be positive")
 	}
 	if c.InstanceID == "" {
@@ -220,4 +213,28 @@ func (c *config) check() error {
 		return err
 	}
 	return c.Mirror.check(c.CouchURL)
+}
+
+// registerCouch registers where CouchDB and the registry's databases are:
+// serve and the operator commands (claim, unclaim) share these flags.
+func (c *config) registerCouch(e *envFlags) {
+	e.str(&c.CouchURL, "couchdb-url", "COUCHDB_URL", "http://127.0.0.1:5984", "CouchDB base URL")
+	c.CouchUser = os.Getenv("COUCHDB_USER")
+	c.CouchPassword = os.Getenv("COUCHDB_PASSWORD")
+	e.str(&c.DBPrefix, "db-prefix", "COUCHNPM_DB_PREFIX", "registry", "prefix of the registry's CouchDB database names")
+	e.duration(&c.CouchTimeout, "couchdb-timeout", "COUCHNPM_COUCHDB_TIMEOUT", 10*time.Second, "bound on each CouchDB metadata call")
+}
+
+// checkCouch checks what registerCouch read.
+func (c *config) checkCouch() error {
+	if u, err := url.Parse(c.CouchURL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return errors.New("COUCHDB_URL must be an http(s) URL")
+	}
+	if !dbNameRe.MatchString(c.DBPrefix) || len(c.DBPrefix) > 200 {
+		return fmt.Errorf("--db-prefix %q is not a valid CouchDB database name (lowercase letter first, then a-z 0-9 _$()+-/)", c.DBPrefix)
+	}
+	if c.CouchTimeout <= 0 {
+		return errors.New("--couchdb-timeout must be positive")
+	}
+	return nil
 }

@@ -26,6 +26,8 @@ const usage = `usage: couchnpm <command> [flags]
 commands:
   serve           run the registry (couchnpm serve -h lists its flags)
   mirror status   show the upstream mirror's progress and health
+  claim NAME      let a user publish a name the upstream has (couchnpm claim -h)
+  unclaim NAME    withdraw a claim
 `
 
 func main() {
@@ -54,6 +56,8 @@ func run(args []string) int {
 		return 0
 	case "mirror":
 		return mirrorCommand(args[1:])
+	case "claim", "unclaim":
+		return claimCommand(args[1:], args[0] == "claim")
 	case "-h", "--help", "help":
 		fmt.Fprint(os.Stdout, usage)
 		return 0

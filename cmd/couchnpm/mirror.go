@@ -25,6 +25,8 @@ type mirrorConfig struct {
 	PrivateScopes string
 	MaxAge        time.Duration
 	Timeout       time.Duration
+	// NameCheckTimeout bounds the takeover guard's upstream question.
+	NameCheckTimeout time.Duration
 	// TarballTimeout bounds one whole upstream tarball download.
 	TarballTimeout time.Duration
 	// MaxConcurrent bounds upstream packument and tarball fetches in flight.
@@ -52,6 +54,7 @@ func (m *mirrorConfig) register(e *envFlags) {
 	e.str(&m.PrivateScopes, "private-scopes", "COUCHNPM_PRIVATE_SCOPES", "", "comma-separated scopes never looked up upstream, like @acme")
 	e.duration(&m.MaxAge, "mirror-max-age", "COUCHNPM_MIRROR_MAX_AGE", 5*time.Minute, "on-demand mode: refresh a mirrored packument older than this")
 	e.duration(&m.Timeout, "upstream-timeout", "COUCHNPM_UPSTREAM_TIMEOUT", 30*time.Second, "bound on each upstream metadata request")
+	e.duration(&m.NameCheckTimeout, "upstream-name-check-timeout", "COUCHNPM_UPSTREAM_NAME_CHECK_TIMEOUT", 10*time.Second, "how long the first publish of a name waits for the upstream to say whether it has that name (no answer: 503)")
 	e.duration(&m.TarballTimeout, "upstream-tarball-timeout", "COUCHNPM_UPSTREAM_TARBALL_TIMEOUT", 5*time.Minute, "bound on one whole upstream tarball download")
 	e.size(&m.MaxPackumentBytes, "upstream-max-packument-bytes", "COUCHNPM_UPSTREAM_MAX_PACKUMENT_BYTES", replication.DefaultMaxPackumentBytes, "largest upstream packument accepted, like 256MB")
 	e.integer(&m.MaxConcurrent, "upstream-max-concurrent", "COUCHNPM_UPSTREAM_MAX_CONCURRENT", 16, "most upstream packument and tarball fetches in flight at once; others wait")
@@ -102,7 +105,7 @@ func (m *mirrorConfig) check(couchURL string) error {
 	if m.PageSize < 1 || m.PageSize > 10000 {
 		return errors.New("--follow-page-size must be between 1 and 10000")
 	}
-	if m.MaxAge <= 0 || m.Timeout <= 0 || m.TarballTimeout <= 0 || m.PollInterval <= 0 {
+	if m.MaxAge <= 0 || m.Timeout <= 0 || m.TarballTimeout <= 0 || m.PollInterval <= 0 || m.NameCheckTimeout <= 0 {
 		return errors.New("mirror durations must be positive")
 	}
 	if m.MaxConcurrent < 1 || m.MaxConcurrent > 4096 {

@@ -37,11 +37,12 @@ func startMirror(ctx context.Context, cfg *config, db *couch.Client, reg *regist
 	}
 	stats := &replication.Stats{}
 	filter := replication.NewFilter(mc.allowList, mc.privateScopes)
-	mirror := replication.NewMirror(replication.MirrorConfig{Mode: mc.Mode, MaxAge: mc.MaxAge},
+	mirror := replication.NewMirror(replication.MirrorConfig{Mode: mc.Mode, MaxAge: mc.MaxAge, NameCheckTimeout: mc.NameCheckTimeout},
 		cfg.Fastpath.store(db, couch.RoleMirror), db.Docs(couch.RoleTarballs), up, filter, stats, log)
-	reg.WithMirror(mirror)
-
 	system := db.Docs(couch.RoleSystem)
+	// The takeover guard asks the mirror, and honours operators' claims.
+	reg.WithMirror(mirror).WithClaims(registry.NewClaims(system))
+
 	lease := replication.NewLease(system, "lease:follower", cfg.InstanceID, followerLeaseTTL, log)
 	reporter := &replication.Reporter{Mode: mc.Mode, Upstream: up.Base(), Instance: cfg.InstanceID,
 		System: system, Lease: lease, Stats: stats, Replication: db, ReplID: "couchnpm-" + db.DBName(couch.RoleMirror)}
@@ -50,7 +51,7 @@ func startMirror(ctx context.Context, cfg *config, db *couch.Client, reg *regist
 	switch mc.Mode {
 	case replication.ModeFollow:
 		follower := replication.NewFollower(replication.FollowerConfig{PageSize: mc.PageSize, PollInterval: mc.PollInterval},
-			up, mirror, db.Packuments(couch.RolePackages), system, log)
+			up, mirror, reg, system, log)
 		bg.Add(1)
 		go func() {
 			defer bg.Done()

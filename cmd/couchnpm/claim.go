@@ -1,0 +1,187 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/rs/zerolog"
+
+	"github.com/couchnpm/couchnpm/couch"
+	"github.com/couchnpm/couchnpm/registry"
+)
+
+const claimUsage = `usage:
+  couchnpm claim NAME --owner USER --reason TEXT [--by OPERATOR]
+  couchnpm claim --list [--json]
+  couchnpm unclaim NAME
+
+A claim lets USER publish NAME here although the upstream registry has it:
+an internal fork that shadows the upstream package for everyone using this
+registry. Both commands reach CouchDB as serve does (COUCHDB_URL,
+COUCHDB_USER, COUCHDB_PASSWORD, --db-prefix).
+`
+
+// claimCommand runs `couchnpm claim` (claim true) and `couchnpm unclaim`.
+func claimCommand(args []string, claim bool) int {
+	return claimMain(args, claim, os.Stdout, os.Stderr)
+}
+
+func claimMain(args []string, claim bool, stdout, stderr io.Writer) int {
+	name := "couchnpm unclaim"
+	if claim {
+		name = "couchnpm claim"
+	}
+	fs := flag.NewFlagSet(name, flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.Usage = func() { fmt.Fprint(stderr, claimUsage) }
+	cfg := &config{}
+	e := &envFlags{fs: fs}
+	cfg.registerCouch(e)
+	var owner, reason, by string
+	var list, asJSON bool
+	if claim {
+		fs.StringVar(&owner, "owner", "", "the user who may publish the name first (becomes its maintainer)")
+		fs.StringVar(&reason, "reason", "", "why this registry shadows the upstream package (required)")
+		fs.StringVar(&by, "by", os.Getenv("USER"), "who claims the name (default: $USER)")
+		fs.BoolVar(&list, "list", false, "list the claimed names")
+		fs.BoolVar(&asJSON, "json", false, "with --list: print JSON")
+	}
+	names, err := parseInterspersed(fs, args)
+	if errors.Is(err, flag.ErrHelp) {
+		return 0
+	}
+	if err != nil {
+		return 2
+	}
+	if len(e.errs) > 0 {
+		fmt.Fprintln(stderr, "couchnpm: bad configuration:", errors.Join(e.errs...))
+		return 2
+	}
+	if err := cfg.checkCouch(); err != nil {
+		fmt.Fprintln(stderr, "couchnpm: bad configuration:", err)
+		return 2
+	}
+	if list != (len(names) == 0) || len(names) > 1 {
+		fmt.Fprint(stderr, claimUsage)
+		return 2
+	}
+	var newClaim registry.Claim
+	switch {
+	case list:
+	case claim:
+		newClaim = registry.Claim{Name: names[0], Owner: owner, By: by, Reason: reason}
+		if err := newClaim.Check(); err != nil {
+			fmt.Fprintln(stderr, "couchnpm:", registry.ReasonOf(err), "(--owner, --reason and --by or $USER are required)")
+			return 2
+		}
+	default:
+		if err := registry.ValidateName(names[0]); err != nil {
+			fmt.Fprintln(stderr, "couchnpm:", registry.ReasonOf(err))
+			return 2
+		}
+	}
+
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	db, err := couch.Open(couch.Config{URL: cfg.CouchURL, User: cfg.CouchUser, Password: cfg.CouchPassword,
+		Prefix: cfg.DBPrefix, Timeout: cfg.CouchTimeout}, zerolog.New(stderr).Level(zerolog.WarnLevel))
+	if err != nil {
+		fmt.Fprintln(stderr, "couchnpm:", err)
+		return 1
+	}
+	// The databases may not exist yet: names can be claimed before the
+	// registry first starts. Bootstrap is idempotent and safe to run
+	// beside serving instances.
+	if err := db.Bootstrap(ctx); err != nil {
+		fmt.Fprintln(stderr, "couchnpm: prepare CouchDB:", err)
+		return 1
+	}
+	system := db.Docs(couch.RoleSystem)
+	claims := registry.NewClaims(system)
+	fail := func(err error) int {
+		fmt.Fprintln(stderr, "couchnpm:", registry.ReasonOf(err))
+		return 1
+	}
+	if list {
+		all, err := claims.List(ctx, system)
+		if err != nil {
+			return fail(err)
+		}
+		printClaims(stdout, all, asJSON)
+		return 0
+	}
+	pkg := names[0]
+	published := publishedHere(ctx, db, pkg)
+	if !claim {
+		if err := claims.Remove(ctx, pkg); err != nil {
+			return fail(err)
+		}
+		fmt.Fprintf(stdout, "unclaimed %s: a first publish of it here is refused again while the upstream has it\n", pkg)
+		if published {
+			fmt.Fprintf(stdout, "note: %s is published here and keeps shadowing the upstream until it is unpublished (npm unpublish %s --force); its upstream versions come back then\n", pkg, pkg)
+		}
+		return 0
+	}
+	replaced, err := claims.Add(ctx, newClaim)
+	if err != nil {
+		return fail(err)
+	}
+	verb := "claimed"
+	if replaced {
+		verb = "claimed again (the earlier claim is replaced)"
+	}
+	fmt.Fprintf(stdout, "%s %s for %s: %s may publish it here, shadowing the upstream package for everyone\n", verb, pkg, owner, owner)
+	if published {
+		fmt.Fprintf(stdout, "note: %s is already published here; if it is unpublished, the upstream's versions come back\n", pkg)
+	}
+	return 0
+}
+
+// parseInterspersed parses flags that may come before or after the
+// positional arguments (`claim NAME --owner x`), which flag.Parse alone
+// stops at.
+func parseInterspersed(fs *flag.FlagSet, args []string) ([]string, error) {
+	var positional []string
+	for {
+		if err := fs.Parse(args); err != nil {
+			return nil, err
+		}
+		if fs.NArg() == 0 {
+			return positional, nil
+		}
+		positional = append(positional, fs.Arg(0))
+		args = fs.Args()[1:]
+	}
+}
+
+// publishedHere reports whether a package (or its tombstone) named name is
+// stored in the private database; false when that cannot be read.
+func publishedHere(ctx context.Context, db *couch.Client, name string) bool {
+	p, err := db.Packuments(couch.RolePackages).GetPackument(ctx, name)
+	return err == nil && !p.IsTombstone()
+}
+
+func printClaims(w io.Writer, claims []registry.Claim, asJSON bool) {
+	if asJSON {
+		if claims == nil {
+			claims = []registry.Claim{}
+		}
+		b, _ := json.MarshalIndent(claims, "", "  ")
+		fmt.Fprintf(w, "%s\n", b)
+		return
+	}
+	if len(claims) == 0 {
+		fmt.Fprintln(w, "no names are claimed")
+		return
+	}
+	for _, c := range claims {
+		fmt.Fprintf(w, "%s\towner %s\tby %s\tat %s\t%s\n", c.Name, c.Owner, c.By, c.At.Format(time.RFC3339), strings.ReplaceAll(c.Reason, "\n", " "))
+	}
+}
