@@ -12,6 +12,7 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"strconv"
 	"syscall"
 	"time"
 
@@ -172,9 +173,12 @@ func (c *Client) WaitReady(ctx context.Context, maxWait time.Duration) error {
 	deadline := time.Now().Add(maxWait)
 	delay := 200 * time.Millisecond
 	for attempt := 1; ; attempt++ {
-		err := c.Ping(ctx)
+		// The credentials first: GET /_session carries CouchDB's reason
+		// for a refusal (HEAD /_up has no body), and costs one failed
+		// login, not two, towards CouchDB's account lockout.
+		err := c.checkCredentials(ctx)
 		if err == nil {
-			err = c.checkCredentials(ctx)
+			err = c.Ping(ctx)
 		}
 		if err == nil {
 			return nil
@@ -222,13 +226,20 @@ func (c *Client) checkCredentials(ctx context.Context) error {
 type credentialsError struct {
 	url, user string
 	status    int
+	reason    string // CouchDB's, when it gave one other than the usual
 }
 
 func (e *credentialsError) Error() string {
-	if e.user == "" {
-		return fmt.Sprintf("CouchDB at %s needs a login (%d): set COUCHDB_USER and COUCHDB_PASSWORD", e.url, e.status)
+	status := strconv.Itoa(e.status)
+	if e.reason != "" {
+		// CouchDB 3.4+ locks an account out after repeated failures: say
+		// so, or the operator hunts for a typo that is not there.
+		status += ": " + e.reason
 	}
-	return fmt.Sprintf("CouchDB at %s refused the credentials of user %q (%d): check COUCHDB_USER/COUCHDB_PASSWORD", e.url, e.user, e.status)
+	if e.user == "" {
+		return fmt.Sprintf("CouchDB at %s needs a login (%s): set COUCHDB_USER and COUCHDB_PASSWORD", e.url, status)
+	}
+	return fmt.Sprintf("CouchDB at %s refused the credentials of user %q (%s): check COUCHDB_USER/COUCHDB_PASSWORD", e.url, e.user, status)
 }
 
 // credentialsError returns a credentials error when err is CouchDB refusing
@@ -242,7 +253,11 @@ func (c *Client) credentialsError(err error) error {
 	case http.StatusUnauthorized, http.StatusForbidden:
 		var he *chttp.HTTPError
 		if errors.As(err, &he) { // an answer from the server, not a transport failure
-			return &credentialsError{url: c.URL(), user: c.user, status: status}
+			reason := he.Reason
+			if reason == "Name or password is incorrect." || reason == http.StatusText(status) {
+				reason = ""
+			}
+			return &credentialsError{url: c.URL(), user: c.user, status: status, reason: reason}
 		}
 	}
 	return nil

@@ -184,3 +184,23 @@ func TestTranslateStatus(t *testing.T) {
 		})
 	}
 }
+
+// TestWaitReadyLockedOut: CouchDB 3.4+ locks an account after repeated
+// failures and answers 403 with its reason; the message carries it.
+func TestWaitReadyLockedOut(t *testing.T) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		w.WriteHeader(http.StatusForbidden)
+		io.WriteString(w, `{"error":"forbidden","reason":"Account is temporarily locked due to multiple authentication failures"}`)
+	}))
+	defer srv.Close()
+	c := openTest(t, srv.URL, "admin", "pw")
+	start := time.Now()
+	err := c.WaitReady(context.Background(), 30*time.Second)
+	if err == nil || !strings.Contains(err.Error(), `user "admin" (403: Account is temporarily locked due to multiple authentication failures)`) {
+		t.Errorf("WaitReady = %v, want the lockout named", err)
+	}
+	if time.Since(start) > 2*time.Second {
+		t.Errorf("WaitReady retried a refusal for %s", time.Since(start))
+	}
+}
