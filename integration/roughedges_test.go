@@ -8,6 +8,7 @@ import (
 	"net"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"regexp"
 	"strings"
 	"testing"
@@ -280,5 +281,21 @@ func TestMirrorStatusAddsUp(t *testing.T) {
 	wantFetches := fmt.Sprintf("fetches:       %.0f ok, %.0f not found, %.0f errors", num(fetches["ok"]), num(fetches["not_found"]), num(fetches["errors"]))
 	if !strings.Contains(string(out), wantFetches) {
 		t.Errorf("couchnpm mirror status does not show %q:\n%s", wantFetches, out)
+	}
+}
+
+// TestDevdbSharedServer runs scripts/devdb_test.sh: two scripts/run.sh on one
+// data folder share one PouchDB Server, and the first to stop does not take
+// it from the other.
+func TestDevdbSharedServer(t *testing.T) {
+	t.Parallel()
+	if _, err := os.Stat(filepath.Join(suite.repoRoot, "devdb", "node_modules", ".bin", "pouchdb-server")); err != nil {
+		t.Skip("PouchDB Server not installed (scripts/devdb.sh install)")
+	}
+	cmd := exec.Command("bash", filepath.Join(suite.repoRoot, "scripts", "devdb_test.sh"))
+	cmd.Env = envWithout(os.Environ(), "COUCHDB_", "DEVDB_")
+	out, err := cmd.CombinedOutput()
+	if err != nil || !strings.Contains(string(out), "devdb_test: ok") {
+		t.Errorf("scripts/devdb_test.sh: %v\n%s", err, out)
 	}
 }
