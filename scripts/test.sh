@@ -1,9 +1,12 @@
 #!/usr/bin/env bash
 # test.sh - the whole check: go vet, unit tests (with -race), then the integration suite.
 #
-# Works on a clean clone with only Go and Node/npm installed: the integration suite
-# installs PouchDB Server (npm ci --prefix devdb) when needed and starts its own
-# instance, unless COUCHDB_URL (+ COUCHDB_USER/COUCHDB_PASSWORD) points at a CouchDB.
+# Works on a clean clone with the tools the README lists ("What a fresh machine
+# needs"): the integration suite installs PouchDB Server (scripts/devdb.sh install)
+# when needed and starts its own instance, unless COUCHDB_URL (+ COUCHDB_USER/
+# COUCHDB_PASSWORD) points at a CouchDB. It also installs the client package managers
+# (clients/node_modules) and, run as root with apt-get, Chromium system-wide (README:
+# "What scripts/test.sh installs").
 # Every step runs even when an earlier one failed; the exit status is non-zero if any failed.
 #
 # Environment:
