@@ -299,3 +299,27 @@ func TestDevdbSharedServer(t *testing.T) {
 		t.Errorf("scripts/devdb_test.sh: %v\n%s", err, out)
 	}
 }
+
+// TestMirrorStatusAddsUpFollow: in follow mode the follower's writes count
+// once, as follower_written, not also as on-demand writes (both go through
+// Mirror.Store, which used to count them).
+func TestMirrorStatusAddsUpFollow(t *testing.T) {
+	t.Parallel()
+	up := newFakeUpstream(t)
+	up.publish("rough-f1", "1.0.0", nil)
+	up.publish("rough-f2", "1.0.0", nil)
+	r := startRegistry(t, registryOpts{ExtraArgs: mirrorArgs(up, "follow")})
+	eventually(t, 30*time.Second, "catch-up", func() (bool, string) {
+		st := mirrorStatus(t, r)
+		return st["state"] == "following" && num(st["follower_written"]) >= 2, fmt.Sprint(st)
+	})
+	st := mirrorStatus(t, r)
+	if num(st["on_demand_written"]) != 0 || num(st["packuments_written"]) != num(st["follower_written"]) {
+		t.Errorf("follower writes counted as on-demand ones: %v", st)
+	}
+	out, err := exec.Command(suite.bin, "mirror", "status", "--url", r.URL).CombinedOutput()
+	want := fmt.Sprintf("written:       %.0f packuments = %.0f by the follower + 0 on demand", num(st["packuments_written"]), num(st["follower_written"]))
+	if err != nil || !strings.Contains(string(out), want) {
+		t.Errorf("couchnpm mirror status does not show %q: %v\n%s", want, err, out)
+	}
+}
