@@ -214,7 +214,7 @@ func (c *Client) checkCredentials(ctx context.Context) error {
 	defer cancel()
 	s, err := c.k.Session(ctx)
 	if err != nil {
-		return translate(err, "check CouchDB credentials")
+		return translate(err, "ping CouchDB")
 	}
 	if s.Name != c.user {
 		return &credentialsError{url: c.URL(), user: c.user, status: http.StatusUnauthorized}
