@@ -4,7 +4,10 @@ WORKDIR /src
 COPY go.mod go.sum ./
 RUN go mod download
 COPY . .
-RUN CGO_ENABLED=0 go build -trimpath -ldflags="-s -w" -o /out/couchnpm ./cmd/couchnpm
+# The build context has no .git (.dockerignore): pass the version, e.g.
+# docker build --build-arg VERSION="$(git describe --tags --always --dirty)" .
+ARG VERSION=""
+RUN CGO_ENABLED=0 go build -trimpath -buildvcs=false -ldflags="-s -w -X main.version=${VERSION}" -o /out/couchnpm ./cmd/couchnpm
 
 FROM gcr.io/distroless/static-debian12:nonroot
 COPY --from=build /out/couchnpm /couchnpm

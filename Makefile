@@ -11,8 +11,12 @@ run:
 test:
 	bash scripts/test.sh
 
+# couchnpm version prints it; the build information alone has no revision
+# where VCS stamping is off (GOFLAGS=-buildvcs=false, a Docker context).
+VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null)
+
 build:
-	go build -o couchnpm ./cmd/couchnpm
+	go build -ldflags "-X main.version=$(VERSION)" -o couchnpm ./cmd/couchnpm
 
 devdb-start:
 	bash scripts/devdb.sh start

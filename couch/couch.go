@@ -8,10 +8,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"net/url"
 	"strconv"
+	"syscall"
 	"time"
 
 	kivik "github.com/go-kivik/kivik/v4"
@@ -166,17 +168,29 @@ func (c *Client) Ping(ctx context.Context) error {
 }
 
 // WaitReady polls CouchDB with a bounded backoff until it answers or maxWait
-// passes.
+// passes. Refused credentials end the wait at once: a 401 never heals.
 func (c *Client) WaitReady(ctx context.Context, maxWait time.Duration) error {
 	deadline := time.Now().Add(maxWait)
 	delay := 200 * time.Millisecond
 	for attempt := 1; ; attempt++ {
-		err := c.Ping(ctx)
+		// The credentials first: GET /_session carries CouchDB's reason
+		// for a refusal (HEAD /_up has no body), and costs one failed
+		// login, not two, towards CouchDB's account lockout.
+		err := c.checkCredentials(ctx)
+		if err == nil {
+			err = c.Ping(ctx)
+		}
 		if err == nil {
 			return nil
 		}
+		if cerr := c.credentialsError(err); cerr != nil {
+			return cerr
+		}
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
 		if time.Now().Add(delay).After(deadline) {
-			return fmt.Errorf("CouchDB at %s did not answer within %s: %w", c.URL(), maxWait, err)
+			return fmt.Errorf("CouchDB at %s did not answer within %s: %s", c.URL(), maxWait, registry.ReasonOf(err))
 		}
 		c.log.Warn().Str("couchdb", c.URL()).Int("attempt", attempt).Dur("retry_in", delay).
 			Str("error", registry.ReasonOf(err)).Msg("waiting for CouchDB")
@@ -187,6 +201,66 @@ func (c *Client) WaitReady(ctx context.Context, maxWait time.Duration) error {
 		}
 		delay = min(delay*2, 5*time.Second)
 	}
+}
+
+// checkCredentials asks CouchDB who the service is logged in as. CouchDB
+// refuses a wrong password on any request (401), but a server that lets
+// anyone read /_up, or a user name it does not know, shows only here.
+func (c *Client) checkCredentials(ctx context.Context) error {
+	if c.user == "" {
+		return nil
+	}
+	ctx, cancel := c.ctx(ctx)
+	defer cancel()
+	s, err := c.k.Session(ctx)
+	if err != nil {
+		return translate(err, "ping CouchDB")
+	}
+	if s.Name != c.user {
+		return &credentialsError{url: c.URL(), user: c.user, status: http.StatusUnauthorized}
+	}
+	return nil
+}
+
+// credentialsError is CouchDB refusing the service's credentials.
+type credentialsError struct {
+	url, user string
+	status    int
+	reason    string // CouchDB's, when it gave one other than the usual
+}
+
+func (e *credentialsError) Error() string {
+	status := strconv.Itoa(e.status)
+	if e.reason != "" {
+		// CouchDB 3.4+ locks an account out after repeated failures: say
+		// so, or the operator hunts for a typo that is not there.
+		status += ": " + e.reason
+	}
+	if e.user == "" {
+		return fmt.Sprintf("CouchDB at %s needs a login (%s): set COUCHDB_USER and COUCHDB_PASSWORD", e.url, status)
+	}
+	return fmt.Sprintf("CouchDB at %s refused the credentials of user %q (%s): check COUCHDB_USER/COUCHDB_PASSWORD", e.url, e.user, status)
+}
+
+// credentialsError returns a credentials error when err is CouchDB refusing
+// the credentials, nil otherwise.
+func (c *Client) credentialsError(err error) error {
+	var ce *credentialsError
+	if errors.As(err, &ce) {
+		return ce
+	}
+	switch status := kivik.HTTPStatus(err); status {
+	case http.StatusUnauthorized, http.StatusForbidden:
+		var he *chttp.HTTPError
+		if errors.As(err, &he) { // an answer from the server, not a transport failure
+			reason := he.Reason
+			if reason == "Name or password is incorrect." || reason == http.StatusText(status) {
+				reason = ""
+			}
+			return &credentialsError{url: c.URL(), user: c.user, status: status, reason: reason}
+		}
+	}
+	return nil
 }
 
 // translate maps a kivik error to a registry error kind. It is the one place
@@ -205,6 +279,9 @@ func translate(err error, op string) error {
 	var he *chttp.HTTPError
 	if errors.As(err, &he) {
 		reason = he.Reason
+	} else if ue := (*url.Error)(nil); errors.As(err, &ue) {
+		// No answer at all: kivik calls it 502, but nothing answered.
+		return registry.Wrap(registry.KindUnavailable, err, "%s: cannot reach CouchDB at %s: %s", op, origin(ue.URL), netReason(ue.Err))
 	}
 	switch status := kivik.HTTPStatus(err); status {
 	case http.StatusNotFound:
@@ -217,11 +294,48 @@ func translate(err error, op string) error {
 		// A validate_doc_update refusal: the registry's second line of defence.
 		return registry.Wrap(registry.KindForbidden, err, "%s: %s", op, reasonOr(reason, "refused by CouchDB"))
 	case http.StatusUnauthorized:
-		return registry.Wrap(registry.KindUnavailable, err, "%s: CouchDB refused the service's credentials", op)
+		return registry.Wrap(registry.KindUnavailable, err, "%s: CouchDB refused the service's credentials (check COUCHDB_USER/COUCHDB_PASSWORD)", op)
 	case http.StatusBadRequest:
 		return registry.Wrap(registry.KindInvalid, err, "%s: %s", op, reasonOr(reason, "CouchDB refused the request"))
 	default:
-		return registry.Wrap(registry.KindUnavailable, err, "%s: CouchDB is unavailable (status %s)", op, strconv.Itoa(status))
+		if he == nil {
+			// Not an answer with a status: a broken or unreadable one.
+			return registry.Wrap(registry.KindUnavailable, err, "%s: CouchDB's answer could not be read", op)
+		}
+		return registry.Wrap(registry.KindUnavailable, err, "%s: CouchDB answered %d (%s)", op, status, reasonOr(reason, http.StatusText(status)))
+	}
+}
+
+// origin is the scheme and host of raw, for messages (no credentials, no
+// path).
+func origin(raw string) string {
+	u, err := url.Parse(raw)
+	if err != nil || u.Host == "" {
+		return "(unparseable URL)"
+	}
+	return u.Scheme + "://" + u.Host
+}
+
+// netReason says in a few words why a request got no answer.
+func netReason(err error) string {
+	var dns *net.DNSError
+	var ne net.Error
+	switch {
+	case errors.Is(err, syscall.ECONNREFUSED):
+		return "connection refused"
+	case errors.Is(err, syscall.ECONNRESET):
+		return "connection reset"
+	case errors.As(err, &dns):
+		if dns.IsNotFound {
+			return "no such host " + dns.Name
+		}
+		return "name lookup failed for " + dns.Name
+	case errors.As(err, &ne) && ne.Timeout():
+		return "timed out"
+	case errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF):
+		return "the connection closed without an answer"
+	default:
+		return err.Error()
 	}
 }
 

@@ -274,7 +274,11 @@ func TestBadRequests(t *testing.T) {
 		{"tarball with a NUL", "GET", "/foo/-/foo-1.0.0.tgz%00", "", "", 404, "no tarball"},
 		{"single dot segment", "GET", "/foo/./1.0.0", "", "", 400, ". or .. segment"},
 		// publish bodies: names and versions that disagree
-		{"body names another package", "PUT", "/foo", "", bend(func(d map[string]any) { d["name"] = "bar" }), 400, "the body names package"},
+		{"body names another package", "PUT", "/foo", "", bend(func(d map[string]any) { d["name"] = "bar" }), 400, `the body's "name" is "bar" but the URL names package "foo"`},
+		{"update body: name and _id name other packages", "PUT", "/nc-bad", "", `{"_id":"x1","name":"y2"}`, 400, `the body's "name" is "y2" but the URL names package "nc-bad"`},
+		{"update body: _id names another package", "PUT", "/nc-bad", "", `{"_id":"x1"}`, 400, `the body's "_id" is "x1" but the URL names package "nc-bad"`},
+		{"first publish without versions or tarballs", "PUT", "/nc-new", "", `{"_id":"nc-new","name":"nc-new","dist-tags":{"latest":"1.0.0"}}`, 400, `the publish body has no versions: a first publish needs "versions"`},
+		{"publish with tarballs but no versions", "PUT", "/foo", "", bend(func(d map[string]any) { delete(d, "versions") }), 400, `the publish body has no versions: "versions" must hold`},
 		{"_id names another package", "PUT", "/foo", "", bend(func(d map[string]any) { d["_id"] = "bar" }), 400, "_id"},
 		{"manifest names another package", "PUT", "/foo", "", bend(func(d map[string]any) { version(d)["name"] = "bar" }), 400, "the manifest names package"},
 		{"manifest version differs from its key", "PUT", "/foo", "", bend(func(d map[string]any) { version(d)["version"] = "1.2.0" }), 400, "the manifest says version"},

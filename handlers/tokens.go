@@ -17,7 +17,7 @@ import (
 type tokenView struct {
 	Token    string     `json:"token"`
 	Key      string     `json:"key"`
-	Name     string     `json:"name,omitempty"`
+	Name     string     `json:"name"`
 	CIDR     []string   `json:"cidr_whitelist"`
 	ReadOnly bool       `json:"readonly"`
 	Created  time.Time  `json:"created"`
@@ -26,9 +26,19 @@ type tokenView struct {
 }
 
 func viewToken(t *registry.Token, shown string) tokenView {
-	return tokenView{Token: shown, Key: t.Key, Name: t.Name, CIDR: t.CIDR, ReadOnly: t.ReadOnly,
+	name := t.Name
+	if name == "" {
+		// npm token list prints the name as is: "undefined" when absent.
+		// Tokens created before login tokens had a name, and by npm token
+		// create without --name, show this.
+		name = unnamedToken
+	}
+	return tokenView{Token: shown, Key: t.Key, Name: name, CIDR: t.CIDR, ReadOnly: t.ReadOnly,
 		Created: t.Created, Updated: t.Created, Expires: t.Expires}
 }
+
+// unnamedToken is the name shown for a token created without one.
+const unnamedToken = "(unnamed)"
 
 const defaultTokensPerPage = 100
 

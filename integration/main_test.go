@@ -132,18 +132,19 @@ func freePort() (int, error) {
 	return l.Addr().(*net.TCPAddr).Port, nil
 }
 
-// startPouchDB installs PouchDB Server when needed (npm ci --prefix devdb), starts it
+// startPouchDB installs PouchDB Server when needed (scripts/devdb.sh install), starts it
 // in a temp folder on a free loopback port, creates an admin with a random password
 // and returns a function that stops it.
 func startPouchDB() (func(), error) {
 	bin := filepath.Join(suite.repoRoot, "devdb", "node_modules", ".bin", "pouchdb-server")
 	if _, err := os.Stat(bin); err != nil {
-		fmt.Fprintln(os.Stderr, "integration: installing PouchDB Server (npm ci --prefix devdb)...")
-		cmd := exec.Command("npm", "ci", "--prefix", filepath.Join(suite.repoRoot, "devdb"), "--no-audit", "--no-fund")
+		// The script's install: the same flags (no sqlite3 compile) as scripts/run.sh.
+		fmt.Fprintln(os.Stderr, "integration: installing PouchDB Server (scripts/devdb.sh install)...")
+		cmd := exec.Command("bash", filepath.Join(suite.repoRoot, "scripts", "devdb.sh"), "install")
 		cmd.Env = npmEnv(os.Getenv("HOME"))
 		out, err := cmd.CombinedOutput()
 		if err != nil {
-			return nil, fmt.Errorf("npm ci --prefix devdb: %v\n%s", err, out)
+			return nil, fmt.Errorf("scripts/devdb.sh install: %v\n%s", err, out)
 		}
 	}
 	dir := filepath.Join(suite.tmp, "pouchdb")

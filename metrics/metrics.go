@@ -167,11 +167,15 @@ func (c *mirrorCollector) Collect(ch chan<- prometheus.Metric) {
 	if st.LagSeconds != nil {
 		ch <- prometheus.MustNewConstMetric(descLagSeconds, prometheus.GaugeValue, *st.LagSeconds)
 	}
-	ch <- prometheus.MustNewConstMetric(descWritten, prometheus.CounterValue, float64(st.PackumentsWritten+st.OnDemandWritten))
+	ch <- prometheus.MustNewConstMetric(descWritten, prometheus.CounterValue, float64(st.PackumentsWritten))
 	ch <- prometheus.MustNewConstMetric(descDeleted, prometheus.CounterValue, float64(st.PackumentsDeleted))
 	ch <- prometheus.MustNewConstMetric(descFailures, prometheus.CounterValue, float64(st.Failures))
-	ch <- prometheus.MustNewConstMetric(descUpstream, prometheus.CounterValue, float64(st.Upstream5xx.OK), "ok")
-	ch <- prometheus.MustNewConstMetric(descUpstream, prometheus.CounterValue, float64(st.Upstream5xx.Errors), "error")
+	f := st.UpstreamFetches
+	ch <- prometheus.MustNewConstMetric(descUpstream, prometheus.CounterValue, float64(f.OK), "ok")
+	ch <- prometheus.MustNewConstMetric(descUpstream, prometheus.CounterValue, float64(f.NotFound), "not_found")
+	ch <- prometheus.MustNewConstMetric(descUpstream, prometheus.CounterValue, float64(f.NoAnswer), "no_answer")
+	ch <- prometheus.MustNewConstMetric(descUpstream, prometheus.CounterValue, float64(f.ErrorStatus), "error_status")
+	ch <- prometheus.MustNewConstMetric(descUpstream, prometheus.CounterValue, float64(f.Unusable), "unusable")
 	ch <- prometheus.MustNewConstMetric(descTarballs, prometheus.CounterValue, float64(st.TarballCache.Hits), "hit")
 	ch <- prometheus.MustNewConstMetric(descTarballs, prometheus.CounterValue, float64(st.TarballCache.Misses), "miss")
 }

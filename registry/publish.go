@@ -72,14 +72,11 @@ type Publication struct {
 // each version has exactly its tarball, and the tarball's bytes match the
 // manifest's dist.shasum and dist.integrity. Nothing here touches storage.
 func PreparePublish(name string, b *PublishBody) (*Publication, error) {
-	if b.Name != "" && b.Name != name {
-		return nil, E(KindInvalid, "the body names package %q but the URL names %q", b.Name, name)
-	}
-	if b.ID != "" && b.ID != name {
-		return nil, E(KindInvalid, "the body's _id %q does not match the package %q", b.ID, name)
+	if err := checkBodyNames(name, b); err != nil {
+		return nil, err
 	}
 	if len(b.Versions) == 0 {
-		return nil, E(KindInvalid, "the publish body has no versions")
+		return nil, E(KindInvalid, "%s: \"versions\" must hold the manifest of each version in \"_attachments\" (%d tarballs)", errNoVersions, len(b.Attachments))
 	}
 	if len(b.Attachments) != len(b.Versions) {
 		return nil, E(KindInvalid, "a publish must carry exactly one tarball per version (got %d versions and %d attachments)", len(b.Versions), len(b.Attachments))

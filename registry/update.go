@@ -47,8 +47,8 @@ func (s *Service) Update(ctx context.Context, user Identity, name, rev string, b
 	if err := s.enabled(); err != nil {
 		return err
 	}
-	if (b.Name != "" && b.Name != name) || (b.ID != "" && b.ID != name) {
-		return E(KindInvalid, "the body names package %q but the URL names %q", b.Name+b.ID, name)
+	if err := checkBodyNames(name, &b.PublishBody); err != nil {
+		return err
 	}
 	if rev == "" {
 		rev = b.Rev
@@ -64,13 +64,33 @@ func (s *Service) Update(ctx context.Context, user Identity, name, rev string, b
 		}
 		return s.keepClaim(ctx, doc)
 	})
-	if IsKind(err, KindNotFound) && len(b.Versions) > 0 && s.store != nil {
+	if IsKind(err, KindNotFound) && b.Users == nil && b.Maintainers == nil && s.store != nil {
+		// No such package, and the body is neither a star nor an owner
+		// change: a first publish missing its versions or its tarballs.
+		// Say what is missing rather than a bare 404.
 		if _, gerr := s.store.GetPackument(ctx, name); IsKind(gerr, KindNotFound) {
-			// Most likely a first publish that lost its tarballs.
+			if len(b.Versions) == 0 {
+				return E(KindInvalid, "%s: a first publish needs \"versions\" with the manifest of each version and \"_attachments\" with its tarball", errNoVersions)
+			}
 			return E(KindInvalid, "a publish must carry one tarball per version in _attachments")
 		}
 	}
 	return err
+}
+
+// errNoVersions opens the message of a publish body without versions.
+const errNoVersions = "the publish body has no versions"
+
+// checkBodyNames refuses a body whose name or _id is another package than
+// the URL's, saying which field names what.
+func checkBodyNames(name string, b *PublishBody) error {
+	if b.Name != "" && b.Name != name {
+		return E(KindInvalid, "the body's \"name\" is %q but the URL names package %q", b.Name, name)
+	}
+	if b.ID != "" && b.ID != name {
+		return E(KindInvalid, "the body's \"_id\" is %q but the URL names package %q", b.ID, name)
+	}
+	return nil
 }
 
 func (s *Service) resolveOwners(ctx context.Context, list []Person) ([]Person, error) {

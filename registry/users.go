@@ -139,7 +139,7 @@ func (a *Accounts) Login(ctx context.Context, name, password, email string) (str
 			if err := a.users.CheckPassword(ctx, name, password); err != nil {
 				return "", err
 			}
-			return a.issue(ctx, existing)
+			return a.issue(ctx, existing, LoginTokenName)
 		}
 		if err != nil {
 			return "", err
@@ -152,15 +152,22 @@ func (a *Accounts) Login(ctx context.Context, name, password, email string) (str
 			return "", err
 		}
 	}
-	return a.issue(ctx, user)
+	return a.issue(ctx, user, LoginTokenName)
 }
 
-func (a *Accounts) issue(ctx context.Context, user *User) (string, error) {
+// Names of the tokens npm login and npm login --auth-type=web create; npm
+// token list shows them (it prints "name undefined" for a token without).
+const (
+	LoginTokenName    = "npm login"
+	WebLoginTokenName = "npm login (web)"
+)
+
+func (a *Accounts) issue(ctx context.Context, user *User, name string) (string, error) {
 	token, err := NewToken()
 	if err != nil {
 		return "", err
 	}
-	t := &Token{Key: TokenKey(token), User: user.Name, Email: user.Email, Created: a.now().UTC()}
+	t := &Token{Key: TokenKey(token), User: user.Name, Email: user.Email, Created: a.now().UTC(), Name: name}
 	if err := a.tokens.PutToken(ctx, t); err != nil {
 		return "", err
 	}

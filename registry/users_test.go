@@ -200,7 +200,7 @@ func TestLogin(t *testing.T) {
 			if !ok {
 				t.Fatalf("no token stored under TokenKey(token)")
 			}
-			if stored.User != "alice" || !stored.Created.Equal(accountsNow) || stored.ReadOnly || stored.Expires != nil {
+			if stored.User != "alice" || !stored.Created.Equal(accountsNow) || stored.ReadOnly || stored.Expires != nil || stored.Name != LoginTokenName {
 				t.Errorf("stored token = %+v", stored)
 			}
 			if tc.existing && stored.Email != "alice@old.example" {

@@ -264,7 +264,7 @@ func (w *WebLogins) Collect(ctx context.Context, done string) (string, error) {
 		}
 		return "", err
 	}
-	return w.accounts.issue(ctx, &User{Name: doc.User, Email: doc.Email})
+	return w.accounts.issue(ctx, &User{Name: doc.User, Email: doc.Email}, WebLoginTokenName)
 }
 
 // checkOrCreate is Login without the token: it verifies name and password,

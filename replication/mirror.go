@@ -11,6 +11,7 @@ import (
 	"encoding/json"
 	"errors"
 	"io"
+	"net/url"
 	"strings"
 	"sync/atomic"
 	"time"
@@ -193,7 +194,11 @@ func (m *Mirror) pull(ctx context.Context, name string) (*registry.Packument, er
 			}
 			return nil, err
 		}
-		return m.Store(fctx, p)
+		stored, err := m.Store(fctx, p)
+		if err == nil {
+			m.stats.onDemandWritten.Add(1)
+		}
+		return stored, err
 	})
 	select {
 	case <-ctx.Done():
@@ -242,7 +247,6 @@ func (m *Mirror) Store(ctx context.Context, p *registry.Packument) (*registry.Pa
 		return nil, err
 	}
 	p.Rev = rev
-	m.stats.written.Add(1)
 	return p, nil
 }
 
@@ -545,18 +549,37 @@ func (c *countingReader) Read(p []byte) (int, error) {
 
 // Stats are the mirror's counters since start (per instance).
 type Stats struct {
-	written           atomic.Int64
+	onDemandWritten   atomic.Int64 // packuments written by reads (pull), not by the follower
 	hits              atomic.Int64
 	misses            atomic.Int64
-	upstreamOK        atomic.Int64
-	upstreamErrors    atomic.Int64
 	integrityFailures atomic.Int64
+
+	upstreamOK          atomic.Int64
+	upstreamNotFound    atomic.Int64
+	upstreamUnreachable atomic.Int64 // no answer: connection, timeout, no free slot
+	upstreamStatus      atomic.Int64 // an answer with an error status (429, 5xx, …)
+	upstreamUnusable    atomic.Int64 // an answer couchnpm could not use (too large, unreadable, off-origin)
 }
 
+// upstreamFetch counts one upstream request by its outcome.
 func (s *Stats) upstreamFetch(err error) {
-	if err != nil && !registry.IsKind(err, registry.KindNotFound) {
-		s.upstreamErrors.Add(1)
-	} else {
+	var se *StatusError
+	switch {
+	case err == nil:
 		s.upstreamOK.Add(1)
+	case registry.IsKind(err, registry.KindNotFound):
+		s.upstreamNotFound.Add(1)
+	case errors.As(err, &se):
+		s.upstreamStatus.Add(1)
+	case isNoAnswer(err):
+		s.upstreamUnreachable.Add(1)
+	default:
+		s.upstreamUnusable.Add(1)
 	}
+}
+
+// isNoAnswer reports whether err is a request that got no answer.
+func isNoAnswer(err error) bool {
+	var ue *url.Error
+	return errors.As(err, &ue) || errors.Is(err, context.DeadlineExceeded) || errors.Is(err, context.Canceled)
 }

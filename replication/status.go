@@ -15,12 +15,19 @@ type Status struct {
 	Instance string `json:"instance"`
 	Holder   string `json:"follower_holder,omitempty"`
 
-	Checkpoint        string     `json:"checkpoint,omitempty"`
-	UpstreamSeq       string     `json:"upstream_seq,omitempty"`
-	LagChanges        *int64     `json:"lag_changes,omitempty"`
-	LagSeconds        *float64   `json:"lag_seconds,omitempty"`
-	CaughtUpAt        *time.Time `json:"caught_up_at,omitempty"`
-	PackumentsWritten int64      `json:"packuments_written"`
+	Checkpoint  string     `json:"checkpoint,omitempty"`
+	UpstreamSeq string     `json:"upstream_seq,omitempty"`
+	LagChanges  *int64     `json:"lag_changes,omitempty"`
+	LagSeconds  *float64   `json:"lag_seconds,omitempty"`
+	CaughtUpAt  *time.Time `json:"caught_up_at,omitempty"`
+	// PackumentsWritten is FollowerWritten + OnDemandWritten.
+	PackumentsWritten int64 `json:"packuments_written"`
+	// FollowerWritten counts the follower's writes, from its checkpoint:
+	// every instance's, since the follower first started.
+	FollowerWritten int64 `json:"follower_written"`
+	// OnDemandWritten counts the packuments this instance pulled on a read
+	// (a miss, or a stale copy refreshed) since it started.
+	OnDemandWritten   int64      `json:"on_demand_written"`
 	PackumentsDeleted int64      `json:"packuments_deleted"`
 	WrittenPerSecond  float64    `json:"written_per_second,omitempty"`
 	Failures          int64      `json:"failures"`
@@ -35,11 +42,26 @@ type Status struct {
 		Misses            int64 `json:"misses"`
 		IntegrityFailures int64 `json:"integrity_failures"`
 	} `json:"tarball_cache"`
-	Upstream5xx struct {
-		OK     int64 `json:"ok"`
-		Errors int64 `json:"errors"`
-	} `json:"upstream_fetches"`
-	OnDemandWritten int64 `json:"on_demand_written"`
+	// UpstreamFetches counts this instance's upstream requests (packuments
+	// and tarballs) by outcome since it started.
+	UpstreamFetches UpstreamFetches `json:"upstream_fetches"`
+}
+
+// UpstreamFetches are upstream requests by outcome. Errors is the sum of
+// the three causes.
+type UpstreamFetches struct {
+	OK       int64 `json:"ok"`
+	NotFound int64 `json:"not_found"`
+	Errors   int64 `json:"errors"`
+	// NoAnswer: the request got no answer (connection refused or reset,
+	// timeout, no free upstream slot).
+	NoAnswer int64 `json:"no_answer"`
+	// ErrorStatus: the upstream answered 429, 5xx or another status that
+	// is neither 200 nor 404.
+	ErrorStatus int64 `json:"error_status"`
+	// Unusable: the upstream answered 200 with something couchnpm refused
+	// (over the size bound, unreadable, another package, off-origin).
+	Unusable int64 `json:"unusable"`
 }
 
 // ReplicationReader reads a _replicator replication's state.
@@ -68,10 +90,16 @@ func (r *Reporter) Status(ctx context.Context) (*Status, error) {
 		st.TarballCache.Hits = r.Stats.hits.Load()
 		st.TarballCache.Misses = r.Stats.misses.Load()
 		st.TarballCache.IntegrityFailures = r.Stats.integrityFailures.Load()
-		st.Upstream5xx.OK = r.Stats.upstreamOK.Load()
-		st.Upstream5xx.Errors = r.Stats.upstreamErrors.Load()
-		st.OnDemandWritten = r.Stats.written.Load()
+		f := &st.UpstreamFetches
+		f.OK = r.Stats.upstreamOK.Load()
+		f.NotFound = r.Stats.upstreamNotFound.Load()
+		f.NoAnswer = r.Stats.upstreamUnreachable.Load()
+		f.ErrorStatus = r.Stats.upstreamStatus.Load()
+		f.Unusable = r.Stats.upstreamUnusable.Load()
+		f.Errors = f.NoAnswer + f.ErrorStatus + f.Unusable
+		st.OnDemandWritten = r.Stats.onDemandWritten.Load()
 	}
+	defer func() { st.PackumentsWritten = st.FollowerWritten + st.OnDemandWritten }()
 	switch r.Mode {
 	case ModeOff:
 		st.State = "off"
@@ -115,7 +143,7 @@ func (r *Reporter) follower(ctx context.Context, st *Status) error {
 		st.State = "no-holder"
 	}
 	st.Checkpoint, st.UpstreamSeq = cp.Since, cp.UpstreamSeq
-	st.PackumentsWritten, st.PackumentsDeleted = cp.Written, cp.Deleted
+	st.FollowerWritten, st.PackumentsDeleted = cp.Written, cp.Deleted
 	st.Failures, st.LastError = cp.Failed, cp.LastError
 	st.LastFailures = append(st.LastFailures, cp.LastFailures...)
 	if !cp.Updated.IsZero() {

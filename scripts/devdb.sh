@@ -13,6 +13,13 @@
 #   devdb_start [PORT]   # exports COUCHDB_URL, COUCHDB_USER, COUCHDB_PASSWORD; sets
 #                        # DEVDB_STARTED=1 if it launched the server, 0 if one was running
 #   devdb_stop
+#   devdb_acquire PID    # devdb_start, and count process PID as a user of the server
+#   devdb_release PID    # forget PID; stop the server once no live user is left, if
+#                        # devdb_acquire started it (never one started by hand)
+#
+# One PouchDB Server per data folder: several scripts/run.sh on one folder share it,
+# and the last one to exit stops it (users are pid files in $DEVDB_DIR/users/; a
+# lock file serialises start and stop where flock(1) exists).
 #
 # Settings (environment):
 #   DEVDB_DIR          data folder (default: <repo>/.devdb/data); the pid is kept
@@ -60,12 +67,37 @@ devdb__free_port() {
 	node -e 'const s=require("net").createServer();s.listen(0,"127.0.0.1",()=>{console.log(s.address().port);s.close()})'
 }
 
+# devdb_install installs PouchDB Server without running install scripts: the only
+# two are sqlite3's (compiled from source with a C toolchain for current Node, and
+# used only by pouchdb-server --sqlite, which this project does not use) and
+# leveldown's (which only picks its bundled prebuilt binary). leveldown is rebuilt
+# only where no prebuilt binary loads; that build needs python3, make and a C++
+# compiler.
 devdb_install() {
+	local dir="$DEVDB_REPO_ROOT/devdb"
 	if [[ -x "$(devdb__bin)" ]]; then
 		return 0
 	fi
-	devdb__log "installing PouchDB Server (npm ci --prefix devdb)..."
-	npm ci --prefix "$DEVDB_REPO_ROOT/devdb" --no-audit --no-fund >&2
+	devdb__log "installing PouchDB Server (npm ci --prefix devdb --ignore-scripts)..."
+	npm ci --prefix "$dir" --ignore-scripts --no-audit --no-fund >&2 || return 1
+	if ! node -e 'require(process.argv[1])' "$dir/node_modules/leveldown" >/dev/null 2>&1; then
+		devdb__log "no prebuilt leveldown for this platform; building it (needs python3, make, a C++ compiler)..."
+		npm rebuild --prefix "$dir" --foreground-scripts leveldown >&2 || return 1
+	fi
+}
+
+# devdb__lock DIR / devdb__unlock: serialise start and stop on one data folder.
+devdb__lock() {
+	command -v flock >/dev/null 2>&1 || return 0
+	exec {DEVDB_LOCK_FD}>"$1/lock"
+	flock "$DEVDB_LOCK_FD"
+}
+
+devdb__unlock() {
+	if [[ -n "${DEVDB_LOCK_FD:-}" ]]; then
+		exec {DEVDB_LOCK_FD}>&-
+		DEVDB_LOCK_FD=
+	fi
 }
 
 # devdb__running DIR -> prints the pid when the recorded server is alive.
@@ -92,10 +124,15 @@ devdb_start() {
 		[[ -n "$port" ]] || port="$(devdb__free_port)" || return 1
 		url="http://127.0.0.1:$port"
 		# pouchdb-server writes config.json, log.txt and its LevelDB folders to its CWD.
-		(cd "$dir" && exec "$(devdb__bin)" --host 127.0.0.1 --port "$port" </dev/null >>"$dir/server.log" 2>&1) &
+		# It must not inherit the lock (it would hold it for its whole life).
+		(
+			devdb__unlock
+			cd "$dir" && exec "$(devdb__bin)" --host 127.0.0.1 --port "$port" </dev/null >>"$dir/server.log" 2>&1
+		) &
 		pid=$!
 		echo "$pid" >"$dir/pouchdb-server.pid"
 		echo "$url" >"$dir/url"
+		rm -f "$dir/managed" # a marker of an earlier server that is gone
 		devdb__log "started pid $pid on $url (data in $dir)"
 		DEVDB_STARTED=1
 	fi
@@ -146,6 +183,49 @@ devdb_stop() {
 		devdb__log "stopped pid $pid"
 	fi
 	rm -f "$dir/pouchdb-server.pid"
+}
+
+# devdb_acquire PID: start (or reuse) the data folder's server and count PID as one
+# of its users.
+devdb_acquire() {
+	local owner="$1" dir rc=0
+	dir="$(devdb__dir)"
+	devdb__lock "$dir"
+	if devdb_start; then
+		mkdir -p "$dir/users"
+		: >"$dir/users/$owner"
+		if [[ "$DEVDB_STARTED" == 1 ]]; then
+			: >"$dir/managed" # started for its users: the last one out stops it
+		fi
+	else
+		rc=1
+	fi
+	devdb__unlock
+	return "$rc"
+}
+
+# devdb_release PID: forget PID (and users that are gone); stop the server when no
+# live user is left and devdb_acquire had started it.
+devdb_release() {
+	local owner="$1" dir u left=0
+	dir="$(devdb__dir)"
+	devdb__lock "$dir"
+	rm -f "$dir/users/$owner"
+	for u in "$dir"/users/*; do
+		[[ -e "$u" ]] || continue
+		if kill -0 "${u##*/}" 2>/dev/null; then
+			left=$((left + 1))
+		else
+			rm -f "$u"
+		fi
+	done
+	if ((left > 0)); then
+		devdb__log "PouchDB Server left running for $left other user(s) of $dir"
+	elif [[ -f "$dir/managed" ]]; then
+		devdb_stop
+		rm -f "$dir/managed"
+	fi
+	devdb__unlock
 }
 
 devdb_main() {

@@ -4,9 +4,11 @@
 #   scripts/run.sh --listen 127.0.0.1:4880 --public-url http://127.0.0.1:4880
 #
 # When COUCHDB_URL is unset, a local PouchDB Server (the CouchDB stand-in) is started
-# first via scripts/devdb.sh (data in .devdb/data, admin from COUCHDB_USER/COUCHDB_PASSWORD,
-# default admin/admin) and stopped again when couchnpm exits (or this script gets
-# SIGINT/SIGTERM, which it forwards to couchnpm).
+# first via scripts/devdb.sh (data in .devdb/data or DEVDB_DIR, admin from
+# COUCHDB_USER/COUCHDB_PASSWORD, default admin/admin) and stopped again when couchnpm
+# exits (or this script gets SIGINT/SIGTERM, which it forwards to couchnpm). Several
+# run.sh on one data folder share one server; the last to exit stops it, and a server
+# started by hand (scripts/devdb.sh start) is never stopped.
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -22,9 +24,9 @@ fi
 
 # shellcheck source=scripts/devdb.sh
 source "$ROOT/scripts/devdb.sh"
-# Stop PouchDB Server at exit only if this script started it (not one started by hand).
-trap 'if [[ "${DEVDB_STARTED:-0}" == 1 ]]; then devdb_stop; fi' EXIT
-devdb_start
+# At exit, stop PouchDB Server if no other run.sh uses it and not started by hand.
+trap 'devdb_release $$' EXIT
+devdb_acquire $$
 echo "run: using PouchDB Server at $COUCHDB_URL (user $COUCHDB_USER)" >&2
 
 # couchnpm runs in the background so that this shell can forward signals and then

@@ -1,11 +1,13 @@
 #!/usr/bin/env bash
 # test.sh - the whole check: go vet, unit tests (with -race), then the integration suite.
 #
-# Works on a clean clone with only Go and Node/npm installed. The integration suite
-# runs twice: on Apache CouchDB 3 started from the release named by COUCHDB_HOME or
-# COUCHDB_RELEASE (scripts/couchdb.sh; skipped, in one line, without either), and on
-# PouchDB Server (installed with npm ci --prefix devdb). With COUCHDB_URL (+
-# COUCHDB_USER/COUCHDB_PASSWORD) it runs once, against that CouchDB.
+# Works on a clean clone with the tools the README lists ("What a fresh machine
+# needs"). The integration suite runs twice: on Apache CouchDB 3 started from the
+# release named by COUCHDB_HOME or COUCHDB_RELEASE (scripts/couchdb.sh; skipped, in
+# one line, without either), and on PouchDB Server (scripts/devdb.sh install). With
+# COUCHDB_URL (+ COUCHDB_USER/COUCHDB_PASSWORD) it runs once, against that CouchDB.
+# It also installs the client package managers (clients/node_modules) and, run as
+# root with apt-get, Chromium system-wide (README: "What scripts/test.sh installs").
 # Every step runs even when an earlier one failed; the exit status is non-zero if any failed.
 #
 # Environment:

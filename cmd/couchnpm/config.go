@@ -100,7 +100,21 @@ func (b byteSize) String() string {
 	if b.n == nil {
 		return ""
 	}
-	return strconv.FormatInt(*b.n, 10)
+	return formatBytes(*b.n)
+}
+
+// formatBytes writes n in the largest unit parseBytes reads back exactly:
+// 256MB, not 268435456.
+func formatBytes(n int64) string {
+	for _, u := range []struct {
+		suffix string
+		mult   int64
+	}{{"GB", 1 << 30}, {"MB", 1 << 20}, {"KB", 1 << 10}} {
+		if n != 0 && n%u.mult == 0 {
+			return strconv.FormatInt(n/u.mult, 10) + u.suffix
+		}
+	}
+	return strconv.FormatInt(n, 10)
 }
 
 func (b byteSize) Set(s string) error {
@@ -147,7 +161,7 @@ func parseServe(args []string) (*config, error) {
 			e.errs = append(e.errs, fmt.Errorf("COUCHNPM_MAX_PUBLISH_BYTES: %w", err))
 		}
 	}
-	fs.Var(byteSize{&c.MaxPublishBytes}, "max-publish-bytes", "largest publish body accepted, like 100MB (env COUCHNPM_MAX_PUBLISH_BYTES)")
+	fs.Var(byteSize{&c.MaxPublishBytes}, "max-publish-bytes", "largest publish body accepted, a `size` like 100MB or 512KB (env COUCHNPM_MAX_PUBLISH_BYTES)")
 	e.str(&c.LogLevel, "log-level", "COUCHNPM_LOG_LEVEL", "info", "debug, info, warn or error")
 	e.str(&c.LogFormat, "log-format", "COUCHNPM_LOG_FORMAT", "json", "json or console")
 	e.boolean(&c.AllowSignup, "allow-signup", "COUCHNPM_ALLOW_SIGNUP", true, "let npm adduser and npm login create accounts for new names")
@@ -157,12 +171,8 @@ func parseServe(args []string) (*config, error) {
 	c.Mirror.register(e)
 	c.Commands.register(e)
 	c.Fastpath.register(e)
-	fs.SetOutput(os.Stderr)
-	if err := fs.Parse(args); err != nil {
+	if err := parseFlags(fs, args); err != nil {
 		return nil, err
-	}
-	if fs.NArg() > 0 {
-		return nil, fmt.Errorf("unexpected argument %q", fs.Arg(0))
 	}
 	if len(e.errs) > 0 {
 		return nil, errors.Join(e.errs...)

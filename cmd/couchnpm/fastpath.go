@@ -40,7 +40,7 @@ func (f *fastpathConfig) register(e *envFlags) {
 			e.errs = append(e.errs, fmt.Errorf("COUCHNPM_CACHE_BYTES: %w", err))
 		}
 	}
-	e.fs.Var(cacheSize{byteSize{&f.CacheBytes}}, "cache-bytes", "memory bound of the packument cache, like 256MB; 0 turns it off (env COUCHNPM_CACHE_BYTES)")
+	e.fs.Var(cacheSize{byteSize{&f.CacheBytes}}, "cache-bytes", "memory bound of the packument cache, a `size` like 256MB; 0 turns it off (env COUCHNPM_CACHE_BYTES)")
 	e.str(&f.Pprof, "pprof", "COUCHNPM_PPROF", "", "listen address for /debug/pprof/ and /metrics, like 127.0.0.1:6060 (default: off)")
 }
 
@@ -90,7 +90,7 @@ func newFastpath(cfg *config, log zerolog.Logger) {
 	}
 	f.cache = cache.New(cache.Config{MaxBytes: f.CacheBytes, Log: log})
 	f.metrics.WatchCache(f.cache.Stats)
-	log.Info().Int64("bytes", f.CacheBytes).Dur("staleness_bound", f.cache.Bound()).Msg("packument cache on")
+	log.Info().Str("max_size", formatBytes(f.CacheBytes)).Int64("max_bytes", f.CacheBytes).Dur("staleness_bound", f.cache.Bound()).Msg("packument cache on")
 }
 
 // runFastpath starts the cache's changes followers in bg.

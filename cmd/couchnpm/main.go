@@ -28,6 +28,7 @@ commands:
   mirror status   show the upstream mirror's progress and health
   claim NAME      let a user publish a name the upstream has (couchnpm claim -h)
   unclaim NAME    withdraw a claim
+  version         print the version and the source revision it was built from
 `
 
 func main() {
@@ -45,6 +46,11 @@ func run(args []string) int {
 		if errors.Is(err, flag.ErrHelp) {
 			return 0
 		}
+		var bf badFlag
+		if errors.As(err, &bf) {
+			fmt.Fprintf(os.Stderr, "couchnpm: bad flag: %v (couchnpm serve -h lists the flags)\n", bf.err)
+			return 2
+		}
 		if err != nil {
 			fmt.Fprintln(os.Stderr, "couchnpm: bad configuration:", err)
 			return 2
@@ -58,6 +64,9 @@ func run(args []string) int {
 		return mirrorCommand(args[1:])
 	case "claim", "unclaim":
 		return claimCommand(args[1:], args[0] == "claim")
+	case "version", "--version", "-version":
+		fmt.Fprintln(os.Stdout, versionLine())
+		return 0
 	case "-h", "--help", "help":
 		fmt.Fprint(os.Stdout, usage)
 		return 0
@@ -68,20 +77,52 @@ func run(args []string) int {
 }
 
 func newLogger(cfg *config) zerolog.Logger {
+	return newLoggerTo(cfg, os.Stderr)
+}
+
+func newLoggerTo(cfg *config, out *os.File) zerolog.Logger {
 	level, _ := zerolog.ParseLevel(cfg.LogLevel)
+	// Durations carry their unit ("3s", "200ms") instead of a bare number
+	// of milliseconds.
+	zerolog.DurationFieldFormat = zerolog.DurationFormatString
 	var log zerolog.Logger
 	if cfg.LogFormat == "console" {
-		log = zerolog.New(zerolog.ConsoleWriter{Out: os.Stderr, TimeFormat: time.RFC3339})
+		// Colour codes only on a terminal: in a file or a journal they are
+		// noise.
+		log = zerolog.New(zerolog.ConsoleWriter{Out: out, TimeFormat: time.RFC3339, NoColor: !colourful(out)})
 	} else {
-		log = zerolog.New(os.Stderr)
+		log = zerolog.New(out)
 	}
 	return log.Level(level).With().Timestamp().Logger()
 }
 
+// colourful reports whether f is a terminal and NO_COLOR (no-color.org) is
+// not set.
+func colourful(f *os.File) bool {
+	if os.Getenv("NO_COLOR") != "" {
+		return false
+	}
+	fi, err := f.Stat()
+	return err == nil && fi.Mode()&os.ModeCharDevice != 0
+}
+
 func serve(cfg *config) error {
 	log := newLogger(cfg)
-	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
+	sigctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
+	// ctx ends on a signal or on any return: background work started below
+	// (mirror follower, cache feeds) stops when serve fails after starting
+	// it, instead of keeping the process alive while nothing is served.
+	ctx, cancel := context.WithCancel(sigctx)
+	defer cancel()
+
+	// The port first: a busy one fails the start at once, before any wait
+	// for CouchDB. Connections queue in the backlog until Serve below.
+	ln, err := net.Listen("tcp", cfg.Listen)
+	if err != nil {
+		return fmt.Errorf("cannot listen on %s: %w", cfg.Listen, err)
+	}
+	defer ln.Close()
 
 	newFastpath(cfg, log) // packument cache and metrics (fastpath.go)
 	db, err := couch.Open(couch.Config{
@@ -102,7 +143,12 @@ func serve(cfg *config) error {
 
 	reg := registry.NewService(cfg.Fastpath.store(db, couch.RolePackages))
 	var background sync.WaitGroup
-	defer background.Wait() // lets the follower release its lease on shutdown
+	// Runs before cancel above (defers run last first): stop the background
+	// work, then let the follower release its lease.
+	defer func() {
+		cancel()
+		background.Wait()
+	}()
 	conflicts := startConflictWatch(ctx, cfg, db, reg, &background, log)
 	mirrorStatus, err := startMirror(ctx, cfg, db, reg, &background, log)
 	if err != nil {
@@ -130,13 +176,9 @@ func serve(cfg *config) error {
 		IdleTimeout:    2 * time.Minute,
 		MaxHeaderBytes: 64 << 10,
 	}
-	ln, err := net.Listen("tcp", cfg.Listen)
-	if err != nil {
-		return err
-	}
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
-	log.Info().Str("listen", cfg.Listen).Str("public_url", cfg.PublicURL).Msg("couchnpm is serving")
+	log.Info().Str("listen", cfg.Listen).Str("public_url", cfg.PublicURL).Str("version", readVersion().short()).Msg("couchnpm is serving")
 
 	select {
 	case err := <-errc:
@@ -144,8 +186,8 @@ func serve(cfg *config) error {
 	case <-ctx.Done():
 	}
 	log.Info().Dur("deadline", cfg.ShutdownTimeout).Msg("shutting down")
-	sctx, cancel := context.WithTimeout(context.Background(), cfg.ShutdownTimeout)
-	defer cancel()
+	sctx, cancelShutdown := context.WithTimeout(context.Background(), cfg.ShutdownTimeout)
+	defer cancelShutdown()
 	if err := srv.Shutdown(sctx); err != nil {
 		return fmt.Errorf("shutdown: %w", err)
 	}

@@ -56,7 +56,7 @@ func (m *mirrorConfig) register(e *envFlags) {
 	e.duration(&m.Timeout, "upstream-timeout", "COUCHNPM_UPSTREAM_TIMEOUT", 30*time.Second, "bound on each upstream metadata request")
 	e.duration(&m.NameCheckTimeout, "upstream-name-check-timeout", "COUCHNPM_UPSTREAM_NAME_CHECK_TIMEOUT", 10*time.Second, "how long the first publish of a name waits for the upstream to say whether it has that name (no answer: 503)")
 	e.duration(&m.TarballTimeout, "upstream-tarball-timeout", "COUCHNPM_UPSTREAM_TARBALL_TIMEOUT", 5*time.Minute, "bound on one whole upstream tarball download")
-	e.size(&m.MaxPackumentBytes, "upstream-max-packument-bytes", "COUCHNPM_UPSTREAM_MAX_PACKUMENT_BYTES", replication.DefaultMaxPackumentBytes, "largest upstream packument accepted, like 256MB")
+	e.size(&m.MaxPackumentBytes, "upstream-max-packument-bytes", "COUCHNPM_UPSTREAM_MAX_PACKUMENT_BYTES", replication.DefaultMaxPackumentBytes, "largest upstream packument accepted, a `size` like 256MB")
 	e.integer(&m.MaxConcurrent, "upstream-max-concurrent", "COUCHNPM_UPSTREAM_MAX_CONCURRENT", 16, "most upstream packument and tarball fetches in flight at once; others wait")
 	e.duration(&m.PollInterval, "follow-poll", "COUCHNPM_FOLLOW_POLL", 5*time.Second, "follow mode: wait between polls once caught up")
 	e.integer(&m.PageSize, "follow-page-size", "COUCHNPM_FOLLOW_PAGE_SIZE", 1000, "follow mode: changes read per page (at most 10000)")

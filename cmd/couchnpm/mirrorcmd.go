@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -29,7 +30,10 @@ func mirrorCommand(args []string) int {
 	base := fs.String("url", def, "the registry's URL (env COUCHNPM_PUBLIC_URL)")
 	asJSON := fs.Bool("json", false, "print the raw JSON")
 	watch := fs.Bool("watch", false, "keep printing a progress line until caught up")
-	if err := fs.Parse(args[1:]); err != nil {
+	if err := parseFlags(fs, args[1:]); errors.Is(err, flag.ErrHelp) {
+		return 0
+	} else if err != nil {
+		fmt.Fprintf(os.Stderr, "couchnpm: bad flag: %v (couchnpm mirror status -h lists the flags)\n", err)
 		return 2
 	}
 	for {
@@ -85,8 +89,8 @@ func progressLine(st *replication.Status) string {
 	if st.LagChanges != nil {
 		lag = fmt.Sprintf("%d changes", *st.LagChanges)
 	}
-	return fmt.Sprintf("%s: checkpoint %s of %s, behind by %s, %d written (%.1f/s), %d failures",
-		st.State, orDash(st.Checkpoint), orDash(st.UpstreamSeq), lag, st.PackumentsWritten, st.WrittenPerSecond, st.Failures)
+	return fmt.Sprintf("%s: checkpoint %s of %s, behind by %s, %d written by the follower (%.1f/s), %d failures",
+		st.State, orDash(st.Checkpoint), orDash(st.UpstreamSeq), lag, st.FollowerWritten, st.WrittenPerSecond, st.Failures)
 }
 
 func orDash(s string) string {
@@ -119,6 +123,14 @@ func printStatus(st *replication.Status) {
 		b, _ := json.MarshalIndent(st.Replication, "               ", "  ")
 		fmt.Printf("replication:   %s\n", b)
 	}
+	fmt.Printf("written:       %d packuments = %d by the follower + %d on demand (this instance)\n",
+		st.PackumentsWritten, st.FollowerWritten, st.OnDemandWritten)
+	if st.PackumentsDeleted > 0 {
+		fmt.Printf("deleted:       %d packuments\n", st.PackumentsDeleted)
+	}
+	f := st.UpstreamFetches
+	fmt.Printf("fetches:       %d ok, %d not found, %d errors (%d no answer, %d error status, %d unusable)\n",
+		f.OK, f.NotFound, f.Errors, f.NoAnswer, f.ErrorStatus, f.Unusable)
 	fmt.Printf("tarball cache: %d hits, %d misses, %d integrity failures\n",
 		st.TarballCache.Hits, st.TarballCache.Misses, st.TarballCache.IntegrityFailures)
 }
