@@ -183,6 +183,9 @@ func (s *Packuments) Resolve(ctx context.Context, merged *registry.Packument, wr
 func (s *Packuments) attachmentAt(ctx context.Context, id, name string, a registry.Attachment) (string, error) {
 	cctx, cancel := s.c.ctx(ctx)
 	defer cancel()
+	if a.FromName != "" {
+		name = a.FromName // kept aside: stored under its own name in that revision
+	}
 	resp, err := s.raw(cctx, http.MethodGet, "/"+url.PathEscape(id)+"/"+url.PathEscape(name), url.Values{"rev": {a.FromRev}}.Encode())
 	if err != nil {
 		return "", err

@@ -12,11 +12,13 @@ import (
 	"github.com/couchnpm/couchnpm/registry"
 )
 
-// Replication is the desired _replicator document for the replicate mode.
+// Replication is a desired continuous _replicator document: the mirror's
+// (replicate mode) or a peer site's.
 type Replication struct {
 	ID     string // _replicator document id
-	Source string // upstream database URL (may carry credentials)
-	Target string // mirror database URL as CouchDB itself reaches it
+	Source string // source database URL (may carry credentials)
+	Target string // target database URL as CouchDB itself reaches it
+	Owner  string // what couchnpm keeps it for: "mirror" (default) or "peer"
 }
 
 type replicatorDoc struct {
@@ -68,7 +70,11 @@ func (c *Client) EnsureReplication(ctx context.Context, r Replication) (changed 
 		if err == nil && cur.Source == r.Source && cur.Target == r.Target && cur.Continuous && (cur.Selector != nil) == (selector != nil) {
 			return false, nil
 		}
-		doc := replicatorDoc{ID: r.ID, Rev: cur.Rev, Source: r.Source, Target: r.Target, Continuous: true, Selector: selector, Owner: "mirror"}
+		owner := r.Owner
+		if owner == "" {
+			owner = "mirror"
+		}
+		doc := replicatorDoc{ID: r.ID, Rev: cur.Rev, Source: r.Source, Target: r.Target, Continuous: true, Selector: selector, Owner: owner}
 		cctx, cancel = c.ctx(ctx)
 		_, err = db.Put(cctx, r.ID, doc)
 		cancel()
@@ -133,15 +139,7 @@ func (c *Client) ReplicationState(ctx context.Context, id string) (map[string]an
 // DBURL is the URL of a role's database under base, with the service's
 // admin credentials, as a replication target.
 func (c *Client) DBURL(base, role string) (string, error) {
-	u, err := url.Parse(base)
-	if err != nil {
-		return "", err
-	}
-	if u.User == nil && c.user != "" {
-		u.User = url.UserPassword(c.user, c.password)
-	}
-	u.Path = trimSlash(u.Path) + "/" + url.PathEscape(c.names[role])
-	return u.String(), nil
+	return c.ServerDBURL(base, c.names[role])
 }
 
 // replicationSelector is the selector to use on this server: nil on
@@ -203,4 +201,61 @@ func (c *Client) RemoveForeignDesignDocs(ctx context.Context, role string, keep 
 		removed = append(removed, v.id)
 	}
 	return removed, nil
+}
+
+// ServerDBURL is the URL of database name (a role's, or a system database
+// such as _users) under base, with the service's admin credentials unless
+// base carries its own.
+func (c *Client) ServerDBURL(base, name string) (string, error) {
+	u, err := url.Parse(base)
+	if err != nil {
+		return "", err
+	}
+	if u.User == nil && c.user != "" {
+		u.User = url.UserPassword(c.user, c.password)
+	}
+	u.Path = trimSlash(u.Path) + "/" + url.PathEscape(name)
+	return u.String(), nil
+}
+
+// ReplicationIDs lists the _replicator documents couchnpm keeps for owner.
+func (c *Client) ReplicationIDs(ctx context.Context, owner string) ([]string, error) {
+	cctx, cancel := c.ctx(ctx)
+	defer cancel()
+	rs := c.k.DB("_replicator").AllDocs(cctx, kivik.Param("include_docs", true))
+	defer rs.Close()
+	var ids []string
+	for rs.Next() {
+		var d replicatorDoc
+		if rs.ScanDoc(&d) == nil && d.Owner == owner {
+			ids = append(ids, d.ID)
+		}
+	}
+	if err := rs.Err(); err != nil {
+		return nil, translate(err, "list the _replicator documents")
+	}
+	return ids, nil
+}
+
+// DeleteReplication removes a _replicator document, which stops its
+// replication.
+func (c *Client) DeleteReplication(ctx context.Context, id string) error {
+	cctx, cancel := c.ctx(ctx)
+	defer cancel()
+	db := c.k.DB("_replicator")
+	rev, err := db.GetRev(cctx, id)
+	if err != nil {
+		return translate(err, "read the _replicator document")
+	}
+	if _, err := db.Delete(cctx, id, rev); err != nil {
+		return translate(err, "delete the _replicator document")
+	}
+	return nil
+}
+
+// IsCouchDB tells Apache CouchDB (which has /_scheduler) from PouchDB
+// Server (which has not).
+func (c *Client) IsCouchDB(ctx context.Context) (bool, error) {
+	sel, err := c.replicationSelector(ctx)
+	return sel != nil, err
 }

@@ -516,6 +516,48 @@ func TestValidateDocUpdate(t *testing.T) {
 			want: "only its \"deprecated\" field may change",
 		},
 		{
+			name:   "a merge replaces a version published twice by the earlier publish and reports it",
+			oldDoc: func() map[string]any { return stored("1.0.0") },
+			newDoc: func() map[string]any {
+				old := stored("1.0.0")
+				d := stored("1.0.0")
+				dist := versionOf(d, "1.0.0")["dist"].(map[string]any)
+				dist["shasum"], dist["integrity"] = "ffffffffffffffffffffffffffffffffffffffff", "sha512-earlier"
+				d["time"].(map[string]any)["1.0.0"] = "2000-01-01T00:00:00.000Z"
+				d["couchnpm"] = map[string]any{"conflicts": []any{map[string]any{
+					"version": "1.0.0", "kept": "sha512-earlier", "dropped": versionOf(old, "1.0.0")["dist"].(map[string]any)["integrity"],
+				}}}
+				return d
+			},
+		},
+		{
+			name:   "a merge may not replace a version with a later publish",
+			oldDoc: func() map[string]any { return stored("1.0.0") },
+			newDoc: func() map[string]any {
+				old := stored("1.0.0")
+				d := stored("1.0.0")
+				dist := versionOf(d, "1.0.0")["dist"].(map[string]any)
+				dist["integrity"] = "sha512-later"
+				d["time"].(map[string]any)["1.0.0"] = "2999-01-01T00:00:00.000Z"
+				d["couchnpm"] = map[string]any{"conflicts": []any{map[string]any{
+					"version": "1.0.0", "kept": "sha512-later", "dropped": versionOf(old, "1.0.0")["dist"].(map[string]any)["integrity"],
+				}}}
+				return d
+			},
+			want: "may not change",
+		},
+		{
+			name:   "replacing a version without reporting it is refused",
+			oldDoc: func() map[string]any { return stored("1.0.0") },
+			newDoc: func() map[string]any {
+				d := stored("1.0.0")
+				versionOf(d, "1.0.0")["dist"].(map[string]any)["integrity"] = "sha512-other"
+				d["time"].(map[string]any)["1.0.0"] = "2000-01-01T00:00:00.000Z"
+				return d
+			},
+			want: "may not change",
+		},
+		{
 			name:   "change an existing version's dist",
 			oldDoc: func() map[string]any { return stored("1.0.0") },
 			newDoc: func() map[string]any {

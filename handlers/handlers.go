@@ -44,6 +44,12 @@ type MirrorStatus interface {
 	Status(ctx context.Context) (*replication.Status, error)
 }
 
+// PeerStatus reports the replications with peer sites (GET
+// /-/replication/status): the last reading and when it was taken.
+type PeerStatus interface {
+	Status() ([]replication.PeerStatus, time.Time)
+}
+
 // ConflictStatus reports the conflict resolver's work (GET
 // /-/conflicts/status) as viewer may see it.
 type ConflictStatus interface {
@@ -58,6 +64,7 @@ type Config struct {
 	AuditTimeout    time.Duration  // command surface: bound on one forwarded audit
 	Mirror          MirrorStatus   // nil when mirroring is off
 	Conflicts       ConflictStatus // nil: no conflict resolver
+	Peers           PeerStatus     // nil: no peer sites
 	LoginLimit      LoginLimit     // failed password checks before 429 (ratelimit.go); zero value: defaults
 	Bodies          BodyCache      // fast path: rendered packuments per revision; nil = render each time
 	Metrics         http.Handler   // GET /-/metrics (Prometheus); nil = none
@@ -95,6 +102,7 @@ func New(cfg Config, reg Registry, accounts Accounts, db Pinger, log zerolog.Log
 	s.webLoginRoutes(api) // web login (weblogin.go)
 	api.HandleFunc("/mirror/status", s.mirrorStatus).Methods(http.MethodGet)
 	api.HandleFunc("/conflicts/status", s.conflictStatus).Methods(http.MethodGet)
+	api.HandleFunc("/replication/status", s.replicationStatus).Methods(http.MethodGet)
 	if cfg.Metrics != nil {
 		api.Handle("/metrics", cfg.Metrics).Methods(http.MethodGet)
 	}
@@ -137,6 +145,23 @@ func (s *Server) ping(w http.ResponseWriter, r *http.Request) {
 
 // mirrorStatus reports the mirror's progress and health (for people and
 // for `couchnpm mirror status`).
+func (s *Server) replicationStatus(w http.ResponseWriter, r *http.Request) {
+	out := struct {
+		Peers     []replication.PeerStatus `json:"peers"`
+		CheckedAt *time.Time               `json:"checked_at,omitempty"`
+	}{Peers: []replication.PeerStatus{}}
+	if s.cfg.Peers != nil {
+		st, at := s.cfg.Peers.Status()
+		if st != nil {
+			out.Peers = st
+		}
+		if !at.IsZero() {
+			out.CheckedAt = &at
+		}
+	}
+	writeJSON(w, http.StatusOK, out)
+}
+
 func (s *Server) conflictStatus(w http.ResponseWriter, r *http.Request) {
 	if s.cfg.Conflicts == nil {
 		s.notFound(w, r)

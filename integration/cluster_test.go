@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -323,4 +324,227 @@ func TestClusterPublishesWhileANodeRestarts(t *testing.T) {
 			checkTarball(t, regs[len(v)%2], p, pkg, v, tarballs[v])
 		}
 	}
+}
+
+// withCredentials returns base with the suite's admin credentials in it,
+// as a --peer URL carries them.
+func withCredentials(base string) string {
+	u, _ := url.Parse(base)
+	u.User = url.UserPassword(suite.couchUser, suite.couchPass)
+	return u.String()
+}
+
+// waitFor polls cond every 50 ms until it holds or limit passes, and
+// returns how long it took (limit+ when it never held).
+func waitFor(limit time.Duration, cond func() bool) (time.Duration, bool) {
+	start := time.Now()
+	for {
+		if cond() {
+			return time.Since(start), true
+		}
+		if time.Since(start) > limit {
+			return time.Since(start), false
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// Promise: two sites, each a CouchDB with a couchnpm in front naming the
+// other as --peer, act as one registry: accounts, tokens and packages
+// travel both ways within seconds; different versions published at both
+// sites at the same moment all end up at both; the same version published
+// at both converges to one winner at both, with the other reported; no
+// conflict stays open.
+func TestTwoSitesActiveActive(t *testing.T) {
+	nodes := startCouchNodes(t, 2, false)
+	prefix := newPrefix()
+	site := func(self, peer *couchNode) *registry {
+		return startRegistry(t, registryOpts{Prefix: prefix, CouchURL: self.URL,
+			ExtraArgs: []string{"--peer", withCredentials(peer.URL), "--replication-target", self.URL}})
+	}
+	a := site(nodes[0], nodes[1])
+	b := site(nodes[1], nodes[0])
+
+	// Every link runs at both sites.
+	for _, reg := range []*registry{a, b} {
+		if d, ok := waitFor(60*time.Second, func() bool {
+			h := reg.do("GET", "/-/replication/status", "", nil)
+			var st struct {
+				Peers []struct{ DB, State string }
+			}
+			if json.Unmarshal(h.Body, &st) != nil || len(st.Peers) != 3 {
+				return false
+			}
+			for _, p := range st.Peers {
+				if p.State != "running" {
+					return false
+				}
+			}
+			return true
+		}); !ok {
+			t.Fatalf("%s: the peer replications are not all running after %s: %s", reg.URL, d, reg.do("GET", "/-/replication/status", "", nil))
+		}
+	}
+	out, err := exec.Command(suite.bin, "replication", "status", "--url", a.URL).CombinedOutput()
+	if err != nil || !strings.Contains(string(out), "running") || !strings.Contains(string(out), "_users") {
+		t.Errorf("couchnpm replication status: %v\n%s", err, out)
+	}
+
+	// An account and its token made at A work at B.
+	user, tok := rawAddUser(t, a, "site")
+	tokenLag, ok := waitFor(30*time.Second, func() bool {
+		h, err := b.tryDo("GET", "/-/whoami", tok, nil, 5*time.Second)
+		return err == nil && h.Status == 200 && strings.Contains(string(h.Body), user)
+	})
+	if !ok {
+		t.Fatalf("a token created at site A does not work at site B after %s", tokenLag)
+	}
+
+	// A package published at A installs at B.
+	const pkg = "sitepkg"
+	tarballs := map[string][]byte{}
+	publish := func(reg *registry, v, marker string) httpResult {
+		tarballs[reg.URL+v] = markedTarball(t, pkg, v, marker)
+		h, err := reg.tryDo("PUT", "/"+pkg, tok, publishBodyWith(reg, pkg, v, tarballs[reg.URL+v]), 60*time.Second)
+		if err != nil {
+			t.Fatalf("publish %s at %s: %v", v, reg.URL, err)
+		}
+		return h
+	}
+	if h := publish(a, "1.0.0", "v1.0.0"); !is2xx(h.Status) {
+		t.Fatalf("publish 1.0.0 at A: %s", h)
+	}
+	has := func(reg *registry, versions ...string) bool {
+		h, err := reg.tryDo("GET", "/"+pkg, "", nil, 5*time.Second)
+		if err != nil || h.Status != 200 {
+			return false
+		}
+		var p packumentView
+		if json.Unmarshal(h.Body, &p) != nil {
+			return false
+		}
+		for _, v := range versions {
+			if _, ok := p.Versions[v]; !ok {
+				return false
+			}
+		}
+		return true
+	}
+	publishLag, ok := waitFor(30*time.Second, func() bool { return has(b, "1.0.0") })
+	if !ok {
+		t.Fatalf("1.0.0 published at A is not at B after %s", publishLag)
+	}
+	// The cross-site lag, measured on five more packages published at A.
+	var lags []time.Duration
+	for i := range 5 {
+		name := fmt.Sprintf("sitelag%d", i)
+		if h := a.do("PUT", "/"+name, tok, publishBodyWith(a, name, "1.0.0", markedTarball(t, name, "1.0.0", "x"))); !is2xx(h.Status) {
+			t.Fatalf("publish %s at A: %s", name, h)
+		}
+		lag, ok := waitFor(30*time.Second, func() bool {
+			h, err := b.tryDo("GET", "/"+name, "", nil, 5*time.Second)
+			return err == nil && h.Status == 200
+		})
+		if !ok {
+			t.Fatalf("%s published at A is not at B after %s", name, lag)
+		}
+		lags = append(lags, lag.Round(time.Millisecond))
+	}
+	slices.Sort(lags)
+	u := newNPMUser(t, b, "site-install")
+	proj := writeProject(t, map[string]string{pkg: "1.0.0"})
+	u.mustRunIn(proj, "install", "--no-audit", "--no-fund")
+	mustRequire(t, proj, pkg, "1.0.0", "v1.0.0")
+
+	// Different versions at both sites at the same moment: all at both.
+	var wg sync.WaitGroup
+	var ha, hb httpResult
+	wg.Add(2)
+	go func() { defer wg.Done(); ha = publish(a, "1.1.0", "v1.1.0") }()
+	go func() { defer wg.Done(); hb = publish(b, "1.2.0", "v1.2.0") }()
+	wg.Wait()
+	if !is2xx(ha.Status) || !is2xx(hb.Status) {
+		t.Fatalf("concurrent publishes: A %s, B %s", ha, hb)
+	}
+	bothLag, ok := waitFor(30*time.Second, func() bool {
+		return has(a, "1.0.0", "1.1.0", "1.2.0") && has(b, "1.0.0", "1.1.0", "1.2.0")
+	})
+	if !ok {
+		t.Fatalf("1.1.0 (A) and 1.2.0 (B) are not both at both sites after %s", bothLag)
+	}
+
+	// The same version at both sites at the same moment, with different
+	// content: one winner at both, the other reported. (Should replication
+	// win the race, one publish is refused as a republish: then try the
+	// next number.)
+	var same string
+	for i := 3; i < 8 && same == ""; i++ {
+		v := fmt.Sprintf("1.%d.0", i)
+		wg.Add(2)
+		go func() { defer wg.Done(); ha = publish(a, v, "A"+v) }()
+		go func() { defer wg.Done(); hb = publish(b, v, "B"+v) }()
+		wg.Wait()
+		if is2xx(ha.Status) && is2xx(hb.Status) {
+			same = v
+		} else {
+			t.Logf("%s: A %d, B %d (replication was faster); trying the next version", v, ha.Status, hb.Status)
+		}
+	}
+	if same == "" {
+		t.Fatal("no same-version race happened in five tries")
+	}
+	integrity := func(reg *registry) string {
+		p := getPackument(t, reg, pkg, "")
+		return p.manifest(same).Dist.Integrity
+	}
+	convergeLag, ok := waitFor(30*time.Second, func() bool {
+		ia, ib := integrity(a), integrity(b)
+		return ia != "" && ia == ib && openConflicts(t, nodes[0].URL, prefix) == 0 && openConflicts(t, nodes[1].URL, prefix) == 0
+	})
+	if !ok {
+		for _, nd := range nodes {
+			_, body, _ := couchDoAt(nd.URL, "GET", "/"+prefix+"/_design/couchnpm/_view/conflicts", nil, true)
+			t.Logf("conflicts view at %s: %s", nd.URL, body)
+		}
+		for _, reg := range []*registry{a, b} {
+			t.Logf("%s, log lines other than requests:\n%s", reg.URL, strings.Join(reg.logLinesExcept(`"message":"request"`), "\n"))
+		}
+		t.Fatalf("%s does not converge to one winner at both sites after %s: A %s, B %s", same, convergeLag, integrity(a), integrity(b))
+	}
+	winner := integrity(a)
+	var kept []byte
+	for _, reg := range []*registry{a, b} {
+		if sri(tarballs[reg.URL+same]) == winner {
+			kept = tarballs[reg.URL+same]
+		}
+	}
+	if kept == nil {
+		t.Fatalf("the winner's integrity %s is neither site's publish", winner)
+	}
+	for _, reg := range []*registry{a, b} {
+		checkTarball(t, reg, getPackument(t, reg, pkg, ""), pkg, same, kept)
+	}
+	var dropped, resolved int
+	if _, ok := waitFor(10*time.Second, func() bool {
+		ra, da := conflictCounts(t, a)
+		rb, db := conflictCounts(t, b)
+		resolved, dropped = ra+rb, da+db
+		return dropped > 0
+	}); !ok {
+		t.Errorf("the losing publish of %s is not reported by either site", same)
+	}
+	t.Logf("two sites: token usable at B %s after its creation at A; 1.0.0 visible at B %s after its publish at A, five more packages after %v (median %s); concurrent 1.1.0/1.2.0 at both after %s; same version %s converged after %s; conflicts merged %d, versions reported dropped %d",
+		tokenLag.Round(time.Millisecond), publishLag.Round(time.Millisecond), lags, lags[len(lags)/2], bothLag.Round(time.Millisecond), same, convergeLag.Round(time.Millisecond), resolved, dropped)
+}
+
+// logLinesExcept returns the instance's log lines that do not contain
+// skip, secrets redacted.
+func (r *registry) logLinesExcept(skip string) []string {
+	var out []string
+	for _, l := range r.Stderr.Lines() {
+		if !strings.Contains(l, skip) {
+			out = append(out, r.redact(l))
+		}
+	}
+	return out
 }

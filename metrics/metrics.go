@@ -195,3 +195,40 @@ func (m *Metrics) WatchConflicts(resolved, dropped, unconfirmed func() int64) {
 			func() float64 { return float64(f()) }))
 	}
 }
+
+// WatchPeers exports the state of the replications with peer sites, from
+// the keeper's last reading (no CouchDB call per scrape).
+func (m *Metrics) WatchPeers(status func() ([]replication.PeerStatus, time.Time)) {
+	m.reg.MustRegister(&peerCollector{status: status})
+}
+
+var (
+	descPeerUp      = prometheus.NewDesc("couchnpm_peer_replication_running", "Whether the replication from a peer site is running (1) or not (0).", []string{"peer", "db"}, nil)
+	descPeerPending = prometheus.NewDesc("couchnpm_peer_replication_changes_pending", "Changes of the peer's database not yet replicated here.", []string{"peer", "db"}, nil)
+	descPeerWritten = prometheus.NewDesc("couchnpm_peer_replication_docs_written_total", "Documents replicated from the peer (since the replication started).", []string{"peer", "db"}, nil)
+)
+
+type peerCollector struct {
+	status func() ([]replication.PeerStatus, time.Time)
+}
+
+func (c *peerCollector) Describe(ch chan<- *prometheus.Desc) {
+	ch <- descPeerUp
+	ch <- descPeerPending
+	ch <- descPeerWritten
+}
+
+func (c *peerCollector) Collect(ch chan<- prometheus.Metric) {
+	st, _ := c.status()
+	for _, p := range st {
+		up := 0.0
+		if p.State == "running" {
+			up = 1
+		}
+		ch <- prometheus.MustNewConstMetric(descPeerUp, prometheus.GaugeValue, up, p.Peer, p.DB)
+		if p.ChangesPending != nil {
+			ch <- prometheus.MustNewConstMetric(descPeerPending, prometheus.GaugeValue, float64(*p.ChangesPending), p.Peer, p.DB)
+		}
+		ch <- prometheus.MustNewConstMetric(descPeerWritten, prometheus.CounterValue, float64(p.DocsWritten), p.Peer, p.DB)
+	}
+}

@@ -237,7 +237,9 @@ func MergeLeaves(leaves []*Packument) *Packument {
 			r := VersionConflict{Version: v, Kept: keptIntegrity, Dropped: other, DroppedRev: l.Rev, Publisher: publisherOf(m)}
 			if a, ok := l.Attachments[att]; ok {
 				r.Attachment = asideName(att, other)
-				out.Attachments[r.Attachment] = fromLeaf(r.Attachment, a, l, winner)
+				aside := fromLeaf(r.Attachment, a, l, winner)
+				aside.FromName = att
+				out.Attachments[r.Attachment] = aside
 			}
 			reports = append(reports, r)
 		}

@@ -122,8 +122,8 @@ func TestMergeLeaves(t *testing.T) {
 				if r.Dropped != "sha512-bbb1.0.0" || r.DroppedRev != "2-b" || !strings.Contains(r.Attachment, asideMarker) {
 					t.Errorf("report %+v", r)
 				}
-				if a := m.Attachments[r.Attachment]; a.FromRev != "2-b" {
-					t.Errorf("the dropped tarball must be kept aside, copied from 2-b: %+v", a)
+				if a := m.Attachments[r.Attachment]; a.FromRev != "2-b" || a.FromName != "p-1.0.0.tgz" {
+					t.Errorf("the dropped tarball must be kept aside, copied from p-1.0.0.tgz of 2-b: %+v", a)
 				}
 				if a := m.Attachments["p-1.0.0.tgz"]; a.FromRev != "2-a" {
 					t.Errorf("the served tarball must be the kept publish's: %+v", a)

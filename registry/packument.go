@@ -24,6 +24,9 @@ type Attachment struct {
 	// FromRev, set by MergeLeaves, names the leaf revision whose copy of
 	// this attachment the merged document must carry; never stored.
 	FromRev string `json:"-"`
+	// FromName is the attachment's name in that revision, when the merge
+	// stores it under another (a tarball kept aside); never stored.
+	FromName string `json:"-"`
 }
 
 // Manifest is one version's metadata, kept as the raw JSON object so that

@@ -33,6 +33,7 @@ type config struct {
 	Mirror          mirrorConfig
 	Commands        commandsConfig // command surface (commands.go)
 	Fastpath        fastpathConfig // packument cache, metrics, pprof (fastpath.go)
+	Peers           peersConfig    // active-active sites (peers.go)
 }
 
 // envFlags registers flags whose defaults come from the environment and
@@ -171,6 +172,7 @@ func parseServe(args []string) (*config, error) {
 	c.Mirror.register(e)
 	c.Commands.register(e)
 	c.Fastpath.register(e)
+	c.Peers.register(e)
 	if err := parseFlags(fs, args); err != nil {
 		return nil, err
 	}
@@ -217,6 +219,9 @@ func (c *config) check() error {
 		c.InstanceID = fmt.Sprintf("%s-%d", host, os.Getpid())
 	}
 	if err := c.Fastpath.check(); err != nil {
+		return err
+	}
+	if err := c.Peers.check(); err != nil {
 		return err
 	}
 	if err := c.Commands.check(); err != nil {

@@ -29,6 +29,7 @@ commands:
   claim NAME      let a user publish a name the upstream has (couchnpm claim -h)
   unclaim NAME    withdraw a claim
   version         print the version and the source revision it was built from
+  replication status  show the state of the replications with peer sites (--peer)
 `
 
 func main() {
@@ -62,6 +63,8 @@ func run(args []string) int {
 		return 0
 	case "mirror":
 		return mirrorCommand(args[1:])
+	case "replication":
+		return replicationCommand(args[1:])
 	case "claim", "unclaim":
 		return claimCommand(args[1:], args[0] == "claim")
 	case "version", "--version", "-version":
@@ -150,13 +153,17 @@ func serve(cfg *config) error {
 		background.Wait()
 	}()
 	conflicts := startConflictWatch(ctx, cfg, db, reg, &background, log)
+	peers, err := startPeers(ctx, cfg, db, &background, log)
+	if err != nil {
+		return err
+	}
 	mirrorStatus, err := startMirror(ctx, cfg, db, reg, &background, log)
 	if err != nil {
 		return err
 	}
 	runFastpath(ctx, cfg, &background)
 	accounts := registry.NewAccounts(db.Users(), db.Tokens(), cfg.AllowSignup)
-	hcfg := handlers.Config{PublicURL: cfg.PublicURL, MaxPublishBytes: cfg.MaxPublishBytes, Mirror: mirrorStatus, Conflicts: conflicts}
+	hcfg := handlers.Config{PublicURL: cfg.PublicURL, MaxPublishBytes: cfg.MaxPublishBytes, Mirror: mirrorStatus, Conflicts: conflicts, Peers: peers}
 	// npm login's web flow; pending logins live in the system database
 	hcfg.WebLogin = registry.NewWebLogins(accounts, db.Docs(couch.RoleSystem), registry.WebLoginTTL)
 	wireCommands(cfg, db, reg, &hcfg) // command surface

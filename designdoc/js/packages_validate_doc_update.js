@@ -129,6 +129,26 @@ function (newDoc, oldDoc, userCtx, secObj) {
   var oldTime = oldDoc && isObject(oldDoc.time) ? oldDoc.time : {};
   var i, k;
 
+  // A merge of conflicting revisions (registry/conflicts.go) may replace a
+  // version published twice with different content by the earlier publish,
+  // and only when the document reports the replaced one.
+  function mergeReplaced(v) {
+    var c = isObject(newDoc.couchnpm) && isArray(newDoc.couchnpm.conflicts) ? newDoc.couchnpm.conflicts : [];
+    var oldM = oldVersions[v], newM = versions[v];
+    if (!isObject(oldM) || !isObject(oldM.dist) || !isObject(newM) || !isObject(newM.dist)) {
+      return false;
+    }
+    if (!(typeof time[v] === 'string' && typeof oldTime[v] === 'string' && time[v] <= oldTime[v])) {
+      return false;
+    }
+    for (var j = 0; j < c.length; j++) {
+      if (isObject(c[j]) && c[j].version === v && c[j].dropped === oldM.dist.integrity && c[j].kept === newM.dist.integrity) {
+        return true;
+      }
+    }
+    return false;
+  }
+
   // 6. time: created never changes; old entries (except modified and
   //    unpublished) stay forever, so a version number is burned for good.
   if (has(oldTime, 'created') && !deepEqual(time.created, oldTime.created)) {
@@ -143,7 +163,7 @@ function (newDoc, oldDoc, userCtx, secObj) {
     if (!has(time, k)) {
       forbid('time[' + q(k) + '] may not be removed: time entries are permanent so version numbers stay burned');
     }
-    if (!deepEqual(time[k], oldTime[k])) {
+    if (!deepEqual(time[k], oldTime[k]) && !mergeReplaced(k)) {
       forbid('time[' + q(k) + '] may not change (was ' + q(oldTime[k]) + ', now ' + q(time[k]) + '): a published version number can never be reused');
     }
   }
@@ -169,7 +189,7 @@ function (newDoc, oldDoc, userCtx, secObj) {
       forbid('versions[' + q(k) + '].dist must have a tarball and a shasum');
     }
     if (has(oldVersions, k)) {
-      if (!isObject(oldVersions[k]) || !deepEqual(without(m, 'deprecated'), without(oldVersions[k], 'deprecated'))) {
+      if ((!isObject(oldVersions[k]) || !deepEqual(without(m, 'deprecated'), without(oldVersions[k], 'deprecated'))) && !mergeReplaced(k)) {
         forbid('version ' + k + ' is already published; only its "deprecated" field may change');
       }
     } else {
@@ -233,9 +253,21 @@ function (newDoc, oldDoc, userCtx, secObj) {
   }
   var oldAtts = oldDoc && isObject(oldDoc._attachments) ? oldDoc._attachments : {};
   var oldAttKeys = keys(oldAtts);
+  var pkgBase = id.indexOf('/') >= 0 ? id.substring(id.indexOf('/') + 1) : id;
+  // The tarball of a version a merge replaced (see mergeReplaced) is the
+  // earlier publish's: the one attachment that may be uploaded again.
+  function mergeReplacedTarball(att) {
+    var vs = keys(versions);
+    for (var j = 0; j < vs.length; j++) {
+      if (att === pkgBase + '-' + vs[j] + '.tgz' && mergeReplaced(vs[j])) {
+        return true;
+      }
+    }
+    return false;
+  }
   for (i = 0; i < oldAttKeys.length; i++) {
     k = oldAttKeys[i];
-    if (!newAtts || !has(newAtts, k)) {
+    if (!newAtts || !has(newAtts, k) || mergeReplacedTarball(k)) {
       continue;
     }
     var a = newAtts[k];
