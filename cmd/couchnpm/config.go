@@ -33,6 +33,9 @@ type config struct {
 	Mirror          mirrorConfig
 	Commands        commandsConfig // command surface (commands.go)
 	Fastpath        fastpathConfig // packument cache, metrics, pprof (fastpath.go)
+
+	// SignupEmailDomains limits sign-up to these e-mail domains (empty: any).
+	SignupEmailDomains []string
 }
 
 // envFlags registers flags whose defaults come from the environment and
@@ -140,10 +143,7 @@ func parseServe(args []string) (*config, error) {
 	e := &envFlags{fs: fs}
 	e.str(&c.Listen, "listen", "COUCHNPM_LISTEN", "127.0.0.1:4880", "address to listen on")
 	e.str(&c.PublicURL, "public-url", "COUCHNPM_PUBLIC_URL", "", "base URL clients reach the registry at, written into dist.tarball (default: http://<listen address>)")
-	e.str(&c.CouchURL, "couchdb-url", "COUCHDB_URL", "http://127.0.0.1:5984", "CouchDB base URL")
-	c.CouchUser = os.Getenv("COUCHDB_USER")
-	c.CouchPassword = os.Getenv("COUCHDB_PASSWORD")
-	e.str(&c.DBPrefix, "db-prefix", "COUCHNPM_DB_PREFIX", "registry", "prefix of the registry's CouchDB database names")
+	c.registerCouch(e)
 	c.MaxPublishBytes = 100 << 20
 	if v, ok := os.LookupEnv("COUCHNPM_MAX_PUBLISH_BYTES"); ok {
 		if err := (byteSize{&c.MaxPublishBytes}).Set(v); err != nil {
@@ -153,8 +153,9 @@ func parseServe(args []string) (*config, error) {
 	fs.Var(byteSize{&c.MaxPublishBytes}, "max-publish-bytes", "largest publish body accepted, like 100MB (env COUCHNPM_MAX_PUBLISH_BYTES)")
 	e.str(&c.LogLevel, "log-level", "COUCHNPM_LOG_LEVEL", "info", "debug, info, warn or error")
 	e.str(&c.LogFormat, "log-format", "COUCHNPM_LOG_FORMAT", "json", "json or console")
-	e.boolean(&c.AllowSignup, "allow-signup", "COUCHNPM_ALLOW_SIGNUP", true, "let npm adduser and npm login create accounts for new names")
-	e.duration(&c.CouchTimeout, "couchdb-timeout", "COUCHNPM_COUCHDB_TIMEOUT", 10*time.Second, "bound on each CouchDB metadata call")
+	e.boolean(&c.AllowSignup, "allow-signup", "COUCHNPM_ALLOW_SIGNUP", false, "let npm adduser and the web login create accounts for new names (off: only couchnpm user add)")
+	var domains string
+	e.str(&domains, "signup-email-domains", "COUCHNPM_SIGNUP_EMAIL_DOMAINS", "", "comma-separated e-mail domains sign-up is limited to (empty: any)")
 	e.duration(&c.CouchWait, "couchdb-wait", "COUCHNPM_COUCHDB_WAIT", 60*time.Second, "how long to wait for CouchDB at start")
 	e.duration(&c.ShutdownTimeout, "shutdown-timeout", "COUCHNPM_SHUTDOWN_TIMEOUT", 15*time.Second, "how long in-flight requests may finish on SIGTERM")
 	e.str(&c.InstanceID, "instance-id", "COUCHNPM_INSTANCE_ID", "", "this instance's name in leases and status (default: host name and process id)")
@@ -171,7 +172,36 @@ func parseServe(args []string) (*config, error) {
 	if len(e.errs) > 0 {
 		return nil, errors.Join(e.errs...)
 	}
+	for _, d := range strings.Split(domains, ",") {
+		if d = strings.ToLower(strings.TrimSpace(d)); d != "" {
+			c.SignupEmailDomains = append(c.SignupEmailDomains, d)
+		}
+	}
 	return c, c.check()
+}
+
+// registerCouch registers the flags that say how to reach CouchDB; serve
+// and the operators' commands (couchnpm user) share them.
+func (c *config) registerCouch(e *envFlags) {
+	e.str(&c.CouchURL, "couchdb-url", "COUCHDB_URL", "http://127.0.0.1:5984", "CouchDB base URL")
+	c.CouchUser = os.Getenv("COUCHDB_USER")
+	c.CouchPassword = os.Getenv("COUCHDB_PASSWORD")
+	e.str(&c.DBPrefix, "db-prefix", "COUCHNPM_DB_PREFIX", "registry", "prefix of the registry's CouchDB database names")
+	e.duration(&c.CouchTimeout, "couchdb-timeout", "COUCHNPM_COUCHDB_TIMEOUT", 10*time.Second, "bound on each CouchDB metadata call")
+}
+
+// checkCouch checks the flags of registerCouch.
+func (c *config) checkCouch() error {
+	if u, err := url.Parse(c.CouchURL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return errors.New("COUCHDB_URL must be an http(s) URL")
+	}
+	if !dbNameRe.MatchString(c.DBPrefix) || len(c.DBPrefix) > 200 {
+		return fmt.Errorf("--db-prefix %q is not a valid CouchDB database name (lowercase letter first, then a-z 0-9 _$()+-/)", c.DBPrefix)
+	}
+	if c.CouchTimeout <= 0 {
+		return errors.New("--couchdb-timeout must be positive")
+	}
+	return nil
 }
 
 func (c *config) check() error {
@@ -190,11 +220,13 @@ func (c *config) check() error {
 		return fmt.Errorf("--public-url %q must be an http(s) URL without query", c.PublicURL)
 	}
 	c.PublicURL = strings.TrimRight(c.PublicURL, "/")
-	if u, err := url.Parse(c.CouchURL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-		return errors.New("COUCHDB_URL must be an http(s) URL")
+	if err := c.checkCouch(); err != nil {
+		return err
 	}
-	if !dbNameRe.MatchString(c.DBPrefix) || len(c.DBPrefix) > 200 {
-		return fmt.Errorf("--db-prefix %q is not a valid CouchDB database name (lowercase letter first, then a-z 0-9 _$()+-/)", c.DBPrefix)
+	for _, d := range c.SignupEmailDomains {
+		if strings.ContainsAny(d, "@ \t/") || !strings.Contains(d, ".") {
+			return fmt.Errorf("--signup-email-domains: %q is not a domain (like example.com)", d)
+		}
 	}
 	switch c.LogFormat {
 	case "json", "console":

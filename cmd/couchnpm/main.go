@@ -26,6 +26,7 @@ const usage = `usage: couchnpm <command> [flags]
 commands:
   serve           run the registry (couchnpm serve -h lists its flags)
   mirror status   show the upstream mirror's progress and health
+  user            add, disable, enable, delete and list accounts (couchnpm user -h)
 `
 
 func main() {
@@ -54,6 +55,8 @@ func run(args []string) int {
 		return 0
 	case "mirror":
 		return mirrorCommand(args[1:])
+	case "user":
+		return userCommand(args[1:]) // usercmd.go
 	case "-h", "--help", "help":
 		fmt.Fprint(os.Stdout, usage)
 		return 0
@@ -80,11 +83,9 @@ func serve(cfg *config) error {
 	defer stop()
 
 	newFastpath(cfg, log) // packument cache and metrics (fastpath.go)
-	db, err := couch.Open(couch.Config{
-		URL: cfg.CouchURL, User: cfg.CouchUser, Password: cfg.CouchPassword,
-		Prefix: cfg.DBPrefix, Timeout: cfg.CouchTimeout,
-		WrapTransport: cfg.Fastpath.metrics.CouchTransport,
-	}, log)
+	cc := cfg.couchConfig()
+	cc.WrapTransport = cfg.Fastpath.metrics.CouchTransport
+	db, err := couch.Open(cc, log)
 	if err != nil {
 		return err
 	}
@@ -104,7 +105,7 @@ func serve(cfg *config) error {
 		return err
 	}
 	runFastpath(ctx, cfg, &background)
-	accounts := registry.NewAccounts(db.Users(), db.Tokens(), cfg.AllowSignup)
+	accounts := registry.NewAccounts(db.Users(), db.Tokens(), cfg.AllowSignup).WithSignupEmailDomains(cfg.SignupEmailDomains)
 	hcfg := handlers.Config{PublicURL: cfg.PublicURL, MaxPublishBytes: cfg.MaxPublishBytes, Mirror: mirrorStatus}
 	// npm login's web flow; pending logins live in the system database
 	hcfg.WebLogin = registry.NewWebLogins(accounts, db.Docs(couch.RoleSystem), registry.WebLoginTTL)
