@@ -164,6 +164,16 @@ func (u *Users) CreateUser(ctx context.Context, name, password, email string) er
 
 // CheckPassword asks CouchDB whether the password is right, through the
 // documented POST /_session (the only place that knows the hash scheme).
+//
+// CouchDB 3.4+ locks a (client address, user) pair out for five minutes
+// after five failures ([chttpd_auth_lockout], on by default). Here the
+// client is couchnpm, so a stranger's guesses would lock the user out for
+// everyone. CouchDB takes the client from X-Forwarded-For when the
+// connection comes from 127.0.0.1 or 10.0.0.0/8, so the caller's address
+// (registry.WithClientAddr) is sent along: the lockout then only stops the
+// guessing address, as couchnpm's own limits do. From other addresses
+// CouchDB ignores the header; there, turn its lockout off
+// (deploy/couchdb.ini) and let couchnpm's limits work.
 func (u *Users) CheckPassword(ctx context.Context, name, password string) error {
 	ctx, cancel := u.c.ctx(ctx)
 	defer cancel()
@@ -174,6 +184,9 @@ func (u *Users) CheckPassword(ctx context.Context, name, password string) error 
 	}
 	req.Header.Set("Content-Type", "application/json")
 	req.Header.Set("Accept", "application/json")
+	if addr, ok := registry.ClientAddr(ctx); ok {
+		req.Header.Set("X-Forwarded-For", addr.String())
+	}
 	resp, err := u.c.http.Do(req)
 	if err != nil {
 		return translate(err, "check password")
@@ -185,6 +198,10 @@ func (u *Users) CheckPassword(ctx context.Context, name, password string) error 
 		return nil
 	case resp.StatusCode == http.StatusUnauthorized:
 		return registry.E(registry.KindUnauthorized, "name or password is incorrect")
+	case resp.StatusCode == http.StatusForbidden:
+		// CouchDB's lockout (the only 403 of POST /_session).
+		u.c.log.Warn().Str("user", name).Msg("CouchDB refuses this user's logins after repeated failures (its chttpd_auth_lockout); see deploy/couchdb.ini")
+		return registry.E(registry.KindTooManyRequests, "too many failed login attempts for this account; try again in a few minutes")
 	default:
 		return registry.E(registry.KindUnavailable, "check password: CouchDB answered %d", resp.StatusCode)
 	}

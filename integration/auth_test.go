@@ -41,13 +41,14 @@ func TestLoginWhoamiLogout(t *testing.T) {
 	})
 
 	t.Run("npm login as a new user", func(t *testing.T) {
-		// npm 11's `npm login` sends no email; a registry that creates accounts on login
-		// accepts it (npm's own docs: login creates the account when it does not exist).
+		// npm 11's `npm login` sends no email, and sign-up requires one: npm
+		// shows why and npm adduser creates the account.
 		bob := newNPMUser(t, reg, "bob")
 		res := bob.login(reg.user("bob"), "Pw-bob-51c0d2e4")
-		if res.Err != nil {
-			t.Fatalf("%s", res)
+		if res.Err == nil || !strings.Contains(res.Stderr, "e-mail address is required") {
+			t.Fatalf("npm login of a new name without an e-mail: want a failure naming the e-mail\n%s", res)
 		}
+		bob.mustLogin(reg.user("bob"), "Pw-bob-51c0d2e4", "bob@example.com")
 		if res := bob.mustRunIn("", "whoami"); strings.TrimSpace(res.Stdout) != reg.user("bob") {
 			t.Fatalf("npm whoami: %s", res)
 		}
