@@ -168,8 +168,9 @@ func (u *Users) CreateUser(ctx context.Context, name, password, email string) er
 // CouchDB 3.4+ locks a (client address, user) pair out for five minutes
 // after five failures ([chttpd_auth_lockout], on by default). Here the
 // client is couchnpm, so a stranger's guesses would lock the user out for
-// everyone. CouchDB takes the client from X-Forwarded-For when the
-// connection comes from 127.0.0.1 or 10.0.0.0/8, so the caller's address
+// everyone. CouchDB (mochiweb) takes the client from X-Forwarded-For when
+// the connection comes from 127.0.0.1 or 10.0.0.0/8 (newer mochiweb: also
+// 172.16.0.0/12 and 192.168.0.0/16), so the caller's address
 // (registry.WithClientAddr) is sent along: the lockout then only stops the
 // guessing address, as couchnpm's own limits do. From other addresses
 // CouchDB ignores the header; there, turn its lockout off
