@@ -298,6 +298,7 @@ func TestAccountsBruteForceNoLockout(t *testing.T) {
 	if counts[401] < 5 || counts[401] > 10 || counts[401]+counts[429] != 100 {
 		t.Errorf("100 guesses from one address: %v, want 5 (CouchDB) to 10 (couchnpm) 401s, then 429s", counts)
 	}
+	t.Logf("100 guesses from one address: %v", counts)
 	res := newNPMUser(t, reg, "hana-2").login(name, password)
 	if res.Err != nil {
 		t.Fatalf("npm login of the real user after 100 guesses from another address:\n%s", res)

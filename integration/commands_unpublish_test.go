@@ -66,7 +66,7 @@ func TestCommandsUnpublishStars(t *testing.T) {
 				t.Errorf("npm stars unpbob2 as %s = %q, want %q\n%s", u.name, res.Stdout, pkg, res)
 			}
 		}
-		h := reg.do("GET", `/-/_view/starredByUser?key=%22unpbob%22`, "", nil)
+		h := reg.do("GET", `/-/_view/starredByUser?key=%22unpbob2%22`, "", nil)
 		var view struct{ Rows []struct{ Key, Value string } }
 		if h.Status != 200 || json.Unmarshal(h.Body, &view) != nil || len(view.Rows) != 1 || view.Rows[0].Value != pkg {
 			t.Errorf("GET /-/_view/starredByUser: %s", h)
