@@ -58,26 +58,24 @@ func userCommand(args []string) int {
 	email := fs.String("email", "", "add: the account's e-mail address")
 	passwordFile := fs.String("password-file", "", "add: read the password from this file (first line); default: stdin")
 	asJSON := fs.Bool("json", false, "list: print JSON")
-	// The name may come before or after the flags.
+	// The name may come before, between or after the flags (the flag
+	// package stops at the first argument that is not a flag).
 	var name string
-	if len(args) > 0 && !strings.HasPrefix(args[0], "-") {
-		name, args = args[0], args[1:]
-	}
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return 0
+	for rest := args; ; {
+		if err := fs.Parse(rest); err != nil {
+			if errors.Is(err, flag.ErrHelp) {
+				return 0
+			}
+			return 2
 		}
-		return 2
-	}
-	if name == "" && fs.NArg() > 0 {
-		name = fs.Arg(0)
-	} else if fs.NArg() > 0 {
-		fmt.Fprintf(os.Stderr, "couchnpm user %s: unexpected argument %q\n", verb, fs.Arg(0))
-		return 2
-	}
-	if fs.NArg() > 1 {
-		fmt.Fprintf(os.Stderr, "couchnpm user %s: unexpected argument %q\n", verb, fs.Arg(1))
-		return 2
+		if fs.NArg() == 0 {
+			break
+		}
+		if name != "" {
+			fmt.Fprintf(os.Stderr, "couchnpm user %s: unexpected argument %q\n", verb, fs.Arg(0))
+			return 2
+		}
+		name, rest = fs.Arg(0), fs.Args()[1:]
 	}
 	if (verb == "list") != (name == "") {
 		fmt.Fprint(os.Stderr, userUsage)
