@@ -79,7 +79,7 @@ CN_PORT="$(free_port)"
 PPROF_PORT="$(free_port)"
 start_couchnpm() {
 	COUCHNPM_LOG_LEVEL=warn "$WORK/couchnpm" serve --listen "127.0.0.1:$CN_PORT" --db-prefix bench \
-		--pprof "127.0.0.1:$PPROF_PORT" --max-publish-bytes 200MB --cache-bytes 256MB \
+		--pprof "127.0.0.1:$PPROF_PORT" --max-publish-bytes 200MB --cache-bytes 256MB --allow-signup \
 		>>"$WORK/couchnpm.log" 2>&1 &
 	CN_PID=$!
 	PIDS+=("$CN_PID")

@@ -33,9 +33,23 @@ type userDoc struct {
 	Password string   `json:"password,omitempty"`
 	Email    string   `json:"email,omitempty"`
 	Date     string   `json:"date,omitempty"`
+	// Set by the operators' commands (couchnpm user disable|delete). A
+	// deleted account keeps its document, without credentials, so that
+	// its name is never signed up again.
+	Disabled bool `json:"couchnpm_disabled,omitempty"`
+	Deleted  bool `json:"couchnpm_deleted,omitempty"`
 }
 
-// GetUser reads an account's public fields.
+func (d *userDoc) user() *registry.User {
+	u := &registry.User{Name: d.Name, Email: d.Email, Disabled: d.Disabled}
+	if t, err := time.Parse(time.RFC3339, d.Date); err == nil {
+		u.Created = t
+	}
+	return u
+}
+
+// GetUser reads an account's public fields; a deleted account is
+// KindNotFound.
 func (u *Users) GetUser(ctx context.Context, name string) (*registry.User, error) {
 	ctx, cancel := u.c.ctx(ctx)
 	defer cancel()
@@ -47,7 +61,87 @@ func (u *Users) GetUser(ctx context.Context, name string) (*registry.User, error
 		}
 		return nil, err
 	}
-	return &registry.User{Name: d.Name, Email: d.Email}, nil
+	if d.Deleted {
+		return nil, registry.E(registry.KindNotFound, "no user %q", name)
+	}
+	return d.user(), nil
+}
+
+// SetUserDisabled implements registry.UserAdminStore. The document is
+// rewritten whole, with its password hash, as read.
+func (u *Users) SetUserDisabled(ctx context.Context, name string, disabled bool) error {
+	return u.update(ctx, name, func(doc map[string]any) {
+		if disabled {
+			doc["couchnpm_disabled"] = true
+		} else {
+			delete(doc, "couchnpm_disabled")
+		}
+	})
+}
+
+// DeleteUser implements registry.UserAdminStore: the document keeps only
+// the name (no password hash, no e-mail), marked deleted and disabled.
+func (u *Users) DeleteUser(ctx context.Context, name string) error {
+	return u.update(ctx, name, func(doc map[string]any) {
+		for k := range doc {
+			if k != "_id" && k != "_rev" {
+				delete(doc, k)
+			}
+		}
+		doc["name"], doc["type"], doc["roles"] = name, "user", []string{}
+		doc["couchnpm_deleted"], doc["couchnpm_disabled"] = true, true
+		doc["date"] = time.Now().UTC().Format(time.RFC3339)
+	})
+}
+
+// update reads an account's document, changes it and writes it back,
+// again on a conflict (a login does not write it, so conflicts are rare).
+func (u *Users) update(ctx context.Context, name string, change func(map[string]any)) error {
+	for attempt := 0; ; attempt++ {
+		cctx, cancel := u.c.ctx(ctx)
+		doc := map[string]any{}
+		err := u.db.Get(cctx, userDocID(name)).ScanDoc(&doc)
+		if err == nil && doc["couchnpm_deleted"] == true {
+			err = registry.E(registry.KindNotFound, "no user %q", name)
+		} else if err != nil {
+			err = translate(err, "read user")
+			if registry.IsKind(err, registry.KindNotFound) {
+				err = registry.E(registry.KindNotFound, "no user %q", name)
+			}
+		}
+		if err == nil {
+			change(doc)
+			_, err = u.db.Put(cctx, userDocID(name), doc)
+			err = translate(err, "update user")
+		}
+		cancel()
+		if err == nil || !registry.IsKind(err, registry.KindConflict) || attempt == 4 {
+			return err
+		}
+	}
+}
+
+// ListUsers implements registry.UserAdminStore: every account in _users
+// (which all registries on this CouchDB share), deleted ones left out.
+func (u *Users) ListUsers(ctx context.Context) ([]*registry.User, error) {
+	ctx, cancel := u.c.ctx(ctx)
+	defer cancel()
+	rs := u.db.AllDocs(ctx, kivik.Params(map[string]any{
+		"include_docs": true, "startkey": "org.couchdb.user:", "endkey": "org.couchdb.user:\ufff0",
+	}))
+	defer rs.Close()
+	var out []*registry.User
+	for rs.Next() {
+		var d userDoc
+		if err := rs.ScanDoc(&d); err != nil || d.Deleted || d.Type != "user" {
+			continue
+		}
+		out = append(out, d.user())
+	}
+	if err := rs.Err(); err != nil {
+		return nil, translate(err, "list users")
+	}
+	return out, nil
 }
 
 // CreateUser adds an account; CouchDB replaces the password with its hash.
@@ -59,13 +153,28 @@ func (u *Users) CreateUser(ctx context.Context, name, password, email string) er
 		Password: password, Email: email, Date: time.Now().UTC().Format(time.RFC3339),
 	}
 	if _, err := u.db.Put(ctx, d.ID, d); err != nil {
-		return translate(err, "create user")
+		err = translate(err, "create user")
+		if registry.IsKind(err, registry.KindConflict) {
+			return registry.Wrap(registry.KindConflict, err, "the user name %q is taken", name)
+		}
+		return err
 	}
 	return nil
 }
 
 // CheckPassword asks CouchDB whether the password is right, through the
 // documented POST /_session (the only place that knows the hash scheme).
+//
+// CouchDB 3.4+ locks a (client address, user) pair out for five minutes
+// after five failures ([chttpd_auth_lockout], on by default). Here the
+// client is couchnpm, so a stranger's guesses would lock the user out for
+// everyone. CouchDB (mochiweb) takes the client from X-Forwarded-For when
+// the connection comes from 127.0.0.1 or 10.0.0.0/8 (newer mochiweb: also
+// 172.16.0.0/12 and 192.168.0.0/16), so the caller's address
+// (registry.WithClientAddr) is sent along: the lockout then only stops the
+// guessing address, as couchnpm's own limits do. From other addresses
+// CouchDB ignores the header; there, turn its lockout off
+// (deploy/couchdb.ini) and let couchnpm's limits work.
 func (u *Users) CheckPassword(ctx context.Context, name, password string) error {
 	ctx, cancel := u.c.ctx(ctx)
 	defer cancel()
@@ -76,6 +185,9 @@ func (u *Users) CheckPassword(ctx context.Context, name, password string) error 
 	}
 	req.Header.Set("Content-Type", "application/json")
 	req.Header.Set("Accept", "application/json")
+	if addr, ok := registry.ClientAddr(ctx); ok {
+		req.Header.Set("X-Forwarded-For", addr.String())
+	}
 	resp, err := u.c.http.Do(req)
 	if err != nil {
 		return translate(err, "check password")
@@ -87,6 +199,10 @@ func (u *Users) CheckPassword(ctx context.Context, name, password string) error 
 		return nil
 	case resp.StatusCode == http.StatusUnauthorized:
 		return registry.E(registry.KindUnauthorized, "name or password is incorrect")
+	case resp.StatusCode == http.StatusForbidden:
+		// CouchDB's lockout (the only 403 of POST /_session).
+		u.c.log.Warn().Str("user", name).Msg("CouchDB refuses this user's logins after repeated failures (its chttpd_auth_lockout); see deploy/couchdb.ini")
+		return registry.E(registry.KindTooManyRequests, "too many failed login attempts for this account; try again in a few minutes")
 	default:
 		return registry.E(registry.KindUnavailable, "check password: CouchDB answered %d", resp.StatusCode)
 	}

@@ -13,31 +13,46 @@ import (
 )
 
 // LoginLimit bounds failed password checks (npm's couch login PUT, Basic
-// credentials, npm token create): after PerUser failures for one user name,
-// or PerAddr failures from one client address, within Window, further
-// password checks for that name or from that address are refused with 429
-// and Retry-After, without asking CouchDB, until the oldest failures age
-// out of the window. Tokens are not affected.
+// credentials, npm token create, the web login form) so that guessing is
+// slow, without letting a stranger lock a user out:
 //
-// The counts live in this instance's memory: each instance behind a load
-// balancer counts on its own (a client spread over n instances gets up to
-// n times the limit) and a restart forgets them. A limiter shared by all
-// instances would keep the counts in CouchDB. Behind a reverse proxy every
-// client has the proxy's address (couchnpm reads no X-Forwarded-For), so
-// the per-address limit then applies to all clients together: raise or
-// disable it there.
+//   - per (user name, client address): after PerUserAddr failures within
+//     Window, that address's checks for that name answer 429 with
+//     Retry-After, without asking CouchDB;
+//   - per client address (IPv6: per /64): after PerAddr failures, all of
+//     that address's checks answer 429 (one address guessing at many names);
+//   - per user name, from all addresses together: never a 429 (that would
+//     let anyone lock the user out), but after SlowAfter failures each check
+//     of the name waits BaseDelay, doubling with each further failure up to
+//     MaxDelay. The real user still logs in, a few seconds slower.
+//
+// A correct password clears its name's counts; an address's count stays
+// (a caller with one good account must not reset its guesses at others).
+// Tokens are not affected.
+//
+// The counts live in this instance's memory, at most MaxKeys of them: each
+// instance behind a load balancer counts on its own (a client spread over
+// n instances gets up to n times the limit) and a restart forgets them.
+// Behind a reverse proxy every client has the proxy's address (couchnpm
+// trusts no X-Forwarded-For, which any client could forge), so the
+// per-address limits then apply to all clients together: raise or disable
+// them there.
 type LoginLimit struct {
-	PerUser int           // failures per user name; 0: 10; negative: no per-user limit
-	PerAddr int           // failures per client address (IPv6: per /64); 0: 30; negative: none
-	Window  time.Duration // 0: 5 minutes
-	MaxKeys int           // names and addresses tracked at once; 0: 100000
+	PerUserAddr int           // failures per (name, address); 0: 10; negative: none
+	PerAddr     int           // failures per client address; 0: 30; negative: none
+	Window      time.Duration // 0: 5 minutes
+	SlowAfter   int           // failures of a name before its checks slow down; 0: 10; negative: never
+	BaseDelay   time.Duration // first delay; 0: 250ms
+	MaxDelay    time.Duration // longest delay; 0: 4s
+	MaxKeys     int           // counts kept at once; 0: 100000
 
-	now func() time.Time // tests
+	now   func() time.Time                                 // tests
+	sleep func(ctx context.Context, d time.Duration) error // tests
 }
 
 func (c LoginLimit) withDefaults() LoginLimit {
-	if c.PerUser == 0 {
-		c.PerUser = 10
+	if c.PerUserAddr == 0 {
+		c.PerUserAddr = 10
 	}
 	if c.PerAddr == 0 {
 		c.PerAddr = 30
@@ -45,19 +60,50 @@ func (c LoginLimit) withDefaults() LoginLimit {
 	if c.Window <= 0 {
 		c.Window = 5 * time.Minute
 	}
+	if c.SlowAfter == 0 {
+		c.SlowAfter = 10
+	}
+	if c.BaseDelay <= 0 {
+		c.BaseDelay = 250 * time.Millisecond
+	}
+	if c.MaxDelay <= 0 {
+		c.MaxDelay = 4 * time.Second
+	}
 	if c.MaxKeys <= 0 {
 		c.MaxKeys = 100_000
 	}
 	if c.now == nil {
 		c.now = time.Now
 	}
+	if c.sleep == nil {
+		c.sleep = sleepCtx
+	}
 	return c
 }
 
-// loginLimiter is a sliding-window count of failures per key ("u:" name,
-// "a:" address). Checks in flight count too (pending), so a burst of
-// parallel guesses cannot all pass the check before the first failure is
-// recorded.
+func sleepCtx(ctx context.Context, d time.Duration) error {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// slowSteps is how many doublings take BaseDelay to MaxDelay.
+func (c LoginLimit) slowSteps() int {
+	n := 0
+	for d := c.BaseDelay; d < c.MaxDelay; d *= 2 {
+		n++
+	}
+	return n
+}
+
+// loginLimiter is a sliding-window count of failures per key. Checks in
+// flight count too (pending), so a burst of parallel guesses cannot all
+// pass the check before the first failure is recorded.
 type loginLimiter struct {
 	cfg     LoginLimit
 	mu      sync.Mutex
@@ -66,7 +112,7 @@ type loginLimiter struct {
 }
 
 type limitEntry struct {
-	fails   []time.Time // within the window, oldest first, at most the limit
+	fails   []time.Time // within the window, oldest first, at most the key's cap
 	pending int
 }
 
@@ -83,35 +129,44 @@ const (
 	failure
 )
 
+// limitKey is one count a check belongs to.
 type limitKey struct {
 	key   string
-	limit int
-	user  bool
+	limit int  // failures kept (block: the limit; slow: enough to reach MaxDelay)
+	block bool // over the limit: 429; otherwise: slow down
+	user  bool // cleared by a success
 }
 
 func (l *loginLimiter) keys(name string, addr netip.Addr) []limitKey {
-	var ks []limitKey
-	if l.cfg.PerUser > 0 && name != "" {
-		if len(name) > 64 { // names that long are invalid anyway; bound the memory
-			name = name[:64]
-		}
-		ks = append(ks, limitKey{"u:" + name, l.cfg.PerUser, true})
+	if len(name) > 64 { // names that long are invalid anyway; bound the memory
+		name = name[:64]
 	}
-	if l.cfg.PerAddr > 0 && addr.IsValid() {
+	a := ""
+	if addr.IsValid() {
 		addr = addr.Unmap()
-		k := addr.String()
+		a = addr.String()
 		if addr.Is6() {
 			p, _ := addr.Prefix(64) // one subscriber usually holds a whole /64
-			k = p.String()
+			a = p.String()
 		}
-		ks = append(ks, limitKey{"a:" + k, l.cfg.PerAddr, false})
+	}
+	var ks []limitKey
+	if l.cfg.PerUserAddr > 0 && name != "" && a != "" {
+		ks = append(ks, limitKey{key: "n:" + name + "\x00" + a, limit: l.cfg.PerUserAddr, block: true, user: true})
+	}
+	if l.cfg.PerAddr > 0 && a != "" {
+		ks = append(ks, limitKey{key: "a:" + a, limit: l.cfg.PerAddr, block: true})
+	}
+	if l.cfg.SlowAfter > 0 && name != "" {
+		ks = append(ks, limitKey{key: "u:" + name, limit: l.cfg.SlowAfter + l.cfg.slowSteps(), user: true})
 	}
 	return ks
 }
 
 // begin reserves a password check for name from addr, or refuses it with
-// a 429 error. The caller reports the check's outcome through done.
-func (l *loginLimiter) begin(name string, addr netip.Addr) (done func(outcome), err error) {
+// a 429 error. delay is how long the check must wait first (the name is
+// under attack). The caller reports the check's outcome through done.
+func (l *loginLimiter) begin(name string, addr netip.Addr) (done func(outcome), delay time.Duration, err error) {
 	ks := l.keys(name, addr)
 	l.mu.Lock()
 	defer l.mu.Unlock()
@@ -127,6 +182,12 @@ func (l *loginLimiter) begin(name string, addr netip.Addr) (done func(outcome), 
 			continue
 		}
 		l.expire(e, now)
+		if !k.block {
+			if over := len(e.fails) + e.pending - l.cfg.SlowAfter; over >= 0 {
+				delay = min(l.cfg.BaseDelay<<min(over, 30), l.cfg.MaxDelay)
+			}
+			continue
+		}
 		if over := len(e.fails) + e.pending - k.limit; over >= 0 {
 			w := time.Second // only checks in flight: they end soon
 			if over < len(e.fails) {
@@ -137,7 +198,7 @@ func (l *loginLimiter) begin(name string, addr netip.Addr) (done func(outcome), 
 	}
 	if wait > 0 {
 		secs := int((wait + time.Second - 1) / time.Second)
-		return nil, &rateLimited{
+		return nil, 0, &rateLimited{
 			err:   registry.E(registry.KindTooManyRequests, "too many failed login attempts; try again in %d seconds", secs),
 			retry: secs,
 		}
@@ -158,7 +219,7 @@ func (l *loginLimiter) begin(name string, addr netip.Addr) (done func(outcome), 
 	var once sync.Once
 	return func(o outcome) {
 		once.Do(func() { l.end(ks, held, o) })
-	}, nil
+	}, delay, nil
 }
 
 func (l *loginLimiter) end(ks []limitKey, held []*limitEntry, o outcome) {
@@ -175,7 +236,7 @@ func (l *loginLimiter) end(ks []limitKey, held []*limitEntry, o outcome) {
 				e.fails = e.fails[len(e.fails)-k.limit:]
 			}
 		case o == success && k.user:
-			// The right password clears the name's count; an address's
+			// The right password clears the name's counts; an address's
 			// count stays (a caller with one good account must not reset
 			// the count of its guesses at others).
 			e.fails = nil
@@ -246,20 +307,27 @@ func withLimiter(ctx context.Context, l *loginLimiter) context.Context {
 // guardPassword runs check, a verification of name's password, under the
 // request's login limiter (none outside New's handler: then it just runs
 // check). A refused credential (KindUnauthorized) counts as a failure; a
-// blocked caller gets a 429 error and check is not run at all. The web
+// blocked caller gets a 429 error and check is not run at all; a check of
+// a name under attack first waits its delay. The web
 // login's form can use it too.
 func guardPassword[T any](r *http.Request, name string, check func() (T, error)) (T, error) {
 	l, _ := r.Context().Value(limiterKey{}).(*loginLimiter)
 	if l == nil {
 		return check()
 	}
-	done, err := l.begin(name, remoteAddr(r))
+	done, delay, err := l.begin(name, remoteAddr(r))
 	if err != nil {
 		var zero T
 		return zero, err
 	}
 	o := neutral
 	defer func() { done(o) }() // also when check panics
+	if delay > 0 {
+		if err := l.cfg.sleep(r.Context(), delay); err != nil {
+			var zero T
+			return zero, registry.Wrap(registry.KindUnavailable, err, "the request was cancelled")
+		}
+	}
 	v, err := check()
 	switch {
 	case err == nil:

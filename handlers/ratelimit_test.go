@@ -38,16 +38,36 @@ func (c *fakeClock) Advance(d time.Duration) {
 type limitEnv struct {
 	*env
 	clock *fakeClock
+
+	mu     sync.Mutex
+	delays []time.Duration // the slow-downs waited, in order
 }
 
-// newLimitEnv is newEnv (fakes) with a login limit on a fake clock.
+// newLimitEnv is newEnv (fakes) with a login limit on a fake clock; the
+// slow-downs are recorded instead of waited.
 func newLimitEnv(t *testing.T, lim LoginLimit) *limitEnv {
 	t.Helper()
 	e := newEnv(t, zerolog.InfoLevel)
 	clock := &fakeClock{now: time.Date(2026, 1, 1, 12, 0, 0, 0, time.UTC)}
+	le := &limitEnv{env: e, clock: clock}
 	lim.now = clock.Now
+	lim.sleep = func(_ context.Context, d time.Duration) error {
+		le.mu.Lock()
+		defer le.mu.Unlock()
+		le.delays = append(le.delays, d)
+		return nil
+	}
 	e.h = New(Config{PublicURL: publicURL, MaxPublishBytes: 4096, LoginLimit: lim}, e.reg, e.accounts, e.pinger, zerolog.New(e.logs))
-	return &limitEnv{env: e, clock: clock}
+	return le
+}
+
+// takeDelays returns the slow-downs recorded since the last call.
+func (e *limitEnv) takeDelays() []time.Duration {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	d := e.delays
+	e.delays = nil
+	return d
 }
 
 // whoamiBasic is GET /-/whoami with Basic credentials from addr.
@@ -95,10 +115,16 @@ func TestLoginLimitBasicAuth(t *testing.T) {
 		wantStatus(t, e.whoamiBasic(t, "alice", "wrong", addrA), http.StatusUnauthorized)
 		e.clock.Advance(time.Second)
 	}
-	// Blocked: even the right password is not checked now.
+	if d := e.takeDelays(); len(d) != 0 {
+		t.Errorf("the first 10 failures were slowed down: %v", d)
+	}
+	// Blocked from this address: even the right password is not checked.
 	want429(t, e.whoamiBasic(t, "alice", "secret", addrA), 300)
-	// The name is blocked from every address.
-	want429(t, e.whoamiBasic(t, "alice", "secret", addrB), 300)
+	// Not from another: the name is only slowed down there.
+	wantStatus(t, e.whoamiBasic(t, "alice", "secret", addrB), http.StatusOK)
+	if d := e.takeDelays(); len(d) != 1 || d[0] != 250*time.Millisecond {
+		t.Errorf("delays = %v, want [250ms] (10 failures of the name)", d)
+	}
 	// Tokens are not password checks.
 	wantStatus(t, e.do(t, "GET", "/-/whoami", nil, "Authorization: Bearer cnpm_alice"), http.StatusOK)
 	// Retry-After counts down to when the first failure leaves the window.
@@ -118,7 +144,7 @@ func TestLoginLimitCouchLogin(t *testing.T) {
 	}
 	want429(t, e.couchLogin(t, "alice", "secret", addrA), 300)
 	logins := len(e.accounts.logins)
-	// Basic auth and the login PUT share the name's count.
+	// Basic auth and the login PUT share the count.
 	want429(t, e.whoamiBasic(t, "alice", "secret", addrA), 300)
 	if len(e.accounts.logins) != logins {
 		t.Errorf("a blocked login reached the accounts")
@@ -127,6 +153,79 @@ func TestLoginLimitCouchLogin(t *testing.T) {
 	wantStatus(t, e.couchLogin(t, "bob", "pw", addrB), http.StatusCreated)
 	e.clock.Advance(5 * time.Minute)
 	wantStatus(t, e.couchLogin(t, "alice", "secret", addrA), http.StatusCreated)
+}
+
+// The issue this limiter answers: ten wrong passwords from anywhere locked
+// the real user out for five minutes. A stranger at B, however many
+// guesses, only blocks B; from many addresses, the name's checks slow down
+// (up to MaxDelay) but the real user at A still logs in.
+func TestLoginLimitStrangerCannotLockOut(t *testing.T) {
+	e := newLimitEnv(t, LoginLimit{})
+	refused := 0
+	for i := 0; i < 100; i++ {
+		rec := e.couchLogin(t, "alice", fmt.Sprint("guess", i), addrB)
+		if rec.Code == http.StatusTooManyRequests {
+			refused++
+		} else {
+			wantStatus(t, rec, http.StatusUnauthorized)
+		}
+	}
+	if refused != 90 {
+		t.Errorf("%d of 100 guesses from B answered 429, want 90 (10 per name and address)", refused)
+	}
+	wantStatus(t, e.couchLogin(t, "alice", "secret", addrA), http.StatusCreated)
+	wantStatus(t, e.whoamiBasic(t, "alice", "secret", addrA), http.StatusOK)
+
+	// A distributed guesser: 100 addresses, one guess each. None is
+	// blocked; the name's checks slow down, doubling to MaxDelay.
+	e.takeDelays()
+	for i := 0; i < 100; i++ {
+		addr := fmt.Sprintf("203.0.113.%d:4000", i)
+		wantStatus(t, e.whoamiBasic(t, "alice", "wrong", addr), http.StatusUnauthorized)
+	}
+	d := e.takeDelays()
+	if len(d) != 90 || d[0] != 250*time.Millisecond || d[1] != 500*time.Millisecond || d[89] != 4*time.Second {
+		t.Errorf("delays = %v, want 90 from 250ms doubling to 4s", d)
+	}
+	// The real user: slowed down, never refused; the success clears the
+	// name's count.
+	wantStatus(t, e.whoamiBasic(t, "alice", "secret", addrA), http.StatusOK)
+	if d := e.takeDelays(); len(d) != 1 || d[0] != 4*time.Second {
+		t.Errorf("the real user's delay = %v, want [4s]", d)
+	}
+	wantStatus(t, e.whoamiBasic(t, "alice", "secret", addrA), http.StatusOK)
+	if d := e.takeDelays(); len(d) != 0 {
+		t.Errorf("delays after the success = %v, want none", d)
+	}
+}
+
+// A client that hangs up while slowed down ends its check as neutral.
+func TestLoginLimitDelayCancelled(t *testing.T) {
+	l := newLoginLimiter(LoginLimit{SlowAfter: 1, BaseDelay: time.Hour, MaxDelay: time.Hour})
+	h := harden(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		_, err := guardPassword(r, "alice", func() (int, error) {
+			return 0, registry.E(registry.KindUnauthorized, "wrong")
+		})
+		writeError(w, r, err)
+	}), zerolog.Nop(), l)
+	req := httpRequest(t, "GET", "/-/whoami")
+	rec := httptest.NewRecorder()
+	h.ServeHTTP(rec, req) // one failure: the next check waits an hour
+	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
+	defer cancel()
+	start := time.Now()
+	rec = httptest.NewRecorder()
+	h.ServeHTTP(rec, req.WithContext(ctx))
+	if time.Since(start) > 10*time.Second || rec.Code != http.StatusServiceUnavailable {
+		t.Errorf("cancelled slowed check: status %d after %v", rec.Code, time.Since(start))
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	for k, e := range l.entries {
+		if e.pending != 0 || len(e.fails) != 1 {
+			t.Errorf("%q: pending %d, fails %d; want 0 and 1", k, e.pending, len(e.fails))
+		}
+	}
 }
 
 // A success clears the name's count.
@@ -219,7 +318,7 @@ func TestLoginLimiterBounded(t *testing.T) {
 	clock := &fakeClock{now: time.Unix(0, 0)}
 	l := newLoginLimiter(LoginLimit{MaxKeys: 100, now: clock.Now})
 	for i := 0; i < 1000; i++ {
-		done, err := l.begin(fmt.Sprint("user", i), netip.AddrFrom4([4]byte{10, 0, byte(i >> 8), byte(i)}))
+		done, _, err := l.begin(fmt.Sprint("user", i), netip.AddrFrom4([4]byte{10, 0, byte(i >> 8), byte(i)}))
 		if err != nil {
 			t.Fatalf("begin %d: %v", i, err)
 		}
@@ -229,7 +328,7 @@ func TestLoginLimiterBounded(t *testing.T) {
 		t.Errorf("%d entries, want at most 100", n)
 	}
 	clock.Advance(6 * time.Minute)
-	done, err := l.begin("x", netip.Addr{})
+	done, _, err := l.begin("x", netip.Addr{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -241,7 +340,7 @@ func TestLoginLimiterBounded(t *testing.T) {
 
 // Neutral outcomes (CouchDB down) and invalid requests do not count.
 func TestLoginLimitNeutralOutcomes(t *testing.T) {
-	e := newLimitEnv(t, LoginLimit{PerUser: 2})
+	e := newLimitEnv(t, LoginLimit{PerUserAddr: 2})
 	e.accounts.err = registry.E(registry.KindUnavailable, "couchdb down")
 	for i := 0; i < 5; i++ {
 		wantStatus(t, e.couchLogin(t, "alice", "wrong", addrA), http.StatusServiceUnavailable)

@@ -236,6 +236,8 @@ var loginTemplate = template.Must(template.New("login").Parse(`<!doctype html>
 <label class="check"><input type="checkbox" id="create" name="create" value="1"{{if .CreateChecked}} checked{{end}}> Create this account if the name is new</label>
 <label for="email">Email (only for a new account)</label>
 <input type="email" id="email" name="email" value="{{.Email}}" autocomplete="email">
+<p class="note" id="password-rules">A new account needs an e-mail address and a password of at least
+10 characters that is not your user name and not a common password.</p>
 {{end}}
 <button type="submit" id="submit">{{if .Create}}Create account or log in{{else}}Log in{{end}}</button>
 </form>

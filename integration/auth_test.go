@@ -41,13 +41,20 @@ func TestLoginWhoamiLogout(t *testing.T) {
 	})
 
 	t.Run("npm login as a new user", func(t *testing.T) {
-		// npm 11's `npm login` sends no email; a registry that creates accounts on login
-		// accepts it (npm's own docs: login creates the account when it does not exist).
+		// npm 11's `npm login` sends no email, and sign-up requires one: the
+		// registry answers 400 "an e-mail address is required", which npm's
+		// login rewrites as "There is no user with the username"; npm
+		// adduser creates the account.
 		bob := newNPMUser(t, reg, "bob")
 		res := bob.login(reg.user("bob"), "Pw-bob-51c0d2e4")
-		if res.Err != nil {
-			t.Fatalf("%s", res)
+		if res.Err == nil || !strings.Contains(res.Stderr, "There is no user with the username") {
+			t.Fatalf("npm login of a new name without an e-mail: want npm's E400 \"no user\" failure\n%s", res)
 		}
+		h := reg.do("PUT", "/-/user/org.couchdb.user:"+reg.user("bob"), "", mustJSON(map[string]string{"name": reg.user("bob"), "password": "Pw-bob-51c0d2e4"}))
+		if h.Status != 400 || !strings.Contains(string(h.Body), "e-mail address is required") {
+			t.Errorf("sign-up PUT without an e-mail: %s, want 400 naming the e-mail", h)
+		}
+		bob.mustLogin(reg.user("bob"), "Pw-bob-51c0d2e4", "bob@example.com")
 		if res := bob.mustRunIn("", "whoami"); strings.TrimSpace(res.Stdout) != reg.user("bob") {
 			t.Fatalf("npm whoami: %s", res)
 		}

@@ -11,10 +11,10 @@ import (
 func TestCommandsAccessSearch(t *testing.T) {
 	t.Parallel()
 	reg := startRegistry(t, registryOpts{})
-	alice := newNPMUser(t, reg, "accalice")
-	alice.mustLogin("accalice", "Pw-accalice-3c4d5e6f", "accalice@example.com")
-	bob := newNPMUser(t, reg, "accbob")
-	bob.mustLogin("accbob", "Pw-accbob-7a8b9c0d", "accbob@example.com")
+	alice := newNPMUser(t, reg, "accalice2")
+	alice.mustLogin("accalice2", "Pw-acc-alice-3c4d5e6f", "accalice2@example.com")
+	bob := newNPMUser(t, reg, "accbob2")
+	bob.mustLogin("accbob2", "Pw-acc-bob-7a8b9c0d", "accbob2@example.com")
 	anon := newNPMUser(t, reg, "anonymous")
 	const secret = "@acme/secret"
 	alice.mustRunIn(writePackageWith(t, secret, "1.0.0", map[string]any{"keywords": []string{"hidden"}}), "publish", "--access", "restricted")
@@ -34,7 +34,7 @@ func TestCommandsAccessSearch(t *testing.T) {
 				t.Errorf("anonymous GET %s: %s, want 404", p, h)
 			}
 			if h := reg.do("GET", p, bob.token(), nil); h.Status != 200 {
-				t.Errorf("GET %s as accbob (authenticated): %s, want 200", p, h)
+				t.Errorf("GET %s as accbob2 (authenticated): %s, want 200", p, h)
 			}
 		}
 		anon.mustFail("", []string{"E404"}, "view", secret)
@@ -46,20 +46,20 @@ func TestCommandsAccessSearch(t *testing.T) {
 	t.Run("access set, collaborators, packages", func(t *testing.T) {
 		bob.mustFail("", []string{"E403"}, "access", "set", "status=public", secret)
 		res := alice.mustRunIn("", "access", "list", "collaborators", secret)
-		if strings.TrimSpace(res.Stdout) != "accalice: read-write" {
+		if strings.TrimSpace(res.Stdout) != "accalice2: read-write" {
 			t.Errorf("access list collaborators:\n%s", res)
 		}
-		res = alice.mustRunIn("", "access", "list", "packages", "accalice", "--json")
+		res = alice.mustRunIn("", "access", "list", "packages", "accalice2", "--json")
 		pkgs := map[string]string{}
 		parseJSON(t, res, &pkgs)
 		if len(pkgs) != 3 || pkgs[secret] != "read-write" || pkgs["left-pad"] != "read-write" {
-			t.Errorf("access list packages accalice: %v", pkgs)
+			t.Errorf("access list packages accalice2: %v", pkgs)
 		}
 		res = bob.mustRunIn("", "access", "list", "packages", "@acme", "--json")
 		pkgs = map[string]string{}
 		parseJSON(t, res, &pkgs)
 		if len(pkgs) != 1 || pkgs[secret] != "read-only" {
-			t.Errorf("access list packages @acme as accbob: %v", pkgs)
+			t.Errorf("access list packages @acme as accbob2: %v", pkgs)
 		}
 	})
 
@@ -82,14 +82,14 @@ func TestCommandsAccessSearch(t *testing.T) {
 		if got := strings.Join(search(t, alice, "keywords:pad", "not:deprecated"), ","); got != "left-pad,left-pad-extra,padder" {
 			t.Errorf("search keywords:pad not:deprecated = %s", got)
 		}
-		if got := strings.Join(search(t, alice, "maintainer:accbob"), ","); got != "old-pad,padder" {
-			t.Errorf("search maintainer:accbob = %s", got)
+		if got := strings.Join(search(t, alice, "maintainer:accbob2"), ","); got != "old-pad,padder" {
+			t.Errorf("search maintainer:accbob2 = %s", got)
 		}
 		if got := strings.Join(search(t, alice, "author:alice"), ","); got != "left-pad" {
 			t.Errorf("search author:alice = %s", got)
 		}
 		if got := strings.Join(search(t, bob, "scope:acme"), ","); got != secret {
-			t.Errorf("search scope:acme as accbob = %s, want %s", got, secret)
+			t.Errorf("search scope:acme as accbob2 = %s, want %s", got, secret)
 		}
 		if got := search(t, anon, "hidden"); len(got) != 0 {
 			t.Errorf("anonymous search found a restricted package: %v", got)

@@ -47,13 +47,13 @@ func TestCommandsPolicyAudit(t *testing.T) {
 	t.Cleanup(upstream.Close)
 
 	reg := startRegistry(t, registryOpts{ExtraArgs: []string{
-		"--unpublish-policy", "admins", "--admins", "polroot",
+		"--unpublish-policy", "admins", "--admins", "polroot2",
 		"--default-access", "restricted", "--audit-upstream", upstream.URL,
 	}})
-	alice := newNPMUser(t, reg, "polalice")
-	alice.mustLogin("polalice", "Pw-polalice-5d6e7f80", "polalice@example.com")
-	root := newNPMUser(t, reg, "polroot")
-	root.mustLogin("polroot", "Pw-polroot-1a2b3c4d", "polroot@example.com")
+	alice := newNPMUser(t, reg, "polalice2")
+	alice.mustLogin("polalice2", "Pw-pol-alice-5d6e7f80", "polalice2@example.com")
+	root := newNPMUser(t, reg, "polroot2")
+	root.mustLogin("polroot2", "Pw-pol-root-1a2b3c4d", "polroot2@example.com")
 	alice.publish("@corp/pol", "1.0.0")
 	alice.publish("@corp/pol", "1.1.0")
 
@@ -101,8 +101,8 @@ func TestCommandsPolicyAudit(t *testing.T) {
 func TestCommandsNoAuditWindow(t *testing.T) {
 	t.Parallel()
 	reg := startRegistry(t, registryOpts{ExtraArgs: []string{"--unpublish-policy", "window:1ms"}})
-	alice := newNPMUser(t, reg, "polalice")
-	alice.mustLogin("winalice", "Pw-winalice-9f8e7d6c", "winalice@example.com")
+	alice := newNPMUser(t, reg, "polalice2")
+	alice.mustLogin("winalice2", "Pw-win-alice-9f8e7d6c", "winalice2@example.com")
 	alice.publish("late", "1.0.0")
 	alice.publish("late", "1.1.0")
 

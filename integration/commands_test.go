@@ -10,10 +10,10 @@ import (
 func TestCommandsTagsDeprecateOwners(t *testing.T) {
 	t.Parallel()
 	reg := startRegistry(t, registryOpts{})
-	alice := newNPMUser(t, reg, "tdoalice")
-	alice.mustLogin("tdoalice", "Pw-tdoalice-0c1d2e3f", "tdoalice@example.com")
-	bob := newNPMUser(t, reg, "tdobob")
-	bob.mustLogin("tdobob", "Pw-tdobob-4a5b6c7d", "tdobob@example.com")
+	alice := newNPMUser(t, reg, "tdoalice2")
+	alice.mustLogin("tdoalice2", "Pw-tdo-alice-0c1d2e3f", "tdoalice2@example.com")
+	bob := newNPMUser(t, reg, "tdobob2")
+	bob.mustLogin("tdobob2", "Pw-tdo-bob-4a5b6c7d", "tdobob2@example.com")
 	const pkg = "tagged"
 	alice.publish(pkg, "1.0.0")
 	alice.publish(pkg, "1.1.0")
@@ -89,14 +89,14 @@ func TestCommandsTagsDeprecateOwners(t *testing.T) {
 		if !strings.Contains(res.Stderr, "deprecated tagged@1.0.0: use 1.1 instead") {
 			t.Errorf("npm install of a deprecated version printed no warning:\n%s", res)
 		}
-		bob.mustFail("", []string{"E403"}, "deprecate", pkg+"@1.1.0", "tdobob says no")
+		bob.mustFail("", []string{"E403"}, "deprecate", pkg+"@1.1.0", "tdobob2 says no")
 		alice.mustRunIn("", "undeprecate", pkg+"@1.0.0")
 		res = alice.mustRunIn("", "view", pkg+"@1.0.0", "deprecated", "--prefer-online")
 		if got := strings.TrimSpace(res.Stdout); got != "" {
 			t.Errorf("deprecated after npm undeprecate = %q", got)
 		}
 		if res := alice.mustRunIn("", "view", pkg+"@1.1.0", "deprecated", "--prefer-online"); strings.TrimSpace(res.Stdout) != "" {
-			t.Errorf("1.1.0 got deprecated by tdobob's refused attempt: %s", res)
+			t.Errorf("1.1.0 got deprecated by tdobob2's refused attempt: %s", res)
 		}
 	})
 
@@ -131,22 +131,22 @@ func TestCommandsTagsDeprecateOwners(t *testing.T) {
 	})
 
 	t.Run("owner add ls rm", func(t *testing.T) {
-		alice.mustRunIn("", "owner", "add", "tdobob", pkg)
+		alice.mustRunIn("", "owner", "add", "tdobob2", pkg)
 		res := alice.mustRunIn("", "owner", "ls", pkg)
-		if !strings.Contains(res.Stdout, "tdoalice <tdoalice@example.com>") || !strings.Contains(res.Stdout, "tdobob <tdobob@example.com>") {
+		if !strings.Contains(res.Stdout, "tdoalice2 <tdoalice2@example.com>") || !strings.Contains(res.Stdout, "tdobob2 <tdobob2@example.com>") {
 			t.Errorf("owner ls after add:\n%s", res)
 		}
 		bob.mustRunIn("", "dist-tag", "add", pkg+"@1.0.0", "bobs")
 		alice.mustFail("", []string{"E404"}, "owner", "add", "nosuchuser", pkg)
-		carol := newNPMUser(t, reg, "tdocarol")
-		carol.mustLogin("tdocarol", "Pw-tdocarol-9e8d7c6b", "tdocarol@example.com")
+		carol := newNPMUser(t, reg, "tdocarol2")
+		carol.mustLogin("tdocarol2", "Pw-tdo-carol-9e8d7c6b", "tdocarol2@example.com")
 		// npm wraps the server's 403 into EOWNERMUTATE.
-		if res := carol.mustFail("", []string{"EOWNERMUTATE", "E403"}, "owner", "add", "tdocarol", pkg); !strings.Contains(res.Stderr, "403") {
+		if res := carol.mustFail("", []string{"EOWNERMUTATE", "E403"}, "owner", "add", "tdocarol2", pkg); !strings.Contains(res.Stderr, "403") {
 			t.Errorf("owner add by a non-maintainer did not fail with 403:\n%s", res)
 		}
-		bob.mustRunIn("", "owner", "rm", "tdobob", pkg)
+		bob.mustRunIn("", "owner", "rm", "tdobob2", pkg)
 		res = alice.mustRunIn("", "owner", "ls", pkg)
-		if strings.Contains(res.Stdout, "tdobob") || !strings.Contains(res.Stdout, "tdoalice") {
+		if strings.Contains(res.Stdout, "tdobob2") || !strings.Contains(res.Stdout, "tdoalice2") {
 			t.Errorf("owner ls after rm:\n%s", res)
 		}
 		bob.mustFail("", []string{"E403"}, "dist-tag", "add", pkg+"@1.0.0", "bobs2")
@@ -160,12 +160,12 @@ func TestCommandsTagsDeprecateOwners(t *testing.T) {
 			t.Errorf("PUT with no maintainers: %s, want 403", h)
 		}
 		alice.mustRunIn("", "dist-tag", "add", pkg+"@1.0.0", "bump") // a newer revision
-		body = map[string]any{"_id": pkg, "_rev": rev, "maintainers": []map[string]string{{"name": "tdoalice"}, {"name": "tdocarol"}}}
+		body = map[string]any{"_id": pkg, "_rev": rev, "maintainers": []map[string]string{{"name": "tdoalice2"}, {"name": "tdocarol2"}}}
 		if h := reg.do("PUT", "/"+pkg+"/-rev/"+rev, alice.token(), mustJSON(body)); h.Status != 409 {
 			t.Errorf("PUT maintainers with a stale _rev: %s, want 409", h)
 		}
-		if res := alice.mustRunIn("", "owner", "ls", pkg); strings.Contains(res.Stdout, "tdocarol") {
-			t.Errorf("tdocarol became an owner through a stale write:\n%s", res)
+		if res := alice.mustRunIn("", "owner", "ls", pkg); strings.Contains(res.Stdout, "tdocarol2") {
+			t.Errorf("tdocarol2 became an owner through a stale write:\n%s", res)
 		}
 	})
 }

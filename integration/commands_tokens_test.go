@@ -14,11 +14,11 @@ var createdTokenRE = regexp.MustCompile(`Created token (cnpm_\S+)`)
 func TestCommandsTokens(t *testing.T) {
 	t.Parallel()
 	reg := startRegistry(t, registryOpts{})
-	const password = "Pw-tokalice-77aa88bb"
-	alice := newNPMUser(t, reg, "tokalice")
-	alice.mustLogin("tokalice", password, "tokalice@example.com")
-	bob := newNPMUser(t, reg, "tokbob")
-	bob.mustLogin("tokbob", "Pw-tokbob-99cc00dd", "tokbob@example.com")
+	const password = "Pw-tok-alice-77aa88bb"
+	alice := newNPMUser(t, reg, "tokalice2")
+	alice.mustLogin("tokalice2", password, "tokalice2@example.com")
+	bob := newNPMUser(t, reg, "tokbob2")
+	bob.mustLogin("tokbob2", "Pw-tok-bob-99cc00dd", "tokbob2@example.com")
 	alice.publish("tok-pkg", "1.0.0")
 
 	create := func(t *testing.T, args ...string) string {
@@ -37,8 +37,8 @@ func TestCommandsTokens(t *testing.T) {
 		// npm 11.19 does not send --read-only; its granular-token flag is
 		// what reaches the registry.
 		readOnly = create(t, "--packages-and-scopes-permission=read-only", "--name=ci-read")
-		ro := withToken(t, reg, "tokalice-ro", readOnly)
-		if res := ro.mustRunIn("", "whoami"); strings.TrimSpace(res.Stdout) != "tokalice" {
+		ro := withToken(t, reg, "tokalice2-ro", readOnly)
+		if res := ro.mustRunIn("", "whoami"); strings.TrimSpace(res.Stdout) != "tokalice2" {
 			t.Errorf("whoami with the read-only token: %s", res)
 		}
 		proj := writeProject(t, map[string]string{"tok-pkg": "1.0.0"})
@@ -74,7 +74,7 @@ func TestCommandsTokens(t *testing.T) {
 
 	t.Run("CIDR whitelist", func(t *testing.T) {
 		tok := create(t, "--cidr=10.0.0.0/8")
-		outsider := withToken(t, reg, "tokalice-cidr", tok)
+		outsider := withToken(t, reg, "tokalice2-cidr", tok)
 		outsider.mustFail("", []string{"E401"}, "whoami")
 		if res := alice.runIn("", "token", "create", "--password="+password, "--cidr=not-a-cidr"); res.Err == nil {
 			t.Errorf("token create with an invalid CIDR succeeded:\n%s", res)
@@ -107,15 +107,15 @@ func TestCommandsTokens(t *testing.T) {
 		}
 		// bob cannot revoke alice's token, even knowing its key.
 		if h := reg.do("DELETE", "/-/npm/v1/tokens/token/"+roKey, bob.token(), nil); h.Status != 404 {
-			t.Errorf("tokbob revoking tokalice's token: %s, want 404", h)
+			t.Errorf("tokbob2 revoking tokalice2's token: %s, want 404", h)
 		}
 		res = alice.mustRunIn("", "token", "revoke", roKey[:8])
 		if !strings.Contains(res.Stdout, "Removed 1 token") {
 			t.Errorf("npm token revoke output:\n%s", res)
 		}
-		withToken(t, reg, "tokalice-ro-revoked", readOnly).mustFail("", []string{"E401"}, "whoami")
-		if res := alice.mustRunIn("", "whoami"); strings.TrimSpace(res.Stdout) != "tokalice" {
-			t.Errorf("tokalice's login token stopped working: %s", res)
+		withToken(t, reg, "tokalice2-ro-revoked", readOnly).mustFail("", []string{"E401"}, "whoami")
+		if res := alice.mustRunIn("", "whoami"); strings.TrimSpace(res.Stdout) != "tokalice2" {
+			t.Errorf("tokalice2's login token stopped working: %s", res)
 		}
 	})
 

@@ -11,10 +11,10 @@ import (
 func TestCommandsUnpublishStars(t *testing.T) {
 	t.Parallel()
 	reg := startRegistry(t, registryOpts{})
-	alice := newNPMUser(t, reg, "unpalice")
-	alice.mustLogin("unpalice", "Pw-unpalice-1f2e3d4c", "unpalice@example.com")
-	bob := newNPMUser(t, reg, "unpbob")
-	bob.mustLogin("unpbob", "Pw-unpbob-5b6a7988", "unpbob@example.com")
+	alice := newNPMUser(t, reg, "unpalice2")
+	alice.mustLogin("unpalice2", "Pw-unp-alice-1f2e3d4c", "unpalice2@example.com")
+	bob := newNPMUser(t, reg, "unpbob2")
+	bob.mustLogin("unpbob2", "Pw-unp-bob-5b6a7988", "unpbob2@example.com")
 	const pkg = "gone"
 	for _, v := range []string{"1.0.0", "1.1.0", "2.0.0"} {
 		alice.publish(pkg, v)
@@ -61,12 +61,12 @@ func TestCommandsUnpublishStars(t *testing.T) {
 			t.Errorf("npm star output:\n%s", res)
 		}
 		for _, u := range []*npmUser{bob, alice} {
-			res = u.mustRunIn("", "stars", "unpbob")
+			res = u.mustRunIn("", "stars", "unpbob2")
 			if strings.TrimSpace(res.Stdout) != pkg {
-				t.Errorf("npm stars unpbob as %s = %q, want %q\n%s", u.name, res.Stdout, pkg, res)
+				t.Errorf("npm stars unpbob2 as %s = %q, want %q\n%s", u.name, res.Stdout, pkg, res)
 			}
 		}
-		h := reg.do("GET", `/-/_view/starredByUser?key=%22unpbob%22`, "", nil)
+		h := reg.do("GET", `/-/_view/starredByUser?key=%22unpbob2%22`, "", nil)
 		var view struct{ Rows []struct{ Key, Value string } }
 		if h.Status != 200 || json.Unmarshal(h.Body, &view) != nil || len(view.Rows) != 1 || view.Rows[0].Value != pkg {
 			t.Errorf("GET /-/_view/starredByUser: %s", h)
@@ -75,7 +75,7 @@ func TestCommandsUnpublishStars(t *testing.T) {
 		doc, _ := reg.packument(pkg, alice.token())
 		body := map[string]any{"_id": pkg, "_rev": doc["_rev"], "users": map[string]bool{}}
 		if h := reg.do("PUT", "/"+pkg, alice.token(), mustJSON(body)); h.Status != 403 {
-			t.Errorf("unpalice removing unpbob's star: %s, want 403", h)
+			t.Errorf("unpalice2 removing unpbob2's star: %s, want 403", h)
 		}
 		bob.mustRunIn("", "unstar", pkg)
 		if res := bob.runIn("", "stars"); strings.Contains(res.Stdout, pkg) {
@@ -102,6 +102,6 @@ func TestCommandsUnpublishStars(t *testing.T) {
 		if vs := versions(t); strings.Join(vs, ",") != "3.0.0" {
 			t.Errorf("versions after republishing: %v", vs)
 		}
-		bob.mustFail(writePackage(t, pkg, "4.0.0", "unpbob"), []string{"E403"}, "publish")
+		bob.mustFail(writePackage(t, pkg, "4.0.0", "unpbob2"), []string{"E403"}, "publish")
 	})
 }

@@ -117,6 +117,9 @@ func startRegistry(t *testing.T, opts registryOpts) *registry {
 	if opts.LogFormat != "" {
 		args = append(args, "--log-format", opts.LogFormat)
 	}
+	// Sign-up is off by default; the suite signs its users up with npm
+	// adduser. ExtraArgs come later and win (--allow-signup=false).
+	args = append(args, "--allow-signup=true")
 	args = append(args, opts.ExtraArgs...)
 	cmd := exec.Command(suite.bin, args...)
 	cmd.Dir = t.TempDir()

@@ -7,6 +7,7 @@ import (
 	"encoding/base64"
 	"encoding/hex"
 	"net/netip"
+	"slices"
 	"strings"
 	"time"
 )
@@ -14,15 +15,18 @@ import (
 // User is a registry account; CouchDB's _users database holds it and its
 // password hash.
 type User struct {
-	Name  string
-	Email string
+	Name     string
+	Email    string
+	Disabled bool      // an operator disabled it: no logins, no tokens
+	Created  time.Time // zero when unknown
 }
 
 // UserStore keeps accounts.
 type UserStore interface {
-	// GetUser returns an account; KindNotFound when absent.
+	// GetUser returns an account; KindNotFound when absent or deleted.
 	GetUser(ctx context.Context, name string) (*User, error)
-	// CreateUser adds an account; KindConflict when the name is taken.
+	// CreateUser adds an account; KindConflict when the name is taken
+	// (also by a deleted account: names are not reused).
 	CreateUser(ctx context.Context, name, password, email string) error
 	// CheckPassword verifies a password; KindUnauthorized when wrong.
 	CheckPassword(ctx context.Context, name, password string) error
@@ -95,16 +99,72 @@ func NewToken() (string, error) {
 
 // Accounts handles users, logins and tokens.
 type Accounts struct {
-	users       UserStore
-	tokens      TokenStore
-	allowSignup bool
-	now         func() time.Time
+	users        UserStore
+	tokens       TokenStore
+	allowSignup  bool
+	emailDomains []string // sign-up only with these e-mail domains; empty: any
+	now          func() time.Time
 }
 
 // NewAccounts returns the account service. With allowSignup off, logins of
 // unknown names are refused instead of creating accounts.
 func NewAccounts(users UserStore, tokens TokenStore, allowSignup bool) *Accounts {
 	return &Accounts{users: users, tokens: tokens, allowSignup: allowSignup, now: time.Now}
+}
+
+// WithSignupEmailDomains limits sign-up to e-mail addresses in domains
+// (lower-case, exact match; none: any domain). Operators' accounts
+// (UserAdmin.Add) are not limited.
+func (a *Accounts) WithSignupEmailDomains(domains []string) *Accounts {
+	a.emailDomains = nil
+	for _, d := range domains {
+		if d = strings.ToLower(strings.TrimSpace(d)); d != "" {
+			a.emailDomains = append(a.emailDomains, d)
+		}
+	}
+	return a
+}
+
+// errSignupOff refuses a new name when sign-up is off.
+var errSignupOff = E(KindForbidden, "sign-up is disabled on this registry; ask an administrator for an account")
+
+// checkSignup applies the sign-up rules to a new account: sign-up must be
+// on, the password must pass the policy, and an e-mail address is
+// required (in an allowed domain when the registry names some).
+func (a *Accounts) checkSignup(name, password, email string) error {
+	if !a.allowSignup {
+		return errSignupOff
+	}
+	if err := CheckNewPassword(name, password); err != nil {
+		return err
+	}
+	if email == "" {
+		return E(KindInvalid, "an e-mail address is required to create an account (npm adduser asks for one; npm login does not)")
+	}
+	domain, err := emailDomain(email)
+	if err != nil {
+		return err
+	}
+	if len(a.emailDomains) > 0 && !slices.Contains(a.emailDomains, domain) {
+		return E(KindForbidden, "sign-up is limited to e-mail addresses at %s", strings.Join(a.emailDomains, ", "))
+	}
+	return nil
+}
+
+// emailDomain checks the shape of an e-mail address (one @, something on
+// both sides, no spaces) and returns its domain, lower-case.
+func emailDomain(email string) (string, error) {
+	local, domain, ok := strings.Cut(email, "@")
+	if !ok || local == "" || domain == "" || strings.Contains(domain, "@") || len(email) > 254 ||
+		strings.ContainsAny(email, " \t\r\n<>()[],;:\"") || strings.HasPrefix(domain, ".") || strings.HasSuffix(domain, ".") {
+		return "", E(KindInvalid, "invalid e-mail address %q", email)
+	}
+	return strings.ToLower(domain), nil
+}
+
+// errDisabled refuses the right password of a disabled account.
+func errDisabled(name string) error {
+	return E(KindForbidden, "the account %q is disabled; ask an administrator", name)
 }
 
 // Login checks name and password (creating the account when it is new and
@@ -119,11 +179,9 @@ func (a *Accounts) Login(ctx context.Context, name, password, email string) (str
 	user, err := a.users.GetUser(ctx, name)
 	switch {
 	case IsKind(err, KindNotFound):
-		if !a.allowSignup {
-			return "", E(KindForbidden, "sign-up is disabled on this registry; ask an administrator for an account")
-		}
-		if email != "" && !strings.Contains(email, "@") {
-			return "", E(KindInvalid, "invalid email address %q", email)
+		email = strings.TrimSpace(email)
+		if err := a.checkSignup(name, password, email); err != nil {
+			return "", err
 		}
 		err = a.users.CreateUser(ctx, name, password, email)
 		if IsKind(err, KindConflict) {
@@ -139,6 +197,9 @@ func (a *Accounts) Login(ctx context.Context, name, password, email string) (str
 			if err := a.users.CheckPassword(ctx, name, password); err != nil {
 				return "", err
 			}
+			if existing.Disabled {
+				return "", errDisabled(name)
+			}
 			return a.issue(ctx, existing, LoginTokenName)
 		}
 		if err != nil {
@@ -150,6 +211,9 @@ func (a *Accounts) Login(ctx context.Context, name, password, email string) (str
 	default:
 		if err := a.users.CheckPassword(ctx, name, password); err != nil {
 			return "", err
+		}
+		if user.Disabled {
+			return "", errDisabled(name)
 		}
 	}
 	return a.issue(ctx, user, LoginTokenName)
@@ -200,6 +264,19 @@ func (a *Accounts) ByToken(ctx context.Context, token string, addr netip.Addr) (
 	if len(t.CIDR) > 0 && !inCIDRs(addr, t.CIDR) {
 		return Identity{}, E(KindUnauthorized, "this token may not be used from %s", addr)
 	}
+	// Disabling an account deletes its tokens, but a token issued while
+	// that ran (a login in flight) would survive it: the account is
+	// checked on every use, which also covers deleted accounts.
+	user, err := a.users.GetUser(ctx, t.User)
+	if IsKind(err, KindNotFound) {
+		return Identity{}, E(KindUnauthorized, "the account of this token no longer exists")
+	}
+	if err != nil {
+		return Identity{}, err
+	}
+	if user.Disabled {
+		return Identity{}, E(KindUnauthorized, "the account %q is disabled", t.User)
+	}
 	return Identity{Name: t.User, Email: t.Email, ReadOnly: t.ReadOnly, Token: t}, nil
 }
 
@@ -214,6 +291,9 @@ func (a *Accounts) ByPassword(ctx context.Context, name, password string) (Ident
 	user, err := a.users.GetUser(ctx, name)
 	if err != nil {
 		return Identity{}, err
+	}
+	if user.Disabled {
+		return Identity{}, errDisabled(name)
 	}
 	return Identity{Name: user.Name, Email: user.Email}, nil
 }

@@ -160,17 +160,20 @@ func TestLogin(t *testing.T) {
 		kind     Kind // -1: success
 		created  bool
 	}{
-		{"new user with sign-up", true, false, "alice", "pw", "alice@example.com", false, -1, true},
-		{"new user without email", true, false, "alice", "pw", "", false, -1, true},
+		{"new user with sign-up", true, false, "alice", "Sturdy-pw-42x", "alice@example.com", false, -1, true},
+		{"new user without email", true, false, "alice", "Sturdy-pw-42x", "", false, KindInvalid, false},
+		{"new user, short password", true, false, "alice", "pw", "alice@example.com", false, KindInvalid, false},
+		{"new user, common password", true, false, "alice", "Password123", "alice@example.com", false, KindInvalid, false},
+		{"new user, password is the name", true, false, "alicealice", "AliceAlice", "a@example.com", false, KindInvalid, false},
 		{"existing user, right password", true, true, "alice", "secret", "", false, -1, false},
 		{"existing user, right password, sign-up off", false, true, "alice", "secret", "", false, -1, false},
 		{"existing user, wrong password", true, true, "alice", "wrong", "", false, KindUnauthorized, false},
-		{"new user, sign-up off", false, false, "alice", "pw", "alice@example.com", false, KindForbidden, false},
+		{"new user, sign-up off", false, false, "alice", "Sturdy-pw-42x", "alice@example.com", false, KindForbidden, false},
 		{"invalid user name", true, false, "Alice", "pw", "", false, KindInvalid, false},
 		{"empty password", true, false, "alice", "", "", false, KindInvalid, false},
 		{"empty password for an existing user", true, true, "alice", "", "", false, KindInvalid, false},
-		{"new user with a bad email", true, false, "alice", "pw", "not-an-email", false, KindInvalid, false},
-		{"created concurrently, same password", true, false, "alice", "pw", "", true, -1, false},
+		{"new user with a bad email", true, false, "alice", "Sturdy-pw-42x", "not-an-email", false, KindInvalid, false},
+		{"created concurrently, same password", true, false, "alice", "Sturdy-pw-42x", "alice@example.com", true, -1, false},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -257,7 +260,8 @@ func TestByToken(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			a, _, tokens := newTestAccounts(false)
+			a, users, tokens := newTestAccounts(false)
+			users.add("alice", "Sturdy-pw-42x", "a@x")
 			tok := tc.token
 			if tc.rec.User != "" {
 				tok = "cnpm_" + strings.ReplaceAll(tc.name, " ", "_")
@@ -437,4 +441,149 @@ func TestLoginConflictRetryIsBounded(t *testing.T) {
 	if err == nil {
 		t.Errorf("login succeeded without an account")
 	}
+}
+
+// adminUsers adds the operators' methods to fakeUsers.
+type adminUsers struct{ *fakeUsers }
+
+func (f adminUsers) SetUserDisabled(_ context.Context, name string, disabled bool) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	u, ok := f.users[name]
+	if !ok {
+		return E(KindNotFound, "no user %q", name)
+	}
+	u.Disabled = disabled
+	return nil
+}
+
+func (f adminUsers) DeleteUser(_ context.Context, name string) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if _, ok := f.users[name]; !ok {
+		return E(KindNotFound, "no user %q", name)
+	}
+	delete(f.users, name)
+	delete(f.passwords, name)
+	return nil
+}
+
+func (f adminUsers) ListUsers(context.Context) ([]*User, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	var out []*User
+	for _, u := range f.users {
+		cp := *u
+		out = append(out, &cp)
+	}
+	return out, nil
+}
+
+// adminTokens adds ListTokens to fakeTokens.
+type adminTokens struct{ *fakeTokens }
+
+func (f adminTokens) ListTokens(_ context.Context, user string) ([]*Token, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	var out []*Token
+	for _, t := range f.tokens {
+		if t.User == user {
+			cp := t
+			out = append(out, &cp)
+		}
+	}
+	return out, nil
+}
+
+func TestUserAdmin(t *testing.T) {
+	ctx := t.Context()
+	a, users, tokens := newTestAccounts(false)
+	admin := NewUserAdmin(adminUsers{users}, adminTokens{tokens})
+	addr := netip.MustParseAddr("192.0.2.1")
+
+	// Add: the password policy applies even to operators.
+	wantKind(t, admin.Add(ctx, "alice", "short", "alice@example.com"), KindInvalid)
+	wantKind(t, admin.Add(ctx, "alice", "Sturdy-pw-42x", ""), KindInvalid)
+	wantKind(t, admin.Add(ctx, "Alice", "Sturdy-pw-42x", "alice@example.com"), KindInvalid)
+	if err := admin.Add(ctx, "alice", "Sturdy-pw-42x", "alice@example.com"); err != nil {
+		t.Fatal(err)
+	}
+	wantKind(t, admin.Add(ctx, "alice", "Sturdy-pw-42x", "alice@example.com"), KindConflict)
+	if err := admin.Add(ctx, "bob", "Other-pw-77q", "bob@example.com"); err != nil {
+		t.Fatal(err)
+	}
+	// With sign-up off, the added account logs in.
+	tok1, err := a.Login(ctx, "alice", "Sturdy-pw-42x", "")
+	if err != nil {
+		t.Fatalf("login of an added account: %v", err)
+	}
+	tok2, _ := a.Login(ctx, "alice", "Sturdy-pw-42x", "")
+	bobTok, _ := a.Login(ctx, "bob", "Other-pw-77q", "")
+
+	// Disable: tokens revoked, logins refused (after the password check).
+	n, err := admin.Disable(ctx, "alice")
+	if err != nil || n != 2 {
+		t.Fatalf("Disable = %d, %v; want 2 tokens revoked", n, err)
+	}
+	for _, tok := range []string{tok1, tok2} {
+		if _, err := a.ByToken(ctx, tok, addr); !IsKind(err, KindUnauthorized) {
+			t.Errorf("a revoked token of a disabled account: %v", err)
+		}
+	}
+	if _, err := a.ByToken(ctx, bobTok, addr); err != nil {
+		t.Errorf("another user's token after disabling alice: %v", err)
+	}
+	_, err = a.Login(ctx, "alice", "Sturdy-pw-42x", "")
+	wantKind(t, err, KindForbidden)
+	_, err = a.Login(ctx, "alice", "wrong-password", "")
+	wantKind(t, err, KindUnauthorized) // the wrong password says nothing of the state
+	_, err = a.ByPassword(ctx, "alice", "Sturdy-pw-42x")
+	wantKind(t, err, KindForbidden)
+	_, err = a.checkOrCreate(ctx, "alice", "Sturdy-pw-42x", "", false)
+	wantKind(t, err, KindForbidden)
+
+	// A token that survived the sweep (issued while it ran) is refused too.
+	late, _ := NewToken()
+	tokens.tokens[TokenKey(late)] = Token{Key: TokenKey(late), User: "alice"}
+	if _, err := a.ByToken(ctx, late, addr); !IsKind(err, KindUnauthorized) || !strings.Contains(ReasonOf(err), "disabled") {
+		t.Errorf("a surviving token of a disabled account: %v", err)
+	}
+
+	// Enable: logins work again; revoked tokens stay revoked.
+	if err := admin.Enable(ctx, "alice"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := a.ByToken(ctx, tok1, addr); err == nil {
+		t.Errorf("a revoked token works again after enable")
+	}
+	if _, err := a.Login(ctx, "alice", "Sturdy-pw-42x", ""); err != nil {
+		t.Errorf("login after enable: %v", err)
+	}
+
+	list, err := admin.List(ctx)
+	if err != nil || len(list) != 2 || list[0].Name != "alice" || list[1].Name != "bob" {
+		t.Fatalf("List = %+v, %v", list, err)
+	}
+
+	// Delete: tokens revoked, the account gone.
+	n, err = admin.Delete(ctx, "bob")
+	if err != nil || n != 1 {
+		t.Fatalf("Delete = %d, %v", n, err)
+	}
+	if _, err := a.ByToken(ctx, bobTok, addr); !IsKind(err, KindUnauthorized) {
+		t.Errorf("bob's token after delete: %v", err)
+	}
+	_, err = admin.Delete(ctx, "bob")
+	wantKind(t, err, KindNotFound)
+	_, err = admin.Disable(ctx, "nobody")
+	wantKind(t, err, KindNotFound)
+}
+
+// A token whose account is gone is refused.
+func TestByTokenDeletedAccount(t *testing.T) {
+	a, _, tokens := newTestAccounts(false)
+	tok, _ := NewToken()
+	tokens.tokens[TokenKey(tok)] = Token{Key: TokenKey(tok), User: "ghost"}
+	_, err := a.ByToken(t.Context(), tok, netip.Addr{})
+	wantKind(t, err, KindUnauthorized)
 }

@@ -286,12 +286,9 @@ func (a *Accounts) checkOrCreate(ctx context.Context, name, password, email stri
 		if !create {
 			return nil, wrong
 		}
-		if !a.allowSignup {
-			return nil, E(KindForbidden, "sign-up is disabled on this registry; ask an administrator for an account")
-		}
 		email = strings.TrimSpace(email)
-		if email != "" && !strings.Contains(email, "@") {
-			return nil, E(KindInvalid, "invalid email address %q", email)
+		if err := a.checkSignup(name, password, email); err != nil {
+			return nil, err
 		}
 		err := a.users.CreateUser(ctx, name, password, email)
 		if IsKind(err, KindConflict) { // created in between: a login, then
@@ -310,6 +307,9 @@ func (a *Accounts) checkOrCreate(ctx context.Context, name, password, email stri
 		}
 		return nil, err
 	}
+	if user.Disabled {
+		return nil, errDisabled(name)
+	}
 	return user, nil
 }
 
@@ -320,7 +320,14 @@ func (a *Accounts) checkPassword(ctx context.Context, name, password string, wro
 		}
 		return nil, err
 	}
-	return a.users.GetUser(ctx, name)
+	user, err := a.users.GetUser(ctx, name)
+	if err != nil {
+		return nil, err
+	}
+	if user.Disabled {
+		return nil, errDisabled(name)
+	}
+	return user, nil
 }
 
 // sweepEvery bounds how often one instance looks for abandoned logins.

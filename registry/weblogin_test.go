@@ -279,6 +279,16 @@ func TestWebLoginSignUp(t *testing.T) {
 	wantKind(t, err, KindInvalid)
 	_, err = e.w.Submit(ctx, page, "bob", "", "", true)
 	wantKind(t, err, KindInvalid)
+	// The sign-up rules: the password policy, and an e-mail address.
+	_, err = e.w.Submit(ctx, page, "bob", "short", "bob@example.com", true)
+	wantKind(t, err, KindInvalid)
+	_, err = e.w.Submit(ctx, page, "bob", "qwertyuiop", "bob@example.com", true)
+	wantKind(t, err, KindInvalid)
+	_, err = e.w.Submit(ctx, page, "bob", "pw-bob-123", "", true)
+	wantKind(t, err, KindInvalid)
+	if len(e.users.created) != 0 {
+		t.Fatalf("created %v against the sign-up rules", e.users.created)
+	}
 	u, err := e.w.Submit(ctx, page, "bob", "pw-bob-123", "bob@example.com", true)
 	if err != nil || u.Name != "bob" || u.Email != "bob@example.com" {
 		t.Fatalf("Submit(create) = %+v, %v", u, err)

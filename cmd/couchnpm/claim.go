@@ -90,8 +90,7 @@ func claimMain(args []string, claim bool, stdout, stderr io.Writer) int {
 
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
-	db, err := couch.Open(couch.Config{URL: cfg.CouchURL, User: cfg.CouchUser, Password: cfg.CouchPassword,
-		Prefix: cfg.DBPrefix, Timeout: cfg.CouchTimeout}, zerolog.New(stderr).Level(zerolog.WarnLevel))
+	db, err := couch.Open(cfg.couchConfig(), zerolog.New(stderr).Level(zerolog.WarnLevel))
 	if err != nil {
 		fmt.Fprintln(stderr, "couchnpm:", err)
 		return 1

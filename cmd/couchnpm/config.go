@@ -34,6 +34,9 @@ type config struct {
 	Commands        commandsConfig // command surface (commands.go)
 	Fastpath        fastpathConfig // packument cache, metrics, pprof (fastpath.go)
 	Peers           peersConfig    // active-active sites (peers.go)
+
+	// SignupEmailDomains limits sign-up to these e-mail domains (empty: any).
+	SignupEmailDomains []string
 }
 
 // envFlags registers flags whose defaults come from the environment and
@@ -165,7 +168,9 @@ func parseServe(args []string) (*config, error) {
 	fs.Var(byteSize{&c.MaxPublishBytes}, "max-publish-bytes", "largest publish body accepted, a `size` like 100MB or 512KB (env COUCHNPM_MAX_PUBLISH_BYTES)")
 	e.str(&c.LogLevel, "log-level", "COUCHNPM_LOG_LEVEL", "info", "debug, info, warn or error")
 	e.str(&c.LogFormat, "log-format", "COUCHNPM_LOG_FORMAT", "json", "json or console")
-	e.boolean(&c.AllowSignup, "allow-signup", "COUCHNPM_ALLOW_SIGNUP", true, "let npm adduser and npm login create accounts for new names")
+	e.boolean(&c.AllowSignup, "allow-signup", "COUCHNPM_ALLOW_SIGNUP", false, "let npm adduser and the web login create accounts for new names (off: only couchnpm user add)")
+	var domains string
+	e.str(&domains, "signup-email-domains", "COUCHNPM_SIGNUP_EMAIL_DOMAINS", "", "comma-separated e-mail domains sign-up is limited to (empty: any)")
 	e.duration(&c.CouchWait, "couchdb-wait", "COUCHNPM_COUCHDB_WAIT", 60*time.Second, "how long to wait for CouchDB at start")
 	e.duration(&c.ShutdownTimeout, "shutdown-timeout", "COUCHNPM_SHUTDOWN_TIMEOUT", 15*time.Second, "how long in-flight requests may finish on SIGTERM")
 	e.str(&c.InstanceID, "instance-id", "COUCHNPM_INSTANCE_ID", "", "this instance's name in leases and status (default: host name and process id)")
@@ -179,7 +184,36 @@ func parseServe(args []string) (*config, error) {
 	if len(e.errs) > 0 {
 		return nil, errors.Join(e.errs...)
 	}
+	for _, d := range strings.Split(domains, ",") {
+		if d = strings.ToLower(strings.TrimSpace(d)); d != "" {
+			c.SignupEmailDomains = append(c.SignupEmailDomains, d)
+		}
+	}
 	return c, c.check()
+}
+
+// registerCouch registers the flags that say how to reach CouchDB; serve
+// and the operators' commands (couchnpm user, claim, unclaim) share them.
+func (c *config) registerCouch(e *envFlags) {
+	e.str(&c.CouchURL, "couchdb-url", "COUCHDB_URL", "http://127.0.0.1:5984", "CouchDB base URL")
+	c.CouchUser = os.Getenv("COUCHDB_USER")
+	c.CouchPassword = os.Getenv("COUCHDB_PASSWORD")
+	e.str(&c.DBPrefix, "db-prefix", "COUCHNPM_DB_PREFIX", "registry", "prefix of the registry's CouchDB database names")
+	e.duration(&c.CouchTimeout, "couchdb-timeout", "COUCHNPM_COUCHDB_TIMEOUT", 10*time.Second, "bound on each CouchDB metadata call")
+}
+
+// checkCouch checks the flags of registerCouch.
+func (c *config) checkCouch() error {
+	if u, err := url.Parse(c.CouchURL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return errors.New("COUCHDB_URL must be an http(s) URL")
+	}
+	if !dbNameRe.MatchString(c.DBPrefix) || len(c.DBPrefix) > 200 {
+		return fmt.Errorf("--db-prefix %q is not a valid CouchDB database name (lowercase letter first, then a-z 0-9 _$()+-/)", c.DBPrefix)
+	}
+	if c.CouchTimeout <= 0 {
+		return errors.New("--couchdb-timeout must be positive")
+	}
+	return nil
 }
 
 func (c *config) check() error {
@@ -200,6 +234,11 @@ func (c *config) check() error {
 	c.PublicURL = strings.TrimRight(c.PublicURL, "/")
 	if err := c.checkCouch(); err != nil {
 		return err
+	}
+	for _, d := range c.SignupEmailDomains {
+		if strings.ContainsAny(d, "@ \t/") || !strings.Contains(d, ".") {
+			return fmt.Errorf("--signup-email-domains: %q is not a domain (like example.com)", d)
+		}
 	}
 	switch c.LogFormat {
 	case "json", "console":
@@ -230,26 +269,3 @@ func (c *config) check() error {
 	return c.Mirror.check(c.CouchURL)
 }
 
-// registerCouch registers where CouchDB and the registry's databases are:
-// serve and the operator commands (claim, unclaim) share these flags.
-func (c *config) registerCouch(e *envFlags) {
-	e.str(&c.CouchURL, "couchdb-url", "COUCHDB_URL", "http://127.0.0.1:5984", "CouchDB base URL")
-	c.CouchUser = os.Getenv("COUCHDB_USER")
-	c.CouchPassword = os.Getenv("COUCHDB_PASSWORD")
-	e.str(&c.DBPrefix, "db-prefix", "COUCHNPM_DB_PREFIX", "registry", "prefix of the registry's CouchDB database names")
-	e.duration(&c.CouchTimeout, "couchdb-timeout", "COUCHNPM_COUCHDB_TIMEOUT", 10*time.Second, "bound on each CouchDB metadata call")
-}
-
-// checkCouch checks what registerCouch read.
-func (c *config) checkCouch() error {
-	if u, err := url.Parse(c.CouchURL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-		return errors.New("COUCHDB_URL must be an http(s) URL")
-	}
-	if !dbNameRe.MatchString(c.DBPrefix) || len(c.DBPrefix) > 200 {
-		return fmt.Errorf("--db-prefix %q is not a valid CouchDB database name (lowercase letter first, then a-z 0-9 _$()+-/)", c.DBPrefix)
-	}
-	if c.CouchTimeout <= 0 {
-		return errors.New("--couchdb-timeout must be positive")
-	}
-	return nil
-}

@@ -30,6 +30,7 @@ commands:
   unclaim NAME    withdraw a claim
   version         print the version and the source revision it was built from
   replication status  show the state of the replications with peer sites (--peer)
+  user            add, disable, enable, delete and list accounts (couchnpm user -h)
 `
 
 func main() {
@@ -70,6 +71,8 @@ func run(args []string) int {
 	case "version", "--version", "-version":
 		fmt.Fprintln(os.Stdout, versionLine())
 		return 0
+	case "user":
+		return userCommand(args[1:]) // usercmd.go
 	case "-h", "--help", "help":
 		fmt.Fprint(os.Stdout, usage)
 		return 0
@@ -128,11 +131,9 @@ func serve(cfg *config) error {
 	defer ln.Close()
 
 	newFastpath(cfg, log) // packument cache and metrics (fastpath.go)
-	db, err := couch.Open(couch.Config{
-		URL: cfg.CouchURL, User: cfg.CouchUser, Password: cfg.CouchPassword,
-		Prefix: cfg.DBPrefix, Timeout: cfg.CouchTimeout,
-		WrapTransport: cfg.Fastpath.metrics.CouchTransport,
-	}, log)
+	cc := cfg.couchConfig()
+	cc.WrapTransport = cfg.Fastpath.metrics.CouchTransport
+	db, err := couch.Open(cc, log)
 	if err != nil {
 		return err
 	}
@@ -162,7 +163,7 @@ func serve(cfg *config) error {
 		return err
 	}
 	runFastpath(ctx, cfg, &background)
-	accounts := registry.NewAccounts(db.Users(), db.Tokens(), cfg.AllowSignup)
+	accounts := registry.NewAccounts(db.Users(), db.Tokens(), cfg.AllowSignup).WithSignupEmailDomains(cfg.SignupEmailDomains)
 	hcfg := handlers.Config{PublicURL: cfg.PublicURL, MaxPublishBytes: cfg.MaxPublishBytes, Mirror: mirrorStatus, Conflicts: conflicts, Peers: peers}
 	// npm login's web flow; pending logins live in the system database
 	hcfg.WebLogin = registry.NewWebLogins(accounts, db.Docs(couch.RoleSystem), registry.WebLoginTTL)

@@ -1,0 +1,128 @@
+package registry
+
+import (
+	"context"
+	"errors"
+	"sort"
+	"strings"
+)
+
+// UserAdminStore is what operators' account commands need of the account
+// store, beyond UserStore.
+type UserAdminStore interface {
+	UserStore
+	// SetUserDisabled sets or clears an account's disabled flag;
+	// KindNotFound when absent.
+	SetUserDisabled(ctx context.Context, name string, disabled bool) error
+	// DeleteUser removes an account's credentials and e-mail but keeps its
+	// name taken (packages may still name it as a maintainer, and a
+	// stranger signing up under it must not inherit them); KindNotFound
+	// when absent.
+	DeleteUser(ctx context.Context, name string) error
+	// ListUsers returns every account, deleted ones left out.
+	ListUsers(ctx context.Context) ([]*User, error)
+}
+
+// TokenRevoker finds and deletes a user's tokens.
+type TokenRevoker interface {
+	TokenLister
+	DeleteToken(ctx context.Context, key string) error
+}
+
+// UserAdmin is the operators' side of accounts (couchnpm user ...): it
+// adds accounts whatever the sign-up setting, and disables, enables and
+// deletes them.
+type UserAdmin struct {
+	users  UserAdminStore
+	tokens TokenRevoker
+}
+
+// NewUserAdmin returns the operators' account service.
+func NewUserAdmin(users UserAdminStore, tokens TokenRevoker) *UserAdmin {
+	return &UserAdmin{users: users, tokens: tokens}
+}
+
+// Add creates an account. The password policy applies; e-mail domains do
+// not (an operator may add anyone).
+func (a *UserAdmin) Add(ctx context.Context, name, password, email string) error {
+	if err := ValidateUsername(name); err != nil {
+		return err
+	}
+	if err := CheckNewPassword(name, password); err != nil {
+		return err
+	}
+	email = strings.TrimSpace(email)
+	if email == "" {
+		return E(KindInvalid, "an e-mail address is required (--email)")
+	}
+	if _, err := emailDomain(email); err != nil {
+		return err
+	}
+	err := a.users.CreateUser(ctx, name, password, email)
+	if IsKind(err, KindConflict) {
+		return E(KindConflict, "the user name %q is taken (by an account, or by a deleted one: names are not reused)", name)
+	}
+	return err
+}
+
+// Disable stops an account: its password no longer logs in, and its
+// tokens are revoked (deleted) and, should one survive, refused on use.
+// It returns how many tokens were revoked.
+func (a *UserAdmin) Disable(ctx context.Context, name string) (int, error) {
+	if err := a.users.SetUserDisabled(ctx, name, true); err != nil {
+		return 0, err
+	}
+	return a.RevokeTokens(ctx, name)
+}
+
+// Enable lifts Disable. Revoked tokens stay revoked.
+func (a *UserAdmin) Enable(ctx context.Context, name string) error {
+	return a.users.SetUserDisabled(ctx, name, false)
+}
+
+// Delete removes an account (its name stays taken) and revokes its
+// tokens. It returns how many tokens were revoked.
+func (a *UserAdmin) Delete(ctx context.Context, name string) (int, error) {
+	// Disable first: should the token sweep fail half-way, the account
+	// is already unusable.
+	if err := a.users.SetUserDisabled(ctx, name, true); err != nil {
+		return 0, err
+	}
+	n, err := a.RevokeTokens(ctx, name)
+	if err != nil {
+		return n, err
+	}
+	return n, a.users.DeleteUser(ctx, name)
+}
+
+// RevokeTokens deletes every token of name and returns how many it
+// deleted.
+func (a *UserAdmin) RevokeTokens(ctx context.Context, name string) (int, error) {
+	list, err := a.tokens.ListTokens(ctx, name)
+	if err != nil {
+		return 0, err
+	}
+	n := 0
+	var errs []error
+	for _, t := range list {
+		err := a.tokens.DeleteToken(ctx, t.Key)
+		switch {
+		case err == nil:
+			n++
+		case IsKind(err, KindNotFound): // revoked meanwhile
+		default:
+			errs = append(errs, err)
+		}
+	}
+	return n, errors.Join(errs...)
+}
+
+// List returns the accounts sorted by name.
+func (a *UserAdmin) List(ctx context.Context) ([]*User, error) {
+	list, err := a.users.ListUsers(ctx)
+	if err != nil {
+		return nil, err
+	}
+	sort.Slice(list, func(i, j int) bool { return list[i].Name < list[j].Name })
+	return list, nil
+}
