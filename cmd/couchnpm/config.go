@@ -268,4 +268,3 @@ func (c *config) check() error {
 	}
 	return c.Mirror.check(c.CouchURL)
 }
-
