@@ -39,6 +39,8 @@ func (s *Packuments) PackumentRev(ctx context.Context, name string) (string, err
 	if rev := strings.Trim(resp.Header.Get("ETag"), `"`); revRe.MatchString(rev) {
 		return rev, nil
 	}
+	// PouchDB Server only: its ETag is no revision.
+	s.c.wa.add(WorkaroundETagNotRev)
 	key, _ := json.Marshal(name)
 	resp, err = s.raw(ctx, http.MethodGet, "/_all_docs", url.Values{"key": {string(key)}}.Encode())
 	if err != nil {

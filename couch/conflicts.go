@@ -51,6 +51,7 @@ func (s *Packuments) PutPackument(ctx context.Context, p *registry.Packument) (r
 		// on an older revision can be refused (403: "time[v] may not be
 		// removed") where CouchDB 3 answers 409. It is a conflict: the
 		// caller re-reads and merges again.
+		s.c.wa.add(WorkaroundStaleWrite403)
 		return registry.Written{}, registry.Wrap(registry.KindConflict, err, "write package %s: document update conflict", p.ID)
 	}
 	return registry.Written{}, err

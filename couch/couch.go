@@ -45,6 +45,7 @@ type Client struct {
 	timeout  time.Duration
 	log      zerolog.Logger
 	names    map[string]string // role → database name
+	wa       workarounds       // PouchDB-only paths taken (workarounds.go)
 }
 
 // Database roles. Real names are the prefix plus a suffix.
@@ -159,7 +160,9 @@ func (c *Client) Ping(ctx context.Context) error {
 		return translate(err, "ping CouchDB")
 	}
 	if !ok {
-		// PouchDB Server has no /_up (404); GET / answers on both servers.
+		// PouchDB Server only: it has no /_up (404); GET / answers on both
+		// servers.
+		c.wa.add(WorkaroundNoUp)
 		if _, err := c.k.Version(ctx); err != nil {
 			return translate(err, "ping CouchDB")
 		}

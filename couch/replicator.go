@@ -119,6 +119,7 @@ func (c *Client) ReplicationState(ctx context.Context, id string) (map[string]an
 		return state, nil
 	}
 	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))
+	c.wa.add(WorkaroundNoSchedulerState) // PouchDB Server only
 	var cur replicatorDoc
 	if err := c.k.DB("_replicator").Get(cctx, id).ScanDoc(&cur); err != nil {
 		return nil, translate(err, "read the _replicator document")
@@ -163,6 +164,7 @@ func (c *Client) replicationSelector(ctx context.Context) (map[string]any, error
 	if resp.StatusCode == http.StatusOK {
 		return noDesignDocs, nil
 	}
+	c.wa.add(WorkaroundNoScheduler) // PouchDB Server only
 	return nil, nil
 }
 
@@ -199,6 +201,7 @@ func (c *Client) RemoveForeignDesignDocs(ctx context.Context, role string, keep 
 			return removed, translate(err, "delete design document "+v.id)
 		}
 		removed = append(removed, v.id)
+		c.wa.add(WorkaroundDesignDocSweep) // PouchDB Server only: CouchDB replicates with a selector
 	}
 	return removed, nil
 }

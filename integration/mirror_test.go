@@ -422,6 +422,10 @@ func TestMirrorReplicate(t *testing.T) {
 	project := writeProject(t, map[string]string{"rep-c": "1.0.0"})
 	u.mustRunIn(project, "install")
 	mustRequire(t, project, "rep-c", "1.0.0", "upstream")
+
+	// The replication took CouchDB 3's path (a selector, the scheduler's
+	// state) on CouchDB, PouchDB Server's on PouchDB Server.
+	checkServerPaths(t, r, pathNoScheduler, pathNoSchedulerState)
 }
 
 // TestMirrorFollowCatchUp mirrors a few hundred packages from scratch and

@@ -232,3 +232,21 @@ func (c *peerCollector) Collect(ch chan<- prometheus.Metric) {
 		ch <- prometheus.MustNewConstMetric(descPeerWritten, prometheus.CounterValue, float64(p.DocsWritten), p.Peer, p.DB)
 	}
 }
+
+// WatchWorkarounds exports how often each PouchDB-Server-only path was
+// taken (couch/workarounds.go); on Apache CouchDB 3 all stay at zero.
+func (m *Metrics) WatchWorkarounds(counts func() map[string]int64) {
+	m.reg.MustRegister(&workaroundCollector{counts: counts})
+}
+
+var descWorkaround = prometheus.NewDesc("couchnpm_pouchdb_workarounds_total", "Times a path that exists only for PouchDB Server was taken, by path.", []string{"path"}, nil)
+
+type workaroundCollector struct{ counts func() map[string]int64 }
+
+func (c *workaroundCollector) Describe(ch chan<- *prometheus.Desc) { ch <- descWorkaround }
+
+func (c *workaroundCollector) Collect(ch chan<- prometheus.Metric) {
+	for path, n := range c.counts() {
+		ch <- prometheus.MustNewConstMetric(descWorkaround, prometheus.CounterValue, float64(n), path)
+	}
+}

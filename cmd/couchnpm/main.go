@@ -137,6 +137,9 @@ func serve(cfg *config) error {
 	if err != nil {
 		return err
 	}
+	if m := cfg.Fastpath.metrics; m != nil {
+		m.WatchWorkarounds(db.Workarounds)
+	}
 	log.Info().Str("couchdb", db.URL()).Str("db_prefix", cfg.DBPrefix).Msg("connecting to CouchDB")
 	if err := db.WaitReady(ctx, cfg.CouchWait); err != nil {
 		return err
