@@ -157,30 +157,34 @@ func versionList(vs map[string]registry.Manifest) string {
 	return strings.Join(out, ",")
 }
 
-// classifyUpdate names a publish request without tarballs: owner changes
-// and deprecations by their body, the rest by npm's own Npm-Command
-// header (only known command names are kept).
+// classifyUpdate names a publish request without tarballs. npm sends the
+// whole document back for deprecate, owner and unpublish, so the body
+// alone does not say which; npm's Npm-Command header does, and only known
+// names are taken from it. The header never hides a request: only a body
+// that can do nothing but star (users, and nothing else npm's commands
+// change) goes unrecorded.
 func classifyUpdate(n *auditNote, r *http.Request, b *registry.UpdateBody) {
-	switch {
-	case b.Users != nil && b.Maintainers == nil && len(b.Versions) == 0:
+	if b.Users != nil && b.Maintainers == nil && len(b.Versions) == 0 && b.DistTags == nil {
 		n.skip = true // a star: changes no one's access or content
-	case b.Maintainers != nil:
+		return
+	}
+	switch cmd := r.Header.Get("Npm-Command"); {
+	case cmd == "deprecate" || cmd == "undeprecate":
+		n.action = cmd
+		n.target = deprecatedList(b.Versions)
+	case cmd == "unpublish":
+		n.action = "unpublish.version"
+	case cmd == "owner" || (b.Maintainers != nil && len(b.Versions) == 0):
 		n.action = "owner.set"
+	default:
+		n.action = "package.update"
+	}
+	if n.action == "owner.set" || n.action == "package.update" {
 		names := make([]string, 0, len(b.Maintainers))
 		for _, m := range b.Maintainers {
 			names = append(names, m.Name)
 		}
 		n.target = strings.Join(names, ",")
-	default:
-		switch cmd := r.Header.Get("Npm-Command"); cmd {
-		case "deprecate", "undeprecate":
-			n.action = cmd
-			n.target = deprecatedList(b.Versions)
-		case "unpublish":
-			n.action = "unpublish.version"
-		default:
-			n.action = "package.update"
-		}
 	}
 }
 

@@ -12,7 +12,7 @@ import (
 
 // backupSuffixes are the database name suffixes of one registry (see the
 // README's "Backup and restore"): packages, mirror, tarball cache, tokens,
-// system.
+// system, audit log.
 var backupSuffixes = []string{"", "-mirror", "-tarballs", "-tokens", "-system", "-audit"}
 
 // couchURLWithAuth is the CouchDB URL of db with the admin credentials in
