@@ -106,9 +106,9 @@ func recordAudit(rec auditlog.Recorder) mux.MiddlewareFunc {
 				if ev.Action == "auth" {
 					ev.Target = credentialRef(r)
 					ev.Reason = registry.ReasonOf(auth.err)
-					if status < 400 { // an anonymous route answered anyway
-						ev.Outcome, ev.Status = auditlog.OutcomeRefused, statusOf(registry.KindOf(auth.err))
-					}
+					// The credentials' refusal, whatever the route answered
+					// (an anonymous read may have gone on, a 404 ignored them).
+					ev.Outcome, ev.Status = auditlog.OutcomeRefused, statusOf(registry.KindOf(auth.err))
 				}
 			}
 			// The request's own context may be cancelled already; the

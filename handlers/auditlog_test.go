@@ -3,6 +3,7 @@ package handlers
 import (
 	"context"
 	"net/http"
+	"net/url"
 	"strings"
 	"sync"
 	"testing"
@@ -63,6 +64,10 @@ func TestAuditLogRecordsWritesAndSecurityEvents(t *testing.T) {
 			headers: []string{"Authorization: Bearer cnpm_revoked" + secret},
 			want: &auditlog.Event{Action: "auth", Target: "token " + auditlog.TokenRef(registry.TokenKey("cnpm_revoked"+secret)),
 				Outcome: auditlog.OutcomeRefused, Status: 401, Reason: "invalid or revoked token"}},
+		{name: "refused credentials on an unknown path", method: "GET", path: "/no/such/route",
+			headers: []string{"Authorization: Bearer cnpm_gone" + secret},
+			want: &auditlog.Event{Action: "auth", Target: "token " + auditlog.TokenRef(registry.TokenKey("cnpm_gone"+secret)),
+				Outcome: auditlog.OutcomeRefused, Status: 401, Reason: "invalid or revoked token"}},
 		{name: "logout names the token by its key prefix", method: "DELETE", path: "/-/user/token/cnpm_alice",
 			want: &auditlog.Event{Action: "logout", Target: "token " + auditlog.TokenRef(registry.TokenKey("cnpm_alice")), Outcome: auditlog.OutcomeOK, Status: 200}},
 	}
@@ -114,4 +119,38 @@ func httpRequestWithBody(t *testing.T, method, target, body string) *http.Reques
 		req.Header.Set("Content-Type", "application/json")
 	}
 	return req
+}
+
+// The web login page: showing it is not recorded, each posted form is a
+// login.web entry naming the user tried, with the page's reason.
+func TestAuditLogWebLogin(t *testing.T) {
+	e, wl := newWebLoginTestEnv(t)
+	rec := &memRecorder{}
+	e.h = New(Config{PublicURL: publicURL, MaxPublishBytes: 4096, WebLogin: wl, AuditLog: rec}, e.reg, e.accounts, e.pinger, zerolog.Nop())
+	login, _ := startWebLogin(t, e, `{}`)
+	if r := e.do(t, "GET", login, nil); r.Code != http.StatusOK {
+		t.Fatalf("GET the login page: %d", r.Code)
+	}
+	if st, _, _ := postForm(t, e, login, url.Values{"name": {"alice"}, "password": {"wrong-secret"}}); st != http.StatusUnauthorized {
+		t.Fatalf("wrong password: %d", st)
+	}
+	if st, _, _ := postForm(t, e, login, url.Values{"name": {"alice"}, "password": {"secret"}}); st != http.StatusOK {
+		t.Fatalf("right password: %d", st)
+	}
+	want := []auditlog.Event{
+		{Actor: "alice", Action: "login.web", Outcome: auditlog.OutcomeRefused, Status: 401, Reason: "name or password is incorrect"},
+		{Actor: "alice", Action: "login.web", Outcome: auditlog.OutcomeOK, Status: 200},
+	}
+	if len(rec.events) != len(want) {
+		t.Fatalf("recorded %+v, want %+v", rec.events, want)
+	}
+	for i, ev := range rec.events {
+		ev.Address, ev.RequestID = "", ""
+		if ev != want[i] {
+			t.Errorf("entry %d: %+v, want %+v", i, ev, want[i])
+		}
+		if strings.Contains(ev.Reason+ev.Target, "secret") {
+			t.Errorf("a password reached the audit log: %+v", ev)
+		}
+	}
 }

@@ -115,6 +115,9 @@ func New(cfg Config, reg Registry, accounts Accounts, db Pinger, log zerolog.Log
 	r.MethodNotAllowedHandler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusMethodNotAllowed, map[string]string{"error": "method not allowed", "reason": r.Method + " is not supported here"})
 	})
+	if cfg.AuditLog != nil { // refused credentials on unknown paths too
+		r.NotFoundHandler = recordAudit(cfg.AuditLog)(r.NotFoundHandler)
+	}
 	// mux's own NotFound/MethodNotAllowed bypass r.Use middleware; wrap
 	// the router so those requests are logged too.
 	// harden: nosniff and HTML headers, dot segments, login limiter (hardening.go).
