@@ -203,10 +203,41 @@ func TestWriterDropsWhenFullAndFlushesOnShutdown(t *testing.T) {
 	if w.Dropped() != 3 {
 		t.Fatalf("dropped %d, want 3", w.Dropped())
 	}
+	// Refused credentials may take only half the queue.
+	w2 := NewWriter(store, "j", WriterConfig{QueueSize: 4}, zerolog.Nop())
+	for i := 0; i < 4; i++ {
+		w2.Record(context.Background(), Event{Action: ActionAuth, Outcome: OutcomeRefused})
+	}
+	w2.Record(context.Background(), Event{Action: "publish"})
+	if w2.Queued() != 3 || w2.Dropped() != 2 {
+		t.Fatalf("auth flood: queued %d dropped %d, want 3 (2 auth, the publish) and 2", w2.Queued(), w2.Dropped())
+	}
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel() // shut down before the writer ever ran: the queue is flushed
 	w.Run(ctx, time.Second)
 	if got := len(store.all()); got != 2 {
 		t.Fatalf("flushed %d entries, want 2", got)
+	}
+}
+
+// BenchmarkRecord is the cost a request pays: one queue send.
+func BenchmarkRecord(b *testing.B) {
+	w := NewWriter(&memStore{docs: map[string]Entry{}}, "bench", WriterConfig{QueueSize: b.N + 1}, zerolog.Nop())
+	ev := Event{Actor: "alice", Address: "10.0.0.1", Action: "publish", Package: "pkg", Target: "1.0.0", Outcome: OutcomeOK, Status: 201}
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		w.Record(context.Background(), ev)
+	}
+}
+
+// BenchmarkChainUp is the writer's work per entry: canonical JSON and
+// SHA-256.
+func BenchmarkChainUp(b *testing.B) {
+	w := NewWriter(&memStore{docs: map[string]Entry{}}, "bench", WriterConfig{}, zerolog.Nop())
+	ev := Event{Actor: "alice", Address: "10.0.0.1", Action: "publish", Package: "pkg", Target: "1.0.0", Outcome: OutcomeOK, Status: 201}
+	b.ReportAllocs()
+	for i := 0; i < b.N; i++ {
+		w.chainUp([]Event{ev})
 	}
 }

@@ -30,6 +30,11 @@ type Discard struct{}
 // Record implements Recorder.
 func (Discard) Record(context.Context, Event) {}
 
+// ActionAuth is the action of refused credentials outside an audited
+// route: anyone can cause these at will, so the Writer never lets them
+// take more than half its queue.
+const ActionAuth = "auth"
+
 // Outcomes of an event.
 const (
 	OutcomeOK      = "ok"      // the write happened

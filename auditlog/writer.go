@@ -105,17 +105,29 @@ func (w *Writer) Start(ctx context.Context) error {
 }
 
 // Record queues ev; it never blocks. A full queue drops the event, counts
-// it and logs it (without its reason, which may be long).
+// it and logs the first loss and every 1000th after it (a flood must not
+// flood the log too). ActionAuth events (refused credentials, which anyone
+// can cause at will) may fill only half the queue, so that a flood of them
+// cannot crowd out the writes.
 func (w *Writer) Record(_ context.Context, ev Event) {
 	if ev.At.IsZero() {
 		ev.At = w.cfg.now()
 	}
+	if ev.Action == ActionAuth && len(w.queue) >= cap(w.queue)/2 {
+		w.drop(ev)
+		return
+	}
 	select {
 	case w.queue <- ev:
 	default:
-		n := w.dropped.Add(1)
-		w.log.Error().Str("action", ev.Action).Str("actor", ev.Actor).Str("package", ev.Package).
-			Int64("dropped_total", n).Msg("audit log queue full: entry dropped")
+		w.drop(ev)
+	}
+}
+
+func (w *Writer) drop(ev Event) {
+	if n := w.dropped.Add(1); n == 1 || n%1000 == 0 {
+		w.log.Error().Str("action", ev.Action).Int64("dropped_total", n).Int("queue", cap(w.queue)).
+			Msg("audit log queue full: entries dropped (CouchDB too slow or down)")
 	}
 }
 

@@ -95,7 +95,7 @@ func recordAudit(rec auditlog.Recorder) mux.MiddlewareFunc {
 				ev.Actor = auth.id.Name
 			}
 			if ev.Action == "" {
-				ev.Action = "auth"
+				ev.Action = auditlog.ActionAuth
 				ev.Package = ""
 			}
 			if auth.err != nil {
@@ -103,7 +103,7 @@ func recordAudit(rec auditlog.Recorder) mux.MiddlewareFunc {
 				if u, _, ok := r.BasicAuth(); ok && ev.Actor == "" {
 					ev.Actor = u
 				}
-				if ev.Action == "auth" {
+				if ev.Action == auditlog.ActionAuth {
 					ev.Target = credentialRef(r)
 					ev.Reason = registry.ReasonOf(auth.err)
 					// The credentials' refusal, whatever the route answered
