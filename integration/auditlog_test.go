@@ -292,3 +292,92 @@ func TestAuditLog(t *testing.T) {
 	})
 	reg.checkNoSecrets()
 }
+
+// Promise: with a stable --instance-id, the chain a restarted process
+// starts links to the previous process's last entry, so deleting the tail
+// of the earlier chain (which nothing inside that chain can show) is
+// detected by `couchnpm audit-log verify`.
+func TestAuditLogChainsAcrossRestarts(t *testing.T) {
+	t.Parallel()
+	prefix := newPrefix()
+	t.Cleanup(func() {
+		if !suite.ownCouch {
+			dropDatabases(t, prefix)
+			dropUsers(t, prefix)
+		}
+	})
+	opts := registryOpts{Prefix: prefix, ExtraArgs: []string{"--instance-id", "audit-node"}}
+	first := startRegistry(t, opts)
+	const pw = "Pw-restart-3c4d5e6f"
+	first.addSecret(pw)
+	name := first.user("restart")
+	h := first.do("PUT", "/-/user/org.couchdb.user:"+name, "", mustJSON(map[string]string{"name": name, "password": pw}))
+	var login struct{ Token string }
+	if h.Status != 201 || json.Unmarshal(h.Body, &login) != nil || login.Token == "" {
+		t.Fatalf("adduser: %s", h)
+	}
+	first.addSecret(login.Token)
+	first.stop() // flushes its queue before it exits
+
+	second := startRegistry(t, opts)
+	if h := second.do("PUT", "/-/user/org.couchdb.user:"+name, "", mustJSON(map[string]string{"name": name, "password": "Pw-wrong-7a7a7a7a"})); h.Status != 401 {
+		t.Fatalf("login with a wrong password: %s", h)
+	}
+	var entries []auditEntry
+	for deadline := time.Now().Add(20 * time.Second); ; {
+		entries = auditEntries(t, second)
+		if len(entries) >= 4 || time.Now().After(deadline) { // two serve.start, adduser, login
+			break
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	chains := map[string][]auditEntry{}
+	var order []string
+	for _, e := range entries {
+		if _, ok := chains[e.Chain]; !ok {
+			order = append(order, e.Chain)
+		}
+		chains[e.Chain] = append(chains[e.Chain], e)
+	}
+	if len(order) != 2 || !strings.HasPrefix(order[0], "audit-node@") || !strings.HasPrefix(order[1], "audit-node@") {
+		t.Fatalf("want two chains of audit-node, got %v: %+v", order, entries)
+	}
+	if order[0] > order[1] {
+		order[0], order[1] = order[1], order[0]
+	}
+	out, code := auditCLI(t, second, "verify")
+	if code != 0 || strings.Count(out, "chain audit-node@") != 2 {
+		t.Fatalf("verify of two linked chains: exit %d\n%s", code, out)
+	}
+
+	// Delete the first chain's last entry, as an admin who removed the
+	// validate_doc_update first.
+	db := "/" + urlPathEscape(prefix+"-audit") + "/"
+	st, body, _ := couchDo("GET", db+"_design/couchnpm", nil, true)
+	var ddoc struct {
+		Rev string `json:"_rev"`
+	}
+	if st != 200 || json.Unmarshal(body, &ddoc) != nil {
+		t.Fatalf("GET the audit design document: %d %s", st, body)
+	}
+	if st, b, _ := couchDo("DELETE", db+"_design/couchnpm?rev="+url.QueryEscape(ddoc.Rev), nil, true); st != 200 {
+		t.Fatalf("delete the audit design document: %d %s", st, b)
+	}
+	firstChain := chains[order[0]]
+	last := firstChain[len(firstChain)-1]
+	st, body, _ = couchDo("GET", db+url.PathEscape(last.ID), nil, true)
+	var doc struct {
+		Rev string `json:"_rev"`
+	}
+	if st != 200 || json.Unmarshal(body, &doc) != nil {
+		t.Fatalf("GET %s: %d %s", last.ID, st, body)
+	}
+	if st, b, _ := couchDo("DELETE", db+url.PathEscape(last.ID)+"?rev="+url.QueryEscape(doc.Rev), nil, true); st != 200 {
+		t.Fatalf("delete %s: %d %s", last.ID, st, b)
+	}
+	out, code = auditCLI(t, second, "verify")
+	secondStart := fmt.Sprintf("%s:%012d", order[1], 1)
+	if code != 1 || !strings.Contains(out, secondStart) || !strings.Contains(out, "(link)") {
+		t.Errorf("verify after deleting the tail of the earlier chain: exit %d, want 1 naming %s\n%s", code, secondStart, out)
+	}
+}
