@@ -91,7 +91,7 @@ func (a *AuditLog) EachEntry(ctx context.Context, fn func(auditlog.Entry) error)
 		if n < auditPage {
 			return nil
 		}
-		start = last + "\x00" // the next id after last
+		start = last // the next page starts after it (skip 1)
 	}
 }
 
@@ -100,7 +100,9 @@ func (a *AuditLog) page(ctx context.Context, start string, fn func(auditlog.Entr
 	defer cancel()
 	params := map[string]any{"include_docs": true, "limit": auditPage}
 	if start != "" {
-		params["startkey"] = start
+		// The standard way to page: no key arithmetic, which collation
+		// rules could bend.
+		params["startkey"], params["skip"] = start, 1
 	}
 	rs := a.db.AllDocs(ctx, kivik.Params(params))
 	defer rs.Close()
