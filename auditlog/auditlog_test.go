@@ -3,6 +3,7 @@ package auditlog
 import (
 	"context"
 	"errors"
+	"fmt"
 	"strings"
 	"sync"
 	"testing"
@@ -112,6 +113,7 @@ type memStore struct {
 	mu      sync.Mutex
 	docs    map[string]Entry
 	fail    int // fail this many appends
+	refuse  int // then refuse this many for good
 	appends int
 }
 
@@ -122,6 +124,10 @@ func (m *memStore) AppendEntries(_ context.Context, es []Entry) error {
 	if m.fail > 0 {
 		m.fail--
 		return errors.New("couchdb is down")
+	}
+	if m.refuse > 0 {
+		m.refuse--
+		return fmt.Errorf("%w: forbidden", ErrRefused)
 	}
 	for _, e := range es {
 		m.docs[e.ID()] = e
@@ -239,5 +245,30 @@ func BenchmarkChainUp(b *testing.B) {
 	b.ReportAllocs()
 	for i := 0; i < b.N; i++ {
 		w.chainUp([]Event{ev})
+	}
+}
+
+// A batch CouchDB refuses for good is dropped (and counted), not retried
+// forever in front of every later entry; verify shows the gap.
+func TestWriterDropsRefusedBatch(t *testing.T) {
+	store := &memStore{docs: map[string]Entry{}, refuse: 1}
+	w := NewWriter(store, "i", WriterConfig{BatchSize: 2}, zerolog.Nop())
+	for i := 0; i < 4; i++ {
+		w.Record(context.Background(), Event{Action: "publish"})
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { w.Run(ctx, time.Second); close(done) }()
+	deadline := time.Now().Add(5 * time.Second)
+	for w.Written() < 2 && time.Now().Before(deadline) {
+		time.Sleep(5 * time.Millisecond)
+	}
+	cancel()
+	<-done
+	if w.Written() != 2 || w.Dropped() != 2 {
+		t.Fatalf("written %d dropped %d, want 2 and 2", w.Written(), w.Dropped())
+	}
+	if _, problems := Verify(store.all()); len(problems) != 1 || problems[0].Kind != ProblemMissing {
+		t.Fatalf("verify: %v, want the gap reported", problems)
 	}
 }

@@ -2,6 +2,7 @@ package auditlog
 
 import (
 	"context"
+	"errors"
 	"regexp"
 	"sync/atomic"
 	"time"
@@ -9,11 +10,16 @@ import (
 	"github.com/rs/zerolog"
 )
 
+// ErrRefused marks a store error that retrying cannot cure (the database
+// refused the entries as invalid or too large).
+var ErrRefused = errors.New("the audit database refused the entries")
+
 // Store keeps entries. Entries are only ever created.
 type Store interface {
 	// AppendEntries creates the entries' documents (one request). An
 	// entry whose document exists already with the same hash counts as
-	// written (a retry after a lost answer).
+	// written (a retry after a lost answer). An error that retrying
+	// cannot cure wraps ErrRefused.
 	AppendEntries(ctx context.Context, entries []Entry) error
 	// LastEntry is the entry with the greatest id starting with prefix;
 	// nil without error when there is none.
@@ -166,6 +172,15 @@ func (w *Writer) Run(ctx context.Context, flush time.Duration) {
 			w.drainWith(pending, flush)
 			return
 		}
+		if errors.Is(err, ErrRefused) {
+			// Retrying would block every later entry behind this batch;
+			// verify will show the gap it leaves.
+			n := w.dropped.Add(int64(len(pending)))
+			w.log.Error().Str("error", err.Error()).Str("first", pending[0].ID()).Int("entries", len(pending)).
+				Int64("dropped_total", n).Msg("audit entries refused by CouchDB: dropped")
+			pending = pending[:0]
+			continue
+		}
 		w.log.Warn().Str("error", err.Error()).Int("entries", len(pending)).Dur("retry_in", backoff).
 			Msg("cannot write audit entries; retrying")
 		select {
@@ -221,6 +236,12 @@ func (w *Writer) drainWith(pending []Entry, flush time.Duration) {
 			}
 		}
 		if err := w.store.AppendEntries(ctx, pending); err != nil {
+			if errors.Is(err, ErrRefused) {
+				w.dropped.Add(int64(len(pending)))
+				w.log.Error().Str("error", err.Error()).Int("entries", len(pending)).Msg("audit entries refused by CouchDB: dropped")
+				pending = nil
+				continue
+			}
 			select {
 			case <-time.After(200 * time.Millisecond):
 				continue

@@ -2,6 +2,7 @@ package couch
 
 import (
 	"context"
+	"fmt"
 	"strings"
 
 	kivik "github.com/go-kivik/kivik/v4"
@@ -38,7 +39,7 @@ func (a *AuditLog) AppendEntries(ctx context.Context, entries []auditlog.Entry) 
 	}
 	results, err := a.db.BulkDocs(ctx, docs)
 	if err != nil {
-		return translate(err, "write audit entries")
+		return refusedOr(translate(err, "write audit entries"))
 	}
 	for i, r := range results {
 		if r.Error == nil {
@@ -50,9 +51,19 @@ func (a *AuditLog) AppendEntries(ctx context.Context, entries []auditlog.Entry) 
 				continue
 			}
 		}
-		return translate(r.Error, "write audit entry "+r.ID)
+		return refusedOr(translate(r.Error, "write audit entry "+r.ID))
 	}
 	return nil
+}
+
+// refusedOr marks errors that retrying cannot cure (a validate_doc_update
+// refusal, a malformed or too large document) as auditlog.ErrRefused.
+func refusedOr(err error) error {
+	switch registry.KindOf(err) {
+	case registry.KindForbidden, registry.KindInvalid, registry.KindTooLarge:
+		return fmt.Errorf("%w: %w", auditlog.ErrRefused, err)
+	}
+	return err
 }
 
 // LastEntry implements auditlog.Store.
