@@ -39,7 +39,7 @@ func (c *Client) Bootstrap(ctx context.Context) error {
 
 func (c *Client) sortedDBNames() []string {
 	out := make([]string, 0, len(c.names))
-	for _, role := range []string{RolePackages, RoleMirror, RoleTarballs, RoleTokens, RoleSystem} {
+	for _, role := range []string{RolePackages, RoleMirror, RoleTarballs, RoleTokens, RoleSystem, RoleAudit} {
 		out = append(out, c.names[role])
 	}
 	return out

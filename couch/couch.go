@@ -55,6 +55,7 @@ const (
 	RoleTarballs = "tarballs" // cached upstream tarballs
 	RoleTokens   = "tokens"   // token hashes
 	RoleSystem   = "system"   // leases, checkpoints
+	RoleAudit    = "audit"    // the audit log (append-only, auditlog package)
 )
 
 // DBNames maps each role to its database name for prefix.
@@ -65,6 +66,7 @@ func DBNames(prefix string) map[string]string {
 		RoleTarballs: prefix + "-tarballs",
 		RoleTokens:   prefix + "-tokens",
 		RoleSystem:   prefix + "-system",
+		RoleAudit:    prefix + "-audit",
 	}
 }
 

@@ -21,7 +21,7 @@ const ID = "_design/couchnpm"
 
 // Doc is one design document to install.
 type Doc struct {
-	DB   string         // which database: "packages", "mirror" or "tokens" (the role; the lead maps roles to real database names)
+	DB   string         // which database: "packages", "mirror", "tokens" or "audit" (the role; the lead maps roles to real database names)
 	ID   string         // e.g. "_design/couchnpm"
 	Body map[string]any // the design document without _id/_rev, including a "couchnpm_hash" field
 	Hash string         // hex sha256 over the canonical JSON of the body without couchnpm_hash; the same bytes give the same hash on every run
@@ -39,7 +39,7 @@ var packumentViews = map[string]string{
 	"conflicts":     "conflicts.map.js",
 }
 
-// All returns the design documents, in a stable order: packages, mirror, tokens.
+// All returns the design documents, in a stable order: packages, mirror, tokens, audit.
 // Every call builds fresh maps, so callers may modify what they get.
 func All() []Doc {
 	return []Doc{
@@ -55,6 +55,10 @@ func All() []Doc {
 		newDoc("tokens", map[string]any{
 			"language": "javascript",
 			"views":    views(map[string]string{"byUser": "tokens_byUser.map.js"}),
+		}),
+		newDoc("audit", map[string]any{
+			"language":            "javascript",
+			"validate_doc_update": source("audit_validate_doc_update.js"),
 		}),
 	}
 }

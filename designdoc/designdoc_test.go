@@ -132,10 +132,10 @@ func clone[T any](t *testing.T, v T) T {
 
 func TestAllStableAndComplete(t *testing.T) {
 	a, b := All(), All()
-	if len(a) != 3 || len(b) != 3 {
-		t.Fatalf("All() returned %d and %d docs, want 3", len(a), len(b))
+	if len(a) != 4 || len(b) != 4 {
+		t.Fatalf("All() returned %d and %d docs, want 4", len(a), len(b))
 	}
-	wantDB := []string{"packages", "mirror", "tokens"}
+	wantDB := []string{"packages", "mirror", "tokens", "audit"}
 	hexRe := regexp.MustCompile(`^[0-9a-f]{64}$`)
 	for i := range a {
 		if a[i].DB != wantDB[i] || b[i].DB != wantDB[i] {
@@ -170,7 +170,7 @@ func TestAllStableAndComplete(t *testing.T) {
 			t.Errorf("%s: language %v", a[i].DB, a[i].Body["language"])
 		}
 	}
-	if a[0].Hash == a[1].Hash || a[1].Hash == a[2].Hash {
+	if a[0].Hash == a[1].Hash || a[1].Hash == a[2].Hash || a[2].Hash == a[3].Hash {
 		t.Error("different bodies have the same hash")
 	}
 }
@@ -215,10 +215,11 @@ func TestDesignDocumentContents(t *testing.T) {
 		"packages": packumentViewNames,
 		"mirror":   packumentViewNames,
 		"tokens":   {"byUser"},
+		"audit":    nil, // read by id ranges only
 	}
 	for _, d := range All() {
 		views, ok := d.Body["views"].(map[string]any)
-		if !ok {
+		if !ok && want[d.DB] != nil {
 			t.Fatalf("%s: no views", d.DB)
 		}
 		var names []string
@@ -237,7 +238,7 @@ func TestDesignDocumentContents(t *testing.T) {
 			t.Errorf("%s: views %v, want %v", d.DB, names, want[d.DB])
 		}
 		_, hasVDU := d.Body["validate_doc_update"]
-		if hasVDU != (d.DB == "packages") {
+		if hasVDU != (d.DB == "packages" || d.DB == "audit") {
 			t.Errorf("%s: has validate_doc_update = %v", d.DB, hasVDU)
 		}
 	}
@@ -271,8 +272,10 @@ func TestJavaScriptIsValid(t *testing.T) {
 	node := nodePath(t)
 	dir := t.TempDir()
 	fns := allFunctions(t)
-	if len(fns) != 16 { // 7 views in each packument database, 1 in tokens, 1 validate_doc_update
-		t.Errorf("got %d functions, want 16", len(fns))
+	// packages: 7 views and validate_doc_update; mirror: 7 views; tokens:
+	// 1 view; audit: validate_doc_update.
+	if len(fns) != 17 {
+		t.Errorf("got %d functions, want 17", len(fns))
 	}
 	i := 0
 	for name, src := range fns {
@@ -1050,5 +1053,61 @@ func TestTokensByUser(t *testing.T) {
 	}
 	if got := emitsOf(t, "tokens", "byUser", map[string]any{"_id": "x", "type": "user", "user": "alice"}); len(got) != 0 {
 		t.Errorf("byUser emitted for a non-token: %v", got)
+	}
+}
+
+// The audit database's validate_doc_update: entries are created once,
+// well-formed, and never changed or deleted, not even by an admin.
+func TestAuditValidateDocUpdate(t *testing.T) {
+	src, ok := docFor(t, "audit").Body["validate_doc_update"].(string)
+	if !ok {
+		t.Fatal("audit: validate_doc_update missing")
+	}
+	hash := strings.Repeat("ab", 32)
+	entry := func() map[string]any {
+		return map[string]any{"_id": "host-1@20260101T000000.000000Z:000000000007", "chain": "host-1@20260101T000000.000000Z",
+			"seq": 7, "instance": "host-1", "at": "2026-01-01T00:00:00Z", "action": "publish", "outcome": "ok",
+			"prev": strings.Repeat("cd", 32), "hash": hash}
+	}
+	admin := map[string]any{"db": "registry-audit", "name": "admin", "roles": []any{"_admin"}}
+	cases := []struct {
+		name   string
+		newDoc func() map[string]any
+		oldDoc map[string]any
+		want   string // "" = allowed, else a substring of the refusal
+	}{
+		{name: "a new entry", newDoc: entry},
+		{name: "a chain's first entry has an empty prev", newDoc: func() map[string]any { e := entry(); e["prev"] = ""; return e }},
+		{name: "an edit is refused", oldDoc: entry(), newDoc: func() map[string]any { e := entry(); e["actor"] = "mallory"; return e }, want: "append-only"},
+		{name: "a delete is refused", oldDoc: entry(), newDoc: func() map[string]any {
+			return map[string]any{"_id": entry()["_id"], "_deleted": true}
+		}, want: "append-only"},
+		{name: "a deleted new document is refused", newDoc: func() map[string]any {
+			return map[string]any{"_id": "x", "_deleted": true}
+		}, want: "cannot be deleted"},
+		{name: "an id that is not chain:seq is refused", newDoc: func() map[string]any { e := entry(); e["_id"] = "elsewhere"; return e }, want: "zero-padded seq"},
+		{name: "a fractional seq is refused", newDoc: func() map[string]any { e := entry(); e["seq"] = 1.5; return e }, want: "whole seq"},
+		{name: "a missing hash is refused", newDoc: func() map[string]any { e := entry(); delete(e, "hash"); return e }, want: "hash"},
+		{name: "a bad prev is refused", newDoc: func() map[string]any { e := entry(); e["prev"] = "x"; return e }, want: "prev"},
+		{name: "a missing action is refused", newDoc: func() map[string]any { e := entry(); e["action"] = ""; return e }, want: "action"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			in := map[string]any{"newDoc": tc.newDoc(), "userCtx": admin}
+			if tc.oldDoc != nil {
+				in["oldDoc"] = tc.oldDoc
+			}
+			res := runJS(t, "vdu", src, in)
+			if tc.want == "" {
+				if res["ok"] != true {
+					t.Fatalf("refused: %v", res)
+				}
+				return
+			}
+			msg, _ := res["forbidden"].(string)
+			if !strings.Contains(msg, tc.want) {
+				t.Fatalf("want a refusal containing %q, got %v", tc.want, res)
+			}
+		})
 	}
 }

@@ -55,6 +55,7 @@ func (s *Server) setAccess(w http.ResponseWriter, r *http.Request) {
 		writeError(w, r, errNoAccess)
 		return
 	}
+	noteOf(r).target = *body.Access
 	if err := c.SetAccess(r.Context(), user, name, *body.Access); err != nil {
 		writeError(w, r, err)
 		return

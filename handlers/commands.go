@@ -48,25 +48,25 @@ const pkgVar = `{pkg:@[^/%]+(?:/|%2[fF])[^/]+|[^/@][^/]*}`
 func (s *Server) commandRoutes(api, root *mux.Router) {
 	get, put, post, del := http.MethodGet, http.MethodPut, http.MethodPost, http.MethodDelete
 	api.HandleFunc("/package/"+pkgVar+"/dist-tags", s.distTags).Methods(get)
-	api.HandleFunc("/package/"+pkgVar+"/dist-tags", s.replaceDistTags).Methods(put, post)
-	api.HandleFunc("/package/"+pkgVar+"/dist-tags/{tag}", s.setDistTag).Methods(put, post)
-	api.HandleFunc("/package/"+pkgVar+"/dist-tags/{tag}", s.deleteDistTag).Methods(del)
+	api.HandleFunc("/package/"+pkgVar+"/dist-tags", audited("dist-tag.set", s.replaceDistTags)).Methods(put, post)
+	api.HandleFunc("/package/"+pkgVar+"/dist-tags/{tag}", audited("dist-tag.add", s.setDistTag)).Methods(put, post)
+	api.HandleFunc("/package/"+pkgVar+"/dist-tags/{tag}", audited("dist-tag.rm", s.deleteDistTag)).Methods(del)
 	api.HandleFunc("/package/"+pkgVar+"/visibility", s.visibility).Methods(get)
 	api.HandleFunc("/package/"+pkgVar+"/collaborators", s.collaborators).Methods(get)
-	api.HandleFunc("/package/"+pkgVar+"/access", s.setAccess).Methods(post)
+	api.HandleFunc("/package/"+pkgVar+"/access", audited("access.set", s.setAccess)).Methods(post)
 	api.HandleFunc("/user/{user}/package", s.userPackages).Methods(get)
 	api.HandleFunc("/org/{scope}/package", s.scopePackages).Methods(get)
 	api.HandleFunc("/_view/starredByUser", s.starredByUser).Methods(get)
 	api.HandleFunc("/v1/search", s.search).Methods(get)
 	api.HandleFunc("/npm/v1/tokens", s.listTokens).Methods(get)
-	api.HandleFunc("/npm/v1/tokens", s.createToken).Methods(post)
-	api.HandleFunc("/npm/v1/tokens/token/{key}", s.revokeToken).Methods(del)
+	api.HandleFunc("/npm/v1/tokens", audited("token.create", s.createToken)).Methods(post)
+	api.HandleFunc("/npm/v1/tokens/token/{key}", audited("token.revoke", s.revokeToken)).Methods(del)
 	api.HandleFunc("/npm/v1/security/advisories/bulk", s.auditBulk).Methods(post)
 	api.HandleFunc("/npm/v1/security/audits/quick", s.auditBulk).Methods(post)
 
-	root.HandleFunc("/"+pkgVar+"/-rev/{rev}", s.publish).Methods(put)
-	root.HandleFunc("/"+pkgVar+"/-rev/{rev}", s.unpublish).Methods(del)
-	root.HandleFunc("/"+pkgVar+"/-/{file:.+}/-rev/{rev}", s.deleteTarball).Methods(del)
+	root.HandleFunc("/"+pkgVar+"/-rev/{rev}", audited("publish", s.publish)).Methods(put)
+	root.HandleFunc("/"+pkgVar+"/-rev/{rev}", audited("unpublish", s.unpublish)).Methods(del)
+	root.HandleFunc("/"+pkgVar+"/-/{file:.+}/-rev/{rev}", audited("unpublish.tarball", s.deleteTarball)).Methods(del)
 }
 
 // commands finds the command surface on the registry.

@@ -43,6 +43,7 @@ func writeError(w http.ResponseWriter, r *http.Request, err error) {
 	kind := registry.KindOf(err)
 	status := statusOf(kind)
 	reason := registry.ReasonOf(err)
+	noteOf(r).reason = reason // the audit log says what the client was told
 	ev := zerolog.Ctx(r.Context()).Debug()
 	if status >= 500 {
 		ev = zerolog.Ctx(r.Context()).Error()

@@ -12,6 +12,7 @@ import (
 	"github.com/gorilla/mux"
 	"github.com/rs/zerolog"
 
+	"github.com/couchnpm/couchnpm/auditlog"
 	"github.com/couchnpm/couchnpm/registry"
 	"github.com/couchnpm/couchnpm/replication"
 )
@@ -69,7 +70,8 @@ type Config struct {
 	Bodies          BodyCache      // fast path: rendered packuments per revision; nil = render each time
 	Metrics         http.Handler   // GET /-/metrics (Prometheus); nil = none
 	Observer        RequestObserver
-	WebLogin        WebLogins // npm's web login; nil: POST /-/v1/login answers 404 (npm falls back to the legacy login)
+	WebLogin        WebLogins         // npm's web login; nil: POST /-/v1/login answers 404 (npm falls back to the legacy login)
+	AuditLog        auditlog.Recorder // writes and security events (auditlog.go); nil: not recorded
 }
 
 // Server holds the dependencies of the routes.
@@ -88,6 +90,9 @@ func New(cfg Config, reg Registry, accounts Accounts, db Pinger, log zerolog.Log
 	// Match on the escaped path, so "@scope%2fname" stays one segment.
 	r.UseEncodedPath()
 	r.Use(logRequests(log), authenticate(accounts))
+	if cfg.AuditLog != nil {
+		r.Use(recordAudit(cfg.AuditLog)) // auditlog.go
+	}
 	if cfg.Observer != nil {
 		r.Use(observeRequests(cfg.Observer)) // metrics.go
 	}
@@ -95,10 +100,10 @@ func New(cfg Config, reg Registry, accounts Accounts, db Pinger, log zerolog.Log
 	api := r.PathPrefix("/-/").Subrouter()
 	api.HandleFunc("/ping", s.ping).Methods(http.MethodGet, http.MethodHead)
 	api.HandleFunc("/whoami", s.whoami).Methods(http.MethodGet)
-	api.HandleFunc("/user/org.couchdb.user:{name}", s.login).Methods(http.MethodPut)
-	api.HandleFunc("/user/org.couchdb.user:{name}/-rev/{rev}", s.login).Methods(http.MethodPut)
+	api.HandleFunc("/user/org.couchdb.user:{name}", audited("login", s.login)).Methods(http.MethodPut)
+	api.HandleFunc("/user/org.couchdb.user:{name}/-rev/{rev}", audited("login", s.login)).Methods(http.MethodPut)
 	api.HandleFunc("/user/org.couchdb.user:{name}", s.getUser).Methods(http.MethodGet)
-	api.HandleFunc("/user/token/{token}", s.logout).Methods(http.MethodDelete)
+	api.HandleFunc("/user/token/{token}", audited("logout", s.logout)).Methods(http.MethodDelete)
 	s.webLoginRoutes(api) // web login (weblogin.go)
 	api.HandleFunc("/mirror/status", s.mirrorStatus).Methods(http.MethodGet)
 	api.HandleFunc("/conflicts/status", s.conflictStatus).Methods(http.MethodGet)
@@ -111,13 +116,16 @@ func New(cfg Config, reg Registry, accounts Accounts, db Pinger, log zerolog.Log
 
 	const pkg = `{pkg:@[^/%]+(?:/|%2[fF])[^/]+|[^/@][^/]*}`
 	r.HandleFunc("/"+pkg+"/-/{file:.+}", s.tarball).Methods(http.MethodGet, http.MethodHead)
-	r.HandleFunc("/"+pkg, s.publish).Methods(http.MethodPut)
+	r.HandleFunc("/"+pkg, audited("publish", s.publish)).Methods(http.MethodPut)
 	r.HandleFunc("/"+pkg+"/{version}", s.version).Methods(http.MethodGet)
 	r.HandleFunc("/"+pkg, s.packument).Methods(http.MethodGet, http.MethodHead)
 	r.NotFoundHandler = http.HandlerFunc(s.notFound)
 	r.MethodNotAllowedHandler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusMethodNotAllowed, map[string]string{"error": "method not allowed", "reason": r.Method + " is not supported here"})
 	})
+	if cfg.AuditLog != nil { // refused credentials on unknown paths too
+		r.NotFoundHandler = recordAudit(cfg.AuditLog)(r.NotFoundHandler)
+	}
 	// mux's own NotFound/MethodNotAllowed bypass r.Use middleware; wrap
 	// the router so those requests are logged too.
 	// harden: nosniff and HTML headers, dot segments, login limiter (hardening.go).

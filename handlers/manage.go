@@ -68,6 +68,7 @@ func (s *Server) setDistTag(w http.ResponseWriter, r *http.Request) {
 		writeError(w, r, err)
 		return
 	}
+	noteOf(r).target = tag + "=" + version
 	if err := c.SetDistTag(r.Context(), user, name, tag, version); err != nil {
 		writeError(w, r, err)
 		return
@@ -110,6 +111,7 @@ func (s *Server) replaceDistTags(w http.ResponseWriter, r *http.Request) {
 		writeError(w, r, err)
 		return
 	}
+	noteOf(r).target = tagList(tags)
 	if err := c.SetDistTags(r.Context(), user, name, tags, r.Method == http.MethodPut); err != nil {
 		writeError(w, r, err)
 		return
@@ -161,6 +163,7 @@ func (s *Server) deleteTarball(w http.ResponseWriter, r *http.Request) {
 		writeError(w, r, err)
 		return
 	}
+	noteOf(r).target = file
 	if err := c.DeleteTarball(r.Context(), user, name, file); err != nil {
 		writeError(w, r, err)
 		return

@@ -196,10 +196,12 @@ func (s *Server) publish(w http.ResponseWriter, r *http.Request) {
 	// command surface: without tarballs this is deprecate, star, owner or
 	// a single-version unpublish, not a publish.
 	if !update.IsPublish() {
+		classifyUpdate(noteOf(r), r, update) // auditlog.go
 		s.update(w, r, user, name, update)
 		return
 	}
 	body := &update.PublishBody
+	noteOf(r).target = versionList(body.Versions)
 	if body.Access == nil { // npm ≥ 11 sends null unless --access is given
 		if c, err := s.commands(); err == nil {
 			access := c.DefaultAccess()

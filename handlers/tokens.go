@@ -8,6 +8,7 @@ import (
 
 	"github.com/rs/zerolog"
 
+	"github.com/couchnpm/couchnpm/auditlog"
 	"github.com/couchnpm/couchnpm/registry"
 )
 
@@ -98,6 +99,7 @@ func (s *Server) createToken(w http.ResponseWriter, r *http.Request) {
 		writeError(w, r, err)
 		return
 	}
+	noteOf(r).target = auditlog.TokenRef(t.Key)
 	zerolog.Ctx(r.Context()).Info().Bool("readonly", t.ReadOnly).Int("cidrs", len(t.CIDR)).Msg("token created")
 	writeJSON(w, http.StatusOK, viewToken(t, token))
 }
@@ -115,6 +117,7 @@ func (s *Server) revokeToken(w http.ResponseWriter, r *http.Request) {
 		writeError(w, r, err)
 		return
 	}
+	noteOf(r).target = tokenRef(key)
 	if err := tc.RevokeToken(r.Context(), user, key); err != nil {
 		writeError(w, r, err)
 		return

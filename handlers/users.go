@@ -8,6 +8,7 @@ import (
 
 	"github.com/gorilla/mux"
 
+	"github.com/couchnpm/couchnpm/auditlog"
 	"github.com/couchnpm/couchnpm/registry"
 )
 
@@ -28,6 +29,8 @@ func (s *Server) login(w http.ResponseWriter, r *http.Request) {
 		writeError(w, r, registry.E(registry.KindInvalid, "invalid user name in the URL"))
 		return
 	}
+	note := noteOf(r)
+	note.actor = name
 	var body loginBody
 	if err := json.NewDecoder(io.LimitReader(r.Body, 64<<10)).Decode(&body); err != nil {
 		writeError(w, r, registry.Wrap(registry.KindInvalid, err, "the login body is not valid JSON"))
@@ -47,6 +50,10 @@ func (s *Server) login(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	token, err := guardPassword(r, name, func() (string, error) { // ratelimit.go
+		// Inside the guard: a rate-limited login asks CouchDB nothing.
+		if _, err := s.accounts.User(r.Context(), name); registry.IsKind(err, registry.KindNotFound) {
+			note.action = "adduser" // Login creates the account (when sign-up is allowed)
+		}
 		return s.accounts.Login(r.Context(), name, body.Password, body.Email)
 	})
 	if err != nil {
@@ -94,6 +101,7 @@ func (s *Server) logout(w http.ResponseWriter, r *http.Request) {
 		writeError(w, r, registry.E(registry.KindInvalid, "invalid token in the URL"))
 		return
 	}
+	noteOf(r).target = "token " + auditlog.TokenRef(registry.TokenKey(token))
 	if err := s.accounts.Logout(r.Context(), token); err != nil {
 		writeError(w, r, err)
 		return

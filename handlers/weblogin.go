@@ -37,6 +37,7 @@ const (
 // loginUrl is a small HTML page, npm polls the doneUrl.
 func (s *Server) webLoginRoutes(api *mux.Router) {
 	api.HandleFunc("/v1/login", s.webLogin).Methods(http.MethodPost)
+	// Audited when the form is posted (webLoginPage names the action).
 	api.HandleFunc("/v1/login/web/{id}", s.webLoginPage).Methods(http.MethodGet, http.MethodHead, http.MethodPost)
 	api.HandleFunc("/v1/login/done/{id}", s.webLoginDone).Methods(http.MethodGet)
 }
@@ -126,6 +127,8 @@ func (s *Server) webLoginPage(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 
+	note := noteOf(r) // a posted form is a login attempt
+	note.action = "login.web"
 	if r.Header.Get("Sec-Fetch-Site") == "cross-site" {
 		failLoginPage(w, r, http.StatusForbidden, data, registry.E(registry.KindForbidden, "this form cannot be sent from another site"))
 		return
@@ -137,8 +140,12 @@ func (s *Server) webLoginPage(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	name := strings.TrimSpace(r.PostForm.Get("name"))
+	note.actor = name
 	email := strings.TrimSpace(r.PostForm.Get("email"))
 	create := info.SignUp && r.PostForm.Get("create") != ""
+	if create {
+		note.target = "create if new"
+	}
 	password := r.PostForm.Get("password")
 	user, err := guardPassword(r, name, func() (*registry.User, error) { // ratelimit.go: a password check
 		return s.cfg.WebLogin.Submit(r.Context(), id, name, password, email, create)
@@ -191,6 +198,7 @@ func failLoginPage(w http.ResponseWriter, r *http.Request, status int, d loginPa
 	}
 	ev.Int("status", status).Str("error", err.Error()).Msg("login page request failed")
 	d.Error = registry.ReasonOf(err)
+	noteOf(r).reason = d.Error
 	renderLoginPage(w, r, status, d)
 }
 

@@ -12,8 +12,8 @@ import (
 
 // backupSuffixes are the database name suffixes of one registry (see the
 // README's "Backup and restore"): packages, mirror, tarball cache, tokens,
-// system.
-var backupSuffixes = []string{"", "-mirror", "-tarballs", "-tokens", "-system"}
+// system, audit log.
+var backupSuffixes = []string{"", "-mirror", "-tarballs", "-tokens", "-system", "-audit"}
 
 // couchURLWithAuth is the CouchDB URL of db with the admin credentials in
 // it, as a replication source or target.

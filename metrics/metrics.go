@@ -250,3 +250,13 @@ func (c *workaroundCollector) Collect(ch chan<- prometheus.Metric) {
 		ch <- prometheus.MustNewConstMetric(descWorkaround, prometheus.CounterValue, float64(n), path)
 	}
 }
+
+// WatchAuditLog exports the audit log writer's counters (this instance).
+func (m *Metrics) WatchAuditLog(written, dropped func() int64, queued func() int) {
+	m.reg.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "couchnpm_audit_entries_written_total",
+		Help: "Audit log entries this instance stored."}, func() float64 { return float64(written()) }))
+	m.reg.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "couchnpm_audit_entries_dropped_total",
+		Help: "Audit log entries lost because the queue was full (CouchDB too slow or down for long)."}, func() float64 { return float64(dropped()) }))
+	m.reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "couchnpm_audit_entries_queued",
+		Help: "Audit log entries waiting to be written."}, func() float64 { return float64(queued()) }))
+}

@@ -13,6 +13,7 @@ import (
 
 	"github.com/rs/zerolog"
 
+	"github.com/couchnpm/couchnpm/auditlog"
 	"github.com/couchnpm/couchnpm/couch"
 	"github.com/couchnpm/couchnpm/registry"
 )
@@ -118,8 +119,17 @@ func claimMain(args []string, claim bool, stdout, stderr io.Writer) int {
 	}
 	pkg := names[0]
 	published := publishedHere(ctx, db, pkg)
+	audit := func(err error, ev auditlog.Event) { // auditlogcmd.go
+		ev.Package, ev.Outcome = pkg, auditlog.OutcomeOK
+		if err != nil {
+			ev.Outcome, ev.Reason = auditlog.OutcomeFailed, registry.ReasonOf(err)
+		}
+		recordOperatorEvent(ctx, db, ev, stderr)
+	}
 	if !claim {
-		if err := claims.Remove(ctx, pkg); err != nil {
+		err := claims.Remove(ctx, pkg)
+		audit(err, auditlog.Event{Action: "unclaim", Actor: os.Getenv("USER")})
+		if err != nil {
 			return fail(err)
 		}
 		fmt.Fprintf(stdout, "unclaimed %s: a first publish of it here is refused again while the upstream has it\n", pkg)
@@ -129,6 +139,7 @@ func claimMain(args []string, claim bool, stdout, stderr io.Writer) int {
 		return 0
 	}
 	replaced, err := claims.Add(ctx, newClaim)
+	audit(err, auditlog.Event{Action: "claim", Actor: by, Target: "owner " + owner, Reason: reason})
 	if err != nil {
 		return fail(err)
 	}

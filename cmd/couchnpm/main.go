@@ -28,6 +28,7 @@ commands:
   mirror status   show the upstream mirror's progress and health
   claim NAME      let a user publish a name the upstream has (couchnpm claim -h)
   unclaim NAME    withdraw a claim
+  audit-log       show the audit log; audit-log verify checks its hash chains
   version         print the version and the source revision it was built from
   replication status  show the state of the replications with peer sites (--peer)
   user            add, disable, enable, delete and list accounts (couchnpm user -h)
@@ -68,6 +69,8 @@ func run(args []string) int {
 		return replicationCommand(args[1:])
 	case "claim", "unclaim":
 		return claimCommand(args[1:], args[0] == "claim")
+	case "audit-log":
+		return auditLogCommand(args[1:])
 	case "version", "--version", "-version":
 		fmt.Fprintln(os.Stdout, versionLine())
 		return 0
@@ -168,6 +171,14 @@ func serve(cfg *config) error {
 	runFastpath(ctx, cfg, &background)
 	accounts := registry.NewAccounts(db.Users(), db.Tokens(), cfg.AllowSignup).WithSignupEmailDomains(cfg.SignupEmailDomains)
 	hcfg := handlers.Config{PublicURL: cfg.PublicURL, MaxPublishBytes: cfg.MaxPublishBytes, Mirror: mirrorStatus, Conflicts: conflicts, Peers: peers}
+	// The audit log; stopAudit (deferred after the server's shutdown)
+	// flushes what in-flight requests recorded (auditlogcmd.go).
+	audit, stopAudit, err := startAuditLog(ctx, cfg, db, log)
+	if err != nil {
+		return err
+	}
+	defer stopAudit()
+	hcfg.AuditLog = audit
 	// npm login's web flow; pending logins live in the system database
 	hcfg.WebLogin = registry.NewWebLogins(accounts, db.Docs(couch.RoleSystem), registry.WebLoginTTL)
 	wireCommands(cfg, db, reg, &hcfg) // command surface
