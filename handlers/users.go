@@ -47,7 +47,7 @@ func (s *Server) login(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	token, err := guardPassword(r, name, func() (string, error) { // ratelimit.go
-		return s.accounts.Login(r.Context(), name, body.Password, body.Email)
+		return s.accounts.Login(r.Context(), name, body.Password, body.Email, r.Header.Get(otpHeader))
 	})
 	if err != nil {
 		writeError(w, r, err)
