@@ -1,11 +1,14 @@
 package integration
 
 import (
+	"context"
 	"crypto/hmac"
 	"crypto/sha1" //nolint:gosec // RFC 6238 TOTP, as an authenticator app computes it
 	"encoding/base32"
 	"encoding/binary"
 	"fmt"
+	"io"
+	"os/exec"
 	"regexp"
 	"strings"
 	"testing"
@@ -77,31 +80,10 @@ func TestTwoFactor(t *testing.T) {
 	alice.publish("tfa-pkg", "1.0.0")
 
 	// npm profile enable-2fa: password, then a code of the new secret.
-	var auth *authenticator
-	res := alice.answerPromptsWith([]string{"profile", "enable-2fa", "auth-and-writes"},
-		[]string{"npm password:", "And an OTP code from your authenticator:"},
-		func(i int, out string) string {
-			if i == 0 {
-				return password
-			}
-			m := otpSecretRE.FindStringSubmatch(out)
-			if m == nil {
-				t.Errorf("npm printed no secret before asking for a code:\n%s", out)
-				return "000000"
-			}
-			reg.addSecret(m[1])
-			auth = newAuthenticator(t, m[1])
-			return auth.fresh()
-		})
-	if res.Err != nil || auth == nil || !strings.Contains(res.Stdout, "2FA successfully enabled") {
-		t.Fatalf("npm profile enable-2fa:\n%s", res)
-	}
+	auth, res := enable2FA(t, alice, "auth-and-writes", password)
 	recovery := recoveryCodeRE.FindAllStringSubmatch(res.Stdout, -1)
 	if len(recovery) != 5 {
 		t.Fatalf("npm printed %d recovery codes, want 5:\n%s", len(recovery), res)
-	}
-	for _, m := range recovery {
-		reg.addSecret(m[1])
 	}
 
 	t.Run("profile get shows 2FA on, never the secret", func(t *testing.T) {
@@ -133,8 +115,14 @@ func TestTwoFactor(t *testing.T) {
 			t.Errorf("npm's message for a publish without a code:\n%s", res)
 		}
 		alice.mustFail(dir, []string{"EOTP"}, "publish", "--otp=000000")
-		used = auth.fresh()
-		alice.mustRunIn(dir, "publish", "--otp="+used)
+		// On a terminal npm asks for the code and sends the publish again.
+		res = alice.inTerminal(dir, []string{"publish"}, "Enter OTP:", func() string {
+			used = auth.fresh()
+			return used
+		})
+		if used == "" || res.Err != nil || !strings.Contains(res.Stdout, "+ tfa-pkg@1.1.0") {
+			t.Fatalf("npm publish answering the OTP prompt:\n%s", res)
+		}
 		alice.mustFail("", []string{"EOTP"}, "dist-tag", "add", "tfa-pkg@1.0.0", "old")
 		// npm sends one code with every request of a command; the same
 		// token may use it again within its step (npm unpublish
@@ -209,4 +197,110 @@ func TestTwoFactor(t *testing.T) {
 		alice.publish("tfa-pkg", "1.2.0")
 	})
 	reg.checkNoSecrets()
+}
+
+// enable2FA runs npm profile enable-2fa mode as u, answering its prompts
+// with password and a code of the secret it prints; it returns the
+// authenticator and npm's output.
+func enable2FA(t *testing.T, u *npmUser, mode, password string) (*authenticator, npmResult) {
+	t.Helper()
+	var auth *authenticator
+	res := u.answerPromptsWith([]string{"profile", "enable-2fa", mode},
+		[]string{"npm password:", "And an OTP code from your authenticator:"},
+		func(i int, out string) string {
+			if i == 0 {
+				return password
+			}
+			m := otpSecretRE.FindStringSubmatch(out)
+			if m == nil {
+				t.Errorf("npm printed no secret before asking for a code:\n%s", out)
+				return "000000"
+			}
+			u.reg.addSecret(m[1])
+			auth = newAuthenticator(t, m[1])
+			return auth.fresh()
+		})
+	if res.Err != nil || auth == nil || !strings.Contains(res.Stdout, "2FA successfully enabled") {
+		t.Fatalf("npm profile enable-2fa %s:\n%s", mode, res)
+	}
+	for _, m := range recoveryCodeRE.FindAllStringSubmatch(res.Stdout, -1) {
+		u.reg.addSecret(m[1])
+	}
+	return auth, res
+}
+
+// auth-only: logins need a code, writes do not; switching to
+// auth-and-writes needs a code and then writes do.
+func TestTwoFactorAuthOnly(t *testing.T) {
+	t.Parallel()
+	reg := startRegistry(t, registryOpts{})
+	name := reg.user("tfcarol")
+	const password = "Pw-tfa-carol-75cc86dd"
+	carol := newNPMUser(t, reg, name)
+	carol.mustLogin(name, password, name+"@example.com")
+	auth, _ := enable2FA(t, carol, "auth-only", password)
+	if res := carol.mustRunIn("", "profile", "get", "two-factor auth"); strings.TrimSpace(res.Stdout) != "auth-only" {
+		t.Errorf("npm profile get: %s", res)
+	}
+	carol.publish("tfa-only", "1.0.0") // no code asked
+	other := newNPMUser(t, reg, name+"-second")
+	if res := other.answerPrompts([]string{"login", "--auth-type=legacy"}, []string{"Username:", "Password:"}, []string{name, password}); res.Err == nil || npmErrorCode(res.Stderr) != "EOTP" {
+		t.Errorf("auth-only login without a code: want EOTP\n%s", res)
+	}
+	res := carol.answerPrompts([]string{"profile", "enable-2fa", "auth-and-writes", "--otp=" + auth.fresh()},
+		[]string{"npm password:"}, []string{password})
+	if res.Err != nil || !strings.Contains(res.Stdout, "mode changed to: auth-and-writes") {
+		t.Fatalf("npm profile enable-2fa auth-and-writes while on:\n%s", res)
+	}
+	carol.mustFail(writePackage(t, "tfa-only", "1.1.0", "x"), []string{"EOTP"}, "publish")
+	reg.checkNoSecrets()
+}
+
+// inTerminal runs npm in dir under a pseudo-terminal (util-linux script):
+// npm asks for a one-time password only when stdin and stdout are
+// terminals. Once prompt shows, it types answer().
+func (u *npmUser) inTerminal(dir string, args []string, prompt string, answer func() string) npmResult {
+	u.t.Helper()
+	if _, err := exec.LookPath("script"); err != nil {
+		u.t.Skip("no script(1) for a pseudo-terminal")
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), npmTimeout)
+	defer cancel()
+	npm := u.command(ctx, dir, args...)
+	quoted := make([]string, len(npm.Args))
+	for i, a := range npm.Args {
+		quoted[i] = "'" + strings.ReplaceAll(a, "'", `'\''`) + "'"
+	}
+	cmd := exec.CommandContext(ctx, "script", "-qefc", strings.Join(quoted, " "), "/dev/null")
+	cmd.Dir, cmd.Env, cmd.WaitDelay = npm.Dir, npm.Env, npm.WaitDelay
+	stdin, err := cmd.StdinPipe()
+	if err != nil {
+		u.t.Fatal(err)
+	}
+	out := &promptWriter{notify: make(chan struct{}, 1)}
+	cmd.Stdout, cmd.Stderr = out, out
+	if err := cmd.Start(); err != nil {
+		u.t.Fatal(err)
+	}
+	exited := make(chan struct{})
+	var waitErr error
+	go func() { waitErr = cmd.Wait(); close(exited) }()
+wait:
+	for !strings.Contains(out.String(), prompt) {
+		select {
+		case <-out.notify:
+		case <-exited:
+			break wait
+		case <-ctx.Done():
+			break wait
+		}
+	}
+	select {
+	case <-exited:
+	default:
+		io.WriteString(stdin, answer()+"\r")
+	}
+	<-exited
+	stdin.Close()
+	return npmResult{Args: args, Stdout: out.String(), Err: waitErr}
 }
