@@ -253,6 +253,11 @@ func TestTwoFactorAuthOnly(t *testing.T) {
 		t.Fatalf("npm profile enable-2fa auth-and-writes while on:\n%s", res)
 	}
 	carol.mustFail(writePackage(t, "tfa-only", "1.1.0", "x"), []string{"EOTP"}, "publish")
+	// Lost device and recovery codes: the operator turns it off.
+	if out, err := reg.couchnpmUser("", "reset-2fa", name); err != nil || !strings.Contains(out, "turned off two-factor") {
+		t.Fatalf("couchnpm user reset-2fa: %v\n%s", err, out)
+	}
+	carol.publish("tfa-only", "1.1.0")
 	reg.checkNoSecrets()
 }
 

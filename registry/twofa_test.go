@@ -334,3 +334,35 @@ func TestSetTwoFactorRules(t *testing.T) {
 		t.Errorf("dropping a pending set-up: %v", err)
 	}
 }
+
+func TestResetTwoFactor(t *testing.T) {
+	e := newTwoFactorEnv(t)
+	e.enable(t, TwoFactorAuthAndWrites)
+	admin := NewUserAdmin(adminUsers{e.users}, adminTokens{newFakeTokens()})
+	if was, err := admin.ResetTwoFactor(t.Context(), "alice"); err != nil || !was {
+		t.Fatalf("reset: %v %v", was, err)
+	}
+	if u, _ := e.users.GetUser(t.Context(), "alice"); u.TwoFactor != nil {
+		t.Errorf("after the reset: %+v", u.TwoFactor)
+	}
+	if _, err := e.a.Login(t.Context(), "alice", "Sturdy-pw-42x", "", ""); err != nil {
+		t.Errorf("login after the reset: %v", err)
+	}
+	if was, err := admin.ResetTwoFactor(t.Context(), "bob"); err != nil || was {
+		t.Errorf("reset of an account without 2FA: %v %v", was, err)
+	}
+	if _, err := admin.ResetTwoFactor(t.Context(), "nobody"); !IsKind(err, KindNotFound) {
+		t.Errorf("reset of an unknown account: %v", err)
+	}
+}
+
+func TestWebLoginRefusesTwoFactorAccounts(t *testing.T) {
+	e := newTwoFactorEnv(t)
+	e.enable(t, TwoFactorAuthOnly)
+	if _, err := e.a.checkOrCreate(t.Context(), "alice", "Sturdy-pw-42x", "", false); err != errWebLoginTwoFactor { //nolint:errorlint
+		t.Errorf("web login of a 2FA account: %v, want refused (the page asks for no code)", err)
+	}
+	if _, err := e.a.checkOrCreate(t.Context(), "bob", "Other-pw-77q", "", false); err != nil {
+		t.Errorf("web login of bob: %v", err)
+	}
+}
