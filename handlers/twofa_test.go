@@ -178,6 +178,18 @@ func TestTwoFactorOverHTTP(t *testing.T) {
 	if users.tfa["alice"] == nil || users.tfa["alice"].Pending {
 		t.Errorf("alice's 2FA after bob's request: %+v", users.tfa["alice"])
 	}
+	// Wrong codes are guesses: the login limits stop them (10 per user
+	// and address), as they stop password guesses.
+	limited := false
+	for range 12 {
+		if rec := do("PUT", "/-/package/foo/dist-tags/guess", aliceTok, "000001", `"1.0.0"`); rec.Code == http.StatusTooManyRequests {
+			limited = true
+			break
+		}
+	}
+	if !limited {
+		t.Error("12 wrong codes from one address were not limited (429)")
+	}
 	for _, s := range append([]string{secret}, confirmed.TFA...) {
 		if strings.Contains(logs.String(), s) {
 			t.Fatal("a two-factor secret or recovery code reached the log")
