@@ -215,6 +215,11 @@ func (a *Accounts) Login(ctx context.Context, name, password, email, otp string)
 			if existing.Disabled {
 				return "", errDisabled(name)
 			}
+			if existing.TwoFactor.Active() {
+				if err := a.checkOTP(ctx, name, "", otp); err != nil {
+					return "", err
+				}
+			}
 			return a.issue(ctx, existing, LoginTokenName)
 		}
 		if err != nil {
