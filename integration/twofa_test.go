@@ -8,9 +8,12 @@ import (
 	"encoding/binary"
 	"fmt"
 	"io"
+	"net/http"
 	"os/exec"
 	"regexp"
+	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 )
@@ -159,6 +162,41 @@ func TestTwoFactor(t *testing.T) {
 			t.Fatalf("login with a fresh code:\n%s", res)
 		}
 		reg.addSecret(alice2.token())
+	})
+
+	t.Run("one code, two tokens at once: one wins", func(t *testing.T) {
+		code := auth.fresh()
+		var wg sync.WaitGroup
+		statuses := make([]int, 2)
+		for i, tok := range []string{alice.token(), alice2.token()} {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				req, _ := http.NewRequest("PUT", reg.URL+"/-/package/tfa-pkg/dist-tags/race"+strconv.Itoa(i), strings.NewReader(`"1.0.0"`))
+				req.Header.Set("Content-Type", "application/json")
+				req.Header.Set("Authorization", "Bearer "+tok)
+				req.Header.Set("npm-otp", code)
+				resp, err := (&http.Client{Timeout: 30 * time.Second}).Do(req)
+				if err != nil {
+					t.Error(err)
+					return
+				}
+				resp.Body.Close()
+				statuses[i] = resp.StatusCode
+			}()
+		}
+		wg.Wait()
+		ok := 0
+		for _, st := range statuses {
+			if st < 300 {
+				ok++
+			} else if st != 401 {
+				t.Errorf("status %d, want 2xx or 401", st)
+			}
+		}
+		if ok != 1 {
+			t.Errorf("one code sent by two tokens at once: statuses %v, want exactly one accepted", statuses)
+		}
 	})
 
 	t.Run("a recovery code works once", func(t *testing.T) {
