@@ -38,10 +38,39 @@ type userDoc struct {
 	// its name is never signed up again.
 	Disabled bool `json:"couchnpm_disabled,omitempty"`
 	Deleted  bool `json:"couchnpm_deleted,omitempty"`
+	// Two-factor authentication (npm profile enable-2fa). _users is
+	// readable by admins and by the account itself only.
+	TwoFactor *twoFactorDoc `json:"couchnpm_tfa,omitempty"`
+}
+
+// twoFactorDoc is registry.TwoFactor as stored.
+type twoFactorDoc struct {
+	Mode     string   `json:"mode"`
+	Pending  bool     `json:"pending,omitempty"`
+	Secret   string   `json:"secret"`
+	Recovery []string `json:"recovery_sha256,omitempty"`
+	LastStep int64    `json:"last_step,omitempty"`
+	LastBy   string   `json:"last_by,omitempty"`
+}
+
+func (t *twoFactorDoc) model() *registry.TwoFactor {
+	if t == nil || t.Mode == "" {
+		return nil
+	}
+	return &registry.TwoFactor{Mode: t.Mode, Pending: t.Pending, Secret: t.Secret,
+		Recovery: t.Recovery, LastStep: t.LastStep, LastBy: t.LastBy}
+}
+
+func twoFactorDocOf(t *registry.TwoFactor) *twoFactorDoc {
+	if t == nil {
+		return nil
+	}
+	return &twoFactorDoc{Mode: t.Mode, Pending: t.Pending, Secret: t.Secret,
+		Recovery: t.Recovery, LastStep: t.LastStep, LastBy: t.LastBy}
 }
 
 func (d *userDoc) user() *registry.User {
-	u := &registry.User{Name: d.Name, Email: d.Email, Disabled: d.Disabled}
+	u := &registry.User{Name: d.Name, Email: d.Email, Disabled: d.Disabled, TwoFactor: d.TwoFactor.model()}
 	if t, err := time.Parse(time.RFC3339, d.Date); err == nil {
 		u.Created = t
 	}
@@ -94,9 +123,50 @@ func (u *Users) DeleteUser(ctx context.Context, name string) error {
 	})
 }
 
+// UpdateTwoFactor implements registry.UserStore. The read-check-write runs
+// on the document's revision: of two concurrent uses of one code, CouchDB
+// lets one write win and the other reads again and sees the code used.
+func (u *Users) UpdateTwoFactor(ctx context.Context, name string, change registry.TwoFactorChange) error {
+	return u.updateOrSkip(ctx, name, func(doc map[string]any) (bool, error) {
+		var cur *twoFactorDoc
+		if raw, ok := doc["couchnpm_tfa"]; ok {
+			b, _ := json.Marshal(raw)
+			if err := json.Unmarshal(b, &cur); err != nil {
+				return false, registry.Wrap(registry.KindInternal, err, "the two-factor record of %q is unreadable", name)
+			}
+		}
+		model := cur.model()
+		next, err := change(model)
+		if err != nil {
+			return false, err
+		}
+		if next == model && next != nil {
+			return false, nil // unchanged
+		}
+		if next == nil {
+			if _, ok := doc["couchnpm_tfa"]; !ok {
+				return false, nil
+			}
+			delete(doc, "couchnpm_tfa")
+			return true, nil
+		}
+		doc["couchnpm_tfa"] = twoFactorDocOf(next)
+		return true, nil
+	})
+}
+
 // update reads an account's document, changes it and writes it back,
 // again on a conflict (a login does not write it, so conflicts are rare).
 func (u *Users) update(ctx context.Context, name string, change func(map[string]any)) error {
+	return u.updateOrSkip(ctx, name, func(doc map[string]any) (bool, error) {
+		change(doc)
+		return true, nil
+	})
+}
+
+// updateOrSkip is update whose change may decline to write (false) or
+// fail; it runs again on each attempt, with the document read afresh.
+func (u *Users) updateOrSkip(ctx context.Context, name string, change func(map[string]any) (bool, error)) error {
 	for attempt := 0; ; attempt++ {
 		cctx, cancel := u.c.ctx(ctx)
 		doc := map[string]any{}
@@ -110,9 +180,12 @@ func (u *Users) update(ctx context.Context, name string, change func(map[string]
 			}
 		}
 		if err == nil {
-			change(doc)
-			_, err = u.db.Put(cctx, userDocID(name), doc)
-			err = translate(err, "update user")
+			var write bool
+			write, err = change(doc)
+			if err == nil && write {
+				_, err = u.db.Put(cctx, userDocID(name), doc)
+				err = translate(err, "update user")
+			}
 		}
 		cancel()
 		if err == nil || !registry.IsKind(err, registry.KindConflict) || attempt == 4 {

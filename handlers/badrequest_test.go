@@ -111,6 +111,10 @@ func (fakeUsers) CheckPassword(_ context.Context, name, password string) error {
 	return registry.E(registry.KindUnauthorized, "name or password is incorrect")
 }
 
+func (fakeUsers) UpdateTwoFactor(context.Context, string, registry.TwoFactorChange) error {
+	return nil
+}
+
 type fakeIndex struct{}
 
 func (fakeIndex) SearchTerm(context.Context, string, bool, int) ([]registry.SearchRow, error) {

@@ -14,7 +14,7 @@ func statusOf(kind registry.Kind) int {
 	switch kind {
 	case registry.KindInvalid:
 		return http.StatusBadRequest
-	case registry.KindUnauthorized:
+	case registry.KindUnauthorized, registry.KindOTPRequired:
 		return http.StatusUnauthorized
 	case registry.KindForbidden:
 		return http.StatusForbidden
@@ -54,7 +54,13 @@ func writeError(w http.ResponseWriter, r *http.Request, err error) {
 	case http.StatusNotFound:
 		body["error"] = "not_found"
 	case http.StatusUnauthorized:
-		w.Header().Set("WWW-Authenticate", `Basic realm="couchnpm", charset="UTF-8"`)
+		if kind == registry.KindOTPRequired {
+			// npm-registry-fetch turns exactly this challenge into EOTP:
+			// npm prompts for a code (on a terminal) or says to pass --otp.
+			w.Header().Set("WWW-Authenticate", "OTP")
+		} else {
+			w.Header().Set("WWW-Authenticate", `Basic realm="couchnpm", charset="UTF-8"`)
+		}
 	case http.StatusServiceUnavailable:
 		w.Header().Set("Retry-After", "5")
 	case http.StatusTooManyRequests:

@@ -26,13 +26,18 @@ type Registry interface {
 	Publish(ctx context.Context, user registry.Identity, name string, body *registry.PublishBody) error
 }
 
-// Accounts is what the user routes and authentication need.
+// Accounts is what the user routes and authentication need. otp is the
+// request's npm-otp header (two-factor authentication).
 type Accounts interface {
-	Login(ctx context.Context, name, password, email string) (string, error)
+	Login(ctx context.Context, name, password, email, otp string) (string, error)
 	User(ctx context.Context, name string) (*registry.User, error)
 	ByToken(ctx context.Context, token string, addr netip.Addr) (registry.Identity, error)
-	ByPassword(ctx context.Context, name, password string) (registry.Identity, error)
+	ByPassword(ctx context.Context, name, password, otp string) (registry.Identity, error)
 	Logout(ctx context.Context, token string) error
+	// VerifyWrite checks the one-time password a write needs from an
+	// account in auth-and-writes mode (twofa.go).
+	VerifyWrite(ctx context.Context, id registry.Identity, otp string) (registry.Identity, error)
+	SetTwoFactor(ctx context.Context, id registry.Identity, req registry.TwoFactorRequest, otp string) (registry.TwoFactorAnswer, error)
 }
 
 // Pinger tells whether the storage answers.
@@ -104,7 +109,9 @@ func New(cfg Config, reg Registry, accounts Accounts, db Pinger, log zerolog.Log
 	api.HandleFunc("/user/org.couchdb.user:{name}/-rev/{rev}", audited("login", s.login)).Methods(http.MethodPut)
 	api.HandleFunc("/user/org.couchdb.user:{name}", s.getUser).Methods(http.MethodGet)
 	api.HandleFunc("/user/token/{token}", audited("logout", s.logout)).Methods(http.MethodDelete)
-	s.webLoginRoutes(api) // web login (weblogin.go)
+	api.HandleFunc("/npm/v1/user", s.profile).Methods(http.MethodGet)                             // npm profile get (twofa.go)
+	api.HandleFunc("/npm/v1/user", audited("profile.2fa", s.setProfile)).Methods(http.MethodPost) // npm profile enable-2fa|disable-2fa
+	s.webLoginRoutes(api)                                                                         // web login (weblogin.go)
 	api.HandleFunc("/mirror/status", s.mirrorStatus).Methods(http.MethodGet)
 	api.HandleFunc("/conflicts/status", s.conflictStatus).Methods(http.MethodGet)
 	api.HandleFunc("/replication/status", s.replicationStatus).Methods(http.MethodGet)

@@ -143,7 +143,7 @@ func authenticate(accounts Accounts) func(http.Handler) http.Handler {
 			default:
 				if user, pass, ok := r.BasicAuth(); ok {
 					res.id, res.err = guardPassword(r, user, func() (registry.Identity, error) { // ratelimit.go
-						return accounts.ByPassword(r.Context(), user, pass)
+						return accounts.ByPassword(r.Context(), user, pass, r.Header.Get(otpHeader))
 					})
 				} else {
 					res.err = registry.E(registry.KindUnauthorized, "unsupported Authorization scheme")
@@ -153,6 +153,18 @@ func authenticate(accounts Accounts) func(http.Handler) http.Handler {
 				zerolog.Ctx(r.Context()).UpdateContext(func(c zerolog.Context) zerolog.Context {
 					return c.Str("user", res.id.Name)
 				})
+				if needsWriteOTP(r, res.id) { // twofa.go
+					id := res.id
+					res.id, res.err = guardPassword(r, id.Name, func() (registry.Identity, error) { // ratelimit.go: wrong codes count as guesses
+						return accounts.VerifyWrite(r.Context(), id, r.Header.Get(otpHeader))
+					})
+					if res.err != nil {
+						// Refused here, before any handler: a write route
+						// added later is covered without knowing of 2FA.
+						writeError(w, r, res.err)
+						return
+					}
+				}
 			}
 			next.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), authKey{}, res)))
 		})

@@ -332,7 +332,7 @@ func guardPassword[T any](r *http.Request, name string, check func() (T, error))
 	switch {
 	case err == nil:
 		o = success
-	case registry.IsKind(err, registry.KindUnauthorized):
+	case registry.IsKind(err, registry.KindUnauthorized), errors.Is(err, registry.ErrWrongOTP):
 		o = failure
 	}
 	return v, err

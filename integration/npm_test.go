@@ -151,6 +151,13 @@ func (w *promptWriter) String() string {
 // line is written only after its prompt shows up.
 func (u *npmUser) answerPrompts(args []string, prompts, answers []string) npmResult {
 	u.t.Helper()
+	return u.answerPromptsWith(args, prompts, func(i int, _ string) string { return answers[i] })
+}
+
+// answerPromptsWith is answerPrompts whose answers depend on what npm
+// printed so far (stdout): answer(i, stdout) answers prompt i.
+func (u *npmUser) answerPromptsWith(args []string, prompts []string, answer func(i int, stdout string) string) npmResult {
+	u.t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), npmTimeout)
 	defer cancel()
 	cmd := u.command(ctx, "", args...)
@@ -189,7 +196,7 @@ func (u *npmUser) answerPrompts(args []string, prompts, answers []string) npmRes
 		select {
 		case <-exited:
 		default:
-			io.WriteString(stdin, answers[i]+"\n")
+			io.WriteString(stdin, answer(i, out.String())+"\n")
 		}
 	}
 	stdin.Close()

@@ -25,6 +25,7 @@ const (
 	KindUnavailable                 // CouchDB (or the upstream) cannot be reached
 	KindBadGateway                  // the upstream answered with something unusable
 	KindTooManyRequests             // too many failed attempts (login rate limit); retry later
+	KindOTPRequired                 // a one-time password (two-factor) is missing or wrong
 )
 
 // Error is a domain error: a kind, a message meant for the client, and the

@@ -117,6 +117,18 @@ func (a *UserAdmin) RevokeTokens(ctx context.Context, name string) (int, error) 
 	return n, errors.Join(errs...)
 }
 
+// ResetTwoFactor turns off an account's two-factor authentication (or a
+// pending set-up) for a user who lost both the device and the recovery
+// codes. It reports whether there was any.
+func (a *UserAdmin) ResetTwoFactor(ctx context.Context, name string) (bool, error) {
+	was := false
+	err := a.users.UpdateTwoFactor(ctx, name, func(cur *TwoFactor) (*TwoFactor, error) {
+		was = cur != nil
+		return nil, nil
+	})
+	return was, err
+}
+
 // List returns the accounts sorted by name.
 func (a *UserAdmin) List(ctx context.Context) ([]*User, error) {
 	list, err := a.users.ListUsers(ctx)

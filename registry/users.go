@@ -19,6 +19,9 @@ type User struct {
 	Email    string
 	Disabled bool      // an operator disabled it: no logins, no tokens
 	Created  time.Time // zero when unknown
+	// TwoFactor is the account's two-factor state; nil when off. It holds
+	// the secret: never render it.
+	TwoFactor *TwoFactor
 }
 
 // UserStore keeps accounts.
@@ -30,6 +33,10 @@ type UserStore interface {
 	CreateUser(ctx context.Context, name, password, email string) error
 	// CheckPassword verifies a password; KindUnauthorized when wrong.
 	CheckPassword(ctx context.Context, name, password string) error
+	// UpdateTwoFactor applies change to the account's two-factor state,
+	// atomically (a concurrent write makes it read and call change again);
+	// KindNotFound when the account is absent.
+	UpdateTwoFactor(ctx context.Context, name string, change TwoFactorChange) error
 }
 
 // Token is an authentication token's stored record. Only the hash of the
@@ -59,6 +66,10 @@ type Identity struct {
 	Email    string
 	ReadOnly bool
 	Token    *Token // nil for Basic credentials
+	// TwoFactor is the account's two-factor mode in force ("" when off);
+	// OTPVerified that this request gave a valid one-time password.
+	TwoFactor   string
+	OTPVerified bool
 }
 
 // Anonymous reports whether the request carried no credentials.
@@ -74,6 +85,9 @@ func (id Identity) CanWrite() error {
 	}
 	if id.ReadOnly {
 		return E(KindForbidden, "this token is read-only")
+	}
+	if id.TwoFactor == TwoFactorAuthAndWrites && !id.OTPVerified {
+		return errOTPRequired
 	}
 	return nil
 }
@@ -168,8 +182,9 @@ func errDisabled(name string) error {
 }
 
 // Login checks name and password (creating the account when it is new and
-// sign-up is allowed) and returns a new token for it.
-func (a *Accounts) Login(ctx context.Context, name, password, email string) (string, error) {
+// sign-up is allowed) and returns a new token for it. An account with
+// two-factor authentication also needs otp, a one-time password.
+func (a *Accounts) Login(ctx context.Context, name, password, email, otp string) (string, error) {
 	if err := ValidateUsername(name); err != nil {
 		return "", err
 	}
@@ -200,6 +215,11 @@ func (a *Accounts) Login(ctx context.Context, name, password, email string) (str
 			if existing.Disabled {
 				return "", errDisabled(name)
 			}
+			if existing.TwoFactor.Active() {
+				if err := a.checkOTP(ctx, name, "", otp); err != nil {
+					return "", err
+				}
+			}
 			return a.issue(ctx, existing, LoginTokenName)
 		}
 		if err != nil {
@@ -214,6 +234,12 @@ func (a *Accounts) Login(ctx context.Context, name, password, email string) (str
 		}
 		if user.Disabled {
 			return "", errDisabled(name)
+		}
+		if user.TwoFactor.Active() {
+			// Every login mints a new token: no credential may reuse the code.
+			if err := a.checkOTP(ctx, name, "", otp); err != nil {
+				return "", err
+			}
 		}
 	}
 	return a.issue(ctx, user, LoginTokenName)
@@ -277,11 +303,20 @@ func (a *Accounts) ByToken(ctx context.Context, token string, addr netip.Addr) (
 	if user.Disabled {
 		return Identity{}, E(KindUnauthorized, "the account %q is disabled", t.User)
 	}
-	return Identity{Name: t.User, Email: t.Email, ReadOnly: t.ReadOnly, Token: t}, nil
+	id := Identity{Name: t.User, Email: t.Email, ReadOnly: t.ReadOnly, Token: t}
+	if user.TwoFactor.Active() {
+		id.TwoFactor = user.TwoFactor.Mode
+	}
+	return id, nil
 }
 
-// ByPassword authenticates Basic credentials.
-func (a *Accounts) ByPassword(ctx context.Context, name, password string) (Identity, error) {
+// passwordCredential names Basic credentials for the OTP replay rule.
+const passwordCredential = "password"
+
+// ByPassword authenticates Basic credentials. A password is a login on
+// every request: an account with two-factor authentication also needs a
+// valid otp on each.
+func (a *Accounts) ByPassword(ctx context.Context, name, password, otp string) (Identity, error) {
 	if ValidateUsername(name) != nil || password == "" {
 		return Identity{}, E(KindUnauthorized, "name or password is incorrect")
 	}
@@ -295,7 +330,14 @@ func (a *Accounts) ByPassword(ctx context.Context, name, password string) (Ident
 	if user.Disabled {
 		return Identity{}, errDisabled(name)
 	}
-	return Identity{Name: user.Name, Email: user.Email}, nil
+	id := Identity{Name: user.Name, Email: user.Email}
+	if user.TwoFactor.Active() {
+		if err := a.checkOTP(ctx, name, passwordCredential+":"+name, otp); err != nil {
+			return Identity{}, err
+		}
+		id.TwoFactor, id.OTPVerified = user.TwoFactor.Mode, true
+	}
+	return id, nil
 }
 
 // Logout revokes a token. Revoking an unknown token succeeds: the outcome

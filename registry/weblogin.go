@@ -310,8 +310,15 @@ func (a *Accounts) checkOrCreate(ctx context.Context, name, password, email stri
 	if user.Disabled {
 		return nil, errDisabled(name)
 	}
+	if user.TwoFactor.Active() {
+		return nil, errWebLoginTwoFactor
+	}
 	return user, nil
 }
+
+// errWebLoginTwoFactor: the web login page asks for no one-time password,
+// so accounts with two-factor authentication log in the legacy way.
+var errWebLoginTwoFactor = E(KindForbidden, "this account uses two-factor authentication, which the web login does not support yet; run npm login --auth-type=legacy --otp=123456")
 
 func (a *Accounts) checkPassword(ctx context.Context, name, password string, wrong error) (*User, error) {
 	if err := a.users.CheckPassword(ctx, name, password); err != nil {
@@ -326,6 +333,9 @@ func (a *Accounts) checkPassword(ctx context.Context, name, password string, wro
 	}
 	if user.Disabled {
 		return nil, errDisabled(name)
+	}
+	if user.TwoFactor.Active() {
+		return nil, errWebLoginTwoFactor
 	}
 	return user, nil
 }

@@ -28,6 +28,9 @@ const userUsage = `usage: couchnpm user <command> [flags]
   delete NAME                               remove the account and revoke its tokens; the
                                             name is kept so that nobody signs up under it
   list [--json]                             list the accounts
+  reset-2fa NAME                            turn off the account's two-factor authentication
+                                            (a lost device and lost recovery codes; check
+                                            who asks before you do)
 
 The commands talk to CouchDB directly, with serve's settings: --couchdb-url
 (COUCHDB_URL), COUCHDB_USER, COUCHDB_PASSWORD, --db-prefix (COUCHNPM_DB_PREFIX)
@@ -45,7 +48,7 @@ func userCommand(args []string) int {
 	}
 	verb, args := args[0], args[1:]
 	switch verb {
-	case "add", "disable", "enable", "delete", "list":
+	case "add", "disable", "enable", "delete", "list", "reset-2fa":
 	default:
 		fmt.Fprintf(os.Stderr, "couchnpm user: unknown command %q\n%s", verb, userUsage)
 		return 2
@@ -141,6 +144,14 @@ func userCommand(args []string) int {
 		n, err = admin.Delete(ctx, name)
 		if err == nil {
 			fmt.Printf("deleted %s; revoked %d tokens in %s; the name stays reserved\n", name, n, tokensDB)
+		}
+	case "reset-2fa":
+		var was bool
+		was, err = admin.ResetTwoFactor(ctx, name)
+		if err == nil && was {
+			fmt.Printf("turned off two-factor authentication of %s\n", name)
+		} else if err == nil {
+			fmt.Printf("%s has no two-factor authentication\n", name)
 		}
 	case "list":
 		var list []*registry.User
