@@ -2,6 +2,7 @@ package registry
 
 import (
 	"context"
+	"time"
 )
 
 // modify runs a read-change-write cycle on a private package for user. On a
@@ -16,7 +17,12 @@ func (s *Service) modify(ctx context.Context, user Identity, name string, change
 		return err
 	}
 	ctx = WithFreshRead(ctx) // the revision read here is written back
-	merges := 0
+	unlock, err := s.locks.lock(ctx, name)
+	if err != nil {
+		return err
+	}
+	defer unlock()
+	merges, start := 0, time.Now()
 	for attempt := 0; ; attempt++ {
 		doc, err := s.store.GetPackument(ctx, name)
 		if err != nil {
@@ -42,8 +48,8 @@ func (s *Service) modify(ctx context.Context, user Identity, name string, change
 		if !IsKind(err, KindConflict) {
 			return err
 		}
-		if attempt+1 >= maxPublishAttempts {
-			return Wrap(KindConflict, err, "change of %s kept losing to concurrent writes (%d attempts); retry", name, maxPublishAttempts)
+		if attempt+1 >= maxPublishAttempts || time.Since(start) > s.budget {
+			return Wrap(KindConflict, err, "change of %s kept losing to concurrent writes (%d attempts in %s); retry", name, attempt+1, time.Since(start).Round(time.Millisecond))
 		}
 		if err := s.sleep(ctx, attempt); err != nil {
 			return Wrap(KindUnavailable, err, "change of %s gave up", name)

@@ -44,6 +44,8 @@ type Service struct {
 	// conflicts merges conflicting revisions (resolve.go); nil: never.
 	conflicts ConflictStore
 	observer  ConflictObserver
+	locks     *writeLocks   // this instance's writes to one package take turns
+	budget    time.Duration // how long a write retries conflicts (writeBudget)
 	reads     singleflight.Group // read-path merges, one per package at a time
 }
 
@@ -62,7 +64,7 @@ type Mirror interface {
 
 // NewService returns a registry over store.
 func NewService(store PackumentStore) *Service {
-	return &Service{store: store, now: time.Now, backoff: conflictBackoff}
+	return &Service{store: store, now: time.Now, backoff: conflictBackoff, locks: newWriteLocks(), budget: writeBudget}
 }
 
 // WithMirror makes names that are not published here resolve through m.
@@ -173,10 +175,11 @@ func (s *Service) Tarball(ctx context.Context, user Identity, name, file string,
 	return s.mirror.Tarball(ctx, name, v, head)
 }
 
-// maxPublishAttempts bounds the re-read and re-merge loop on write conflicts.
-// Each attempt sees the winner's write, so this only runs out under a storm
-// of concurrent publishes to one package.
-const maxPublishAttempts = 40
+// maxPublishAttempts bounds the re-read and re-merge loop on write
+// conflicts, besides the time budget (writeBudget): each attempt sees the
+// winner's write, and this instance's writers take turns (writelock.go), so
+// only a storm of writes through other instances could run it out.
+const maxPublishAttempts = 400
 
 // conflictBackoff spreads the retries of racing writers apart: a random
 // wait below a ceiling that doubles from 10ms up to 500ms. A linear ceiling
@@ -203,7 +206,12 @@ func (s *Service) Publish(ctx context.Context, user Identity, name string, body 
 		return err
 	}
 	ctx = WithFreshRead(ctx) // the revision read here is written back
-	merges := 0
+	unlock, err := s.locks.lock(ctx, name)
+	if err != nil {
+		return err
+	}
+	defer unlock()
+	merges, start := 0, time.Now()
 	for attempt := 0; ; attempt++ {
 		stored, err := s.store.GetPackument(ctx, name)
 		if IsKind(err, KindNotFound) {
@@ -256,8 +264,8 @@ func (s *Service) Publish(ctx context.Context, user Identity, name string, body 
 		if !IsKind(err, KindConflict) {
 			return err
 		}
-		if attempt+1 >= maxPublishAttempts {
-			return Wrap(KindConflict, err, "publish of %s kept losing to concurrent writes (%d attempts); retry", name, maxPublishAttempts)
+		if attempt+1 >= maxPublishAttempts || time.Since(start) > s.budget {
+			return Wrap(KindConflict, err, "publish of %s kept losing to concurrent writes (%d attempts in %s); retry", name, attempt+1, time.Since(start).Round(time.Millisecond))
 		}
 		// Spread the retries of racing writers apart.
 		if err := s.sleep(ctx, attempt); err != nil {

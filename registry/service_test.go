@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -142,10 +143,57 @@ func TestServicePublishGivesUpAfterMaxAttempts(t *testing.T) {
 	store := newMemStore()
 	store.failFirstPuts = 1 << 30
 	s := newTestService(store)
+	s.backoff = func(int) time.Duration { return 0 }
 	err := s.Publish(t.Context(), aliceID, "foo", buildBody(t, "foo", nil, pubVersion{version: "1.0.0"}))
 	wantKind(t, err, KindConflict)
 	if store.puts != maxPublishAttempts {
 		t.Errorf("puts = %d, want %d", store.puts, maxPublishAttempts)
+	}
+}
+
+// A write retries conflicts for a bounded time, then says how long it tried.
+func TestServicePublishGivesUpAfterItsBudget(t *testing.T) {
+	store := newMemStore()
+	store.failFirstPuts = 1 << 30
+	s := newTestService(store)
+	s.budget = 30 * time.Millisecond
+	start := time.Now()
+	err := s.Publish(t.Context(), aliceID, "foo", buildBody(t, "foo", nil, pubVersion{version: "1.0.0"}))
+	wantKind(t, err, KindConflict)
+	if d := time.Since(start); d > 5*time.Second {
+		t.Errorf("gave up after %s, want about the 30ms budget", d)
+	}
+	if !strings.Contains(ReasonOf(err), "attempts in") {
+		t.Errorf("the refusal should say how long it tried: %q", ReasonOf(err))
+	}
+}
+
+// Writers on one instance take turns on a package: none of them loses a
+// conflict to another writer of the same instance.
+func TestServiceWritersOfOneInstanceTakeTurns(t *testing.T) {
+	store := newMemStore()
+	s := newTestService(store)
+	if err := s.Publish(t.Context(), aliceID, "foo", buildBody(t, "foo", nil, pubVersion{version: "1.0.0"})); err != nil {
+		t.Fatal(err)
+	}
+	var wg sync.WaitGroup
+	errs := make(chan error, 20)
+	for i := 1; i <= 20; i++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			errs <- s.Publish(t.Context(), aliceID, "foo", buildBody(t, "foo", nil, pubVersion{version: fmt.Sprintf("1.%d.0", i)}))
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		if err != nil {
+			t.Error(err)
+		}
+	}
+	if store.conflicts != 0 {
+		t.Errorf("%d write conflicts between writers of one instance, want 0", store.conflicts)
 	}
 }
 
@@ -235,12 +283,13 @@ func TestServicePublishConcurrentVersions(t *testing.T) {
 	}
 }
 
-// The same property with a forced interleaving: both publishes read the
-// same revision before either writes.
+// The same property with a forced interleaving: both publishes, through two
+// instances (one instance's writers take turns), read the same revision
+// before either writes.
 func TestServicePublishInterleaved(t *testing.T) {
 	inner := newMemStore()
 	store := &barrierStore{memStore: inner, gate: make(chan struct{}), readers: 2}
-	s := newTestService(store)
+	instances := []*Service{newTestService(store), newTestService(store)}
 	ctx := t.Context()
 	if err := newTestService(inner).Publish(ctx, aliceID, "foo", buildBody(t, "foo", nil, pubVersion{version: "1.0.0"})); err != nil {
 		t.Fatal(err)
@@ -251,7 +300,7 @@ func TestServicePublishInterleaved(t *testing.T) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			errs[i] = s.Publish(ctx, aliceID, "foo", buildBody(t, "foo", nil, pubVersion{version: v}))
+			errs[i] = instances[i].Publish(ctx, aliceID, "foo", buildBody(t, "foo", nil, pubVersion{version: v}))
 		}()
 	}
 	wg.Wait()
