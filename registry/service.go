@@ -44,8 +44,8 @@ type Service struct {
 	// conflicts merges conflicting revisions (resolve.go); nil: never.
 	conflicts ConflictStore
 	observer  ConflictObserver
-	locks     *writeLocks   // this instance's writes to one package take turns
-	budget    time.Duration // how long a write retries conflicts (writeBudget)
+	locks     *writeLocks        // this instance's writes to one package take turns
+	budget    time.Duration      // how long a write retries conflicts (writeBudget)
 	reads     singleflight.Group // read-path merges, one per package at a time
 }
 
