@@ -115,7 +115,7 @@ func (c *Client) checkDocumentSize(ctx context.Context) {
 	defer cancel()
 	v, err := c.k.ConfigValue(cctx, "_local", "couchdb", "max_document_size")
 	if err != nil {
-		c.log.Debug().Str("error", err.Error()).Msg("cannot read max_document_size; skipping the check")
+		c.log.Debug().Err(err).Msg("cannot read max_document_size; skipping the check")
 		return
 	}
 	n, err := strconv.ParseInt(v, 10, 64)

@@ -189,7 +189,7 @@ func failLoginPage(w http.ResponseWriter, r *http.Request, status int, d loginPa
 	if status >= 500 {
 		ev = zerolog.Ctx(r.Context()).Error()
 	}
-	ev.Int("status", status).Str("error", err.Error()).Msg("login page request failed")
+	ev.Int("status", status).Err(err).Msg("login page request failed")
 	d.Error = registry.ReasonOf(err)
 	renderLoginPage(w, r, status, d)
 }
