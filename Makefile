@@ -1,5 +1,5 @@
 # make run ARGS="--listen 127.0.0.1:4873 --public-url http://127.0.0.1:4873"
-# make test            vet + unit tests (-race) + integration suite
+# make test            gates (gofmt, vet, staticcheck, go mod tidy) + unit tests (-race) + fuzz + integration suite
 # make build           ./couchnpm
 ARGS ?=
 

@@ -176,12 +176,12 @@ func (w *Writer) Run(ctx context.Context, flush time.Duration) {
 			// Retrying would block every later entry behind this batch;
 			// verify will show the gap it leaves.
 			n := w.dropped.Add(int64(len(pending)))
-			w.log.Error().Str("error", err.Error()).Str("first", pending[0].ID()).Int("entries", len(pending)).
+			w.log.Error().Err(err).Str("first", pending[0].ID()).Int("entries", len(pending)).
 				Int64("dropped_total", n).Msg("audit entries refused by CouchDB: dropped")
 			pending = pending[:0]
 			continue
 		}
-		w.log.Warn().Str("error", err.Error()).Int("entries", len(pending)).Dur("retry_in", backoff).
+		w.log.Warn().Err(err).Int("entries", len(pending)).Dur("retry_in", backoff).
 			Msg("cannot write audit entries; retrying")
 		select {
 		case <-time.After(backoff):
@@ -238,7 +238,7 @@ func (w *Writer) drainWith(pending []Entry, flush time.Duration) {
 		if err := w.store.AppendEntries(ctx, pending); err != nil {
 			if errors.Is(err, ErrRefused) {
 				w.dropped.Add(int64(len(pending)))
-				w.log.Error().Str("error", err.Error()).Int("entries", len(pending)).Msg("audit entries refused by CouchDB: dropped")
+				w.log.Error().Err(err).Int("entries", len(pending)).Msg("audit entries refused by CouchDB: dropped")
 				pending = nil
 				continue
 			}
@@ -246,7 +246,7 @@ func (w *Writer) drainWith(pending []Entry, flush time.Duration) {
 			case <-time.After(200 * time.Millisecond):
 				continue
 			case <-ctx.Done():
-				w.log.Error().Str("error", err.Error()).Int("lost", len(pending)+len(w.queue)).
+				w.log.Error().Err(err).Int("lost", len(pending)+len(w.queue)).
 					Msg("audit entries not written at shutdown")
 				return
 			}

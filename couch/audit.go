@@ -74,17 +74,17 @@ func (a *AuditLog) LastEntry(ctx context.Context, prefix string) (*auditlog.Entr
 		"startkey": prefix + "\ufff0", "endkey": prefix, "descending": true, "include_docs": true, "limit": 1,
 	}))
 	defer rs.Close()
-	for rs.Next() {
-		var e auditlog.Entry
-		if err := rs.ScanDoc(&e); err != nil {
-			return nil, registry.Wrap(registry.KindInternal, err, "decode the last audit entry")
+	if !rs.Next() { // limit 1: one row at most
+		if err := rs.Err(); err != nil {
+			return nil, translate(err, "read the last audit entry")
 		}
-		return &e, nil
+		return nil, nil
 	}
-	if err := rs.Err(); err != nil {
-		return nil, translate(err, "read the last audit entry")
+	var e auditlog.Entry
+	if err := rs.ScanDoc(&e); err != nil {
+		return nil, registry.Wrap(registry.KindInternal, err, "decode the last audit entry")
 	}
-	return nil, nil
+	return &e, nil
 }
 
 // auditPage is how many entries one request reads.

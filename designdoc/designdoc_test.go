@@ -1,8 +1,11 @@
 package designdoc
 
 import (
+	"bufio"
 	"bytes"
 	"encoding/json"
+	"fmt"
+	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -10,16 +13,22 @@ import (
 	"regexp"
 	"sort"
 	"strings"
+	"sync"
 	"testing"
 )
 
 // ---------------------------------------------------------------- helpers
 
+// nodePath finds node; without it the JavaScript tests skip, unless CI is
+// set, where a missing node is a broken build machine.
 func nodePath(t *testing.T) string {
 	t.Helper()
 	p, err := exec.LookPath("node")
 	if err != nil {
-		t.Fatalf("node is required for these tests (and for the project): %v", err)
+		if os.Getenv("CI") != "" {
+			t.Fatalf("node is required for these tests in CI: %v", err)
+		}
+		t.Skipf("node not found, skipping the JavaScript tests: %v", err)
 	}
 	return p
 }
@@ -87,29 +96,109 @@ func allFunctions(t *testing.T) map[string]string {
 	return fns
 }
 
-// runJS runs testdata/run.js in the given mode on src with input as JSON on stdin.
+// jsRunner is the one Node process (testdata/run.js) that runs every
+// JavaScript case of the package: a request per line on its stdin, an
+// answer per line on its stdout. Requests are serialised; each takes a
+// millisecond or so, where a process per case took a tenth of a second.
+type jsRunner struct {
+	mu     sync.Mutex
+	cmd    *exec.Cmd
+	stdin  io.WriteCloser
+	stdout *bufio.Reader
+	stderr bytes.Buffer // written by exec's copier; read only after Wait
+	broken error
+}
+
+var (
+	runnerOnce sync.Once
+	runner     *jsRunner
+	runnerErr  error
+)
+
+func startRunner(node string) (*jsRunner, error) {
+	r := &jsRunner{cmd: exec.Command(node, filepath.Join("testdata", "run.js"))}
+	r.cmd.Stderr = &r.stderr
+	in, err := r.cmd.StdinPipe()
+	if err != nil {
+		return nil, err
+	}
+	out, err := r.cmd.StdoutPipe()
+	if err != nil {
+		return nil, err
+	}
+	if err := r.cmd.Start(); err != nil {
+		return nil, err
+	}
+	r.stdin, r.stdout = in, bufio.NewReader(out)
+	return r, nil
+}
+
+// stop ends the process (closing stdin ends run.js's read loop).
+func (r *jsRunner) stop() {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	_ = r.stdin.Close()
+	_ = r.cmd.Wait()
+}
+
+func (r *jsRunner) call(req map[string]any) (map[string]any, error) {
+	line, err := json.Marshal(req)
+	if err != nil {
+		return nil, err
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.broken != nil {
+		return nil, r.broken
+	}
+	var answer []byte
+	if _, err = r.stdin.Write(append(line, '\n')); err == nil {
+		answer, err = r.stdout.ReadBytes('\n')
+	}
+	if err != nil {
+		// The process is gone or out of step: every later case fails too.
+		_ = r.stdin.Close()
+		_ = r.cmd.Wait()
+		r.broken = fmt.Errorf("run.js: %v (stderr %q)", err, r.stderr.String())
+		return nil, r.broken
+	}
+	var res map[string]any
+	if err := json.Unmarshal(answer, &res); err != nil {
+		return nil, fmt.Errorf("run.js: bad answer %q: %v", answer, err)
+	}
+	return res, nil
+}
+
+func TestMain(m *testing.M) {
+	code := m.Run()
+	if runner != nil {
+		runner.stop()
+	}
+	os.Exit(code)
+}
+
+// runJS runs src in the given mode (testdata/run.js) with input as JSON.
 func runJS(t *testing.T, mode, src string, input any) map[string]any {
 	t.Helper()
 	node := nodePath(t)
-	f := filepath.Join(t.TempDir(), "fn.js")
-	if err := os.WriteFile(f, []byte(src), 0o644); err != nil {
-		t.Fatal(err)
+	runnerOnce.Do(func() { runner, runnerErr = startRunner(node) })
+	if runnerErr != nil {
+		t.Fatalf("starting run.js: %v", runnerErr)
 	}
-	in, err := json.Marshal(input)
+	req := map[string]any{"mode": mode, "src": src}
+	if input != nil {
+		in, err := json.Marshal(input)
+		if err != nil {
+			t.Fatal(err)
+		}
+		req["input"] = string(in)
+	}
+	res, err := runner.call(req)
 	if err != nil {
 		t.Fatal(err)
 	}
-	cmd := exec.Command(node, filepath.Join("testdata", "run.js"), mode, f)
-	cmd.Stdin = bytes.NewReader(in)
-	var stdout, stderr bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &stdout, &stderr
-	runErr := cmd.Run()
-	var res map[string]any
-	if err := json.Unmarshal(stdout.Bytes(), &res); err != nil {
-		t.Fatalf("run.js %s: bad output %q (stderr %q, err %v)", mode, stdout.String(), stderr.String(), runErr)
-	}
-	if runErr != nil || res["error"] != nil {
-		t.Fatalf("run.js %s failed: %v: %v (stderr %q)", mode, runErr, res["error"], stderr.String())
+	if res["error"] != nil {
+		t.Fatalf("run.js %s failed: %v", mode, res["error"])
 	}
 	return res
 }
@@ -269,26 +358,18 @@ func TestEveryEmbeddedFileIsUsed(t *testing.T) {
 // ------------------------------------------------------------- JavaScript
 
 func TestJavaScriptIsValid(t *testing.T) {
-	node := nodePath(t)
-	dir := t.TempDir()
 	fns := allFunctions(t)
-	// packages: 7 views and validate_doc_update; mirror: 7 views; tokens:
-	// 1 view; audit: validate_doc_update.
-	if len(fns) != 17 {
-		t.Errorf("got %d functions, want 17", len(fns))
+	// The packument views twice (packages, mirror), the packages VDU,
+	// tokens/byUser, the audit VDU.
+	if want := 2*len(packumentViews) + 3; len(fns) != want {
+		t.Errorf("got %d functions, want %d", len(fns), want)
 	}
-	i := 0
 	for name, src := range fns {
 		if !strings.HasPrefix(src, "function") || !strings.HasSuffix(src, "}") {
 			t.Errorf("%s: source must be a single function expression", name)
 		}
-		i++
-		f := filepath.Join(dir, strings.NewReplacer("/", "_").Replace(name)+".js")
-		if err := os.WriteFile(f, []byte("var f = "+src+";\n"), 0o644); err != nil {
-			t.Fatal(err)
-		}
-		if out, err := exec.Command(node, "--check", f).CombinedOutput(); err != nil {
-			t.Errorf("%s: node --check: %v\n%s", name, err, out)
+		if res := runJS(t, "syntax", src, nil); res["ok"] != true {
+			t.Errorf("%s: %v", name, res)
 			continue
 		}
 		if res := runJS(t, "check", src, nil); res["ok"] != true {

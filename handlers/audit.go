@@ -70,6 +70,6 @@ func (s *Server) auditBulk(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Cache-Control", "no-store")
 	w.WriteHeader(resp.StatusCode)
 	if n, err := io.Copy(w, resp.Body); err != nil {
-		zerolog.Ctx(r.Context()).Warn().Int64("sent", n).Str("error", err.Error()).Msg("audit stream broke")
+		zerolog.Ctx(r.Context()).Warn().Int64("sent", n).Err(err).Msg("audit stream broke")
 	}
 }

@@ -15,6 +15,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -332,7 +333,7 @@ func TestBadRequests(t *testing.T) {
 		{"100k nested arrays", "PUT", "/foo", "", `{"name":"foo","x":` + strings.Repeat("[", 100_000), 400, "nests deeper"},
 		{"100k nested objects", "PUT", "/foo", "", strings.Repeat(`{"a":`, 10_000), 400, "nests deeper"},
 		{"duplicate _attachments", "PUT", "/foo", "", strings.Replace(goodBody, `"_attachments":`, `"_attachments":{},"_attachments":`, 1), 400, "duplicate key"},
-		{"duplicate _attachments, other case", "PUT", "/foo", "", strings.Replace(goodBody, `"_attachments":`, `"_ATTACHMENTS":{},"_attachments":`, 1), 400, "duplicate key"},
+		{"lone surrogate escape in a manifest string", "PUT", "/foo", "", strings.Replace(goodBody, `"description":"desc of 1.1.0"`, `"description":"\ud800"`, 1), 400, "surrogate"},
 		{"duplicate version", "PUT", "/foo", "", strings.Replace(goodBody, `"versions":{`, `"versions":{"1.1.0":{"name":"foo","version":"1.1.0"},`, 1), 400, "duplicate key"},
 		{"duplicate attachment", "PUT", "/foo", "", strings.Replace(goodBody, `"_attachments":{`, `"_attachments":{"foo-1.1.0.tgz":{"data":"AAAA"},`, 1), 400, "duplicate key"},
 		{"duplicate attachment data", "PUT", "/foo", "", strings.Replace(goodBody, `"content_type":`, `"data":"AAAA","content_type":`, 1), 400, "duplicate key"},
@@ -405,6 +406,44 @@ func TestBadRequestsBaseline(t *testing.T) {
 	req.Header.Set("Content-Type", "application/json")
 	if rec := e.serve(req); rec.Code != http.StatusCreated {
 		t.Fatalf("status %d: %s", rec.Code, rec.Body.String())
+	}
+	e.store.checkReached(t)
+}
+
+// Keys are matched case-sensitively: a "VERSIONS" or "_ATTACHMENTS" next to
+// the real ones is an unknown key, ignored, and cannot publish what the
+// checks on "versions" and "_attachments" did not see.
+func TestPublishKeysAreCaseSensitive(t *testing.T) {
+	e := newRealHandler(t, Config{})
+	evil := publishDoc(t, "foo", "6.6.6", buildTarball("foo", "6.6.6"))
+	doc := publishDoc(t, "foo", "1.1.0", buildTarball("foo", "1.1.0"))
+	doc["VERSIONS"] = evil["versions"]
+	doc["_ATTACHMENTS"] = evil["_attachments"]
+	doc["Dist-Tags"] = map[string]any{"latest": "6.6.6"}
+	body, err := json.Marshal(doc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	req := rawRequest(t, "PUT", "/foo", bytes.NewReader(body))
+	req.Header.Set("Authorization", "Bearer cnpm_alice")
+	req.Header.Set("Content-Type", "application/json")
+	if rec := e.serve(req); rec.Code != http.StatusCreated {
+		t.Fatalf("status %d: %s", rec.Code, rec.Body.String())
+	}
+	p, err := e.store.memStore.GetPackument(context.Background(), "foo")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := p.SortedVersions(); !slices.Equal(got, []string{"1.0.0", "1.1.0"}) {
+		t.Errorf("versions = %v, want [1.0.0 1.1.0]", got)
+	}
+	if p.DistTags["latest"] != "1.1.0" {
+		t.Errorf("latest = %q, want 1.1.0", p.DistTags["latest"])
+	}
+	for att := range p.Attachments {
+		if strings.Contains(att, "6.6.6") {
+			t.Errorf("attachment %s was stored", att)
+		}
 	}
 	e.store.checkReached(t)
 }

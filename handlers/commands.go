@@ -38,10 +38,6 @@ type TokenCommands interface {
 	RevokeToken(ctx context.Context, user registry.Identity, ref string) error
 }
 
-// pkgVar matches a package name in a route, scoped ones as "@scope%2fname"
-// or "@scope/name" (the same pattern as the package routes).
-const pkgVar = `{pkg:@[^/%]+(?:/|%2[fF])[^/]+|[^/@][^/]*}`
-
 // commandRoutes adds the command surface's routes: api is the /-/
 // subrouter (before its catch-all), root the router (before the package
 // routes).

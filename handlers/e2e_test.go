@@ -208,7 +208,7 @@ func TestEndToEndPublishAndInstall(t *testing.T) {
 			}
 			resp, b = call(t, "PUT", srv.URL+"/"+pathName, npmPublishBody(t, name, "3.0.0", "latest", tarballFor(t, name, "3.0.0")))
 			if resp.StatusCode != 401 {
-				t.Errorf("anonymous publish: %d", resp.StatusCode)
+				t.Errorf("anonymous publish: %d %s", resp.StatusCode, b)
 			}
 
 			// npm install (logged in) reads the corgi document.
@@ -245,6 +245,9 @@ func TestEndToEndPublishAndInstall(t *testing.T) {
 
 			// The full document keeps the latest's readme at the root.
 			resp, b = call(t, "GET", srv.URL+"/"+pathName, "", auth)
+			if resp.StatusCode != 200 {
+				t.Fatalf("full document: %d %s", resp.StatusCode, b)
+			}
 			var full map[string]any
 			_ = json.Unmarshal(b, &full)
 			if full["readme"] != "# "+name+" 1.0.0" || full["description"] != "desc of 1.0.0" {

@@ -48,7 +48,7 @@ func writeError(w http.ResponseWriter, r *http.Request, err error) {
 	if status >= 500 {
 		ev = zerolog.Ctx(r.Context()).Error()
 	}
-	ev.Int("status", status).Str("error", err.Error()).Msg("request failed")
+	ev.Int("status", status).Err(err).Msg("request failed")
 	body := map[string]string{"error": reason, "reason": reason}
 	switch status {
 	case http.StatusNotFound:

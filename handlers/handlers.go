@@ -88,6 +88,11 @@ type Server struct {
 	render   registry.Render
 }
 
+// pkgVar is the route variable for a package name, for every route that
+// names a package: unscoped, or scoped as "@scope/name" or "@scope%2fname"
+// (npm escapes the slash). The name itself is validated by the handler.
+const pkgVar = `{pkg:@[^/%]+(?:/|%2[fF])[^/]+|[^/@][^/]*}`
+
 // New builds the HTTP handler.
 func New(cfg Config, reg Registry, accounts Accounts, db Pinger, log zerolog.Logger) http.Handler {
 	s := &Server{cfg: cfg, reg: reg, accounts: accounts, db: db, render: registry.Render{BaseURL: cfg.PublicURL}}
@@ -121,11 +126,10 @@ func New(cfg Config, reg Registry, accounts Accounts, db Pinger, log zerolog.Log
 	s.commandRoutes(api, r) // command surface
 	api.PathPrefix("/").HandlerFunc(s.notFound)
 
-	const pkg = `{pkg:@[^/%]+(?:/|%2[fF])[^/]+|[^/@][^/]*}`
-	r.HandleFunc("/"+pkg+"/-/{file:.+}", s.tarball).Methods(http.MethodGet, http.MethodHead)
-	r.HandleFunc("/"+pkg, audited("publish", s.publish)).Methods(http.MethodPut)
-	r.HandleFunc("/"+pkg+"/{version}", s.version).Methods(http.MethodGet)
-	r.HandleFunc("/"+pkg, s.packument).Methods(http.MethodGet, http.MethodHead)
+	r.HandleFunc("/"+pkgVar+"/-/{file:.+}", s.tarball).Methods(http.MethodGet, http.MethodHead)
+	r.HandleFunc("/"+pkgVar, audited("publish", s.publish)).Methods(http.MethodPut)
+	r.HandleFunc("/"+pkgVar+"/{version}", s.version).Methods(http.MethodGet)
+	r.HandleFunc("/"+pkgVar, s.packument).Methods(http.MethodGet, http.MethodHead)
 	r.NotFoundHandler = http.HandlerFunc(s.notFound)
 	r.MethodNotAllowedHandler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusMethodNotAllowed, map[string]string{"error": "method not allowed", "reason": r.Method + " is not supported here"})

@@ -161,7 +161,7 @@ func (s *Server) tarball(w http.ResponseWriter, r *http.Request) {
 	}
 	w.WriteHeader(http.StatusOK)
 	if n, err := io.Copy(w, t.Body); err != nil {
-		zerolog.Ctx(r.Context()).Warn().Int64("sent", n).Str("error", err.Error()).Msg("tarball stream broke")
+		zerolog.Ctx(r.Context()).Warn().Int64("sent", n).Err(err).Msg("tarball stream broke")
 		// Cut the connection: a short body must never look complete (a
 		// streamed upstream tarball that failed verification ends here).
 		panic(http.ErrAbortHandler)

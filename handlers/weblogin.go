@@ -196,7 +196,7 @@ func failLoginPage(w http.ResponseWriter, r *http.Request, status int, d loginPa
 	if status >= 500 {
 		ev = zerolog.Ctx(r.Context()).Error()
 	}
-	ev.Int("status", status).Str("error", err.Error()).Msg("login page request failed")
+	ev.Int("status", status).Err(err).Msg("login page request failed")
 	d.Error = registry.ReasonOf(err)
 	noteOf(r).reason = d.Error
 	renderLoginPage(w, r, status, d)

@@ -23,10 +23,9 @@ import (
 // and hands out codes of ever later 30-second steps (the registry accepts
 // each step once per credential, and one step either side of now).
 type authenticator struct {
-	t      *testing.T
-	key    []byte
-	last   int64 // the latest step handed out
-	frozen bool
+	t    *testing.T
+	key  []byte
+	last int64 // the latest step handed out
 }
 
 func newAuthenticator(t *testing.T, secret string) *authenticator {

@@ -80,7 +80,6 @@ type fakePkg struct {
 	versions map[string]map[string]any
 	tarballs map[string][]byte // file name → bytes
 	time     map[string]string
-	deps     map[string]map[string]string
 }
 
 type fakeChange struct {

@@ -1,6 +1,7 @@
 package registry
 
 import (
+	"bytes"
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
@@ -191,6 +192,26 @@ func BenchmarkPublishMergeEncode2000(b *testing.B) {
 	b.ReportAllocs()
 	for range b.N {
 		if _, err := json.Marshal(stored); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// A publish body with a 10 MB tarball (13 MB of base64) and a manifest:
+// the cost of the strict decode (CheckJSON, then the struct decode).
+func BenchmarkDecodePublishBody10MB(b *testing.B) {
+	tgz := make([]byte, 10<<20)
+	for i := range tgz {
+		tgz[i] = byte(i * 7)
+	}
+	body := []byte(`{"_id":"foo","name":"foo","dist-tags":{"latest":"1.0.0"},` +
+		`"versions":{"1.0.0":{"name":"foo","version":"1.0.0","description":"d","dependencies":{"a":"^1.0.0"},"dist":{"shasum":"x"}}},` +
+		`"_attachments":{"foo-1.0.0.tgz":{"content_type":"application/octet-stream","data":"` +
+		base64.StdEncoding.EncodeToString(tgz) + `","length":10485760}}}`)
+	b.SetBytes(int64(len(body)))
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := DecodePublishBody(bytes.NewReader(body)); err != nil {
 			b.Fatal(err)
 		}
 	}

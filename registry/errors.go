@@ -1,8 +1,3 @@
-// Package registry holds the npm registry's rules: package names and
-// versions, the packument model, the publish merge, the abbreviated
-// ("corgi") form, users and tokens. It talks to storage only through the
-// small interfaces declared in store.go, so its logic is testable without
-// CouchDB.
 package registry
 
 import (

@@ -20,6 +20,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"unicode/utf8"
@@ -515,6 +516,7 @@ func checkJSONSeeds() [][]any {
 		{[]byte(`{"_attachments":{"a":{"data":"x","Data":"y"}},"maintainers":[{"name":"a","nAme":"b"}]}`)},
 		{[]byte(`{"versions":{"1.0.0":{"k":1,"K":2}}}`)},
 		{[]byte(`{"a":"\ud800\udc00\ud800"}`)},
+		{[]byte(`{"a":"\udc00","b":"\ud800\u0041","c":"\\ud800"}`)},
 		{[]byte("{\"a\":\"\xff\"}")},
 		{[]byte(`{"a":[[[[[[[[[[]]]]]]]]]]}`)},
 		{[]byte(`{"a":1}}`)},
@@ -524,18 +526,17 @@ func checkJSONSeeds() [][]any {
 }
 
 // referenceCheck is CheckJSON's rule set written against encoding/json's
-// token stream, for a differential fuzz.
+// token stream and a scan of the escapes, for a differential fuzz.
 func referenceCheck(data []byte) bool {
-	if !json.Valid(data) || !utf8.Valid(data) {
+	if !json.Valid(data) || !utf8.Valid(data) || hasLoneSurrogate(data) {
 		return false
 	}
 	if t := bytes.TrimLeft(data, " \t\r\n"); len(t) == 0 || t[0] != '{' {
 		return false
 	}
 	type frame struct {
-		obj, fold bool
-		ctx       jsonCtx
-		keys      []string
+		obj       bool
+		keys      map[string]bool
 		expectKey bool
 	}
 	var stack []*frame
@@ -558,12 +559,10 @@ func referenceCheck(data []byte) bool {
 				continue
 			}
 			key := tok.(string)
-			for _, k := range top.keys {
-				if k == key || (top.fold && bytes.EqualFold([]byte(k), []byte(key))) {
-					return false
-				}
+			if top.keys[key] {
+				return false
 			}
-			top.keys = append(top.keys, key)
+			top.keys[key] = true
 			top.expectKey = false
 			continue
 		}
@@ -572,19 +571,7 @@ func referenceCheck(data []byte) bool {
 			if len(stack)+1 > MaxJSONDepth {
 				return false
 			}
-			ctx := jsonCtx(ctxOther)
-			switch {
-			case top == nil:
-				ctx = ctxTop
-			case top.ctx == ctxTop && top.obj && strings.EqualFold(top.keys[len(top.keys)-1], "_attachments"):
-				ctx = ctxAttachments
-			case top.ctx == ctxTop && top.obj && strings.EqualFold(top.keys[len(top.keys)-1], "maintainers"):
-				ctx = ctxMaintainers
-			case top.ctx == ctxAttachments && top.obj, top.ctx == ctxMaintainers && !top.obj:
-				ctx = ctxStruct
-			}
-			obj := d == '{'
-			stack = append(stack, &frame{obj: obj, ctx: ctx, fold: obj && (ctx == ctxTop || ctx == ctxStruct), expectKey: obj})
+			stack = append(stack, &frame{obj: d == '{', keys: map[string]bool{}, expectKey: d == '{'})
 		case ']':
 			stack = stack[:len(stack)-1]
 			if len(stack) > 0 && stack[len(stack)-1].obj {
@@ -596,6 +583,40 @@ func referenceCheck(data []byte) bool {
 			}
 		}
 	}
+}
+
+// hasLoneSurrogate reports a \uD800-\uDFFF escape that is not a high
+// surrogate followed by a low one, in data that json.Valid accepted (so
+// every backslash is in a string and starts a well-formed escape).
+func hasLoneSurrogate(data []byte) bool {
+	hex4 := func(i int) rune {
+		r, _ := strconv.ParseUint(string(data[i:i+4]), 16, 16)
+		return rune(r)
+	}
+	for i := 0; i < len(data); i++ {
+		if data[i] != '\\' {
+			continue
+		}
+		i++ // the escaped byte
+		if data[i] != 'u' {
+			continue
+		}
+		r := hex4(i + 1)
+		i += 4
+		switch {
+		case r >= 0xDC00 && r <= 0xDFFF:
+			return true
+		case r >= 0xD800 && r <= 0xDBFF:
+			if i+6 >= len(data) || data[i+1] != '\\' || data[i+2] != 'u' {
+				return true
+			}
+			if r2 := hex4(i + 3); r2 < 0xDC00 || r2 > 0xDFFF {
+				return true
+			}
+			i += 6
+		}
+	}
+	return false
 }
 
 func FuzzCheckJSON(f *testing.F) {

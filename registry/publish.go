@@ -31,7 +31,7 @@ type PublishBody struct {
 // JSON object (trailing data included).
 func DecodePublishBody(r io.Reader) (*PublishBody, error) {
 	var b PublishBody
-	// Strict: one object, nothing after it, no duplicate keys (dupkeys.go).
+	// Strict: one object, nothing after it, no duplicate keys (strictjson.go).
 	if err := decodeStrict(r, &b); err != nil {
 		return nil, err
 	}

@@ -22,7 +22,7 @@ type UpdateBody struct {
 // DecodeUpdateBody reads a PUT /{package} body (a single JSON object).
 func DecodeUpdateBody(r io.Reader) (*UpdateBody, error) {
 	var b UpdateBody
-	// Strict: one object, nothing after it, no duplicate keys (dupkeys.go).
+	// Strict: one object, nothing after it, no duplicate keys (strictjson.go).
 	if err := decodeStrict(r, &b); err != nil {
 		return nil, err
 	}

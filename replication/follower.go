@@ -103,7 +103,7 @@ func NewFollower(cfg FollowerConfig, up *Upstream, mirror *Mirror, private Priva
 func (f *Follower) Run(ctx context.Context, holder string) {
 	rev, err := f.system.Get(ctx, checkpointID, &f.cp)
 	if err != nil && !registry.IsKind(err, registry.KindNotFound) {
-		f.log.Warn().Str("error", err.Error()).Msg("cannot read the follower checkpoint; retrying")
+		f.log.Warn().Err(err).Msg("cannot read the follower checkpoint; retrying")
 	}
 	for err != nil && !registry.IsKind(err, registry.KindNotFound) && ctx.Err() == nil {
 		sleep(ctx, 2*time.Second)
@@ -122,7 +122,7 @@ func (f *Follower) Run(ctx context.Context, holder string) {
 			wait := max(RetryAfterOf(err), backoff)
 			backoff = min(backoff*2, f.cfg.MaxBackoff)
 			f.set(func(cp *checkpoint) { cp.State, cp.LastError = "backoff", err.Error() })
-			f.log.Warn().Str("error", err.Error()).Dur("retry_in", wait).Msg("changes feed failed; backing off")
+			f.log.Warn().Err(err).Dur("retry_in", wait).Msg("changes feed failed; backing off")
 			rev = f.save(ctx, rev)
 			sleep(ctx, wait)
 			continue
@@ -257,14 +257,14 @@ func (f *Follower) fetch(ctx context.Context, name string) (*registry.Packument,
 			return p, err
 		}
 		d := min(max(RetryAfterOf(err), wait), f.cfg.MaxBackoff)
-		f.log.Debug().Str("pkg", name).Str("error", err.Error()).Dur("retry_in", d).Msg("packument fetch failed; retrying")
+		f.log.Debug().Str("pkg", name).Err(err).Dur("retry_in", d).Msg("packument fetch failed; retrying")
 		sleep(ctx, d)
 		wait *= 2
 	}
 }
 
 func (f *Follower) fail(name string, err error) {
-	f.log.Warn().Str("pkg", name).Str("error", err.Error()).Msg("could not mirror package; skipped")
+	f.log.Warn().Str("pkg", name).Err(err).Msg("could not mirror package; skipped")
 	f.set(func(cp *checkpoint) {
 		cp.Failed++
 		cp.LastFailures = append(cp.LastFailures, Failure{Package: name, Error: err.Error(), Time: time.Now().UTC()})
@@ -299,7 +299,7 @@ func (f *Follower) save(ctx context.Context, rev string) string {
 			return newRev
 		}
 		if !registry.IsKind(err, registry.KindConflict) {
-			f.log.Warn().Str("error", err.Error()).Msg("cannot save the follower checkpoint")
+			f.log.Warn().Err(err).Msg("cannot save the follower checkpoint")
 			return rev
 		}
 		var cur checkpoint

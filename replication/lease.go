@@ -74,7 +74,7 @@ func (l *Lease) Release(ctx context.Context) {
 		return
 	}
 	if _, err := l.docs.Put(ctx, l.id, l.rev, leaseDoc{Type: "lease", Expires: time.Now().UTC()}); err != nil {
-		l.log.Warn().Str("lease", l.id).Str("error", err.Error()).Msg("could not release the lease")
+		l.log.Warn().Str("lease", l.id).Err(err).Msg("could not release the lease")
 	}
 	l.rev = ""
 }
@@ -86,7 +86,7 @@ func (l *Lease) Run(ctx context.Context, job func(ctx context.Context)) {
 	for ctx.Err() == nil {
 		held, err := l.TryAcquire(ctx)
 		if err != nil {
-			l.log.Warn().Str("lease", l.id).Str("error", err.Error()).Msg("cannot reach the lease")
+			l.log.Warn().Str("lease", l.id).Err(err).Msg("cannot reach the lease")
 		}
 		if !held {
 			sleep(ctx, every)

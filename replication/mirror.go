@@ -133,7 +133,7 @@ func (m *Mirror) Known(ctx context.Context, name string) (bool, error) {
 	case registry.IsKind(err, registry.KindNotFound):
 		return false, nil
 	default:
-		m.log.Warn().Str("pkg", name).Str("upstream", m.up.Base()).Str("error", err.Error()).Msg("cannot tell whether the upstream knows a name")
+		m.log.Warn().Str("pkg", name).Str("upstream", m.up.Base()).Err(err).Msg("cannot tell whether the upstream knows a name")
 		return false, err
 	}
 }
@@ -159,7 +159,7 @@ func (m *Mirror) Packument(ctx context.Context, name string) (*registry.Packumen
 			if registry.IsKind(err, registry.KindNotFound) {
 				return nil, err
 			}
-			m.log.Warn().Str("pkg", name).Str("upstream", m.up.Base()).Str("error", err.Error()).Msg("refresh failed; serving the stored copy")
+			m.log.Warn().Str("pkg", name).Str("upstream", m.up.Base()).Err(err).Msg("refresh failed; serving the stored copy")
 		}
 		return p, nil
 	case registry.IsKind(err, registry.KindNotFound):
@@ -190,7 +190,7 @@ func (m *Mirror) pull(ctx context.Context, name string) (*registry.Packument, er
 			if registry.IsKind(err, registry.KindNotFound) {
 				m.dropLocal(fctx, name)
 			} else {
-				m.log.Warn().Str("pkg", name).Str("upstream", m.up.Base()).Str("error", err.Error()).Msg("upstream packument fetch failed")
+				m.log.Warn().Str("pkg", name).Str("upstream", m.up.Base()).Err(err).Msg("upstream packument fetch failed")
 			}
 			return nil, err
 		}
@@ -429,7 +429,7 @@ func (m *Mirror) fetchTarball(ctx context.Context, id string, want expected, lea
 	body, size, cancel, err := m.up.OpenTarball(ctx, want.source)
 	m.stats.upstreamFetch(err)
 	if err != nil {
-		log.Warn().Str("error", err.Error()).Msg("upstream tarball fetch failed")
+		log.Warn().Err(err).Msg("upstream tarball fetch failed")
 		return err
 	}
 	defer cancel()
@@ -444,7 +444,7 @@ func (m *Mirror) fetchTarball(ctx context.Context, id string, want expected, lea
 	counted := &countingReader{r: io.TeeReader(body, hashes)}
 	rev, err := m.tarballs.PutAttachment(ctx, staging, "", tarballFile, "application/octet-stream", counted)
 	if err != nil {
-		log.Warn().Str("error", err.Error()).Int64("bytes", counted.n).Msg("tarball download broke")
+		log.Warn().Err(err).Int64("bytes", counted.n).Msg("tarball download broke")
 		go m.discardBroken(staging)
 		return registry.Wrap(registry.KindUnavailable, err, "the upstream tarball download of %s failed", id)
 	}
@@ -485,7 +485,7 @@ func randomSuffix() string {
 // served: only cache ids are read.
 func (m *Mirror) abandon(ctx context.Context, id, rev string) {
 	if err := m.tarballs.Delete(ctx, id, rev); err != nil {
-		m.log.Warn().Str("staging", id).Str("error", err.Error()).Msg("cannot remove a staging tarball")
+		m.log.Warn().Str("staging", id).Err(err).Msg("cannot remove a staging tarball")
 	}
 }
 

@@ -27,7 +27,7 @@ func KeepReplicating[R any](ctx context.Context, k ReplicationKeeper[R], r R, ro
 			changed, err := k.EnsureReplication(ctx, r)
 			switch {
 			case err != nil:
-				log.Warn().Str("error", err.Error()).Msg("cannot set up the replication")
+				log.Warn().Err(err).Msg("cannot set up the replication")
 			case changed:
 				log.Info().Msg("replication document written; CouchDB's replicator takes it from here")
 			}
@@ -37,7 +37,7 @@ func KeepReplicating[R any](ctx context.Context, k ReplicationKeeper[R], r R, ro
 		}
 		removed, err := k.RemoveForeignDesignDocs(ctx, role, keep)
 		if err != nil {
-			log.Warn().Str("error", err.Error()).Msg("cannot check the mirror for upstream design documents")
+			log.Warn().Err(err).Msg("cannot check the mirror for upstream design documents")
 		}
 		for _, id := range removed {
 			log.Warn().Str("ddoc", id).Msg("removed an upstream design document from the mirror")

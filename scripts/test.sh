@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# test.sh - the whole check: go vet, unit tests (with -race), then the integration suite.
+# test.sh - the whole check: the gates (gofmt, go vet, staticcheck, go mod
+# tidy), unit tests (with -race), then the integration suite.
 #
 # Works on a clean clone with the tools the README lists ("What a fresh machine
 # needs"). The integration suite runs twice: on Apache CouchDB 3 started from the
@@ -21,8 +22,30 @@ cd "$ROOT" || exit 1
 
 failed=()
 
+# --- gates: formatting, vet, staticcheck, go.mod (issue 13) ---
+# gofmt over every Go file the project owns (not node_modules, not the
+# PouchDB Server data folder).
+echo "== gofmt -l"
+mapfile -t go_files < <(find . -name '*.go' -not -path '*/node_modules/*' -not -path './.devdb/*' -not -path './.git/*')
+unformatted="$(gofmt -l "${go_files[@]}")"
+if [[ -n "$unformatted" ]]; then
+	printf 'not gofmt-ed:\n%s\n' "$unformatted"
+	failed+=("gofmt")
+fi
+
 echo "== go vet ./..."
 go vet ./... || failed+=("go vet")
+
+# staticcheck, pinned, through the Go module proxy: a fresh machine needs
+# nothing else, and go run caches the build (staticcheck caches its facts).
+# -tags integration covers the end-to-end suite's files too.
+STATICCHECK_VERSION=v0.8.2
+echo "== staticcheck $STATICCHECK_VERSION"
+go run "honnef.co/go/tools/cmd/staticcheck@$STATICCHECK_VERSION" -tags integration ./... || failed+=("staticcheck")
+
+echo "== go mod tidy -diff"
+go mod tidy -diff || failed+=("go mod tidy")
+# --- end gates ---
 
 # Unit tests: every package except ./integration/... (that one runs exactly once, below).
 mapfile -t unit_pkgs < <(go list ./... | grep -v '/integration\(/\|$\)')

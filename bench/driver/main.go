@@ -26,7 +26,6 @@ type target struct {
 	PID     int
 	Auth    string // Authorization header value for reads ("" none)
 	token   string // publish token
-	etags   map[string]string
 	isCouch bool
 }
 

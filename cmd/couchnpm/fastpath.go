@@ -133,7 +133,7 @@ func wireFastpath(ctx context.Context, cfg *config, mirror handlers.MirrorStatus
 	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
 	go func() {
 		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
-			log.Warn().Str("error", err.Error()).Msg("pprof listener stopped")
+			log.Warn().Err(err).Msg("pprof listener stopped")
 		}
 	}()
 	go func() {

@@ -65,8 +65,6 @@ func peerDBs(db *couch.Client) []string {
 	return []string{db.DBName(couch.RolePackages), db.DBName(couch.RoleTokens), "_users"}
 }
 
-type peerKeeper = replication.Peers[couch.Replication]
-
 // startPeers keeps the peer replications and returns their status for the
 // handlers (nil without peers).
 func startPeers(ctx context.Context, cfg *config, db *couch.Client, bg *sync.WaitGroup, log zerolog.Logger) (handlers.PeerStatus, error) {
