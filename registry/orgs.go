@@ -288,7 +288,9 @@ func (s *Service) orgVisible(ctx context.Context, user Identity, name string) (*
 	return o, nil
 }
 
-func errNoOrg(name string) error { return E(KindNotFound, "no org %s (or you are not one of its members)", name) }
+func errNoOrg(name string) error {
+	return E(KindNotFound, "no org %s (or you are not one of its members)", name)
+}
 
 func (s *Service) orgsEnabled() error {
 	if s.orgs == nil {
