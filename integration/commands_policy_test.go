@@ -54,6 +54,7 @@ func TestCommandsPolicyAudit(t *testing.T) {
 	alice.mustLogin("polalice", "Pw-polalice-5d6e7f80", "polalice@example.com")
 	root := newNPMUser(t, reg, "polroot")
 	root.mustLogin("polroot", "Pw-polroot-1a2b3c4d", "polroot@example.com")
+	alice.mustOwnOrg("corp", "polalice") // a scope belongs to an org or a user
 	alice.publish("@corp/pol", "1.0.0")
 	alice.publish("@corp/pol", "1.1.0")
 
