@@ -119,6 +119,9 @@ func TestOrgsScopeRule(t *testing.T) {
 	s.cmd.index = stubIndex{rows: map[string][]SearchRow{"scope:taken": {{Name: "@taken/x", Maintainers: []Person{{Name: "alice"}}}}}}
 	_, err = s.SetOrgMember(ctx, mallory, "taken", "mallory", RoleOwner)
 	wantKind(t, err, KindForbidden)
+	// An org wins over a user who signs up under its name later.
+	s.cmd.users.(*fakeUsers).add("acme", "pw", "acme@example.com")
+	wantKind(t, pub(Identity{Name: "acme"}, "@acme/mine"), KindForbidden)
 	// Membership lets bob publish under @acme/.
 	if _, err := s.SetOrgMember(ctx, cmdAlice, "acme", "bob", ""); err != nil {
 		t.Fatal(err)
