@@ -223,17 +223,11 @@ func (s *Service) Publish(ctx context.Context, user Identity, name string, body 
 		if stored != nil && s.mergeBeforeWrite(ctx, name, stored, &merges) {
 			continue
 		}
-		before := snapshotOf(stored)
-		// The takeover guard (takeover.go): the first publish of a name
-		// the upstream knows needs an operator's claim.
-		claim, guarded, err := s.firstPublish(ctx, user, name, stored)
-		if err != nil {
-			return err
-		}
 		var mayWrite bool
 		if stored == nil || stored.IsTombstone() {
 			// A new name (or one unpublished entirely): its scope decides
-			// who may publish it (orgs.go).
+			// who may publish it (orgs.go), before the takeover guard asks
+			// the upstream anything.
 			if err := s.checkScope(ctx, user, name); err != nil {
 				return err
 			}
@@ -244,6 +238,13 @@ func (s *Service) Publish(ctx context.Context, user Identity, name string, body 
 				return err
 			}
 			mayWrite = true
+		}
+		before := snapshotOf(stored)
+		// The takeover guard (takeover.go): the first publish of a name
+		// the upstream knows needs an operator's claim.
+		claim, guarded, err := s.firstPublish(ctx, user, name, stored)
+		if err != nil {
+			return err
 		}
 		if guarded && claim != nil && stored != nil {
 			// An unpublished fork, published again under a claim: the
