@@ -97,32 +97,38 @@ func (s *Service) SetAccess(ctx context.Context, user Identity, name, access str
 }
 
 // PackagesOf lists the packages owner maintains, each "read-write" (npm
-// access list packages <user>), leaving out restricted packages the
-// caller may not read.
+// access list packages <user>). Another user's list leaves out the
+// restricted packages the caller may not read, decided on the search
+// view's rows (which carry maintainers and access), so that no packument
+// is loaded.
 func (s *Service) PackagesOf(ctx context.Context, user Identity, owner string) (map[string]string, error) {
 	if err := s.enabled(); err != nil {
 		return nil, err
 	}
-	names, err := s.cmd.index.MaintainedBy(ctx, owner)
+	out := map[string]string{}
+	if owner == user.Name && !user.Anonymous() {
+		names, err := s.cmd.index.MaintainedBy(ctx, owner)
+		if err != nil {
+			return nil, err
+		}
+		for _, n := range names {
+			out[n] = PermReadWrite
+		}
+		return out, nil
+	}
+	rows, err := s.cmd.index.SearchTerm(ctx, "maintainer:"+strings.ToLower(owner), false, maxSearchRows)
 	if err != nil {
 		return nil, err
 	}
-	out := make(map[string]string, len(names))
-	for _, n := range names {
-		if owner != user.Name || user.Anonymous() {
-			// Another user's list: each package is checked like a read.
-			p, err := s.store.GetPackument(ctx, n)
-			if IsKind(err, KindNotFound) {
-				continue
-			}
-			if err != nil {
-				return nil, err
-			}
-			if p.IsTombstone() || s.checkRead(ctx, user, p) != nil {
-				continue
-			}
+	f := s.newRowFilter(user)
+	for _, r := range rows {
+		perm, err := f.permission(ctx, r)
+		if err != nil {
+			return nil, err
 		}
-		out[n] = PermReadWrite
+		if perm != permNone {
+			out[r.Name] = PermReadWrite
+		}
 	}
 	return out, nil
 }

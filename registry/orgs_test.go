@@ -276,3 +276,45 @@ func TestOrgsConcurrentChanges(t *testing.T) {
 		t.Errorf("teams = %v", teams)
 	}
 }
+
+// Another user's package list leaves out the restricted packages the
+// caller may not read; the owner's own list has them all.
+func TestPackagesOfHidesRestricted(t *testing.T) {
+	s := NewService(newMemStore())
+	rows := []SearchRow{
+		{Name: "open", Maintainers: []Person{{Name: "alice"}}},
+		{Name: "@acme/secret", Maintainers: []Person{{Name: "alice"}}, Restricted: true},
+	}
+	s.EnableCommands(Policy{Admins: []string{"root"}}, newFakeUsers(), listIndex{stubIndex{rows: map[string][]SearchRow{"maintainer:alice": rows}}, []string{"open", "@acme/secret"}})
+	ctx := context.Background()
+	for _, tc := range []struct {
+		who  Identity
+		want string
+	}{
+		{Identity{}, "open"},
+		{Identity{Name: "mallory"}, "open"},
+		{Identity{Name: "root"}, "@acme/secret,open"},
+		{cmdAlice, "@acme/secret,open"},
+	} {
+		got, err := s.PackagesOf(ctx, tc.who, "alice")
+		if err != nil {
+			t.Fatal(err)
+		}
+		var names []string
+		for n := range got {
+			names = append(names, n)
+		}
+		sort.Strings(names)
+		if strings.Join(names, ",") != tc.want {
+			t.Errorf("PackagesOf(alice) as %q = %v, want %s", tc.who.Name, names, tc.want)
+		}
+	}
+}
+
+// listIndex is stubIndex with a MaintainedBy answer.
+type listIndex struct {
+	stubIndex
+	maintained []string
+}
+
+func (x listIndex) MaintainedBy(context.Context, string) ([]string, error) { return x.maintained, nil }
