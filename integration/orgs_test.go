@@ -208,3 +208,35 @@ func TestOrgsTeamsReadAccess(t *testing.T) {
 		bob.mustFail(writePackage(t, "@acme/after", "1.0.0", "after"), []string{"E403"}, "publish")
 	})
 }
+
+// couchnpm org create: an operator turns a scope npm org set cannot
+// create (here a user's own scope, with a package in it) into an org,
+// whose members npm then manages.
+func TestOrgsOperatorCreate(t *testing.T) {
+	t.Parallel()
+	reg := startRegistry(t, registryOpts{})
+	alice := newNPMUser(t, reg, "opalice")
+	alice.mustLogin("opalice", "Pw-opalice-2b7c9d14", "opalice@example.com")
+	bob := newNPMUser(t, reg, "opbob")
+	bob.mustLogin("opbob", "Pw-opbob-5e8f0a36", "opbob@example.com")
+	alice.mustRunIn(writePackage(t, "@opalice/lib", "1.0.0", "lib"), "publish")
+	bob.mustFail(writePackage(t, "@opalice/bobs", "1.0.0", "bobs"), []string{"E403"}, "publish")
+	bob.mustFail("", []string{"E403"}, "org", "set", "opalice", "opbob", "owner")
+	out, err := claimCLI(t, reg, "org", "create", "opalice", "--owner", "opalice")
+	if err != nil || !strings.Contains(out, "created org opalice, owned by opalice") {
+		t.Fatalf("couchnpm org create: %v\n%s", err, out)
+	}
+	if out, err := claimCLI(t, reg, "org", "create", "opalice", "--owner", "opbob"); err == nil || !strings.Contains(out, "org opalice exists") {
+		t.Errorf("couchnpm org create of an existing org: %v\n%s", err, out)
+	}
+	if out, err := claimCLI(t, reg, "org", "create", "other", "--owner", "nobody-"+reg.Prefix); err == nil {
+		t.Errorf("couchnpm org create with an unknown owner succeeded:\n%s", out)
+	}
+	alice.mustRunIn("", "org", "set", "opalice", "opbob")
+	bob.mustRunIn(writePackage(t, "@opalice/bobs", "1.0.0", "bobs"), "publish")
+	roster := map[string]string{}
+	parseJSON(t, bob.mustRunIn("", "org", "ls", "opalice", "--json"), &roster)
+	if len(roster) != 2 || roster["opalice"] != "owner" || roster["opbob"] != "developer" {
+		t.Errorf("npm org ls opalice = %v", roster)
+	}
+}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"sort"
 	"strings"
+	"time"
 )
 
 // Orgs and teams (npm org, npm team, npm access grant/revoke).
@@ -363,13 +364,30 @@ func (s *Service) createOrg(ctx context.Context, user Identity, name string) err
 			return E(KindForbidden, "the scope @%s already holds packages you do not maintain (%s); it cannot become your org", name, r.Name)
 		}
 	}
+	return CreateOrg(ctx, s.orgs, name, user.Name, s.now())
+}
+
+// CreateOrg stores a new org name with owner as its only member and owner,
+// in its developers team; KindConflict when the org exists. It checks no
+// scope rule: the registry's org set does (createOrg), an operator's
+// `couchnpm org create` decides.
+func CreateOrg(ctx context.Context, docs StateDocs, name, owner string, now time.Time) error {
+	if err := ValidateOrgName("org", name); err != nil {
+		return err
+	}
+	if err := ValidateUsername(owner); err != nil {
+		return err
+	}
 	o := &Org{
 		Name:    name,
-		Members: map[string]string{user.Name: RoleOwner},
-		Teams:   map[string]*Team{DevelopersTeam: {Members: []string{user.Name}, Packages: map[string]string{}}},
-		Created: stamp(s.now()),
+		Members: map[string]string{owner: RoleOwner},
+		Teams:   map[string]*Team{DevelopersTeam: {Members: []string{owner}, Packages: map[string]string{}}},
+		Created: stamp(now),
 	}
-	_, err = s.orgs.Put(ctx, orgDocPrefix+name, "", o)
+	_, err := docs.Put(ctx, orgDocPrefix+name, "", o)
+	if IsKind(err, KindConflict) {
+		return Wrap(KindConflict, err, "org %s exists", name)
+	}
 	return err
 }
 

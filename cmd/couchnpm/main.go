@@ -28,6 +28,7 @@ commands:
   mirror status   show the upstream mirror's progress and health
   claim NAME      let a user publish a name the upstream has (couchnpm claim -h)
   unclaim NAME    withdraw a claim
+  org create ORG  create an org for a scope (couchnpm org -h)
   version         print the version and the source revision it was built from
 `
 
@@ -64,6 +65,8 @@ func run(args []string) int {
 		return mirrorCommand(args[1:])
 	case "claim", "unclaim":
 		return claimCommand(args[1:], args[0] == "claim")
+	case "org":
+		return orgCommand(args[1:])
 	case "version", "--version", "-version":
 		fmt.Fprintln(os.Stdout, versionLine())
 		return 0
