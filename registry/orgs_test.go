@@ -156,6 +156,8 @@ func TestOrgsHostileMembers(t *testing.T) {
 	wantKind(t, err, KindForbidden)
 	wantKind(t, s.RemoveOrgMember(ctx, cmdBob, "acme", "alice"), KindForbidden)
 	wantKind(t, s.RemoveOrgMember(ctx, cmdAlice, "acme", "alice"), KindForbidden)
+	_, err = s.SetOrgMember(ctx, cmdAlice, "acme", "alice", RoleAdmin) // the last owner cannot step down
+	wantKind(t, err, KindForbidden)
 	// Grants stay inside the org's scope.
 	wantKind(t, s.GrantTeam(ctx, cmdAlice, "acme", DevelopersTeam, "unscoped-x", PermReadOnly), KindInvalid)
 }
@@ -285,7 +287,7 @@ func TestPackagesOfHidesRestricted(t *testing.T) {
 		{Name: "open", Maintainers: []Person{{Name: "alice"}}},
 		{Name: "@acme/secret", Maintainers: []Person{{Name: "alice"}}, Restricted: true},
 	}
-	s.EnableCommands(Policy{Admins: []string{"root"}}, newFakeUsers(), listIndex{stubIndex{rows: map[string][]SearchRow{"maintainer:alice": rows}}, []string{"open", "@acme/secret"}})
+	s.EnableCommands(Policy{Admins: []string{"root"}}, newFakeUsers(), listIndex{stubIndex: stubIndex{rows: map[string][]SearchRow{"maintainer:alice": rows}}, maintained: []string{"open", "@acme/secret"}})
 	ctx := context.Background()
 	for _, tc := range []struct {
 		who  Identity
@@ -315,6 +317,24 @@ func TestPackagesOfHidesRestricted(t *testing.T) {
 type listIndex struct {
 	stubIndex
 	maintained []string
+	stars      []string
+}
+
+func (x listIndex) StarredBy(context.Context, string) ([]string, error) {
+	return append([]string{}, x.stars...), nil
 }
 
 func (x listIndex) MaintainedBy(context.Context, string) ([]string, error) { return x.maintained, nil }
+
+// Star lists leave out restricted packages the caller may not read.
+func TestStarredByHidesRestricted(t *testing.T) {
+	s, _ := orgService(t)
+	s.cmd.index = listIndex{stars: []string{"@acme/secret", "@acme/open"}}
+	ctx := context.Background()
+	for who, want := range map[string]string{"": "@acme/open", "mallory": "@acme/open", "alice": "@acme/open,@acme/secret", "root": "@acme/open,@acme/secret"} {
+		got, err := s.StarredBy(ctx, Identity{Name: who}, "bob")
+		if err != nil || strings.Join(got, ",") != want {
+			t.Errorf("StarredBy as %q = %v, %v; want %s", who, got, err, want)
+		}
+	}
+}
