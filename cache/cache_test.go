@@ -447,22 +447,29 @@ func TestBodyRenderedOncePerRevision(t *testing.T) {
 }
 
 // TestAccessControlOnHits runs the registry's read path over the cache: a
-// restricted package stays invisible to anonymous callers on warm hits.
+// restricted package stays invisible to anonymous callers and to users who
+// do not maintain it on warm hits, packument and tarball alike.
 func TestAccessControlOnHits(t *testing.T) {
 	h := newHarness(t, 1<<20, true)
 	h.db.write("secret", "1.0.0")
 	h.db.mu.Lock()
 	h.db.docs["secret"].Fields["access"] = json.RawMessage(`"restricted"`)
+	h.db.docs["secret"].Maintainers = []registry.Person{{Name: "alice"}}
 	h.db.mu.Unlock()
 	svc := registry.NewService(h.s)
 	ctx := context.Background()
 	alice := registry.Identity{Name: "alice"}
 	for range 3 {
 		if _, err := svc.Packument(ctx, alice, "secret"); err != nil {
-			t.Fatalf("authenticated read: %v", err)
+			t.Fatalf("maintainer's read: %v", err)
 		}
-		if _, err := svc.Packument(ctx, registry.Identity{}, "secret"); !registry.IsKind(err, registry.KindNotFound) {
-			t.Fatalf("anonymous read of a restricted package on a cache hit: %v", err)
+		for _, who := range []registry.Identity{{}, {Name: "mallory"}} {
+			if _, err := svc.Packument(ctx, who, "secret"); !registry.IsKind(err, registry.KindNotFound) {
+				t.Fatalf("read of a restricted package by %q on a cache hit: %v", who.Name, err)
+			}
+			if _, err := svc.Tarball(ctx, who, "secret", "secret-1.0.0.tgz", true); !registry.IsKind(err, registry.KindNotFound) {
+				t.Fatalf("tarball of a restricted package for %q on a cache hit: %v", who.Name, err)
+			}
 		}
 	}
 	if h.c.Stats().Hits == 0 {

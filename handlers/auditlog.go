@@ -52,6 +52,12 @@ func audited(action string, h http.HandlerFunc) http.HandlerFunc {
 		if tag, ok := vars["tag"]; ok {
 			n.target = unescaped(tag)
 		}
+		if org, ok := vars["org"]; ok { // org and team changes: ORG or ORG:TEAM
+			n.target = unescaped(org)
+			if team, ok := vars["team"]; ok {
+				n.target += ":" + unescaped(team)
+			}
+		}
 		h(w, r)
 	}
 }

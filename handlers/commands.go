@@ -52,6 +52,7 @@ func (s *Server) commandRoutes(api, root *mux.Router) {
 	api.HandleFunc("/package/"+pkgVar+"/access", audited("access.set", s.setAccess)).Methods(post)
 	api.HandleFunc("/user/{user}/package", s.userPackages).Methods(get)
 	api.HandleFunc("/org/{scope}/package", s.scopePackages).Methods(get)
+	s.orgRoutes(api) // npm org, npm team, npm access grant/revoke (orgs.go)
 	api.HandleFunc("/_view/starredByUser", s.starredByUser).Methods(get)
 	api.HandleFunc("/v1/search", s.search).Methods(get)
 	api.HandleFunc("/npm/v1/tokens", s.listTokens).Methods(get)

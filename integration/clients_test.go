@@ -468,6 +468,7 @@ func TestClients(t *testing.T) {
 	for _, v := range []string{"1.0.0", "1.1.0", "2.0.0"} {
 		f.publisher.mustRunIn(writePackage(t, fixturePlainDep, v, "plain-dep-"+v), "publish")
 	}
+	f.publisher.mustOwnOrg("acme", f.user) // a scope belongs to an org or a user
 	f.publisher.mustRunIn(writePackageWithDeps(t, fixtureAppLib, "1.0.0", appLibMarker, map[string]string{fixturePlainDep: "^1.0.0"}),
 		"publish", "--access", "restricted")
 	if res := base.do("GET", "/@acme%2fapp-lib", "", nil); res.Status != 404 {

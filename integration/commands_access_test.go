@@ -7,7 +7,8 @@ import (
 )
 
 // Command surface, part 4: npm access (restricted packages readable by
-// authenticated users only, invisible to anonymous ones) and npm search.
+// their maintainers only here, invisible to anonymous callers and to other
+// users; orgs_test.go covers team grants) and npm search.
 func TestCommandsAccessSearch(t *testing.T) {
 	t.Parallel()
 	reg := startRegistry(t, registryOpts{})
@@ -17,6 +18,7 @@ func TestCommandsAccessSearch(t *testing.T) {
 	bob.mustLogin("accbob2", "Pw-acc-bob-7a8b9c0d", "accbob2@example.com")
 	anon := newNPMUser(t, reg, "anonymous")
 	const secret = "@acme/secret"
+	alice.mustOwnOrg("acme", "accalice2") // a scope belongs to an org or a user
 	alice.mustRunIn(writePackageWith(t, secret, "1.0.0", map[string]any{"keywords": []string{"hidden"}}), "publish", "--access", "restricted")
 	alice.mustRunIn(writePackageWith(t, "left-pad", "1.0.0", map[string]any{"keywords": []string{"pad", "string"}, "author": "Alice Smith"}), "publish")
 	alice.mustRunIn(writePackageWith(t, "left-pad-extra", "1.0.0", map[string]any{"keywords": []string{"pad"}}), "publish")
@@ -33,18 +35,22 @@ func TestCommandsAccessSearch(t *testing.T) {
 			if h := reg.do("GET", p, "", nil); h.Status != 404 {
 				t.Errorf("anonymous GET %s: %s, want 404", p, h)
 			}
-			if h := reg.do("GET", p, bob.token(), nil); h.Status != 200 {
-				t.Errorf("GET %s as accbob2 (authenticated): %s, want 200", p, h)
+			if h := reg.do("GET", p, bob.token(), nil); h.Status != 404 {
+				t.Errorf("GET %s as accbob2 (logged in, no grant): %s, want 404", p, h)
+			}
+			if h := reg.do("GET", p, alice.token(), nil); h.Status != 200 {
+				t.Errorf("GET %s as accalice2 (maintainer): %s, want 200", p, h)
 			}
 		}
 		anon.mustFail("", []string{"E404"}, "view", secret)
+		bob.mustFail("", []string{"E404"}, "view", secret)
 		proj := writeProject(t, map[string]string{secret: "1.0.0"})
-		bob.mustRunIn(proj, "install")
+		alice.mustRunIn(proj, "install")
 		mustRequire(t, proj, secret, "1.0.0", secret+"-1.0.0")
 	})
 
 	t.Run("access set, collaborators, packages", func(t *testing.T) {
-		bob.mustFail("", []string{"E403"}, "access", "set", "status=public", secret)
+		bob.mustFail("", []string{"E404"}, "access", "set", "status=public", secret)
 		res := alice.mustRunIn("", "access", "list", "collaborators", secret)
 		if strings.TrimSpace(res.Stdout) != "accalice2: read-write" {
 			t.Errorf("access list collaborators:\n%s", res)
@@ -55,11 +61,17 @@ func TestCommandsAccessSearch(t *testing.T) {
 		if len(pkgs) != 3 || pkgs[secret] != "read-write" || pkgs["left-pad"] != "read-write" {
 			t.Errorf("access list packages accalice2: %v", pkgs)
 		}
+		res = alice.mustRunIn("", "access", "list", "packages", "@acme", "--json")
+		pkgs = map[string]string{}
+		parseJSON(t, res, &pkgs)
+		if len(pkgs) != 1 || pkgs[secret] != "read-write" {
+			t.Errorf("access list packages @acme as accalice2: %v", pkgs)
+		}
 		res = bob.mustRunIn("", "access", "list", "packages", "@acme", "--json")
 		pkgs = map[string]string{}
 		parseJSON(t, res, &pkgs)
-		if len(pkgs) != 1 || pkgs[secret] != "read-only" {
-			t.Errorf("access list packages @acme as accbob2: %v", pkgs)
+		if len(pkgs) != 0 {
+			t.Errorf("access list packages @acme as accbob2 (no grant): %v", pkgs)
 		}
 	})
 
@@ -88,8 +100,11 @@ func TestCommandsAccessSearch(t *testing.T) {
 		if got := strings.Join(search(t, alice, "author:alice"), ","); got != "left-pad" {
 			t.Errorf("search author:alice = %s", got)
 		}
-		if got := strings.Join(search(t, bob, "scope:acme"), ","); got != secret {
-			t.Errorf("search scope:acme as accbob2 = %s, want %s", got, secret)
+		if got := strings.Join(search(t, alice, "scope:acme"), ","); got != secret {
+			t.Errorf("search scope:acme as accalice2 = %s, want %s", got, secret)
+		}
+		if got := search(t, bob, "scope:acme"); len(got) != 0 {
+			t.Errorf("search scope:acme as accbob2 (no grant) = %v, want nothing", got)
 		}
 		if got := search(t, anon, "hidden"); len(got) != 0 {
 			t.Errorf("anonymous search found a restricted package: %v", got)

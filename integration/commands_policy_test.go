@@ -54,6 +54,7 @@ func TestCommandsPolicyAudit(t *testing.T) {
 	alice.mustLogin("polalice2", "Pw-pol-alice-5d6e7f80", "polalice2@example.com")
 	root := newNPMUser(t, reg, "polroot2")
 	root.mustLogin("polroot2", "Pw-pol-root-1a2b3c4d", "polroot2@example.com")
+	alice.mustOwnOrg("corp", "polalice2") // a scope belongs to an org or a user
 	alice.publish("@corp/pol", "1.0.0")
 	alice.publish("@corp/pol", "1.1.0")
 

@@ -117,6 +117,7 @@ func TestCommandsTagsDeprecateOwners(t *testing.T) {
 
 	t.Run("scoped package", func(t *testing.T) {
 		const scoped = "@tdo/scoped"
+		alice.mustOwnOrg("tdo", "tdoalice2") // a scope belongs to an org or a user
 		alice.publish(scoped, "1.0.0")
 		alice.publish(scoped, "1.1.0")
 		alice.mustRunIn("", "dist-tag", "add", scoped+"@1.0.0", "old")

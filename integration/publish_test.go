@@ -22,6 +22,7 @@ func TestPublishInstall(t *testing.T) {
 		alice.mustRunIn(writePackage(t, plain, "1.0.0", "widget-1.0.0"), "publish")
 	})
 	t.Run("publish scoped", func(t *testing.T) {
+		alice.mustOwnOrg("acme", reg.user("alice")) // a scope belongs to an org or a user
 		alice.mustRunIn(writePackage(t, scoped, "1.0.0", "gadget-1.0.0"), "publish")
 	})
 

@@ -80,6 +80,7 @@ func TestTakeoverPublicNames(t *testing.T) {
 		defer up.setDown(false)
 		mallory.mustFailSaying(writePackage(t, "brand-new-lib", "1.0.0", "new"), "E503",
 			[]string{"cannot check whether brand-new-lib exists on the upstream registry"}, "publish", "--fetch-retries=0")
+		mallory.mustOwnOrg("corp", r.user("mallory")) // a scope belongs to an org or a user
 		mallory.mustRunIn(writePackage(t, "@corp/ms", "1.0.0", "corp"), "publish", "--access", "public")
 	})
 	t.Run("an upstream that does not answer costs a first publish the check timeout, then 503", func(t *testing.T) {

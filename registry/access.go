@@ -7,10 +7,11 @@ import (
 	"strings"
 )
 
-// Read rule for restricted packages (npm access set status=private): every
-// authenticated user of this registry may read them (packument, versions,
-// tarballs, search hits); anonymous callers get the same 404 as for a
-// package that does not exist. Only maintainers change them.
+// Read rule for restricted packages (npm access set status=private): only
+// their maintainers, the members of teams granted them and the registry's
+// admins read them (packument, versions, tarballs, dist-tags, search hits,
+// listings); everyone else, logged in or not, gets the same 404 as for a
+// package that does not exist. The decision is packagePermission (orgs.go).
 
 // AccessOf is a packument's stored access level; public when unset.
 func AccessOf(p *Packument) string {
@@ -21,13 +22,10 @@ func AccessOf(p *Packument) string {
 	return AccessPublic
 }
 
-// checkTarballRead applies checkRead to a tarball request. Authenticated
-// callers read everything, so only anonymous downloads pay for loading the
-// packument. A name not stored here (a mirrored one) is public.
+// checkTarballRead applies checkRead to a tarball request: every download
+// loads the packument (through the packument cache when it is on). A name
+// not stored here (a mirrored one) is public.
 func (s *Service) checkTarballRead(ctx context.Context, user Identity, name string) error {
-	if !user.Anonymous() {
-		return nil
-	}
 	p, err := s.store.GetPackument(ctx, name)
 	if IsKind(err, KindNotFound) {
 		return nil
@@ -38,7 +36,7 @@ func (s *Service) checkTarballRead(ctx context.Context, user Identity, name stri
 	if p.IsTombstone() {
 		return nil // nothing left to hide; the lookup finds no private tarball
 	}
-	return s.checkRead(user, p)
+	return s.checkRead(ctx, user, p)
 }
 
 // Visibility reports whether a package is public (npm access get status).
@@ -50,16 +48,34 @@ func (s *Service) Visibility(ctx context.Context, user Identity, name string) (b
 	return AccessOf(p) == AccessPublic, nil
 }
 
-// Collaborators maps each maintainer to "read-write" (npm access list
-// collaborators); this registry has no read-only collaborators.
+// Collaborators maps each maintainer to "read-write" and each member of a
+// team granted the package to the team's permission (npm access list
+// collaborators); a maintainer's own permission wins.
 func (s *Service) Collaborators(ctx context.Context, user Identity, name string) (map[string]string, error) {
 	p, err := s.Packument(ctx, user, name)
 	if err != nil {
 		return nil, err
 	}
-	out := make(map[string]string, len(p.Maintainers))
+	out := map[string]string{}
+	org, err := s.orgOf(ctx, p.Name)
+	if err != nil {
+		return nil, err
+	}
+	if org != nil {
+		for _, t := range org.Teams {
+			perm, ok := t.Packages[p.Name]
+			if !ok {
+				continue
+			}
+			for _, m := range t.Members {
+				if out[m] != PermReadWrite {
+					out[m] = perm
+				}
+			}
+		}
+	}
 	for _, m := range p.Maintainers {
-		out[m.Name] = "read-write"
+		out[m.Name] = PermReadWrite
 	}
 	return out, nil
 }
@@ -80,26 +96,88 @@ func (s *Service) SetAccess(ctx context.Context, user Identity, name, access str
 	})
 }
 
-// PackagesOf lists the packages user maintains, each "read-write" (npm
-// access list packages <user>).
+// PackagesOf lists the packages owner maintains, each "read-write" (npm
+// access list packages <user>). Another user's list leaves out the
+// restricted packages the caller may not read, decided on the search
+// view's rows (which carry maintainers and access), so that no packument
+// is loaded.
 func (s *Service) PackagesOf(ctx context.Context, user Identity, owner string) (map[string]string, error) {
 	if err := s.enabled(); err != nil {
 		return nil, err
 	}
-	names, err := s.cmd.index.MaintainedBy(ctx, owner)
+	out := map[string]string{}
+	if owner == user.Name && !user.Anonymous() {
+		names, err := s.cmd.index.MaintainedBy(ctx, owner)
+		if err != nil {
+			return nil, err
+		}
+		for _, n := range names {
+			out[n] = PermReadWrite
+		}
+		return out, nil
+	}
+	rows, err := s.cmd.index.SearchTerm(ctx, "maintainer:"+strings.ToLower(owner), false, maxSearchRows)
 	if err != nil {
 		return nil, err
 	}
-	out := make(map[string]string, len(names))
-	for _, n := range names {
-		out[n] = "read-write"
+	f := s.newRowFilter(user)
+	for _, r := range rows {
+		perm, err := f.permission(ctx, r)
+		if err != nil {
+			return nil, err
+		}
+		if perm != permNone {
+			out[r.Name] = PermReadWrite
+		}
 	}
 	return out, nil
 }
 
-// PackagesInScope lists the packages of @scope with the caller's permission
-// ("read-write" for a maintainer, else "read"). No package in the scope is
-// KindNotFound: npm then asks /-/user/<scope>/package instead.
+// rowPackument is the part of a package a search row carries that the
+// access decision reads: name, maintainers, access.
+func rowPackument(r SearchRow) *Packument {
+	p := &Packument{Name: r.Name, Maintainers: r.Maintainers, Fields: map[string]json.RawMessage{}}
+	if r.Restricted {
+		p.Fields["access"] = mustJSON(AccessRestricted)
+	}
+	return p
+}
+
+// rowFilter decides search rows with packagePermission, loading each
+// scope's org once.
+type rowFilter struct {
+	s    *Service
+	user Identity
+	orgs map[string]*Org
+}
+
+func (s *Service) newRowFilter(user Identity) *rowFilter {
+	return &rowFilter{s: s, user: user, orgs: map[string]*Org{}}
+}
+
+func (f *rowFilter) permission(ctx context.Context, r SearchRow) (permission, error) {
+	p := rowPackument(r)
+	var org *Org
+	if !f.user.Anonymous() && !p.HasMaintainer(f.user.Name) {
+		scope, _, _ := SplitName(r.Name)
+		scope = strings.ToLower(scope)
+		o, seen := f.orgs[scope]
+		if !seen && scope != "" {
+			var err error
+			if o, _, err = f.s.loadOrg(ctx, scope); err != nil {
+				return permNone, err
+			}
+			f.orgs[scope] = o
+		}
+		org = o
+	}
+	return packagePermission(f.user, p, org, !f.user.Anonymous() && f.s.isAdmin(f.user.Name)), nil
+}
+
+// PackagesInScope lists the packages of @scope the caller may read, with
+// the caller's permission ("read-write" for a maintainer or a read-write
+// team, else "read"). No package in the scope is KindNotFound: npm then
+// asks /-/user/<scope>/package instead.
 func (s *Service) PackagesInScope(ctx context.Context, user Identity, scope string) (map[string]string, error) {
 	if err := s.enabled(); err != nil {
 		return nil, err
@@ -109,18 +187,19 @@ func (s *Service) PackagesInScope(ctx context.Context, user Identity, scope stri
 	if err != nil {
 		return nil, err
 	}
+	f := s.newRowFilter(user)
 	out := map[string]string{}
 	for _, r := range rows {
-		if r.Restricted && user.Anonymous() {
-			continue
+		perm, err := f.permission(ctx, r)
+		if err != nil {
+			return nil, err
 		}
-		perm := "read"
-		for _, m := range r.Maintainers {
-			if m.Name == user.Name && !user.Anonymous() {
-				perm = "read-write"
-			}
+		switch perm {
+		case permWrite:
+			out[r.Name] = PermReadWrite
+		case permRead:
+			out[r.Name] = "read"
 		}
-		out[r.Name] = perm
 	}
 	if len(out) == 0 {
 		return nil, E(KindNotFound, "no packages in scope @%s", scope)
@@ -128,8 +207,8 @@ func (s *Service) PackagesInScope(ctx context.Context, user Identity, scope stri
 	return out, nil
 }
 
-// StarredBy lists the packages who starred, hiding restricted ones from
-// anonymous callers.
+// StarredBy lists the packages who starred, leaving out restricted ones
+// the caller may not read.
 func (s *Service) StarredBy(ctx context.Context, user Identity, who string) ([]string, error) {
 	if err := s.enabled(); err != nil {
 		return nil, err
@@ -138,18 +217,16 @@ func (s *Service) StarredBy(ctx context.Context, user Identity, who string) ([]s
 	if err != nil {
 		return nil, err
 	}
-	if user.Anonymous() {
-		// The view's value is only the name (npm reads it as is); star lists
-		// are short, so check each package's access directly.
-		kept := names[:0]
-		for _, n := range names {
-			p, err := s.store.GetPackument(ctx, n)
-			if err == nil && s.checkRead(user, p) == nil {
-				kept = append(kept, n)
-			}
+	// The view's value is only the name (npm reads it as is); star lists
+	// are short, so check each package's access directly.
+	kept := names[:0]
+	for _, n := range names {
+		p, err := s.store.GetPackument(ctx, n)
+		if err == nil && s.checkRead(ctx, user, p) == nil {
+			kept = append(kept, n)
 		}
-		names = kept
 	}
+	names = kept
 	sort.Strings(names)
 	return names, nil
 }

@@ -222,7 +222,11 @@ func TestDistTagRules(t *testing.T) {
 func TestSearchRanksAndHides(t *testing.T) {
 	s := NewService(newMemStore())
 	row := func(name string, restricted, deprecated bool, kw ...string) SearchRow {
-		return SearchRow{Name: name, Keywords: kw, Restricted: restricted, Deprecated: deprecated}
+		r := SearchRow{Name: name, Keywords: kw, Restricted: restricted, Deprecated: deprecated}
+		if restricted {
+			r.Maintainers = []Person{{Name: "alice"}}
+		}
+		return r
 	}
 	s.EnableCommands(Policy{}, newFakeUsers(), stubIndex{rows: map[string][]SearchRow{
 		"pad":      {row("padder", false, false, "pad"), row("left-pad", false, false, "pad"), row("@x/pad", true, false, "pad"), row("old", false, true, "pad")},
@@ -245,6 +249,10 @@ func TestSearchRanksAndHides(t *testing.T) {
 	}
 	if got := names(cmdAlice, "keywords:pad not:deprecated"); got != "@x/pad,left-pad,padder" {
 		t.Errorf("alice keywords:pad not:deprecated = %s", got)
+	}
+	// A restricted package reaches its maintainer only, not every user.
+	if got := names(cmdBob, "keywords:pad not:deprecated"); got != "left-pad,padder" {
+		t.Errorf("bob keywords:pad not:deprecated = %s", got)
 	}
 	if got := names(cmdAlice, "left pad"); got != "left-pad" {
 		t.Errorf("alice 'left pad' (both terms) = %s", got)

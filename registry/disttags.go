@@ -12,13 +12,13 @@ func (s *Service) DistTags(ctx context.Context, user Identity, name string) (map
 }
 
 // SetDistTag points tag at an existing version (npm dist-tag add);
-// maintainers only.
+// maintainers and read-write teams only.
 func (s *Service) SetDistTag(ctx context.Context, user Identity, name, tag, version string) error {
 	if err := ValidateTag(tag); err != nil {
 		return err
 	}
 	return s.modify(ctx, user, name, func(doc *Packument) error {
-		if err := s.requireMaintainer(user, doc); err != nil {
+		if err := s.requireWriter(ctx, user, doc); err != nil {
 			return err
 		}
 		if _, ok := doc.Versions[version]; !ok {
@@ -33,7 +33,7 @@ func (s *Service) SetDistTag(ctx context.Context, user Identity, name, tag, vers
 // package has versions, since installs resolve through it.
 func (s *Service) DeleteDistTag(ctx context.Context, user Identity, name, tag string) error {
 	return s.modify(ctx, user, name, func(doc *Packument) error {
-		if err := s.requireMaintainer(user, doc); err != nil {
+		if err := s.requireWriter(ctx, user, doc); err != nil {
 			return err
 		}
 		if _, ok := doc.DistTags[tag]; !ok {
@@ -57,7 +57,7 @@ func (s *Service) SetDistTags(ctx context.Context, user Identity, name string, t
 		}
 	}
 	return s.modify(ctx, user, name, func(doc *Packument) error {
-		if err := s.requireMaintainer(user, doc); err != nil {
+		if err := s.requireWriter(ctx, user, doc); err != nil {
 			return err
 		}
 		next := map[string]string{}

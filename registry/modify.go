@@ -34,6 +34,11 @@ func (s *Service) modify(ctx context.Context, user Identity, name string, change
 		if doc.IsTombstone() {
 			return E(KindNotFound, "package %s was unpublished", name)
 		}
+		// A restricted package the caller may not read stays absent for
+		// writes too: a 403 would tell that it exists.
+		if err := s.checkRead(ctx, user, doc); err != nil {
+			return err
+		}
 		before := snapshotOf(doc)
 		if err := change(doc); err != nil {
 			return err

@@ -243,6 +243,12 @@ const MaxReadme = 64 * 1024
 // write. It refuses non-maintainers and any version number that exists or
 // ever existed.
 func Merge(stored *Packument, pub *Publication, user Person, now time.Time) (*Packument, error) {
+	return mergePublish(stored, pub, user, now, false)
+}
+
+// mergePublish is Merge; teamWriter says that user, not a maintainer, is a
+// member of a team granted read-write on the package (orgs.go).
+func mergePublish(stored *Packument, pub *Publication, user Person, now time.Time, teamWriter bool) (*Packument, error) {
 	var doc *Packument
 	if stored == nil {
 		if err := ValidateNewName(pub.Name); err != nil {
@@ -254,7 +260,7 @@ func Merge(stored *Packument, pub *Publication, user Person, now time.Time) (*Pa
 		// npm ≥ 7 no longer sends maintainers: the registry owns them. A
 		// package whose every maintainer is gone (old data) stays locked
 		// rather than claimable by the first comer.
-		if !doc.HasMaintainer(user.Name) {
+		if !teamWriter && !doc.HasMaintainer(user.Name) {
 			return nil, E(KindForbidden, "you (%s) are not a maintainer of %s", user.Name, pub.Name)
 		}
 	}

@@ -89,7 +89,7 @@ func parseSearch(text string) (crits []criterion, filters []func(SearchRow) bool
 
 // Search answers npm search from the search view: every criterion is one
 // view query (by key or key range, never a scan), the results are
-// intersected, and restricted packages are hidden from anonymous callers.
+// intersected, and restricted packages the caller may not read are left out.
 // An exact name match ranks first, then name prefixes, then the rest.
 func (s *Service) Search(ctx context.Context, user Identity, q SearchQuery) ([]SearchHit, int, error) {
 	if err := s.enabled(); err != nil {
@@ -122,9 +122,14 @@ func (s *Service) Search(ctx context.Context, user Identity, q SearchQuery) ([]S
 		}
 	}
 	hits := make([]SearchHit, 0, len(found))
+	access := s.newRowFilter(user)
 next:
 	for _, r := range found {
-		if r.Restricted && user.Anonymous() {
+		perm, err := access.permission(ctx, r)
+		if err != nil {
+			return nil, 0, err
+		}
+		if perm == permNone {
 			continue
 		}
 		for _, f := range filters {

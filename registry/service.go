@@ -37,6 +37,7 @@ type Service struct {
 	store  PackumentStore
 	mirror Mirror    // nil when mirroring is off
 	claims ClaimBook // names an operator claimed (takeover.go); nil: none
+	orgs   StateDocs // orgs and teams (orgs.go); nil: no orgs, no scope rule
 	now    func() time.Time
 	cmd    commands // command surface: policy and indexes (commands.go)
 	// backoff is the wait before retrying a write that lost a conflict.
@@ -119,17 +120,24 @@ func (s *Service) packument(ctx context.Context, user Identity, name string, ups
 		}
 		return nil, E(KindNotFound, "package %s was unpublished", name)
 	}
-	if err := s.checkRead(user, p); err != nil {
+	if err := s.checkRead(ctx, user, p); err != nil {
 		return nil, err
 	}
 	return p, nil
 }
 
-// checkRead decides whether user may read package p: a restricted package
-// is readable by every authenticated user and looks absent to anonymous
-// callers, so its existence does not leak (see access.go).
-func (s *Service) checkRead(user Identity, p *Packument) error {
-	if user.Anonymous() && AccessOf(p) == AccessRestricted {
+// checkRead decides whether user may read package p (packagePermission,
+// orgs.go): a restricted package that user may not read looks absent, so
+// its existence does not leak.
+func (s *Service) checkRead(ctx context.Context, user Identity, p *Packument) error {
+	if AccessOf(p) == AccessPublic {
+		return nil
+	}
+	perm, err := s.permissionOf(ctx, user, p)
+	if err != nil {
+		return err
+	}
+	if perm == permNone {
 		return E(KindNotFound, "not_found")
 	}
 	return nil
@@ -223,6 +231,22 @@ func (s *Service) Publish(ctx context.Context, user Identity, name string, body 
 		if stored != nil && s.mergeBeforeWrite(ctx, name, stored, &merges) {
 			continue
 		}
+		var mayWrite bool
+		if stored == nil || stored.IsTombstone() {
+			// A new name (or one unpublished entirely): its scope decides
+			// who may publish it (orgs.go), before the takeover guard asks
+			// the upstream anything.
+			if err := s.checkScope(ctx, user, name); err != nil {
+				return err
+			}
+		} else if !stored.HasMaintainer(user.Name) {
+			// Members of a team granted read-write publish like
+			// maintainers; anyone else who cannot read it sees no package.
+			if err := s.requireWriter(ctx, user, stored); err != nil {
+				return err
+			}
+			mayWrite = true
+		}
 		before := snapshotOf(stored)
 		// The takeover guard (takeover.go): the first publish of a name
 		// the upstream knows needs an operator's claim.
@@ -235,7 +259,7 @@ func (s *Service) Publish(ctx context.Context, user Identity, name string, body 
 			// claim names who answers for it now.
 			stored.Maintainers = []Person{user.Person()}
 		}
-		doc, err := Merge(stored, pub, user.Person(), s.now())
+		doc, err := mergePublish(stored, pub, user.Person(), s.now(), mayWrite)
 		if err != nil {
 			if attempt > 0 && landed(stored, pub, user.Name) {
 				// An earlier attempt of this publish landed although

@@ -49,6 +49,9 @@ func (s *Service) DeleteTarball(ctx context.Context, user Identity, name, file s
 	if err != nil {
 		return err
 	}
+	if err := s.checkRead(ctx, user, doc); err != nil {
+		return err
+	}
 	if !doc.HasMaintainer(user.Name) && !s.isAdmin(user.Name) {
 		return E(KindForbidden, "you (%s) are not a maintainer of %s", user.Name, name)
 	}

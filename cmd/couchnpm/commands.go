@@ -16,6 +16,7 @@ import (
 var (
 	_ handlers.Commands      = (*registry.Service)(nil)
 	_ handlers.TokenCommands = (*registry.Accounts)(nil)
+	_ handlers.Orgs          = (*registry.Service)(nil)
 	_ registry.PackageIndex  = (*couch.Packuments)(nil)
 	_ registry.TokenLister   = (*couch.Tokens)(nil)
 )
@@ -75,6 +76,7 @@ func (c *commandsConfig) check() error {
 // configuration it needs.
 func wireCommands(cfg *config, db *couch.Client, reg *registry.Service, hc *handlers.Config) {
 	reg.EnableCommands(cfg.Commands.policy, db.Users(), db.Packuments(couch.RolePackages))
+	reg.WithOrgs(db.Docs(couch.RoleSystem)) // orgs and teams; the scope rule
 	hc.AuditUpstream = cfg.Commands.AuditUpstream
 	hc.AuditTimeout = cfg.Commands.AuditTimeout
 }

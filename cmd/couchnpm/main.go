@@ -29,6 +29,7 @@ commands:
   claim NAME      let a user publish a name the upstream has (couchnpm claim -h)
   unclaim NAME    withdraw a claim
   audit-log       show the audit log; audit-log verify checks its hash chains
+  org create ORG  create an org for a scope (couchnpm org -h)
   version         print the version and the source revision it was built from
   replication status  show the state of the replications with peer sites (--peer)
   user            add, disable, enable, delete and list accounts (couchnpm user -h)
@@ -71,6 +72,8 @@ func run(args []string) int {
 		return claimCommand(args[1:], args[0] == "claim")
 	case "audit-log":
 		return auditLogCommand(args[1:])
+	case "org":
+		return orgCommand(args[1:])
 	case "version", "--version", "-version":
 		fmt.Fprintln(os.Stdout, versionLine())
 		return 0
