@@ -33,8 +33,9 @@ if [[ -n "$unformatted" ]]; then
 	failed+=("gofmt")
 fi
 
-echo "== go vet ./..."
+echo "== go vet ./... (and the integration suite, behind its build tag)"
 go vet ./... || failed+=("go vet")
+go vet -tags integration ./integration/... || failed+=("go vet (integration)")
 
 # staticcheck, pinned, through the Go module proxy: a fresh machine needs
 # nothing else, and go run caches the build (staticcheck caches its facts).
@@ -47,7 +48,8 @@ echo "== go mod tidy -diff"
 go mod tidy -diff || failed+=("go mod tidy")
 # --- end gates ---
 
-# Unit tests: every package except ./integration/... (that one runs exactly once, below).
+# Unit tests: every package except ./integration/... (behind the integration
+# build tag, so that go test ./... never starts servers; it runs below).
 mapfile -t unit_pkgs < <(go list ./... | grep -v '/integration\(/\|$\)')
 if ((${#unit_pkgs[@]} > 0)); then
 	echo "== go test -race (unit tests, ${#unit_pkgs[@]} packages)"
