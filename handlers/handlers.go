@@ -70,6 +70,10 @@ type Config struct {
 	Metrics         http.Handler   // GET /-/metrics (Prometheus); nil = none
 	Observer        RequestObserver
 	WebLogin        WebLogins // npm's web login; nil: POST /-/v1/login answers 404 (npm falls back to the legacy login)
+	// Keys are this registry's signing keys, UpstreamKeys the mirrored
+	// upstream's, served together at GET /-/npm/v1/keys (keys.go); Keys
+	// nil: 404, as npm expects of a registry that does not sign.
+	Keys, UpstreamKeys KeySource
 }
 
 // Server holds the dependencies of the routes.
@@ -106,6 +110,8 @@ func New(cfg Config, reg Registry, accounts Accounts, db Pinger, log zerolog.Log
 	if cfg.Metrics != nil {
 		api.Handle("/metrics", cfg.Metrics).Methods(http.MethodGet)
 	}
+	// npm audit signatures (keys.go)
+	api.HandleFunc("/npm/v1/keys", s.keys).Methods(http.MethodGet)
 	s.commandRoutes(api, r) // command surface
 	api.PathPrefix("/").HandlerFunc(s.notFound)
 

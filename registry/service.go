@@ -45,6 +45,7 @@ type Service struct {
 	conflicts ConflictStore
 	observer  ConflictObserver
 	reads     singleflight.Group // read-path merges, one per package at a time
+	signer    VersionSigner      // signs published versions (signing.go); nil: unsigned
 }
 
 // Mirror is the upstream side of the read path (see package replication).
@@ -240,6 +241,12 @@ func (s *Service) Publish(ctx context.Context, user Identity, name string, body 
 		}
 		if guarded {
 			recordClaim(doc, claim)
+		}
+		if s.signer != nil {
+			// Fails the publish rather than landing unsigned versions.
+			if err := signVersions(ctx, s.signer, doc, pub); err != nil {
+				return err
+			}
 		}
 		doc.stampChanges(before, doc.Time["modified"])
 		w, err := s.store.PutPackument(ctx, doc)
