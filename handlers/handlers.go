@@ -74,6 +74,9 @@ type Config struct {
 	// upstream's, served together at GET /-/npm/v1/keys (keys.go); Keys
 	// nil: 404, as npm expects of a registry that does not sign.
 	Keys, UpstreamKeys KeySource
+	// Attestations serves mirrored versions' attestations (keys.go); nil:
+	// 404.
+	Attestations AttestationReader
 }
 
 // Server holds the dependencies of the routes.
@@ -112,6 +115,7 @@ func New(cfg Config, reg Registry, accounts Accounts, db Pinger, log zerolog.Log
 	}
 	// npm audit signatures (keys.go)
 	api.HandleFunc("/npm/v1/keys", s.keys).Methods(http.MethodGet)
+	api.HandleFunc("/npm/v1/attestations/{spec:.+}", s.attestations).Methods(http.MethodGet)
 	s.commandRoutes(api, r) // command surface
 	api.PathPrefix("/").HandlerFunc(s.notFound)
 

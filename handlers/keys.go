@@ -3,7 +3,9 @@ package handlers
 import (
 	"context"
 	"net/http"
+	"net/url"
 
+	"github.com/gorilla/mux"
 	"github.com/rs/zerolog"
 
 	"github.com/couchnpm/couchnpm/registry"
@@ -47,4 +49,41 @@ func (s *Server) keys(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	writeJSON(w, http.StatusOK, map[string]any{"keys": out})
+}
+
+// AttestationReader returns a version's attestations document.
+type AttestationReader interface {
+	Attestations(ctx context.Context, user registry.Identity, name, version string) ([]byte, error)
+}
+
+// attestations answers GET /-/npm/v1/attestations/{name}@{version} (npm
+// audit signatures, for versions with dist.attestations).
+func (s *Server) attestations(w http.ResponseWriter, r *http.Request) {
+	if s.cfg.Attestations == nil {
+		s.notFound(w, r)
+		return
+	}
+	spec, err := url.PathUnescape(mux.Vars(r)["spec"])
+	if err != nil {
+		writeError(w, r, registry.E(registry.KindInvalid, "the path is not validly escaped"))
+		return
+	}
+	name, version, err := registry.ParseAttestationsSpec(spec)
+	if err != nil {
+		writeError(w, r, err)
+		return
+	}
+	user, err := identity(r)
+	if err != nil {
+		writeError(w, r, err)
+		return
+	}
+	body, err := s.cfg.Attestations.Attestations(r.Context(), user, name, version)
+	if err != nil {
+		writeError(w, r, err)
+		return
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(http.StatusOK)
+	_, _ = w.Write(body)
 }

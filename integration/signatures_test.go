@@ -10,6 +10,7 @@ import (
 	"crypto/x509"
 	"encoding/base64"
 	"encoding/json"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -34,6 +35,7 @@ type upstreamSigning struct {
 
 	mu       sync.Mutex
 	unsigned map[string]bool // packages published without signatures
+	attested map[string]bool // packages published with attestations
 }
 
 func newUpstreamSigning(t *testing.T) *upstreamSigning {
@@ -47,7 +49,7 @@ func newUpstreamSigning(t *testing.T) *upstreamSigning {
 	}
 	sum := sha256.Sum256(der)
 	return &upstreamSigning{key: k, pub: base64.StdEncoding.EncodeToString(der),
-		keyID: "SHA256:" + base64.RawStdEncoding.EncodeToString(sum[:]), unsigned: map[string]bool{}}
+		keyID: "SHA256:" + base64.RawStdEncoding.EncodeToString(sum[:]), unsigned: map[string]bool{}, attested: map[string]bool{}}
 }
 
 // leaveUnsigned makes later publishes of name carry no signature.
@@ -57,11 +59,35 @@ func (s *upstreamSigning) leaveUnsigned(name string) {
 	s.unsigned[name] = true
 }
 
-// sign adds dist.signatures, as the public registry does (called with the
-// fake upstream's lock held).
+// attest makes later publishes of name carry dist.attestations.
+func (s *upstreamSigning) attest(name string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.attested[name] = true
+}
+
+// attestationsBody is what the fake upstream serves as name@version's
+// attestations: the shape npm reads, with a stand-in bundle.
+func attestationsBody(name, version string) map[string]any {
+	return map[string]any{"attestations": []map[string]any{{
+		"predicateType": "https://slsa.dev/provenance/v1",
+		"bundle": map[string]any{"mediaType": "application/vnd.dev.sigstore.bundle+json;version=0.2",
+			"dsseEnvelope": map[string]any{"payload": base64.StdEncoding.EncodeToString([]byte(name + "@" + version)), "payloadType": "application/vnd.in-toto+json"}},
+	}}}
+}
+
+// sign adds dist.signatures, as the public registry does, and
+// dist.attestations to attested packages (called with the fake upstream's
+// lock held).
 func (s *upstreamSigning) sign(base, name, version string, dist map[string]any) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	if s.attested[name] {
+		dist["attestations"] = map[string]any{
+			"url":        base + "/-/npm/v1/attestations/" + strings.Replace(name, "/", "%2f", 1) + "@" + version,
+			"provenance": map[string]any{"predicateType": "https://slsa.dev/provenance/v1"},
+		}
+	}
 	if s.unsigned[name] {
 		return
 	}
@@ -79,6 +105,15 @@ func (s *upstreamSigning) serve(path string) (int, any) {
 		return 200, map[string]any{"keys": []map[string]any{{
 			"expires": nil, "keyid": s.keyID, "keytype": "ecdsa-sha2-nistp256", "scheme": "ecdsa-sha2-nistp256", "key": s.pub,
 		}}}
+	}
+	if spec, ok := strings.CutPrefix(path, "/-/npm/v1/attestations/"); ok {
+		spec = strings.Replace(spec, "%2f", "/", 1)
+		i := strings.LastIndex(spec, "@")
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		if i > 0 && s.attested[spec[:i]] {
+			return 200, attestationsBody(spec[:i], spec[i+1:])
+		}
 	}
 	return 404, nil
 }
@@ -359,4 +394,100 @@ func TestSignaturesAuditThroughMirror(t *testing.T) {
 			t.Errorf("npm audit signatures after the rotation:\n%s", res)
 		}
 	})
+}
+
+// Provenance through the mirror (issue 12, point 2): the attestations of
+// mirrored versions are fetched from the upstream once, kept in CouchDB and
+// served by couchnpm at the URL its packuments name, also while the
+// upstream is down.
+func TestAttestationsThroughMirror(t *testing.T) {
+	t.Parallel()
+	up := newFakeUpstream(t)
+	up.signing = newUpstreamSigning(t)
+	up.signing.attest("attup")
+	up.signing.attest("@attscope/attup")
+	up.publish("attup", "1.0.0", nil)
+	up.publish("@attscope/attup", "2.0.0", nil)
+	up.publish("attup-none", "1.0.0", nil)
+	reg := startRegistry(t, registryOpts{ExtraArgs: mirrorArgs(up, "on-demand")})
+
+	attestationsURL := func(name, version string) string {
+		t.Helper()
+		res := reg.do("GET", "/"+strings.Replace(name, "/", "%2f", 1), "", nil)
+		var doc struct {
+			Versions map[string]struct {
+				Dist struct {
+					Attestations *struct {
+						URL        string         `json:"url"`
+						Provenance map[string]any `json:"provenance"`
+					} `json:"attestations"`
+				} `json:"dist"`
+			} `json:"versions"`
+		}
+		if res.Status != 200 || json.Unmarshal(res.Body, &doc) != nil {
+			t.Fatalf("GET %s: %s", name, res)
+		}
+		a := doc.Versions[version].Dist.Attestations
+		if a == nil {
+			return ""
+		}
+		if a.Provenance["predicateType"] != "https://slsa.dev/provenance/v1" {
+			t.Errorf("%s@%s: provenance %v, want the upstream's kept", name, version, a.Provenance)
+		}
+		return a.URL
+	}
+	cases := []struct{ name, version, upPath string }{
+		{"attup", "1.0.0", "/-/npm/v1/attestations/attup@1.0.0"},
+		{"@attscope/attup", "2.0.0", "/-/npm/v1/attestations/@attscope%2fattup@2.0.0"},
+	}
+	for _, c := range cases {
+		if got, want := attestationsURL(c.name, c.version), reg.URL+c.upPath; got != want {
+			t.Errorf("%s@%s: dist.attestations.url %q, want %q", c.name, c.version, got, want)
+		}
+	}
+	if got := attestationsURL("attup-none", "1.0.0"); got != "" {
+		t.Errorf("attup-none has attestations %q", got)
+	}
+
+	// Installing through the mirror keeps the attestations as well as the
+	// tarball.
+	alice := newNPMUser(t, reg, "attalice")
+	proj := writeProject(t, map[string]string{"attup": "1.0.0", "@attscope/attup": "2.0.0"})
+	alice.mustRunIn(proj, "install")
+	for _, c := range cases {
+		eventually(t, 20*time.Second, "the attestations of "+c.name+" are fetched", func() (bool, string) {
+			n := up.hitCount(c.upPath)
+			return n == 1, fmt.Sprintf("%d upstream requests", n)
+		})
+	}
+
+	// The upstream goes away: couchnpm serves what it kept.
+	up.setDown(true)
+	for _, c := range cases {
+		res := reg.do("GET", c.upPath, "", nil)
+		want, _ := json.Marshal(attestationsBody(c.name, c.version))
+		if res.Status != 200 || !jsonEqual(res.Body, want) {
+			t.Errorf("GET %s with the upstream down: %s, want %s", c.upPath, res, want)
+		}
+		if n := up.hitCount(c.upPath); n != 1 {
+			t.Errorf("%s: %d upstream requests, want 1 (fetched once)", c.upPath, n)
+		}
+	}
+	for _, p := range []string{"/-/npm/v1/attestations/attup-none@1.0.0", "/-/npm/v1/attestations/attup@9.9.9", "/-/npm/v1/attestations/nosuchpkg-att@1.0.0"} {
+		if res := reg.do("GET", p, "", nil); res.Status != 404 && res.Status != 503 {
+			t.Errorf("GET %s: %s, want 404 (or 503 with the upstream down)", p, res)
+		}
+	}
+	if res := reg.do("GET", "/-/npm/v1/attestations/attup", "", nil); res.Status != 400 {
+		t.Errorf("GET attestations without a version: %s, want 400", res)
+	}
+}
+
+// jsonEqual compares two JSON documents by value.
+func jsonEqual(a, b []byte) bool {
+	var x, y any
+	if json.Unmarshal(a, &x) != nil || json.Unmarshal(b, &y) != nil {
+		return false
+	}
+	return string(mustJSON(x)) == string(mustJSON(y))
 }

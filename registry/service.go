@@ -46,6 +46,8 @@ type Service struct {
 	observer  ConflictObserver
 	reads     singleflight.Group // read-path merges, one per package at a time
 	signer    VersionSigner      // signs published versions (signing.go); nil: unsigned
+	// attestations serves mirrored versions' attestations (attestations.go).
+	attestations AttestationSource
 }
 
 // Mirror is the upstream side of the read path (see package replication).

@@ -247,3 +247,64 @@ func TestPublishSignsEachVersionAndDropsClientSignatures(t *testing.T) {
 		t.Error("an unsigned version landed")
 	}
 }
+
+func TestParseAttestationsSpec(t *testing.T) {
+	cases := []struct {
+		spec, name, version string
+		wantErr             bool
+	}{
+		{"pkg@1.0.0", "pkg", "1.0.0", false},
+		{"@scope/pkg@1.2.3-beta.1", "@scope/pkg", "1.2.3-beta.1", false},
+		{"pkg", "", "", true},
+		{"@scope/pkg", "", "", true},
+		{"pkg@latest", "", "", true},
+		{"../x@1.0.0", "", "", true},
+		{"@1.0.0", "", "", true},
+	}
+	for _, c := range cases {
+		t.Run(c.spec, func(t *testing.T) {
+			name, version, err := ParseAttestationsSpec(c.spec)
+			if (err != nil) != c.wantErr || name != c.name || version != c.version {
+				t.Errorf("ParseAttestationsSpec(%q) = %q, %q, %v", c.spec, name, version, err)
+			}
+		})
+	}
+}
+
+func TestRenderPointsAttestationsHere(t *testing.T) {
+	p := NewPackument("@acme/x")
+	p.Versions["1.0.0"] = json.RawMessage(`{"name":"@acme/x","version":"1.0.0","dist":{"tarball":"http://up.example/x.tgz","integrity":"sha512-x","attestations":{"url":"http://up.example/-/npm/v1/attestations/@acme%2fx@1.0.0","provenance":{"predicateType":"https://slsa.dev/provenance/v1"}},"signatures":[{"keyid":"k","sig":"s"}]}}`)
+	p.Versions["1.1.0"] = json.RawMessage(`{"name":"@acme/x","version":"1.1.0","dist":{"tarball":"http://up.example/x.tgz","integrity":"sha512-y"}}`)
+	r := Render{BaseURL: "http://reg.test"}
+	for _, render := range []func() ([]byte, error){
+		func() ([]byte, error) { return r.Full(p, false) },
+		func() ([]byte, error) { return r.Abbreviated(p) },
+	} {
+		b, err := render()
+		if err != nil {
+			t.Fatal(err)
+		}
+		var doc struct {
+			Versions map[string]struct {
+				Dist map[string]json.RawMessage `json:"dist"`
+			} `json:"versions"`
+		}
+		if err := json.Unmarshal(b, &doc); err != nil {
+			t.Fatal(err)
+		}
+		var att struct {
+			URL        string         `json:"url"`
+			Provenance map[string]any `json:"provenance"`
+		}
+		_ = json.Unmarshal(doc.Versions["1.0.0"].Dist["attestations"], &att)
+		if att.URL != "http://reg.test/-/npm/v1/attestations/@acme%2fx@1.0.0" || att.Provenance["predicateType"] == nil {
+			t.Errorf("attestations rendered as %s", doc.Versions["1.0.0"].Dist["attestations"])
+		}
+		if string(doc.Versions["1.0.0"].Dist["signatures"]) != `[{"keyid":"k","sig":"s"}]` {
+			t.Errorf("signatures rendered as %s", doc.Versions["1.0.0"].Dist["signatures"])
+		}
+		if _, ok := doc.Versions["1.1.0"].Dist["attestations"]; ok {
+			t.Error("a version without attestations got some")
+		}
+	}
+}

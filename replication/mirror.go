@@ -279,9 +279,12 @@ func (m *Mirror) Tarball(ctx context.Context, name, version string, head bool) (
 	}
 	var v struct {
 		Dist struct {
-			Tarball   string `json:"tarball"`
-			Integrity string `json:"integrity"`
-			Shasum    string `json:"shasum"`
+			Tarball      string `json:"tarball"`
+			Integrity    string `json:"integrity"`
+			Shasum       string `json:"shasum"`
+			Attestations *struct {
+				URL string `json:"url"`
+			} `json:"attestations"`
 		} `json:"dist"`
 	}
 	if err := json.Unmarshal(manifest, &v); err != nil || v.Dist.Tarball == "" {
@@ -305,6 +308,9 @@ func (m *Mirror) Tarball(ctx context.Context, name, version string, head bool) (
 			return nil, err
 		}
 		m.signVerified(fctx, name, version, want.integrity)
+		if a := v.Dist.Attestations; a != nil {
+			m.prefetchAttestations(fctx, name, version, a.URL)
+		}
 		return nil, nil
 	})
 	var ready <-chan int64

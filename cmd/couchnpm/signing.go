@@ -33,6 +33,7 @@ type signing struct {
 	keyring  *registry.Keyring
 	upstream *replication.UpstreamKeys
 	every    time.Duration // upstream keys refresh
+	reg      *registry.Service
 }
 
 // startSigning loads (or, on the very first start, creates) the signing key
@@ -61,13 +62,14 @@ func startSigning(ctx context.Context, cfg *config, db *couch.Client, reg *regis
 	if every <= 0 {
 		every = time.Hour
 	}
-	return &signing{keyring: keyring, every: every}, nil
+	return &signing{keyring: keyring, every: every, reg: reg}, nil
 }
 
-// mirror signs verified unsigned mirrored versions and keeps the
-// upstream's keys.
+// mirror signs verified unsigned mirrored versions, keeps the upstream's
+// keys, and serves the attestations of mirrored versions.
 func (s *signing) mirror(ctx context.Context, m *replication.Mirror, up *replication.Upstream, system replication.DocStore, bg *sync.WaitGroup, log zerolog.Logger) {
 	m.WithSigner(s.keyring)
+	s.reg.WithAttestations(m)
 	s.upstream = replication.NewUpstreamKeys(up, system, log)
 	bg.Add(1)
 	go func() {
@@ -79,6 +81,7 @@ func (s *signing) mirror(ctx context.Context, m *replication.Mirror, up *replica
 // wire serves the keys at GET /-/npm/v1/keys.
 func (s *signing) wire(h *handlers.Config) {
 	h.Keys = s.keyring
+	h.Attestations = s.reg
 	if s.upstream != nil {
 		h.UpstreamKeys = s.upstream
 	}
