@@ -2,6 +2,7 @@ package registry
 
 import (
 	"context"
+	"crypto"
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
@@ -145,7 +146,10 @@ func (k SigningKey) Sign(name, version, integrity string) (Signature, error) {
 		return Signature{}, Wrap(KindInternal, err, "signing key %s is unreadable", k.KeyID)
 	}
 	sum := sha256.Sum256(SignedMessage(name, version, integrity))
-	sig, err := ecdsa.SignASN1(rand.Reader, priv, sum[:])
+	// Deterministic (RFC 6979, a nil random source): a retried publish, or
+	// one version written on two cluster nodes, carries byte-identical
+	// signatures, so the documents stay equal and merge cleanly.
+	sig, err := priv.Sign(nil, sum[:], crypto.SHA256)
 	if err != nil {
 		return Signature{}, Wrap(KindInternal, err, "sign %s@%s", name, version)
 	}

@@ -42,6 +42,9 @@ func TestSignAndVerify(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	if again, _ := key.Sign("@acme/x", "1.0.0", integrity); again != sig {
+		t.Errorf("signing twice gave %s and %s: want deterministic signatures (RFC 6979)", sig.Sig, again.Sig)
+	}
 	expired := key.PublicKey()
 	exp := "2026-01-02T03:04:06.000Z"
 	expired.Expires = &exp
