@@ -205,6 +205,17 @@ func (s *Service) Publish(ctx context.Context, user Identity, name string, body 
 	if err != nil {
 		return err
 	}
+	var key *SigningKey
+	if s.signer != nil {
+		// Read once, not on each attempt: the retry loop below races
+		// other writers and must stay short. A publish whose key cannot
+		// be read fails rather than landing unsigned.
+		k, err := s.signer.ActiveKey(ctx)
+		if err != nil {
+			return err
+		}
+		key = &k
+	}
 	ctx = WithFreshRead(ctx) // the revision read here is written back
 	merges := 0
 	for attempt := 0; ; attempt++ {
@@ -244,9 +255,8 @@ func (s *Service) Publish(ctx context.Context, user Identity, name string, body 
 		if guarded {
 			recordClaim(doc, claim)
 		}
-		if s.signer != nil {
-			// Fails the publish rather than landing unsigned versions.
-			if err := signVersions(ctx, s.signer, doc, pub); err != nil {
+		if key != nil {
+			if err := signVersions(*key, doc, pub); err != nil {
 				return err
 			}
 		}

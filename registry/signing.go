@@ -288,14 +288,15 @@ func (k *Keyring) read(ctx context.Context) (keyringDoc, string, error) {
 
 // Sign signs a version with the active key.
 func (k *Keyring) Sign(ctx context.Context, name, version, integrity string) (Signature, error) {
-	key, err := k.activeKey(ctx)
+	key, err := k.ActiveKey(ctx)
 	if err != nil {
 		return Signature{}, err
 	}
 	return key.Sign(name, version, integrity)
 }
 
-func (k *Keyring) activeKey(ctx context.Context) (SigningKey, error) {
+// ActiveKey returns the key that signs now (read again on every call).
+func (k *Keyring) ActiveKey(ctx context.Context) (SigningKey, error) {
 	if k.override != nil {
 		return *k.override, nil
 	}
@@ -380,9 +381,9 @@ func (k *Keyring) Rotate(ctx context.Context) (SigningKey, error) {
 	return SigningKey{}, E(KindConflict, "the signing keys kept changing during the rotation; retry")
 }
 
-// VersionSigner signs versions as they are published.
+// VersionSigner gives the key that signs versions as they are published.
 type VersionSigner interface {
-	Sign(ctx context.Context, name, version, integrity string) (Signature, error)
+	ActiveKey(ctx context.Context) (SigningKey, error)
 }
 
 // WithSigner makes every publish sign its versions with signer.
@@ -392,9 +393,9 @@ func (s *Service) WithSigner(signer VersionSigner) *Service {
 }
 
 // signVersions writes dist.signatures of the versions pub adds to doc.
-func signVersions(ctx context.Context, signer VersionSigner, doc *Packument, pub *Publication) error {
+func signVersions(key SigningKey, doc *Packument, pub *Publication) error {
 	for _, nv := range pub.Versions {
-		sig, err := signer.Sign(ctx, pub.Name, nv.Version, nv.Integrity)
+		sig, err := key.Sign(pub.Name, nv.Version, nv.Integrity)
 		if err != nil {
 			return err
 		}

@@ -143,7 +143,11 @@ func (m *Mirror) signVerified(ctx context.Context, name, version, integrity stri
 		if has || got != integrity {
 			return
 		}
-		sig, err := m.signer.Sign(ctx, name, version, integrity)
+		key, err := m.signer.ActiveKey(ctx)
+		var sig registry.Signature
+		if err == nil {
+			sig, err = key.Sign(name, version, integrity)
+		}
 		if err != nil {
 			m.log.Warn().Str("pkg", name).Str("version", version).Str("error", err.Error()).Msg("cannot sign a mirrored version")
 			return
