@@ -247,6 +247,31 @@ func editVersion(t *testing.T, db, name, version string, edit func(m map[string]
 	return before
 }
 
+// storedPrivateKeys reads the private keys of reg's keyring from CouchDB.
+func storedPrivateKeys(t *testing.T, r *registry) []string {
+	t.Helper()
+	st, body, err := couchDo("GET", "/"+r.Prefix+"-system/signing-keys", nil, true)
+	if err != nil || st != 200 {
+		t.Fatalf("GET the keyring: %d %v %s", st, err, body)
+	}
+	var doc struct {
+		Keys []struct {
+			Private string `json:"private"`
+		} `json:"keys"`
+	}
+	if err := json.Unmarshal(body, &doc); err != nil {
+		t.Fatal(err)
+	}
+	var out []string
+	for _, k := range doc.Keys {
+		if len(k.Private) < 60 {
+			t.Fatalf("stored key without its private part: %s", body)
+		}
+		out = append(out, k.Private)
+	}
+	return out
+}
+
 func TestSignaturesAuditThroughMirror(t *testing.T) {
 	t.Parallel()
 	up := newFakeUpstream(t)
@@ -277,6 +302,11 @@ func TestSignaturesAuditThroughMirror(t *testing.T) {
 	}
 	if out, err := reg.couchnpmKeys("list"); err != nil || !strings.Contains(out, ownKey) || !strings.Contains(out, "active") {
 		t.Errorf("couchnpm keys list: %v\n%s", err, out)
+	}
+	// The private key is kept in the system database; it must never reach
+	// an answer or the log (checked at cleanup).
+	for _, p := range storedPrivateKeys(t, reg) {
+		reg.addSecret(p)
 	}
 
 	alice := newNPMUser(t, reg, "sigalice")
@@ -386,6 +416,17 @@ func TestSignaturesAuditThroughMirror(t *testing.T) {
 		}
 		if id, _ := signatureOf(reg, "sig-b", "1.0.0"); id != ownKey {
 			t.Errorf("sig-b@1.0.0 is signed by %q, want the old key %s", id, ownKey)
+		}
+		for _, p := range storedPrivateKeys(t, reg) {
+			reg.addSecret(p)
+		}
+		for _, path := range []string{"/-/npm/v1/keys", "/sig-a", "/sig-a/1.1.0"} {
+			res := reg.do("GET", path, "", nil)
+			for _, p := range storedPrivateKeys(t, reg) {
+				if strings.Contains(string(res.Body), p) || strings.Contains(string(res.Body), p[:40]) {
+					t.Errorf("GET %s serves a private key", path)
+				}
+			}
 		}
 		proj2 := writeProject(t, map[string]string{"sig-a": "1.1.0", "sig-b": "1.0.0", "sigup-signed": "1.0.0", "sigup-plain": "1.0.0"})
 		alice.mustRunIn(proj2, "install")
