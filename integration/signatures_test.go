@@ -6,9 +6,12 @@ import (
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
+	"crypto/sha1"
 	"crypto/sha256"
+	"crypto/sha512"
 	"crypto/x509"
 	"encoding/base64"
+	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"os"
@@ -531,4 +534,64 @@ func jsonEqual(a, b []byte) bool {
 		return false
 	}
 	return string(mustJSON(x)) == string(mustJSON(y))
+}
+
+// Versions published before registry signatures existed get signed by
+// `couchnpm keys sign-existing`: the private database lets a version gain
+// signatures once.
+func TestSignaturesSignExisting(t *testing.T) {
+	t.Parallel()
+	reg := startRegistry(t, registryOpts{})
+	alice := newNPMUser(t, reg, "oldalice")
+	alice.mustLogin(reg.user("oldalice"), "Pw-old-alice-1a2b3c4d", "oldalice@example.com")
+	alice.publish("sig-new", "1.0.0")
+
+	// An unsigned version, written as couchnpm wrote them before
+	// signatures: straight into the private database.
+	tgz := makeTarballBytes("sig-old", "1.0.0", "old")
+	sha1sum, sha512sum := sha1.Sum(tgz), sha512.Sum512(tgz)
+	stamp := time.Now().UTC().Add(-time.Hour).Format("2006-01-02T15:04:05.000Z")
+	doc := map[string]any{
+		"_id": "sig-old", "name": "sig-old",
+		"dist-tags":   map[string]string{"latest": "1.0.0"},
+		"maintainers": []map[string]string{{"name": reg.user("oldalice"), "email": "oldalice@example.com"}},
+		"time":        map[string]string{"created": stamp, "modified": stamp, "1.0.0": stamp},
+		"versions": map[string]any{"1.0.0": map[string]any{
+			"name": "sig-old", "version": "1.0.0", "main": "index.js", "_id": "sig-old@1.0.0",
+			"dist": map[string]any{
+				"tarball":   "/sig-old/-/sig-old-1.0.0.tgz",
+				"shasum":    hex.EncodeToString(sha1sum[:]),
+				"integrity": "sha512-" + base64.StdEncoding.EncodeToString(sha512sum[:]),
+			},
+		}},
+		"_attachments": map[string]any{"sig-old-1.0.0.tgz": map[string]any{
+			"content_type": "application/octet-stream", "data": base64.StdEncoding.EncodeToString(tgz),
+		}},
+	}
+	if st, body, err := couchDo("PUT", "/"+reg.Prefix+"/sig-old", mustJSON(doc), true); err != nil || st >= 300 {
+		t.Fatalf("PUT sig-old: %d %v %s", st, err, body)
+	}
+	proj := writeProject(t, map[string]string{"sig-old": "1.0.0", "sig-new": "1.0.0"})
+	alice.mustRunIn(proj, "install")
+	res := alice.auditSignatures(proj)
+	if res.Err == nil || !strings.Contains(res.Stdout, "1 package has a missing registry signature") || !strings.Contains(res.Stdout, "sig-old@1.0.0") {
+		t.Fatalf("npm audit signatures before sign-existing:\n%s", res)
+	}
+
+	out, err := reg.couchnpmKeys("sign-existing")
+	if err != nil || !strings.Contains(out, "signed 1 version(s) of 1 package(s)") {
+		t.Fatalf("couchnpm keys sign-existing: %v\n%s", err, out)
+	}
+	eventually(t, 20*time.Second, "sig-old is served signed", func() (bool, string) {
+		id, _ := signatureOf(reg, "sig-old", "1.0.0")
+		return id != "", id
+	})
+	res = alice.auditSignatures(proj)
+	if res.Err != nil || !strings.Contains(res.Stdout, "2 packages have verified registry signatures") {
+		t.Errorf("npm audit signatures after sign-existing:\n%s", res)
+	}
+	// Running it again signs nothing and changes nothing.
+	if out, err := reg.couchnpmKeys("sign-existing"); err != nil || !strings.Contains(out, "signed 0 version(s) of 0 package(s)") {
+		t.Errorf("couchnpm keys sign-existing, again: %v\n%s", err, out)
+	}
 }

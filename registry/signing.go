@@ -440,3 +440,37 @@ func DistOf(m Manifest) (integrity string, signatures []Signature, hasSignatures
 	}
 	return v.Dist.Integrity, signatures, hasSignatures
 }
+
+// SignUnsigned signs the versions of p that carry no signature (published
+// before registry signatures) with key and returns how many it signed.
+// Versions that have signatures keep them: the private database's
+// validate_doc_update lets a version gain signatures once, never change
+// them.
+func SignUnsigned(p *Packument, key SigningKey) (int, error) {
+	n := 0
+	for v, m := range p.Versions {
+		integrity, _, has := DistOf(m)
+		if has || integrity == "" {
+			continue
+		}
+		sig, err := key.Sign(p.Name, v, integrity)
+		if err != nil {
+			return n, err
+		}
+		signed, err := SetSignatures(m, []Signature{sig})
+		if err != nil {
+			return n, err
+		}
+		p.Versions[v] = signed
+		n++
+	}
+	return n, nil
+}
+
+// gainedSignatures reports whether manifest a is b with signatures added:
+// the same integrity, signatures in a and none in b.
+func gainedSignatures(a, b Manifest) bool {
+	ai, asigs, _ := DistOf(a)
+	bi, _, bhas := DistOf(b)
+	return ai == bi && len(asigs) > 0 && !bhas
+}

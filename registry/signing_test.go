@@ -311,3 +311,26 @@ func TestRenderPointsAttestationsHere(t *testing.T) {
 		}
 	}
 }
+
+func TestSignUnsignedAndMergePrefersSigned(t *testing.T) {
+	key, _ := NewSigningKey(time.Now())
+	p := NewPackument("old")
+	p.Versions["1.0.0"] = json.RawMessage(`{"name":"old","version":"1.0.0","dist":{"integrity":"sha512-a","shasum":"x","tarball":"/t"}}`)
+	p.Versions["1.1.0"] = json.RawMessage(`{"name":"old","version":"1.1.0","dist":{"integrity":"sha512-b","shasum":"x","tarball":"/t","signatures":[{"keyid":"SHA256:other","sig":"keep"}]}}`)
+	p.Versions["0.0.1"] = json.RawMessage(`{"name":"old","version":"0.0.1","dist":{"shasum":"x","tarball":"/t"}}`)
+	unsigned := p.Versions["1.0.0"]
+	n, err := SignUnsigned(p, key)
+	if err != nil || n != 1 {
+		t.Fatalf("SignUnsigned = %d, %v; want 1 (only the unsigned version with an integrity)", n, err)
+	}
+	integrity, sigs, _ := DistOf(p.Versions["1.0.0"])
+	if len(sigs) != 1 || VerifySignature([]PublicKey{key.PublicKey()}, "old", "1.0.0", integrity, time.Now(), sigs[0]) != nil {
+		t.Errorf("1.0.0 signed as %s", p.Versions["1.0.0"])
+	}
+	if _, sigs, _ := DistOf(p.Versions["1.1.0"]); len(sigs) != 1 || sigs[0].Sig != "keep" {
+		t.Errorf("1.1.0's signatures changed: %s", p.Versions["1.1.0"])
+	}
+	if !gainedSignatures(p.Versions["1.0.0"], unsigned) || gainedSignatures(unsigned, p.Versions["1.0.0"]) || gainedSignatures(p.Versions["1.1.0"], unsigned) {
+		t.Error("gainedSignatures is wrong")
+	}
+}
