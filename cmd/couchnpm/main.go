@@ -31,7 +31,7 @@ commands:
   version         print the version and the source revision it was built from
   replication status  show the state of the replications with peer sites (--peer)
   user            add, disable, enable, delete and list accounts (couchnpm user -h)
-  keys            list or rotate the registry's signing keys (couchnpm keys -h)
+  keys            list or rotate the signing keys, sign old versions (couchnpm keys -h)
 `
 
 func main() {
