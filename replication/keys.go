@@ -125,7 +125,10 @@ func (m *Mirror) WithSigner(s registry.VersionSigner) *Mirror {
 // tarball was just verified against integrity, unless the upstream signed
 // it (its signatures are kept untouched) or its integrity changed.
 func (m *Mirror) signVerified(ctx context.Context, name, version, integrity string) {
-	if m.signer == nil || !signable(integrity) {
+	// In replicate mode the mirror database is CouchDB's replication
+	// target: a write of ours would only conflict with the next
+	// replicated revision.
+	if m.signer == nil || m.mode == ModeReplicate || !signable(integrity) {
 		return
 	}
 	ctx = registry.WithFreshRead(ctx)
