@@ -600,6 +600,52 @@ func TestValidateDocUpdate(t *testing.T) {
 			want: "only its \"deprecated\" field may change",
 		},
 		{
+			name:   "a version published before signatures is signed once",
+			oldDoc: func() map[string]any { return stored("1.0.0", "1.1.0") },
+			newDoc: func() map[string]any {
+				d := stored("1.0.0", "1.1.0")
+				versionOf(d, "1.0.0")["dist"].(map[string]any)["signatures"] = []any{map[string]any{"keyid": "SHA256:k", "sig": "MEUC"}}
+				return d
+			},
+		},
+		{
+			name: "a signature cannot change",
+			oldDoc: func() map[string]any {
+				d := stored("1.0.0")
+				versionOf(d, "1.0.0")["dist"].(map[string]any)["signatures"] = []any{map[string]any{"keyid": "SHA256:k", "sig": "MEUC"}}
+				return d
+			},
+			newDoc: func() map[string]any {
+				d := stored("1.0.0")
+				versionOf(d, "1.0.0")["dist"].(map[string]any)["signatures"] = []any{map[string]any{"keyid": "SHA256:k", "sig": "OTHER"}}
+				return d
+			},
+			userCtx: admin,
+			want:    "only its \"deprecated\" field may change",
+		},
+		{
+			name: "a signature cannot be removed",
+			oldDoc: func() map[string]any {
+				d := stored("1.0.0")
+				versionOf(d, "1.0.0")["dist"].(map[string]any)["signatures"] = []any{map[string]any{"keyid": "SHA256:k", "sig": "MEUC"}}
+				return d
+			},
+			newDoc: func() map[string]any { return stored("1.0.0") },
+			want:   "only its \"deprecated\" field may change",
+		},
+		{
+			name:   "signing an old version changes nothing else",
+			oldDoc: func() map[string]any { return stored("1.0.0") },
+			newDoc: func() map[string]any {
+				d := stored("1.0.0")
+				dist := versionOf(d, "1.0.0")["dist"].(map[string]any)
+				dist["signatures"] = []any{map[string]any{"keyid": "SHA256:k", "sig": "MEUC"}}
+				dist["integrity"] = "sha512-other"
+				return d
+			},
+			want: "only its \"deprecated\" field may change",
+		},
+		{
 			name:   "a merge replaces a version published twice by the earlier publish and reports it",
 			oldDoc: func() map[string]any { return stored("1.0.0") },
 			newDoc: func() map[string]any {

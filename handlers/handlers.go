@@ -77,6 +77,13 @@ type Config struct {
 	Observer        RequestObserver
 	WebLogin        WebLogins         // npm's web login; nil: POST /-/v1/login answers 404 (npm falls back to the legacy login)
 	AuditLog        auditlog.Recorder // writes and security events (auditlog.go); nil: not recorded
+	// Keys are this registry's signing keys, UpstreamKeys the mirrored
+	// upstream's, served together at GET /-/npm/v1/keys (keys.go); Keys
+	// nil: 404, as npm expects of a registry that does not sign.
+	Keys, UpstreamKeys KeySource
+	// Attestations serves mirrored versions' attestations (keys.go); nil:
+	// 404.
+	Attestations AttestationReader
 }
 
 // Server holds the dependencies of the routes.
@@ -123,6 +130,9 @@ func New(cfg Config, reg Registry, accounts Accounts, db Pinger, log zerolog.Log
 	if cfg.Metrics != nil {
 		api.Handle("/metrics", cfg.Metrics).Methods(http.MethodGet)
 	}
+	// npm audit signatures (keys.go)
+	api.HandleFunc("/npm/v1/keys", s.keys).Methods(http.MethodGet)
+	api.HandleFunc("/npm/v1/attestations/{spec:.+}", s.attestations).Methods(http.MethodGet)
 	s.commandRoutes(api, r) // command surface
 	api.PathPrefix("/").HandlerFunc(s.notFound)
 

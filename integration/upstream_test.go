@@ -48,6 +48,7 @@ type fakeUpstream struct {
 	inflight int                       // package and tarball requests being answered now
 	peak     int                       // the most of them at once
 	closing  chan struct{}             // closed at cleanup: dripping handlers stop
+	signing  *upstreamSigning          // signs published versions, serves keys (signatures_test.go); nil: none
 }
 
 // faultKind is a way the fake upstream misbehaves.
@@ -217,13 +218,16 @@ func (u *fakeUpstream) publish(name, version string, deps map[string]string) {
 	file := unscoped(name) + "-" + version + ".tgz"
 	sha1sum := sha1.Sum(tgz)
 	sha512sum := sha512.Sum512(tgz)
+	dist := map[string]any{
+		"tarball":   u.srv.URL + "/" + name + "/-/" + file,
+		"shasum":    hex.EncodeToString(sha1sum[:]),
+		"integrity": "sha512-" + base64.StdEncoding.EncodeToString(sha512sum[:]),
+	}
+	if u.signing != nil {
+		u.signing.sign(u.srv.URL, name, version, dist)
+	}
 	p.versions[version] = map[string]any{
-		"name": name, "version": version, "main": "index.js", "dependencies": deps,
-		"dist": map[string]any{
-			"tarball":   u.srv.URL + "/" + name + "/-/" + file,
-			"shasum":    hex.EncodeToString(sha1sum[:]),
-			"integrity": "sha512-" + base64.StdEncoding.EncodeToString(sha512sum[:]),
-		},
+		"name": name, "version": version, "main": "index.js", "dependencies": deps, "dist": dist,
 	}
 	p.tarballs[file] = tgz
 	p.time[version] = time.Now().UTC().Format(time.RFC3339)
@@ -369,6 +373,13 @@ func (u *fakeUpstream) respond(r *http.Request, path string, garbage bool) answe
 		st, v := u.serveChanges(r)
 		if st != 200 {
 			fail(st, v.(string))
+			return a
+		}
+		jsonBody(v)
+	case u.signing != nil && strings.HasPrefix(path, "/-/npm/v1/"):
+		st, v := u.signing.serve(path)
+		if st != 200 {
+			fail(st, `{"error":"not_found"}`)
 			return a
 		}
 		jsonBody(v)

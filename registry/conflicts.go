@@ -215,7 +215,10 @@ func MergeLeaves(leaves []*Packument) *Packument {
 			if _, ok := l.Versions[v]; !ok {
 				continue
 			}
-			if kept == nil || l.Time[v] < kept.Time[v] {
+			// On a tie, a copy that gained signatures (keys
+			// sign-existing) wins over the same version unsigned: the
+			// validate_doc_update lets signatures be added, never removed.
+			if kept == nil || l.Time[v] < kept.Time[v] || (l.Time[v] == kept.Time[v] && gainedSignatures(l.Versions[v], kept.Versions[v])) {
 				kept = l
 			}
 		}

@@ -311,6 +311,10 @@ func mergePublish(stored *Packument, pub *Publication, user Person, now time.Tim
 		if dist == nil {
 			dist = map[string]json.RawMessage{}
 		}
+		// Signatures and attestations are the registry's word, never the
+		// publisher's: a client could otherwise bring its own.
+		delete(dist, "signatures")
+		delete(dist, "attestations")
 		dist["shasum"] = mustJSON(nv.Shasum)
 		// Always the computed sha512: the client's string may carry entries
 		// checkIntegrity does not verify (sha256, sha384), and npm checks

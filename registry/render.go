@@ -99,6 +99,14 @@ func (r Render) rewriteTarball(name, version string, m Manifest, keep []string) 
 	var dist map[string]json.RawMessage
 	if json.Unmarshal(fields["dist"], &dist) == nil && dist != nil {
 		dist["tarball"] = mustJSON(r.BaseURL + TarballPath(name, version))
+		// Attestations (mirrored versions) are served from here too.
+		var att map[string]json.RawMessage
+		if json.Unmarshal(dist["attestations"], &att) == nil && att != nil {
+			if _, ok := att["url"]; ok {
+				att["url"] = mustJSON(r.BaseURL + AttestationsPath(name, version))
+				dist["attestations"] = mustJSON(att)
+			}
+		}
 		fields["dist"] = mustJSON(dist)
 	}
 	return json.Marshal(fields)

@@ -48,6 +48,9 @@ type Service struct {
 	locks     *writeLocks        // this instance's writes to one package take turns
 	budget    time.Duration      // how long a write retries conflicts (writeBudget)
 	reads     singleflight.Group // read-path merges, one per package at a time
+	signer    VersionSigner      // signs published versions (signing.go); nil: unsigned
+	// attestations serves mirrored versions' attestations (attestations.go).
+	attestations AttestationSource
 }
 
 // Mirror is the upstream side of the read path (see package replication).
@@ -213,6 +216,17 @@ func (s *Service) Publish(ctx context.Context, user Identity, name string, body 
 	if err != nil {
 		return err
 	}
+	var key *SigningKey
+	if s.signer != nil {
+		// Read once, not on each attempt: the retry loop below races
+		// other writers and must stay short. A publish whose key cannot
+		// be read fails rather than landing unsigned.
+		k, err := s.signer.ActiveKey(ctx)
+		if err != nil {
+			return err
+		}
+		key = &k
+	}
 	ctx = WithFreshRead(ctx) // the revision read here is written back
 	unlock, err := s.locks.lock(ctx, name)
 	if err != nil {
@@ -272,6 +286,11 @@ func (s *Service) Publish(ctx context.Context, user Identity, name string, body 
 		}
 		if guarded {
 			recordClaim(doc, claim)
+		}
+		if key != nil {
+			if err := signVersions(*key, doc, pub); err != nil {
+				return err
+			}
 		}
 		doc.stampChanges(before, doc.Time["modified"])
 		w, err := s.store.PutPackument(ctx, doc)

@@ -83,6 +83,7 @@ type Mirror struct {
 	// nameCheck bounds Known: how long a first publish waits for the
 	// upstream to say whether it has the name.
 	nameCheck time.Duration
+	signer    registry.VersionSigner // signs verified unsigned versions (keys.go); nil: never
 }
 
 // MirrorConfig configures a Mirror.
@@ -235,6 +236,7 @@ func (m *Mirror) Store(ctx context.Context, p *registry.Packument) (*registry.Pa
 	p.Rev = ""
 	if old, err := m.store.GetPackument(ctx, p.ID); err == nil {
 		p.Rev = old.Rev
+		keepSignatures(old, p)
 	} else if !registry.IsKind(err, registry.KindNotFound) {
 		return nil, err
 	}
@@ -277,9 +279,12 @@ func (m *Mirror) Tarball(ctx context.Context, name, version string, head bool) (
 	}
 	var v struct {
 		Dist struct {
-			Tarball   string `json:"tarball"`
-			Integrity string `json:"integrity"`
-			Shasum    string `json:"shasum"`
+			Tarball      string `json:"tarball"`
+			Integrity    string `json:"integrity"`
+			Shasum       string `json:"shasum"`
+			Attestations *struct {
+				URL string `json:"url"`
+			} `json:"attestations"`
 		} `json:"dist"`
 	}
 	if err := json.Unmarshal(manifest, &v); err != nil || v.Dist.Tarball == "" {
@@ -298,7 +303,15 @@ func (m *Mirror) Tarball(ctx context.Context, name, version string, head bool) (
 	ch := m.flights.DoChan("tgz:"+id, func() (any, error) {
 		// Detached: the fetch finishes for the other waiters even when the
 		// client that started it hangs up.
-		return nil, m.fetchTarball(context.WithoutCancel(ctx), id, want, lead)
+		fctx := context.WithoutCancel(ctx)
+		if err := m.fetchTarball(fctx, id, want, lead); err != nil {
+			return nil, err
+		}
+		m.signVerified(fctx, name, version, want.integrity)
+		if a := v.Dist.Attestations; a != nil {
+			m.prefetchAttestations(fctx, name, version, a.URL)
+		}
+		return nil, nil
 	})
 	var ready <-chan int64
 	if lead != nil {

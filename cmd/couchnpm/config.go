@@ -34,6 +34,7 @@ type config struct {
 	Commands        commandsConfig // command surface (commands.go)
 	Fastpath        fastpathConfig // packument cache, metrics, pprof (fastpath.go)
 	Peers           peersConfig    // active-active sites (peers.go)
+	Signing         signingConfig  // registry signatures (signing.go)
 
 	// SignupEmailDomains limits sign-up to these e-mail domains (empty: any).
 	SignupEmailDomains []string
@@ -178,6 +179,7 @@ func parseServe(args []string) (*config, error) {
 	c.Commands.register(e)
 	c.Fastpath.register(e)
 	c.Peers.register(e)
+	c.Signing.register(e)
 	if err := parseFlags(fs, args); err != nil {
 		return nil, err
 	}

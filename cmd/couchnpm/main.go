@@ -33,6 +33,7 @@ commands:
   version         print the version and the source revision it was built from
   replication status  show the state of the replications with peer sites (--peer)
   user            add, disable, enable, delete and list accounts (couchnpm user -h)
+  keys            list or rotate the signing keys, sign old versions (couchnpm keys -h)
 `
 
 func main() {
@@ -79,6 +80,8 @@ func run(args []string) int {
 		return 0
 	case "user":
 		return userCommand(args[1:]) // usercmd.go
+	case "keys":
+		return keysCommand(args[1:]) // keyscmd.go
 	case "-h", "--help", "help":
 		fmt.Fprint(os.Stdout, usage)
 		return 0
@@ -167,7 +170,11 @@ func serve(cfg *config) error {
 	if err != nil {
 		return err
 	}
-	mirrorStatus, err := startMirror(ctx, cfg, db, reg, &background, log)
+	sig, err := startSigning(ctx, cfg, db, reg, log) // signing.go
+	if err != nil {
+		return err
+	}
+	mirrorStatus, err := startMirror(ctx, cfg, db, reg, sig, &background, log)
 	if err != nil {
 		return err
 	}
@@ -184,6 +191,7 @@ func serve(cfg *config) error {
 	hcfg.AuditLog = audit
 	// npm login's web flow; pending logins live in the system database
 	hcfg.WebLogin = registry.NewWebLogins(accounts, db.Docs(couch.RoleSystem), registry.WebLoginTTL)
+	sig.wire(&hcfg)
 	wireCommands(cfg, db, reg, &hcfg) // command surface
 	if err := wireFastpath(ctx, cfg, mirrorStatus, &hcfg, log); err != nil {
 		return err

@@ -21,7 +21,7 @@ const followerLeaseTTL = 15 * time.Second
 
 // startMirror wires the upstream mirror into reg and starts its background
 // work (the follower under a lease, or the _replicator document keeper).
-func startMirror(ctx context.Context, cfg *config, db *couch.Client, reg *registry.Service, bg *sync.WaitGroup, log zerolog.Logger) (handlers.MirrorStatus, error) {
+func startMirror(ctx context.Context, cfg *config, db *couch.Client, reg *registry.Service, sig *signing, bg *sync.WaitGroup, log zerolog.Logger) (handlers.MirrorStatus, error) {
 	mc := cfg.Mirror
 	if mc.Mode == replication.ModeOff {
 		return nil, nil
@@ -42,6 +42,7 @@ func startMirror(ctx context.Context, cfg *config, db *couch.Client, reg *regist
 	system := db.Docs(couch.RoleSystem)
 	// The takeover guard asks the mirror, and honours operators' claims.
 	reg.WithMirror(mirror).WithClaims(registry.NewClaims(system))
+	sig.mirror(ctx, mirror, up, system, bg, log) // signing.go
 
 	lease := replication.NewLease(system, "lease:follower", cfg.InstanceID, followerLeaseTTL, log)
 	reporter := &replication.Reporter{Mode: mc.Mode, Upstream: up.Base(), Instance: cfg.InstanceID,

@@ -78,6 +78,22 @@ function (newDoc, oldDoc, userCtx, secObj) {
     return r;
   }
 
+  // withoutNewSignatures drops dist.signatures from version m when the
+  // stored version had none: a version published before registry
+  // signatures may be signed once (couchnpm keys sign-existing); signatures
+  // it has can never change.
+  function withoutNewSignatures(m, oldM) {
+    if (!isObject(m.dist) || !has(m.dist, 'signatures') || !isObject(oldM) || !isObject(oldM.dist) || has(oldM.dist, 'signatures')) {
+      return m;
+    }
+    if (!isArray(m.dist.signatures) || m.dist.signatures.length === 0) {
+      return m;
+    }
+    var r = without(m, 'dist');
+    r.dist = without(m.dist, 'signatures');
+    return r;
+  }
+
   // 1. design documents
   if (typeof newDoc._id === 'string' && newDoc._id.indexOf('_design/') === 0) {
     return;
@@ -189,7 +205,7 @@ function (newDoc, oldDoc, userCtx, secObj) {
       forbid('versions[' + q(k) + '].dist must have a tarball and a shasum');
     }
     if (has(oldVersions, k)) {
-      if ((!isObject(oldVersions[k]) || !deepEqual(without(m, 'deprecated'), without(oldVersions[k], 'deprecated'))) && !mergeReplaced(k)) {
+      if ((!isObject(oldVersions[k]) || !deepEqual(withoutNewSignatures(without(m, 'deprecated'), oldVersions[k]), without(oldVersions[k], 'deprecated'))) && !mergeReplaced(k)) {
         forbid('version ' + k + ' is already published; only its "deprecated" field may change');
       }
     } else {
