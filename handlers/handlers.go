@@ -70,6 +70,7 @@ type Config struct {
 	Metrics         http.Handler   // GET /-/metrics (Prometheus); nil = none
 	Observer        RequestObserver
 	WebLogin        WebLogins // npm's web login; nil: POST /-/v1/login answers 404 (npm falls back to the legacy login)
+	Pages           Pages     // web UI for browsers (pages.go); nil: none
 }
 
 // Server holds the dependencies of the routes.
@@ -107,6 +108,9 @@ func New(cfg Config, reg Registry, accounts Accounts, db Pinger, log zerolog.Log
 		api.Handle("/metrics", cfg.Metrics).Methods(http.MethodGet)
 	}
 	s.commandRoutes(api, r) // command surface
+	// web UI for browsers (pages.go)
+	api.PathPrefix("/web/").HandlerFunc(s.webPages).Methods(http.MethodGet, http.MethodHead)
+	r.HandleFunc("/", s.home).Methods(http.MethodGet, http.MethodHead)
 	api.PathPrefix("/").HandlerFunc(s.notFound)
 
 	const pkg = `{pkg:@[^/%]+(?:/|%2[fF])[^/]+|[^/@][^/]*}`

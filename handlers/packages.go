@@ -43,6 +43,9 @@ func packageRequest(r *http.Request, who func(*http.Request) (registry.Identity,
 }
 
 func (s *Server) packument(w http.ResponseWriter, r *http.Request) {
+	if s.servePage(w, r) { // a browser: the package page (pages.go)
+		return
+	}
 	user, name, err := packageRequest(r, identity)
 	if err != nil {
 		writeError(w, r, err)

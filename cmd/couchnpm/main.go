@@ -168,6 +168,8 @@ func serve(cfg *config) error {
 	// npm login's web flow; pending logins live in the system database
 	hcfg.WebLogin = registry.NewWebLogins(accounts, db.Docs(couch.RoleSystem), registry.WebLoginTTL)
 	wireCommands(cfg, db, reg, &hcfg) // command surface
+	// web UI (web.go)
+	wireWeb(cfg, db, reg, mirrorStatus, &hcfg)
 	if err := wireFastpath(ctx, cfg, mirrorStatus, &hcfg, log); err != nil {
 		return err
 	}

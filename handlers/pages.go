@@ -1,0 +1,89 @@
+package handlers
+
+import (
+	"mime"
+	"net/http"
+	"strconv"
+	"strings"
+
+	"github.com/couchnpm/couchnpm/registry"
+)
+
+// Pages is the web UI (package web): HTML for browsers at / and /<name>,
+// and everything under /-/web/. The handlers resolve the caller; the pages
+// read through the registry with that identity.
+type Pages interface {
+	Home(w http.ResponseWriter, r *http.Request, user registry.Identity)
+	Package(w http.ResponseWriter, r *http.Request, user registry.Identity, name string)
+	ServeWeb(w http.ResponseWriter, r *http.Request, user registry.Identity)
+}
+
+// wantsHTML reports whether the request prefers HTML to JSON: a browser's
+// Accept names text/html with a weight at least that of any JSON type.
+// npm, pnpm and yarn never name text/html ("*/*" does not count), so they
+// keep getting the packument.
+func wantsHTML(r *http.Request) bool {
+	var html, json float64
+	for _, part := range strings.Split(r.Header.Get("Accept"), ",") {
+		mt, params, err := mime.ParseMediaType(strings.TrimSpace(part))
+		if err != nil {
+			continue
+		}
+		q := 1.0
+		if s, ok := params["q"]; ok {
+			if f, err := strconv.ParseFloat(s, 64); err == nil {
+				q = f
+			}
+		}
+		switch {
+		case mt == "text/html" || mt == "application/xhtml+xml":
+			html = max(html, q)
+		case mt == "application/json" || strings.HasSuffix(mt, "+json"):
+			json = max(json, q)
+		}
+	}
+	return html > 0 && html >= json
+}
+
+// servePage answers a package route with its page when a browser asks for
+// one; false leaves the request to the API handler.
+func (s *Server) servePage(w http.ResponseWriter, r *http.Request) bool {
+	if s.cfg.Pages == nil || !wantsHTML(r) {
+		return false
+	}
+	user, name, err := packageRequest(r, identity)
+	if err != nil {
+		writeError(w, r, err)
+		return true
+	}
+	s.cfg.Pages.Package(w, r, user, name)
+	return true
+}
+
+// home is GET /: the home page for browsers, 404 for everyone else.
+func (s *Server) home(w http.ResponseWriter, r *http.Request) {
+	if s.cfg.Pages == nil || !wantsHTML(r) {
+		s.notFound(w, r)
+		return
+	}
+	user, err := identity(r)
+	if err != nil {
+		writeError(w, r, err)
+		return
+	}
+	s.cfg.Pages.Home(w, r, user)
+}
+
+// webPages serves /-/web/… (search, version pages, static files).
+func (s *Server) webPages(w http.ResponseWriter, r *http.Request) {
+	if s.cfg.Pages == nil {
+		s.notFound(w, r)
+		return
+	}
+	user, err := identity(r)
+	if err != nil {
+		writeError(w, r, err)
+		return
+	}
+	s.cfg.Pages.ServeWeb(w, r, user)
+}
