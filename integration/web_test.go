@@ -1,0 +1,126 @@
+package integration
+
+import (
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+)
+
+// browserAccept is what Chromium and Firefox send for a page.
+const browserAccept = "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8"
+
+// The web UI, driven over HTTP as a browser asks: packages published with
+// the real npm appear on the home, search and package pages; a restricted
+// package, its README and its tarball link appear only with credentials;
+// a hostile README is neutralized; npm itself keeps getting JSON.
+func TestWebPages(t *testing.T) {
+	t.Parallel()
+	reg := startRegistry(t, registryOpts{})
+	alice := newNPMUser(t, reg, "webalice")
+	alice.mustLogin("webalice", "Pw-web-alice-5d6e7f8a", "webalice@example.com")
+	anon := newNPMUser(t, reg, "anonymous")
+
+	widget := writePackageWith(t, "web-widget", "1.2.0", map[string]any{"keywords": []string{"webui", "widgets"},
+		"dependencies": map[string]string{"web-dep": "^1.0.0"}})
+	hostile := "# Web widget\n\n| col | val |\n|---|---|\n| a | 1 |\n\n" +
+		"<script>window.pwned=1</script><img src=x onerror=\"window.pwned=2\">\n\n[click](javascript:window.pwned=3)\n"
+	if err := os.WriteFile(filepath.Join(widget, "README.md"), []byte(hostile), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	alice.mustRunIn(writePackageWith(t, "web-dep", "1.0.0", nil), "publish")
+	alice.mustRunIn(widget, "publish")
+	secret := writePackageWith(t, "@acme/web-secret", "1.0.0", map[string]any{"description": "hush hush"})
+	if err := os.WriteFile(filepath.Join(secret, "README.md"), []byte("TOP-SECRET-README\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	alice.mustRunIn(secret, "publish", "--access", "restricted")
+
+	page := func(path, token string, want int) string {
+		t.Helper()
+		res, err := reg.tryDoAccept("GET", path, token, nil, browserAccept, 30*time.Second)
+		if err != nil {
+			t.Fatalf("GET %s: %v", path, err)
+		}
+		if res.Status != want {
+			t.Fatalf("GET %s: %s, want %d", path, res, want)
+		}
+		if ct := res.Header.Get("Content-Type"); !strings.HasPrefix(ct, "text/html") {
+			t.Fatalf("GET %s: Content-Type %q, want HTML", path, ct)
+		}
+		if csp := res.Header.Get("Content-Security-Policy"); !strings.Contains(csp, "frame-ancestors 'none'") || strings.Contains(csp, "unsafe-inline") {
+			t.Errorf("GET %s: CSP %q", path, csp)
+		}
+		return string(res.Body)
+	}
+
+	t.Run("anonymous visitor", func(t *testing.T) {
+		home := page("/", "", 200)
+		if !strings.Contains(home, `href="/web-widget"`) || strings.Contains(home, "web-secret") {
+			t.Errorf("home: want web-widget listed and no restricted package:\n%s", home)
+		}
+		body := page("/web-widget", "", 200)
+		for _, want := range []string{"<h1>Web widget</h1>", "<table>", "npm install web-widget", `href="/web-dep"`, "1.2.0", "sha512-"} {
+			if !strings.Contains(body, want) {
+				t.Errorf("package page lacks %q", want)
+			}
+		}
+		for _, bad := range []string{"<script>window", "onerror", "javascript:"} {
+			if strings.Contains(body, bad) {
+				t.Errorf("package page keeps %q from the README", bad)
+			}
+		}
+		found := page("/-/web/search?q=web", "", 200)
+		if !strings.Contains(found, `href="/web-widget"`) || strings.Contains(found, "web-secret") {
+			t.Errorf("search: %s", found)
+		}
+		for _, p := range []string{"/@acme/web-secret", "/@acme%2fweb-secret", "/-/web/package/@acme/web-secret/v/1.0.0"} {
+			if b := page(p, "", 404); strings.Contains(b, "TOP-SECRET") || strings.Contains(b, "hush hush") {
+				t.Errorf("anonymous %s shows the restricted package", p)
+			}
+		}
+		// The version page's tarball link is the registry's tarball URL.
+		v := page("/-/web/package/web-widget/v/1.2.0", "", 200)
+		m := regexp.MustCompile(`id="tarball">([^<]+)<`).FindStringSubmatch(v)
+		if m == nil {
+			t.Fatalf("version page has no tarball link:\n%s", v)
+		}
+		if res := reg.do("GET", m[1], "", nil); res.Status != 200 || len(res.Body) == 0 {
+			t.Errorf("tarball link %s: %s", m[1], res)
+		}
+	})
+
+	t.Run("logged in", func(t *testing.T) {
+		body := page("/@acme/web-secret", alice.token(), 200)
+		if !strings.Contains(body, "TOP-SECRET-README") || !strings.Contains(body, "restricted") {
+			t.Errorf("restricted package page for its maintainer:\n%s", body)
+		}
+		if home := page("/", alice.token(), 200); !strings.Contains(home, "web-secret") {
+			t.Errorf("home hides the restricted package from a logged-in user")
+		}
+		if found := page("/-/web/search?q=web", alice.token(), 200); !strings.Contains(found, "web-secret") {
+			t.Errorf("search hides the restricted package from a logged-in user")
+		}
+	})
+
+	t.Run("npm keeps getting JSON", func(t *testing.T) {
+		res := anon.mustRunIn("", "view", "web-widget", "version")
+		if strings.TrimSpace(res.Stdout) != "1.2.0" {
+			t.Errorf("npm view: %s", res)
+		}
+		proj := writeProject(t, map[string]string{"web-widget": "^1.2.0"})
+		anon.mustRunIn(proj, "install")
+		mustRequire(t, proj, "web-widget", "1.2.0", "web-widget-1.2.0")
+		for _, accept := range []string{"application/vnd.npm.install-v1+json; q=1.0, application/json; q=0.8, */*", "application/json", "*/*"} {
+			res, err := reg.tryDoAccept("GET", "/web-widget", "", nil, accept, 30*time.Second)
+			if err != nil || res.Status != 200 || res.Body[0] != '{' || strings.HasPrefix(res.Header.Get("Content-Type"), "text/html") {
+				t.Errorf("Accept %q: %v %s", accept, err, res)
+			}
+		}
+		if res := reg.do("GET", "/", "", nil); res.Status != 404 || res.Body[0] != '{' {
+			t.Errorf("GET / as a client: %s, want the JSON 404", res)
+		}
+	})
+}
