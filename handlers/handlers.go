@@ -108,9 +108,7 @@ func New(cfg Config, reg Registry, accounts Accounts, db Pinger, log zerolog.Log
 		api.Handle("/metrics", cfg.Metrics).Methods(http.MethodGet)
 	}
 	s.commandRoutes(api, r) // command surface
-	// web UI for browsers (pages.go)
-	api.PathPrefix("/web/").HandlerFunc(s.webPages).Methods(http.MethodGet, http.MethodHead)
-	r.HandleFunc("/", s.home).Methods(http.MethodGet, http.MethodHead)
+	s.pageRoutes(api, r) // web UI for browsers (websession.go, pages.go)
 	api.PathPrefix("/").HandlerFunc(s.notFound)
 
 	const pkg = `{pkg:@[^/%]+(?:/|%2[fF])[^/]+|[^/@][^/]*}`

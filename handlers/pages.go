@@ -16,6 +16,8 @@ type Pages interface {
 	Home(w http.ResponseWriter, r *http.Request, user registry.Identity)
 	Package(w http.ResponseWriter, r *http.Request, user registry.Identity, name string)
 	ServeWeb(w http.ResponseWriter, r *http.Request, user registry.Identity)
+	// Login shows the log-in form (or the log-out confirmation).
+	Login(w http.ResponseWriter, r *http.Request, user registry.Identity, page LoginPage)
 }
 
 // wantsHTML reports whether the request prefers HTML to JSON: a browser's
@@ -51,7 +53,7 @@ func (s *Server) servePage(w http.ResponseWriter, r *http.Request) bool {
 	if s.cfg.Pages == nil || !wantsHTML(r) {
 		return false
 	}
-	user, name, err := packageRequest(r, identity)
+	user, name, err := packageRequest(r, func(r *http.Request) (registry.Identity, error) { return s.pageIdentity(w, r) })
 	if err != nil {
 		writeError(w, r, err)
 		return true
@@ -66,7 +68,7 @@ func (s *Server) home(w http.ResponseWriter, r *http.Request) {
 		s.notFound(w, r)
 		return
 	}
-	user, err := identity(r)
+	user, err := s.pageIdentity(w, r)
 	if err != nil {
 		writeError(w, r, err)
 		return
@@ -80,7 +82,7 @@ func (s *Server) webPages(w http.ResponseWriter, r *http.Request) {
 		s.notFound(w, r)
 		return
 	}
-	user, err := identity(r)
+	user, err := s.pageIdentity(w, r)
 	if err != nil {
 		writeError(w, r, err)
 		return

@@ -16,6 +16,7 @@ import (
 type fakePages struct {
 	calls []string
 	users []registry.Identity
+	login []LoginPage
 }
 
 func (f *fakePages) Home(w http.ResponseWriter, r *http.Request, user registry.Identity) {
@@ -34,6 +35,14 @@ func (f *fakePages) ServeWeb(w http.ResponseWriter, r *http.Request, user regist
 	f.calls, f.users = append(f.calls, "web "+r.URL.Path), append(f.users, user)
 	w.Header().Set("Content-Type", "text/html; charset=utf-8")
 	_, _ = w.Write([]byte("<p>web</p>"))
+}
+
+func (f *fakePages) Login(w http.ResponseWriter, r *http.Request, user registry.Identity, p LoginPage) {
+	f.calls, f.users = append(f.calls, "login"), append(f.users, user)
+	f.login = append(f.login, p)
+	w.Header().Set("Content-Type", "text/html; charset=utf-8")
+	w.WriteHeader(p.Status)
+	_, _ = w.Write([]byte("<p>login " + p.Error + "</p>"))
 }
 
 func TestWantsHTML(t *testing.T) {

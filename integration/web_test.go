@@ -1,6 +1,10 @@
 package integration
 
 import (
+	"io"
+	"net/http"
+	"net/http/cookiejar"
+	"net/url"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -102,6 +106,77 @@ func TestWebPages(t *testing.T) {
 		}
 		if found := page("/-/web/search?q=web", alice.token(), 200); !strings.Contains(found, "web-secret") {
 			t.Errorf("search hides the restricted package from a logged-in user")
+		}
+	})
+
+	t.Run("browser session", func(t *testing.T) {
+		jar, _ := cookiejar.New(nil)
+		client := &http.Client{Jar: jar, Timeout: 30 * time.Second,
+			CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+		get := func(path string) (int, string) {
+			t.Helper()
+			req, _ := http.NewRequest("GET", reg.URL+path, nil)
+			req.Header.Set("Accept", browserAccept)
+			res, err := client.Do(req)
+			if err != nil {
+				t.Fatalf("GET %s: %v", path, err)
+			}
+			defer res.Body.Close()
+			b, _ := io.ReadAll(res.Body)
+			return res.StatusCode, string(b)
+		}
+		code, form := get("/-/web/login?next=/@acme/web-secret")
+		m := regexp.MustCompile(`name="csrf" value="([0-9a-f]{64})"`).FindStringSubmatch(form)
+		if code != 200 || m == nil {
+			t.Fatalf("login form: %d %s", code, form)
+		}
+		login := func(password string) *http.Response {
+			t.Helper()
+			res, err := client.PostForm(reg.URL+"/-/web/login", url.Values{"csrf": {m[1]}, "next": {"/@acme/web-secret"},
+				"name": {"webalice"}, "password": {password}})
+			if err != nil {
+				t.Fatal(err)
+			}
+			res.Body.Close()
+			return res
+		}
+		if res := login("wrong-password-1"); res.StatusCode != 401 {
+			t.Errorf("wrong password: %d", res.StatusCode)
+		}
+		if code, body := get("/@acme/web-secret"); code != 404 || strings.Contains(body, "TOP-SECRET") {
+			t.Fatalf("before logging in: %d", code)
+		}
+		res := login("Pw-web-alice-5d6e7f8a")
+		if res.StatusCode != http.StatusSeeOther || res.Header.Get("Location") != "/@acme/web-secret" {
+			t.Fatalf("login: %d to %s", res.StatusCode, res.Header.Get("Location"))
+		}
+		for _, c := range jar.Cookies(res.Request.URL) {
+			reg.addSecret(c.Value)
+		}
+		code, body := get("/@acme/web-secret")
+		if code != 200 || !strings.Contains(body, "TOP-SECRET-README") || !strings.Contains(body, `id="whoami">webalice<`) {
+			t.Fatalf("after logging in: %d %s", code, body)
+		}
+		// The session is a token npm token list shows (read-only: unit-tested).
+		if out := alice.mustRunIn("", "token", "list").Stdout; !strings.Contains(out, "web session") {
+			t.Errorf("npm token list does not show the session:\n%s", out)
+		}
+		// Log out: the confirmation form, then the session is gone.
+		_, conf := get("/-/web/logout")
+		m2 := regexp.MustCompile(`name="csrf" value="([0-9a-f]{64})"`).FindStringSubmatch(conf)
+		if m2 == nil {
+			t.Fatalf("logout form: %s", conf)
+		}
+		out, err := client.PostForm(reg.URL+"/-/web/logout", url.Values{"csrf": {m2[1]}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		out.Body.Close()
+		if out.StatusCode != http.StatusSeeOther {
+			t.Errorf("logout: %d", out.StatusCode)
+		}
+		if code, body := get("/@acme/web-secret"); code != 404 || strings.Contains(body, "TOP-SECRET") {
+			t.Errorf("after logging out: %d", code)
 		}
 	})
 

@@ -18,6 +18,7 @@ import (
 
 	"github.com/rs/zerolog"
 
+	"github.com/couchnpm/couchnpm/handlers"
 	"github.com/couchnpm/couchnpm/registry"
 	"github.com/couchnpm/couchnpm/replication"
 )
@@ -82,7 +83,7 @@ func New(cfg Config, reg Registry) *Site {
 		"add":         func(a, b int) int { return a + b },
 	}
 	pages := map[string]*template.Template{}
-	for _, p := range []string{"home", "search", "package", "version", "error"} {
+	for _, p := range []string{"home", "search", "package", "version", "error", "login"} {
 		pages[p] = template.Must(template.New("layout.html").Funcs(funcs).ParseFS(templateFS, "templates/layout.html", "templates/"+p+".html"))
 	}
 	sub, _ := fs.Sub(staticFS, "static")
@@ -95,6 +96,7 @@ type page struct {
 	User     string
 	Query    string
 	Registry string
+	Path     string // this page, for the log-in link's way back
 	Data     any
 }
 
@@ -102,7 +104,7 @@ type page struct {
 // plain 500 (never a stack or partial page).
 func (s *Site) render(w http.ResponseWriter, r *http.Request, status int, name string, user registry.Identity, title string, data any) {
 	var buf bytes.Buffer
-	p := page{Title: title, User: user.Name, Registry: s.cfg.PublicURL, Data: data}
+	p := page{Title: title, User: user.Name, Registry: s.cfg.PublicURL, Path: r.URL.RequestURI(), Data: data}
 	if q, ok := data.(*searchView); ok {
 		p.Query = q.Query
 	}
@@ -381,4 +383,17 @@ func humanBytes(n int64) string {
 	default:
 		return strconv.FormatFloat(float64(n)/(1<<20), 'f', 1, 64) + " MB"
 	}
+}
+
+// Login shows the log-in form or the log-out confirmation; the handlers
+// check the password and keep the session.
+func (s *Site) Login(w http.ResponseWriter, r *http.Request, user registry.Identity, p handlers.LoginPage) {
+	title := "Log in"
+	if p.Logout {
+		title = "Log out"
+	}
+	if p.Status == 0 {
+		p.Status = http.StatusOK
+	}
+	s.render(w, r, p.Status, "login", user, title, &p)
 }

@@ -8,6 +8,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/couchnpm/couchnpm/handlers"
 	"github.com/couchnpm/couchnpm/registry"
 )
 
@@ -253,5 +254,26 @@ func TestWebURL(t *testing.T) {
 		if got := webURL(tc.in); got != tc.want {
 			t.Errorf("webURL(%q) = %q, want %q", tc.in, got, tc.want)
 		}
+	}
+}
+
+func TestLoginPage(t *testing.T) {
+	s := newSite(t)
+	rec := get(t, func(w http.ResponseWriter, r *http.Request) {
+		s.Login(w, r, registry.Identity{}, handlers.LoginPage{CSRF: "c5rf", Next: "/widget", Error: "name or password is incorrect", Status: 401, Name: "bob"})
+	}, "/-/web/login")
+	body := rec.Body.String()
+	if rec.Code != 401 {
+		t.Errorf("status %d", rec.Code)
+	}
+	for _, want := range []string{`name="csrf" value="c5rf"`, `name="next" value="/widget"`, `value="bob"`, "name or password is incorrect", `action="/-/web/login"`} {
+		if !strings.Contains(body, want) {
+			t.Errorf("login page lacks %q", want)
+		}
+	}
+	// Every page links to the log-in form with its own address.
+	rec = get(t, func(w http.ResponseWriter, r *http.Request) { s.Package(w, r, registry.Identity{}, "widget") }, "/widget?tab=x")
+	if !strings.Contains(rec.Body.String(), `href="/-/web/login?next=%2fwidget%3ftab%3dx"`) {
+		t.Errorf("no log-in link back to the page in:\n%s", rec.Body)
 	}
 }
