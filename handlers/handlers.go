@@ -108,7 +108,8 @@ func New(cfg Config, reg Registry, accounts Accounts, db Pinger, log zerolog.Log
 		api.Handle("/metrics", cfg.Metrics).Methods(http.MethodGet)
 	}
 	s.commandRoutes(api, r) // command surface
-	s.pageRoutes(api, r) // web UI for browsers (websession.go, pages.go)
+	// web UI for browsers (websession.go, pages.go)
+	s.pageRoutes(api, r)
 	api.PathPrefix("/").HandlerFunc(s.notFound)
 
 	const pkg = `{pkg:@[^/%]+(?:/|%2[fF])[^/]+|[^/@][^/]*}`
