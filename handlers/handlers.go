@@ -71,6 +71,7 @@ type Config struct {
 	Observer        RequestObserver
 	WebLogin        WebLogins // npm's web login; nil: POST /-/v1/login answers 404 (npm falls back to the legacy login)
 	Pages           Pages     // web UI for browsers (pages.go); nil: none
+	Downloads       Downloads // download counts (downloads.go); nil: not counted, API 404
 }
 
 // Server holds the dependencies of the routes.
@@ -110,6 +111,7 @@ func New(cfg Config, reg Registry, accounts Accounts, db Pinger, log zerolog.Log
 	s.commandRoutes(api, r) // command surface
 	// web UI for browsers (websession.go, pages.go)
 	s.pageRoutes(api, r)
+	s.downloadRoutes(api) // download counts (downloads.go)
 	api.PathPrefix("/").HandlerFunc(s.notFound)
 
 	const pkg = `{pkg:@[^/%]+(?:/|%2[fF])[^/]+|[^/@][^/]*}`

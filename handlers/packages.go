@@ -169,6 +169,7 @@ func (s *Server) tarball(w http.ResponseWriter, r *http.Request) {
 		// streamed upstream tarball that failed verification ends here).
 		panic(http.ErrAbortHandler)
 	}
+	s.countDownload(name, file) // downloads.go
 }
 
 func (s *Server) publish(w http.ResponseWriter, r *http.Request) {

@@ -1,6 +1,7 @@
 package integration
 
 import (
+	"encoding/json"
 	"io"
 	"net/http"
 	"net/http/cookiejar"
@@ -188,6 +189,23 @@ func TestWebPages(t *testing.T) {
 		proj := writeProject(t, map[string]string{"web-widget": "^1.2.0"})
 		anon.mustRunIn(proj, "install")
 		mustRequire(t, proj, "web-widget", "1.2.0", "web-widget-1.2.0")
+		// npm install fetched web-widget's tarball once: the download
+		// count API shows it right away (before the periodic flush).
+		point := reg.do("GET", "/-/downloads/point/last-day/web-widget", "", nil)
+		var pt struct {
+			Downloads int64
+			Package   string
+		}
+		if err := json.Unmarshal(point.Body, &pt); err != nil || point.Status != 200 || pt.Downloads < 1 || pt.Package != "web-widget" {
+			t.Errorf("downloads point: %v %s", err, point)
+		}
+		vers := reg.do("GET", "/-/downloads/versions/web-widget/last-week", "", nil)
+		if !strings.Contains(string(vers.Body), `"1.2.0":`) {
+			t.Errorf("downloads per version: %s", vers)
+		}
+		if res := reg.do("GET", "/-/downloads/point/last-day/@acme/web-secret", "", nil); res.Status != 404 {
+			t.Errorf("anonymous downloads of a restricted package: %s, want 404", res)
+		}
 		for _, accept := range []string{"application/vnd.npm.install-v1+json; q=1.0, application/json; q=0.8, */*", "application/json", "*/*"} {
 			res, err := reg.tryDoAccept("GET", "/web-widget", "", nil, accept, 30*time.Second)
 			if err != nil || res.Status != 200 || res.Body[0] != '{' || strings.HasPrefix(res.Header.Get("Content-Type"), "text/html") {
@@ -198,4 +216,46 @@ func TestWebPages(t *testing.T) {
 			t.Errorf("GET / as a client: %s, want the JSON 404", res)
 		}
 	})
+}
+
+// Download counts reach CouchDB within the flush interval (10 s), so
+// another instance on the same databases sees them; a graceful stop
+// flushes what is left.
+func TestDownloadCountsAcrossInstances(t *testing.T) {
+	t.Parallel()
+	a := startRegistry(t, registryOpts{})
+	b := startRegistry(t, registryOpts{Prefix: a.Prefix})
+	pub := newNPMUser(t, a, "dlalice")
+	pub.mustLogin("dlalice", "Pw-dl-alice-1a2b3c4d", "dlalice@example.com")
+	pub.publish("dl-counted", "1.0.0")
+	for i := 0; i < 3; i++ {
+		if res := a.do("GET", "/dl-counted/-/dl-counted-1.0.0.tgz", "", nil); res.Status != 200 {
+			t.Fatalf("tarball: %s", res)
+		}
+	}
+	count := func(r *registry) int64 {
+		t.Helper()
+		res := r.do("GET", "/-/downloads/point/last-day/dl-counted", "", nil)
+		var pt struct{ Downloads int64 }
+		if err := json.Unmarshal(res.Body, &pt); err != nil || res.Status != 200 {
+			t.Fatalf("point: %v %s", err, res)
+		}
+		return pt.Downloads
+	}
+	if n := count(a); n != 3 {
+		t.Errorf("instance a counts %d right after the downloads, want 3", n)
+	}
+	start := time.Now()
+	for count(b) != 3 {
+		if time.Since(start) > 20*time.Second {
+			t.Fatalf("instance b still sees %d after 20 s, want 3", count(b))
+		}
+		time.Sleep(500 * time.Millisecond)
+	}
+	t.Logf("instance b saw a's downloads after %v", time.Since(start).Round(100*time.Millisecond))
+	a.do("GET", "/dl-counted/-/dl-counted-1.0.0.tgz", "", nil)
+	a.stop()
+	if n := count(b); n != 4 {
+		t.Errorf("after a graceful stop of a, b counts %d, want 4", n)
+	}
 }

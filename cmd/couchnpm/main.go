@@ -169,7 +169,7 @@ func serve(cfg *config) error {
 	hcfg.WebLogin = registry.NewWebLogins(accounts, db.Docs(couch.RoleSystem), registry.WebLoginTTL)
 	wireCommands(cfg, db, reg, &hcfg) // command surface
 	// web UI (web.go)
-	wireWeb(cfg, db, reg, mirrorStatus, &hcfg)
+	wireWeb(ctx, cfg, db, reg, mirrorStatus, &hcfg, &background, log)
 	if err := wireFastpath(ctx, cfg, mirrorStatus, &hcfg, log); err != nil {
 		return err
 	}
