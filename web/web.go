@@ -18,6 +18,7 @@ import (
 
 	"github.com/rs/zerolog"
 
+	"github.com/couchnpm/couchnpm/downloads"
 	"github.com/couchnpm/couchnpm/handlers"
 	"github.com/couchnpm/couchnpm/registry"
 	"github.com/couchnpm/couchnpm/replication"
@@ -41,6 +42,11 @@ type Recent interface {
 	RecentlyModified(ctx context.Context, limit int) ([]string, error)
 }
 
+// Downloads is the download counter (downloads.Counter implements it).
+type Downloads interface {
+	Days(ctx context.Context, name string, from, to time.Time) ([]downloads.DayCount, error)
+}
+
 // MirrorStatus is the mirror's state for the home page.
 type MirrorStatus interface {
 	Status(ctx context.Context) (*replication.Status, error)
@@ -51,6 +57,7 @@ type Config struct {
 	PublicURL string       // the registry's URL, shown in the setup hint
 	Recent    Recent       // nil: no "recently updated" list
 	Mirror    MirrorStatus // nil: mirroring is off
+	Downloads Downloads    // nil: no download counts on package pages
 }
 
 // Site serves the pages.
@@ -233,7 +240,51 @@ func (s *Site) Home(w http.ResponseWriter, r *http.Request, user registry.Identi
 // packageData is the package page's data.
 type packageData struct {
 	*PackageView
-	Readme template.HTML
+	Readme    template.HTML
+	Downloads *downloadChart
+}
+
+// downloadChart is the last 30 days' downloads as bars.
+type downloadChart struct {
+	Week, Month int64
+	Bars        []bar
+}
+
+type bar struct {
+	Day       string
+	Downloads int64
+	Height    int // percent of the tallest day, 0..100, in steps of 5
+}
+
+// downloadsOf reads the last 30 days of name's downloads; nil when there
+// is no counter or the counts cannot be read (the page shows without).
+func (s *Site) downloadsOf(ctx context.Context, name string) *downloadChart {
+	if s.cfg.Downloads == nil {
+		return nil
+	}
+	to := time.Now().UTC().Truncate(24 * time.Hour)
+	days, err := s.cfg.Downloads.Days(ctx, name, to.AddDate(0, 0, -29), to)
+	if err != nil {
+		zerolog.Ctx(ctx).Warn().Str("error", err.Error()).Msg("package page: download counts unavailable")
+		return nil
+	}
+	c := &downloadChart{}
+	var peak int64
+	for i, d := range days {
+		c.Month += d.Downloads
+		if i >= len(days)-7 {
+			c.Week += d.Downloads
+		}
+		peak = max(peak, d.Downloads)
+	}
+	for _, d := range days {
+		h := 0
+		if peak > 0 {
+			h = int(d.Downloads*20/peak) * 5
+		}
+		c.Bars = append(c.Bars, bar{Day: d.Day, Downloads: d.Downloads, Height: h})
+	}
+	return c
 }
 
 // Package is GET /<name> for a browser.
@@ -251,7 +302,7 @@ func (s *Site) Package(w http.ResponseWriter, r *http.Request, user registry.Ide
 	}
 	readme := s.readmes.render(key, readmeOf(p))
 	// #nosec: readme is bluemonday's output (readme.go).
-	s.render(w, r, http.StatusOK, "package", user, p.Name, &packageData{PackageView: pv, Readme: template.HTML(readme)})
+	s.render(w, r, http.StatusOK, "package", user, p.Name, &packageData{PackageView: pv, Readme: template.HTML(readme), Downloads: s.downloadsOf(r.Context(), p.Name)})
 }
 
 // ServeWeb serves everything under /-/web/: static files, search and

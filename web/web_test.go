@@ -7,7 +7,9 @@ import (
 	"net/http/httptest"
 	"strings"
 	"testing"
+	"time"
 
+	"github.com/couchnpm/couchnpm/downloads"
 	"github.com/couchnpm/couchnpm/handlers"
 	"github.com/couchnpm/couchnpm/registry"
 )
@@ -275,5 +277,35 @@ func TestLoginPage(t *testing.T) {
 	rec = get(t, func(w http.ResponseWriter, r *http.Request) { s.Package(w, r, registry.Identity{}, "widget") }, "/widget?tab=x")
 	if !strings.Contains(rec.Body.String(), `href="/-/web/login?next=%2fwidget%3ftab%3dx"`) {
 		t.Errorf("no log-in link back to the page in:\n%s", rec.Body)
+	}
+}
+
+type fakeDownloads map[string]int64 // day → downloads of every package
+
+func (f fakeDownloads) Days(_ context.Context, _ string, from, to time.Time) ([]downloads.DayCount, error) {
+	var out []downloads.DayCount
+	for d := from; !d.After(to); d = d.AddDate(0, 0, 1) {
+		out = append(out, downloads.DayCount{Day: d.Format(time.DateOnly), Downloads: f[d.Format(time.DateOnly)]})
+	}
+	return out, nil
+}
+
+func TestPackagePageDownloads(t *testing.T) {
+	s := newSite(t)
+	today := time.Now().UTC().Truncate(24 * time.Hour)
+	s.cfg.Downloads = fakeDownloads{
+		today.Format(time.DateOnly):                    4,
+		today.AddDate(0, 0, -6).Format(time.DateOnly):  2, // in the week
+		today.AddDate(0, 0, -7).Format(time.DateOnly):  8, // in the month only
+		today.AddDate(0, 0, -30).Format(time.DateOnly): 100,
+	}
+	body := get(t, func(w http.ResponseWriter, r *http.Request) { s.Package(w, r, registry.Identity{}, "widget") }, "/widget").Body.String()
+	for _, want := range []string{`id="downloads-week">6<`, "14 last 30 days", `class="b h100"`, `class="b h50"`, `class="b h0"`} {
+		if !strings.Contains(body, want) {
+			t.Errorf("page lacks %q", want)
+		}
+	}
+	if n := strings.Count(body, `<span class="b `); n != 30 {
+		t.Errorf("%d bars, want 30", n)
 	}
 }

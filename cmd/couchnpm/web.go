@@ -27,10 +27,10 @@ func wireWeb(ctx context.Context, cfg *config, db *couch.Client, reg *registry.S
 	if mirror != nil {
 		wc.Mirror = mirror
 	}
-	hc.Pages = web.New(wc, reg)
-
 	counter := downloads.NewCounter(db.Docs(couch.RoleSystem), cfg.InstanceID, log.With().Str("component", "downloads").Logger())
 	hc.Downloads = counter
+	wc.Downloads = counter
+	hc.Pages = web.New(wc, reg)
 	bg.Add(1)
 	go func() {
 		defer bg.Done()
