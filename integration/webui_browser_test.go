@@ -1,0 +1,203 @@
+package integration
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	cdpbrowser "github.com/chromedp/cdproto/browser"
+	"github.com/chromedp/cdproto/emulation"
+	"github.com/chromedp/chromedp"
+)
+
+// The web UI in headless Chromium: search from the home page, open a
+// package page, copy its install command with the copy button, log in
+// through the page's link and see a restricted package appear; a hostile
+// README runs nothing and no page trips its Content-Security-Policy.
+// With COUCHNPM_UI_SCREENSHOTS=<folder> it also writes light and dark
+// PNG screenshots of each page there (docs/ui/ holds the committed ones).
+func TestWebUIInBrowser(t *testing.T) {
+	t.Parallel()
+	br := newBrowser(t)
+	reg := startRegistry(t, registryOpts{})
+	alice := newNPMUser(t, reg, "uialice")
+	const password = "Pw-ui-alice-9e8d7c6b"
+	alice.mustLogin("uialice", password, "uialice@example.com")
+
+	widget := writePackageWith(t, "ui-widget", "2.1.0", map[string]any{"keywords": []string{"ui", "widgets"},
+		"description": "Widgets for the web UI test", "repository": "https://git.example.com/ui/widget",
+		"dependencies": map[string]string{"ui-helper": "^1.0.0"}})
+	readme := "# ui-widget\n\nA widget.\n\n| option | default |\n|---|---|\n| size | 3 |\n\n" +
+		"```js\nrequire('ui-widget')\n```\n\n" +
+		"<script>window.pwned='script'</script>\n\n<img src=x onerror=\"window.pwned='onerror'\">\n\n" +
+		"<svg onload=\"window.pwned='svg'\"></svg>\n\n[link](javascript:window.pwned='link')\n\n" +
+		"<a href=\"#\" onclick=\"window.pwned='click'\" id=\"clickme\">click</a>\n\n" +
+		"<div style=\"position:fixed;inset:0;background:red\">overlay</div>\n"
+	if err := os.WriteFile(filepath.Join(widget, "README.md"), []byte(readme), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	alice.mustRunIn(writePackageWith(t, "ui-helper", "1.0.0", map[string]any{"description": "helps"}), "publish")
+	alice.mustRunIn(widget, "publish")
+	alice.mustRunIn("", "dist-tag", "add", "ui-widget@2.1.0", "stable")
+	secret := writePackageWith(t, "@acme/ui-secret", "1.0.0", map[string]any{"description": "restricted widget"})
+	if err := os.WriteFile(filepath.Join(secret, "README.md"), []byte("# secret\n\nTOP-SECRET-UI\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	alice.mustRunIn(secret, "publish", "--access", "restricted")
+
+	shots := os.Getenv("COUCHNPM_UI_SCREENSHOTS")
+	shoot := func(name string) {
+		t.Helper()
+		if shots == "" {
+			return
+		}
+		for _, scheme := range []string{"light", "dark"} {
+			err := br.do(chromedp.Func(func(ctx context.Context, _ *chromedp.Target) error {
+				_, err := chromedp.Call(ctx, emulation.SetEmulatedMedia, emulation.SetEmulatedMediaParams{
+					Features: []*emulation.MediaFeature{{Name: "prefers-color-scheme", Value: scheme}}})
+				return err
+			}))
+			if err != nil {
+				t.Fatal(err)
+			}
+			png, err := get(br, chromedp.FullScreenshot(100))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := os.WriteFile(filepath.Join(shots, name+"-"+scheme+".png"), png, 0o644); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	text := func(sel string) string {
+		t.Helper()
+		s, err := get(br, chromedp.Text(chromedp.CSS(sel)))
+		if err != nil {
+			t.Fatalf("text of %s: %v", sel, err)
+		}
+		return strings.TrimSpace(s)
+	}
+	if err := br.do(chromedp.EmulateViewport(1280, 900)); err != nil {
+		t.Fatal(err)
+	}
+
+	// Home → search → package page.
+	if err := br.do(chromedp.Navigate(reg.URL+"/"), chromedp.WaitVisible(chromedp.ID("hq"))); err != nil {
+		t.Fatal(err)
+	}
+	if got := text("#recent"); !strings.Contains(got, "ui-widget") || strings.Contains(got, "ui-secret") {
+		t.Errorf("home's recent list for an anonymous visitor: %q", got)
+	}
+	shoot("home")
+	if err := br.do(chromedp.SendKeys(chromedp.ID("hq"), "widget"), chromedp.Submit(chromedp.ID("hq")), chromedp.WaitVisible(chromedp.ID("results"))); err != nil {
+		t.Fatal(err)
+	}
+	if got := text("#results"); !strings.Contains(got, "ui-widget") || strings.Contains(got, "ui-secret") {
+		t.Errorf("search results for an anonymous visitor: %q", got)
+	}
+	shoot("search")
+	if err := br.do(chromedp.Click(chromedp.CSS(`#results a[href="/ui-widget"]`)), chromedp.WaitVisible(chromedp.ID("pkg-name"))); err != nil {
+		t.Fatal(err)
+	}
+	if got := text("#pkg-name"); got != "ui-widget" {
+		t.Fatalf("package page title %q", got)
+	}
+	if got := text("#readme table"); !strings.Contains(got, "size") {
+		t.Errorf("README table not rendered: %q", got)
+	}
+	// Nothing from the README ran, even when clicked.
+	_ = br.do(chromedp.Click(chromedp.CSS("#readme a"), chromedp.NodeVisible))
+	if pwned, err := get(br, chromedp.Evaluate[string](`String(window.pwned)`)); err != nil || pwned != "undefined" {
+		t.Errorf("a README payload ran: window.pwned = %q (%v)", pwned, err)
+	}
+	if n, _ := get(br, chromedp.Evaluate[int](`document.querySelectorAll("#readme [style], #readme svg, #readme script").length`)); n != 0 {
+		t.Errorf("%d styled, svg or script elements survived in the README", n)
+	}
+	if err := br.do(chromedp.Navigate(reg.URL+"/ui-widget"), chromedp.WaitVisible(chromedp.ID("pkg-name"))); err != nil {
+		t.Fatal(err)
+	}
+	shoot("package")
+
+	// The copy button puts the install command on the clipboard.
+	origin := reg.URL
+	for _, perm := range []string{"clipboard-read", "clipboard-write"} {
+		err := br.do(chromedp.Func(func(ctx context.Context, _ *chromedp.Target) error {
+			_, err := chromedp.CallBrowser(ctx, cdpbrowser.SetPermission, cdpbrowser.SetPermissionParams{
+				Permission: &cdpbrowser.PermissionDescriptor{Name: perm, AllowWithoutSanitization: true}, Setting: "granted", Origin: origin})
+			return err
+		}))
+		if err != nil {
+			t.Fatalf("grant %s: %v", perm, err)
+		}
+	}
+	copyBtn := `button.copy[data-copy="pnpm add ui-widget"]`
+	if err := br.do(chromedp.WaitVisible(chromedp.CSS(copyBtn)), chromedp.Click(chromedp.CSS(copyBtn)), chromedp.WaitVisible(chromedp.CSS(copyBtn+".done"))); err != nil {
+		t.Fatalf("copy button: %v", err)
+	}
+	clip, err := get(br, chromedp.Evaluate[string](`navigator.clipboard.readText()`, chromedp.EvalAwaitPromise))
+	if err != nil || clip != "pnpm add ui-widget" {
+		t.Errorf("clipboard after Copy: %q (%v)", clip, err)
+	}
+
+	// The version page and a dependency link.
+	if err := br.do(chromedp.Click(chromedp.CSS(`#versions a`)), chromedp.WaitVisible(chromedp.ID("version-title"))); err != nil {
+		t.Fatal(err)
+	}
+	if got := text("#version-title"); !strings.Contains(got, "2.1.0") {
+		t.Errorf("version page title %q", got)
+	}
+	shoot("version")
+	if err := br.do(chromedp.Navigate(reg.URL+"/ui-widget"), chromedp.Click(chromedp.CSS(`#deps a[href="/ui-helper"]`)), chromedp.WaitVisible(chromedp.ID("pkg-name"))); err != nil {
+		t.Fatal(err)
+	}
+	if got := text("#pkg-name"); got != "ui-helper" {
+		t.Errorf("dependency link led to %q", got)
+	}
+
+	// A restricted package: absent until the visitor logs in.
+	if err := br.do(chromedp.Navigate(reg.URL+"/@acme/ui-secret"), chromedp.WaitVisible(chromedp.ID("error-message"))); err != nil {
+		t.Fatal(err)
+	}
+	if body, _ := get(br, chromedp.Text(chromedp.CSS("body"))); strings.Contains(body, "TOP-SECRET-UI") {
+		t.Fatalf("the restricted README shows before logging in")
+	}
+	if err := br.do(chromedp.Click(chromedp.ID("login-link")), chromedp.WaitVisible(chromedp.ID("password"))); err != nil {
+		t.Fatal(err)
+	}
+	shoot("login")
+	if err := br.do(chromedp.SendKeys(chromedp.ID("name"), "uialice"), chromedp.SendKeys(chromedp.ID("password"), password),
+		chromedp.Click(chromedp.ID("submit")), chromedp.WaitVisible(chromedp.ID("pkg-name"))); err != nil {
+		t.Fatalf("log in: %v", err)
+	}
+	if got := text("#pkg-name"); got != "@acme/ui-secret" {
+		t.Errorf("after logging in the browser is at %q, want the restricted package", got)
+	}
+	if got := text("#readme"); !strings.Contains(got, "TOP-SECRET-UI") {
+		t.Errorf("restricted README after logging in: %q", got)
+	}
+	if got := text("#whoami"); got != "uialice" {
+		t.Errorf("header shows %q, want uialice", got)
+	}
+	if cookies, _ := get(br, chromedp.Evaluate[string](`document.cookie`)); strings.Contains(cookies, "couchnpm_session") {
+		t.Errorf("the session cookie is readable from script: %q", cookies)
+	}
+	if err := br.do(chromedp.Navigate(reg.URL+"/-/web/search?q=widget"), chromedp.WaitVisible(chromedp.ID("results"))); err != nil {
+		t.Fatal(err)
+	}
+	if got := text("#results"); !strings.Contains(got, "ui-secret") {
+		t.Errorf("search after logging in misses the restricted package: %q", got)
+	}
+	// Log out: the restricted package is gone again.
+	if err := br.do(chromedp.Click(chromedp.ID("logout-link")), chromedp.WaitVisible(chromedp.ID("logout")), chromedp.Click(chromedp.ID("logout")),
+		chromedp.WaitVisible(chromedp.ID("hq"))); err != nil {
+		t.Fatalf("log out: %v", err)
+	}
+	if err := br.do(chromedp.Navigate(reg.URL+"/@acme/ui-secret"), chromedp.WaitVisible(chromedp.ID("error-message"))); err != nil {
+		t.Errorf("after logging out: %v", err)
+	}
+	if v := br.cspViolations(); len(v) > 0 {
+		t.Errorf("Content-Security-Policy violations: %v", v)
+	}
+}
