@@ -2,9 +2,12 @@ package integration
 
 import (
 	"context"
+	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 
 	cdpbrowser "github.com/chromedp/cdproto/browser"
@@ -16,7 +19,8 @@ import (
 // package page, copy its install command with the copy button, log in
 // through the page's link and see a restricted package appear; a hostile
 // README runs nothing and no page trips its Content-Security-Policy.
-// With COUCHNPM_UI_SCREENSHOTS=<folder> it also writes light and dark
+// axe-core checks each page for serious or critical accessibility
+// violations. With COUCHNPM_UI_SCREENSHOTS=<folder> it also writes light and dark
 // PNG screenshots of each page there (docs/ui/ holds the committed ones).
 func TestWebUIInBrowser(t *testing.T) {
 	t.Parallel()
@@ -50,6 +54,7 @@ func TestWebUIInBrowser(t *testing.T) {
 	shots := os.Getenv("COUCHNPM_UI_SCREENSHOTS")
 	shoot := func(name string) {
 		t.Helper()
+		checkAccessibility(t, br, name) // axe-core: every page shot is checked too
 		if shots == "" {
 			return
 		}
@@ -199,5 +204,68 @@ func TestWebUIInBrowser(t *testing.T) {
 	}
 	if v := br.cspViolations(); len(v) > 0 {
 		t.Errorf("Content-Security-Policy violations: %v", v)
+	}
+}
+
+// axeSource is axe-core (pinned in integration/axe/package.json), installed
+// with npm ci on first use.
+var axeSource struct {
+	once sync.Once
+	src  string
+	err  error
+}
+
+func loadAxe(t *testing.T) string {
+	t.Helper()
+	axeSource.once.Do(func() {
+		dir := filepath.Join(suite.repoRoot, "integration", "axe")
+		file := filepath.Join(dir, "node_modules", "axe-core", "axe.min.js")
+		if _, err := os.Stat(file); err != nil {
+			fmt.Fprintln(os.Stderr, "integration: installing axe-core (npm ci --prefix integration/axe)...")
+			cmd := exec.Command("npm", "ci", "--prefix", dir, "--no-audit", "--no-fund", "--loglevel=error")
+			cmd.Env = npmEnv(os.Getenv("HOME"))
+			if out, err := cmd.CombinedOutput(); err != nil {
+				axeSource.err = fmt.Errorf("npm ci --prefix integration/axe: %v\n%s", err, out)
+				return
+			}
+		}
+		b, err := os.ReadFile(file)
+		axeSource.src, axeSource.err = string(b), err
+	})
+	if axeSource.err != nil {
+		t.Fatal(axeSource.err)
+	}
+	return axeSource.src
+}
+
+// axeViolation is one failed axe-core rule.
+type axeViolation struct {
+	ID     string `json:"id"`
+	Impact string `json:"impact"`
+	Help   string `json:"help"`
+	Nodes  []struct {
+		Target []string `json:"target"`
+	} `json:"nodes"`
+}
+
+// checkAccessibility runs axe-core on the browser's current page (injected
+// through DevTools, which the page's CSP does not govern) and fails on any
+// serious or critical violation. The README is left out: it is the
+// publisher's markup (an image without alt text there is theirs to fix).
+func checkAccessibility(t *testing.T, br *browser, page string) {
+	t.Helper()
+	if _, err := get(br, chromedp.Evaluate[bool](loadAxe(t)+"\n;true")); err != nil {
+		t.Fatalf("inject axe-core: %v", err)
+	}
+	vs, err := get(br, chromedp.Evaluate[[]axeViolation](`axe.run({exclude: [["#readme"]]}, {resultTypes: ["violations"]}).then(r => r.violations.filter(v => v.impact === "serious" || v.impact === "critical"))`, chromedp.EvalAwaitPromise))
+	if err != nil {
+		t.Fatalf("axe.run on %s: %v", page, err)
+	}
+	for _, v := range vs {
+		var where []string
+		for _, n := range v.Nodes {
+			where = append(where, strings.Join(n.Target, " "))
+		}
+		t.Errorf("accessibility (%s page, %s): %s: %s at %v", page, v.Impact, v.ID, v.Help, where)
 	}
 }
