@@ -68,11 +68,24 @@ type Counter struct {
 	pending counts // not yet in CouchDB
 
 	flushMu sync.Mutex // one flush at a time
+
+	pastMu sync.Mutex
+	past   map[string]map[string]map[string]int64 // settled day → package → version → downloads
+}
+
+// maxPastDays bounds the settled days kept in memory (a year and a bit).
+const maxPastDays = 400
+
+// settled reports whether day's documents no longer change: every
+// instance has flushed it (flushes run every few seconds; two days of
+// margin cover a flush retried through an outage of a day).
+func (c *Counter) settled(day time.Time) bool {
+	return day.Before(c.now().UTC().Truncate(24*time.Hour).AddDate(0, 0, -2))
 }
 
 // NewCounter returns a counter writing this instance's documents to store.
 func NewCounter(store Store, instance string, log zerolog.Logger) *Counter {
-	return &Counter{store: store, instance: instance, log: log, now: time.Now, pending: counts{}}
+	return &Counter{store: store, instance: instance, log: log, now: time.Now, pending: counts{}, past: map[string]map[string]map[string]int64{}}
 }
 
 // Count records one download of name@version (a map update: no I/O).
@@ -196,22 +209,18 @@ type DayCount struct {
 
 // each calls fn for every day from..to in order, with name's stored and
 // pending counts of that day (every instance's documents for the day).
+// Settled days are read once and kept, so a 30-day chart costs CouchDB
+// the reads of the last three days only.
 func (c *Counter) each(ctx context.Context, name string, from, to time.Time, fn func(day string, vs map[string]int64)) error {
 	for d := from.UTC(); !d.After(to); d = d.AddDate(0, 0, 1) {
 		day := d.Format(time.DateOnly)
-		vs := map[string]int64{}
-		docs, err := c.store.ListPrefix(ctx, idPrefix+day+":", maxInstances)
+		all, err := c.dayCounts(ctx, d, day)
 		if err != nil {
 			return err
 		}
-		for _, sd := range docs {
-			var dd doc
-			if err := json.Unmarshal(sd.Doc, &dd); err != nil {
-				continue
-			}
-			for v, n := range dd.Counts[name] {
-				vs[v] += n
-			}
+		vs := map[string]int64{}
+		for v, n := range all[name] {
+			vs[v] += n
 		}
 		c.mu.Lock()
 		for v, n := range c.pending[day][name] {
@@ -221,4 +230,45 @@ func (c *Counter) each(ctx context.Context, name string, from, to time.Time, fn 
 		fn(day, vs)
 	}
 	return nil
+}
+
+// dayCounts is the sum of every instance's document for day.
+func (c *Counter) dayCounts(ctx context.Context, d time.Time, day string) (map[string]map[string]int64, error) {
+	settled := c.settled(d)
+	if settled {
+		c.pastMu.Lock()
+		all, ok := c.past[day]
+		c.pastMu.Unlock()
+		if ok {
+			return all, nil
+		}
+	}
+	docs, err := c.store.ListPrefix(ctx, idPrefix+day+":", maxInstances)
+	if err != nil {
+		return nil, err
+	}
+	all := map[string]map[string]int64{}
+	for _, sd := range docs {
+		var dd doc
+		if err := json.Unmarshal(sd.Doc, &dd); err != nil {
+			continue
+		}
+		for name, vs := range dd.Counts {
+			if all[name] == nil {
+				all[name] = map[string]int64{}
+			}
+			for v, n := range vs {
+				all[name][v] += n
+			}
+		}
+	}
+	if settled {
+		c.pastMu.Lock()
+		if len(c.past) >= maxPastDays {
+			c.past = map[string]map[string]map[string]int64{}
+		}
+		c.past[day] = all
+		c.pastMu.Unlock()
+	}
+	return all, nil
 }

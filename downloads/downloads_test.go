@@ -196,3 +196,38 @@ func TestConcurrentCounting(t *testing.T) {
 		t.Errorf("counted %d, want 4000", vs["1.0.0"])
 	}
 }
+
+// countingStore counts ListPrefix calls.
+type countingStore struct {
+	*memStore
+	lists int
+}
+
+func (c *countingStore) ListPrefix(ctx context.Context, prefix string, limit int) ([]registry.StateDoc, error) {
+	c.lists++
+	return c.memStore.ListPrefix(ctx, prefix, limit)
+}
+
+func TestSettledDaysAreReadOnce(t *testing.T) {
+	ctx := context.Background()
+	store := &countingStore{memStore: newMemStore()}
+	c := NewCounter(store, "a", zerolog.Nop())
+	clock := day("2026-11-01")
+	c.now = func() time.Time { return clock }
+	c.Count("foo", "1.0.0")
+	if err := c.Flush(ctx); err != nil {
+		t.Fatal(err)
+	}
+	clock = day("2026-12-02")
+	from, to := day("2026-11-01"), day("2026-11-30")
+	for i := 0; i < 3; i++ {
+		days, err := c.Days(ctx, "foo", from, to)
+		if err != nil || len(days) != 30 || days[0].Downloads != 1 {
+			t.Fatalf("days = %v, %v", days, err)
+		}
+	}
+	// 30 days read once; then only the unsettled last day (11-30) again.
+	if store.lists != 30+2 {
+		t.Errorf("%d reads for three 30-day queries, want 32", store.lists)
+	}
+}
