@@ -96,35 +96,30 @@ func namespaceIDs(s string) string {
 	}
 }
 
-// readmeCache keeps rendered READMEs per package revision: a revision's
-// readme never changes, so a page view renders its markdown once.
-type readmeCache struct {
+// fragmentCache keeps rendered package fragments per revision, bounded.
+type fragmentCache struct {
 	mu  sync.Mutex
 	max int
-	m   map[string]string
+	m   map[string]*fragments
 }
 
-func newReadmeCache(max int) *readmeCache {
-	return &readmeCache{max: max, m: map[string]string{}}
+func newFragmentCache(max int) *fragmentCache {
+	return &fragmentCache{max: max, m: map[string]*fragments{}}
 }
 
-func (c *readmeCache) render(key, src string) string {
-	if key == "" {
-		return RenderReadme(src)
-	}
+func (c *fragmentCache) get(key string) (*fragments, bool) {
 	c.mu.Lock()
-	out, ok := c.m[key]
-	c.mu.Unlock()
-	if ok {
-		return out
-	}
-	out = RenderReadme(src)
+	defer c.mu.Unlock()
+	f, ok := c.m[key]
+	return f, ok
+}
+
+func (c *fragmentCache) put(key string, f *fragments) {
 	c.mu.Lock()
+	defer c.mu.Unlock()
 	if len(c.m) >= c.max {
 		// Crude but bounded: start over rather than track recency.
-		c.m = make(map[string]string, c.max)
+		c.m = make(map[string]*fragments, c.max)
 	}
-	c.m[key] = out
-	c.mu.Unlock()
-	return out
+	c.m[key] = f
 }

@@ -66,7 +66,7 @@ type Site struct {
 	reg     Registry
 	pages   map[string]*template.Template
 	static  http.Handler
-	readmes *readmeCache
+	frags   *fragmentCache
 }
 
 // csp allows this site's own style sheet and script file only: no inline
@@ -94,7 +94,7 @@ func New(cfg Config, reg Registry) *Site {
 		pages[p] = template.Must(template.New("layout.html").Funcs(funcs).ParseFS(templateFS, "templates/layout.html", "templates/"+p+".html"))
 	}
 	sub, _ := fs.Sub(staticFS, "static")
-	return &Site{cfg: cfg, reg: reg, pages: pages, static: http.StripPrefix("/-/web/static/", http.FileServerFS(sub)), readmes: newReadmeCache(512)}
+	return &Site{cfg: cfg, reg: reg, pages: pages, static: http.StripPrefix("/-/web/static/", http.FileServerFS(sub)), frags: newFragmentCache(512)}
 }
 
 // page is the data every page gets: its own data and the layout's.
@@ -237,11 +237,23 @@ func (s *Site) Home(w http.ResponseWriter, r *http.Request, user registry.Identi
 	s.render(w, r, http.StatusOK, "home", user, "", &hv)
 }
 
-// packageData is the package page's data.
+// packageData is the package page's data: the cached fragments of the
+// revision, and what changes between views (downloads; the layout's user).
 type packageData struct {
-	*PackageView
-	Readme    template.HTML
+	*fragments
 	Downloads *downloadChart
+}
+
+// fragments are the parts of a package page that depend on the package's
+// revision only, rendered once per revision (README included).
+type fragments struct {
+	Main, Install, Facts template.HTML
+}
+
+// fragmentData is what the fragment templates read.
+type fragmentData struct {
+	*PackageView
+	Readme template.HTML
 }
 
 // downloadChart is the last 30 days' downloads as bars.
@@ -294,15 +306,43 @@ func (s *Site) Package(w http.ResponseWriter, r *http.Request, user registry.Ide
 		s.fail(w, r, user, err)
 		return
 	}
-	pv := packageView(p)
-	// The key is the revision: a new publish renders the new readme.
+	fr, err := s.fragments(p)
+	if err != nil {
+		s.fail(w, r, user, err)
+		return
+	}
+	s.render(w, r, http.StatusOK, "package", user, p.Name, &packageData{fragments: fr, Downloads: s.downloadsOf(r.Context(), p.Name)})
+}
+
+// fragments renders (or finds) the revision's fragments. The key is the
+// revision: a new publish, tag or deprecation renders anew. Pages are
+// only built from packuments the caller may read, so a cached fragment is
+// never shown to someone who could not have read it.
+func (s *Site) fragments(p *registry.Packument) (*fragments, error) {
 	key := ""
 	if p.Rev != "" {
 		key = p.Name + "@" + p.Rev
+		if fr, ok := s.frags.get(key); ok {
+			return fr, nil
+		}
 	}
-	readme := s.readmes.render(key, readmeOf(p))
-	// #nosec: readme is bluemonday's output (readme.go).
-	s.render(w, r, http.StatusOK, "package", user, p.Name, &packageData{PackageView: pv, Readme: template.HTML(readme), Downloads: s.downloadsOf(r.Context(), p.Name)})
+	// #nosec: the README is bluemonday's output (readme.go).
+	data := &fragmentData{PackageView: packageView(p), Readme: template.HTML(RenderReadme(readmeOf(p)))}
+	fr := &fragments{}
+	for _, f := range []struct {
+		name string
+		into *template.HTML
+	}{{"pkg-main", &fr.Main}, {"pkg-install", &fr.Install}, {"pkg-facts", &fr.Facts}} {
+		var buf bytes.Buffer
+		if err := s.pages["package"].ExecuteTemplate(&buf, f.name, data); err != nil {
+			return nil, registry.Wrap(registry.KindInternal, err, "render %s", f.name)
+		}
+		*f.into = template.HTML(buf.String()) // html/template's own, escaped output
+	}
+	if key != "" {
+		s.frags.put(key, fr)
+	}
+	return fr, nil
 }
 
 // ServeWeb serves everything under /-/web/: static files, search and

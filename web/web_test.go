@@ -309,3 +309,26 @@ func TestPackagePageDownloads(t *testing.T) {
 		t.Errorf("%d bars, want 30", n)
 	}
 }
+
+func TestPackagePageCachedPerRevision(t *testing.T) {
+	s := newSite(t)
+	reg := s.reg.(*fakeRegistry)
+	page := func() string {
+		return get(t, func(w http.ResponseWriter, r *http.Request) { s.Package(w, r, registry.Identity{}, "widget") }, "/widget").Body.String()
+	}
+	page()
+	p := *reg.packs["widget"]
+	p.Fields = map[string]json.RawMessage{}
+	for k, v := range reg.packs["widget"].Fields {
+		p.Fields[k] = v
+	}
+	p.Fields["readme"] = json.RawMessage(`"# Changed"`)
+	reg.packs["widget"] = &p
+	if strings.Contains(page(), "<h1>Changed</h1>") {
+		t.Errorf("the same revision was rendered again")
+	}
+	p.Rev = "3-b"
+	if !strings.Contains(page(), "<h1>Changed</h1>") {
+		t.Errorf("a new revision shows the old README")
+	}
+}
