@@ -62,11 +62,11 @@ type Config struct {
 
 // Site serves the pages.
 type Site struct {
-	cfg     Config
-	reg     Registry
-	pages   map[string]*template.Template
-	static  http.Handler
-	frags   *fragmentCache
+	cfg    Config
+	reg    Registry
+	pages  map[string]*template.Template
+	static http.Handler
+	frags  *fragmentCache
 }
 
 // csp allows this site's own style sheet and script file only: no inline
