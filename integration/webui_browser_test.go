@@ -124,6 +124,17 @@ func TestWebUIInBrowser(t *testing.T) {
 		t.Fatal(err)
 	}
 	shoot("package")
+	// At a phone's width the page folds to one column: nothing sticks out.
+	if err := br.do(chromedp.EmulateViewport(390, 844, chromedp.EmulateScale(2))); err != nil {
+		t.Fatal(err)
+	}
+	if wide, err := get(br, chromedp.Evaluate[bool](`document.documentElement.scrollWidth > window.innerWidth`)); err != nil || wide {
+		t.Errorf("the package page scrolls sideways at 390 px (%v)", err)
+	}
+	shoot("package-phone")
+	if err := br.do(chromedp.EmulateViewport(1280, 900)); err != nil {
+		t.Fatal(err)
+	}
 
 	// The copy button puts the install command on the clipboard.
 	origin := reg.URL
