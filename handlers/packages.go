@@ -97,6 +97,9 @@ func (s *Server) packument(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) version(w http.ResponseWriter, r *http.Request) {
+	if s.versionPage(w, r) { // a browser: the version page (pages.go)
+		return
+	}
 	user, name, err := packageRequest(r, identity)
 	if err != nil {
 		writeError(w, r, err)

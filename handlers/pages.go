@@ -3,8 +3,11 @@ package handlers
 import (
 	"mime"
 	"net/http"
+	"net/url"
 	"strconv"
 	"strings"
+
+	"github.com/gorilla/mux"
 
 	"github.com/couchnpm/couchnpm/registry"
 )
@@ -88,4 +91,29 @@ func (s *Server) webPages(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	s.cfg.Pages.ServeWeb(w, r, user)
+}
+
+// versionPage sends a browser asking for /<name>/<version> to that
+// version's page; false leaves the request to the API handler.
+func (s *Server) versionPage(w http.ResponseWriter, r *http.Request) bool {
+	if s.cfg.Pages == nil || !wantsHTML(r) {
+		return false
+	}
+	name, err := packageName(r)
+	if err != nil {
+		writeError(w, r, err)
+		return true
+	}
+	version, err := url.PathUnescape(mux.Vars(r)["version"])
+	if err != nil {
+		writeError(w, r, registry.E(registry.KindInvalid, "invalid version in the URL"))
+		return true
+	}
+	// Each part escaped: the redirect stays on this site.
+	target := "/-/web/package/" + url.PathEscape(name) + "/v/" + url.PathEscape(version)
+	if scope, pkg, ok := strings.Cut(name, "/"); ok {
+		target = "/-/web/package/" + url.PathEscape(scope) + "/" + url.PathEscape(pkg) + "/v/" + url.PathEscape(version)
+	}
+	http.Redirect(w, r, target, http.StatusSeeOther)
+	return true
 }

@@ -135,6 +135,17 @@ func TestPagesServeBrowsers(t *testing.T) {
 			t.Errorf("GET %s: pages got %v, want %s", tc.path, pages.calls, tc.want)
 		}
 	}
+	// A browser asking for a version is sent to its page.
+	for path, want := range map[string]string{
+		"/foo/1.0.0":    "/-/web/package/foo/v/1.0.0",
+		"/foo/latest":   "/-/web/package/foo/v/latest",
+		"/@s%2fp/1.0.0": "/-/web/package/@s/p/v/1.0.0",
+	} {
+		rec := e.do(t, "GET", path, nil, browser)
+		if rec.Code != http.StatusSeeOther || rec.Header().Get("Location") != want {
+			t.Errorf("GET %s: %d to %q, want 303 to %q", path, rec.Code, rec.Header().Get("Location"), want)
+		}
+	}
 	// The caller's identity reaches the page: a token user is that user.
 	pages.calls, pages.users = nil, nil
 	e.do(t, "GET", "/foo", nil, browser, "Authorization: Bearer cnpm_alice")

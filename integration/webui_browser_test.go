@@ -164,6 +164,13 @@ func TestWebUIInBrowser(t *testing.T) {
 	if got := text("#version-title"); !strings.Contains(got, "2.1.0") {
 		t.Errorf("version page title %q", got)
 	}
+	// The registry's own version URL opens the same page in a browser.
+	if err := br.do(chromedp.Navigate(reg.URL+"/ui-widget/stable"), chromedp.WaitVisible(chromedp.ID("version-title"))); err != nil {
+		t.Fatal(err)
+	}
+	if got := text("#version-title"); !strings.Contains(got, "2.1.0") {
+		t.Errorf("/ui-widget/stable in a browser shows %q", got)
+	}
 	shoot("version")
 	if err := br.do(chromedp.Navigate(reg.URL+"/ui-widget"), chromedp.Click(chromedp.CSS(`#deps a[href="/ui-helper"]`)), chromedp.WaitVisible(chromedp.ID("pkg-name"))); err != nil {
 		t.Fatal(err)
