@@ -86,6 +86,9 @@ func TestWebPages(t *testing.T) {
 				t.Errorf("anonymous %s shows the restricted package", p)
 			}
 		}
+		if up := page("/-/web/user/webalice", "", 200); !strings.Contains(up, `href="/web-widget"`) || strings.Contains(up, "web-secret") {
+			t.Errorf("anonymous user page: %s", up)
+		}
 		// The version page's tarball link is the registry's tarball URL.
 		v := page("/-/web/package/web-widget/v/1.2.0", "", 200)
 		m := regexp.MustCompile(`id="tarball">([^<]+)<`).FindStringSubmatch(v)
@@ -104,6 +107,9 @@ func TestWebPages(t *testing.T) {
 		}
 		if home := page("/", alice.token(), 200); !strings.Contains(home, "web-secret") {
 			t.Errorf("home hides the restricted package from a logged-in user")
+		}
+		if up := page("/-/web/user/webalice", alice.token(), 200); !strings.Contains(up, "web-secret") {
+			t.Errorf("the user page hides the restricted package from a logged-in user")
 		}
 		if found := page("/-/web/search?q=web", alice.token(), 200); !strings.Contains(found, "web-secret") {
 			t.Errorf("search hides the restricted package from a logged-in user")

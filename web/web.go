@@ -34,6 +34,7 @@ var staticFS embed.FS
 type Registry interface {
 	Packument(ctx context.Context, user registry.Identity, name string) (*registry.Packument, error)
 	Search(ctx context.Context, user registry.Identity, q registry.SearchQuery) ([]registry.SearchHit, int, error)
+	StarredBy(ctx context.Context, user registry.Identity, who string) ([]string, error)
 }
 
 // Recent lists the names of the most recently modified private packages,
@@ -85,12 +86,13 @@ const recentCount = 10
 func New(cfg Config, reg Registry) *Site {
 	funcs := template.FuncMap{
 		"pkgHref":     packagePath,
+		"userHref":    func(name string) string { return "/-/web/user/" + url.PathEscape(name) },
 		"versionHref": versionPath,
 		"bytes":       humanBytes,
 		"add":         func(a, b int) int { return a + b },
 	}
 	pages := map[string]*template.Template{}
-	for _, p := range []string{"home", "search", "package", "version", "error", "login"} {
+	for _, p := range []string{"home", "search", "package", "version", "error", "login", "user"} {
 		pages[p] = template.Must(template.New("layout.html").Funcs(funcs).ParseFS(templateFS, "templates/layout.html", "templates/"+p+".html"))
 	}
 	sub, _ := fs.Sub(staticFS, "static")
@@ -357,6 +359,8 @@ func (s *Site) ServeWeb(w http.ResponseWriter, r *http.Request, user registry.Id
 		s.search(w, r, user)
 	case strings.HasPrefix(path, "/package/"):
 		s.version(w, r, user, strings.TrimPrefix(path, "/package/"))
+	case strings.HasPrefix(path, "/user/"):
+		s.userPage(w, r, user, strings.TrimPrefix(path, "/user/"))
 	default:
 		s.fail(w, r, user, registry.E(registry.KindNotFound, "no such page"))
 	}
@@ -487,4 +491,37 @@ func (s *Site) Login(w http.ResponseWriter, r *http.Request, user registry.Ident
 		p.Status = http.StatusOK
 	}
 	s.render(w, r, p.Status, "login", user, title, &p)
+}
+
+// maxUserPackages bounds the packages listed on a user page.
+const maxUserPackages = 250
+
+// userView is the user page's data.
+type userView struct {
+	Name     string
+	Packages []registry.SearchHit
+	Total    int
+	Stars    []string
+}
+
+// userPage lists the packages a user maintains and the ones they starred,
+// as the caller may see them (search and stars hide restricted packages
+// from anonymous callers).
+func (s *Site) userPage(w http.ResponseWriter, r *http.Request, user registry.Identity, raw string) {
+	name, err := url.PathUnescape(raw)
+	if err != nil || registry.ValidateUsername(name) != nil {
+		s.fail(w, r, user, registry.E(registry.KindNotFound, "no such user"))
+		return
+	}
+	uv := &userView{Name: name}
+	uv.Packages, uv.Total, err = s.reg.Search(r.Context(), user, registry.SearchQuery{Text: "maintainer:" + strings.ToLower(name), Size: maxUserPackages})
+	if err != nil {
+		s.fail(w, r, user, err)
+		return
+	}
+	if uv.Stars, err = s.reg.StarredBy(r.Context(), user, name); err != nil {
+		s.fail(w, r, user, err)
+		return
+	}
+	s.render(w, r, http.StatusOK, "user", user, name, uv)
 }

@@ -17,9 +17,10 @@ import (
 // fakeRegistry applies the registry's read rule: a restricted package is
 // not found for anonymous callers.
 type fakeRegistry struct {
-	packs map[string]*registry.Packument
-	hits  []registry.SearchHit
-	err   error
+	packs    map[string]*registry.Packument
+	hits     []registry.SearchHit
+	err      error
+	onSearch func(text string)
 }
 
 func (f *fakeRegistry) Packument(_ context.Context, user registry.Identity, name string) (*registry.Packument, error) {
@@ -34,6 +35,9 @@ func (f *fakeRegistry) Packument(_ context.Context, user registry.Identity, name
 }
 
 func (f *fakeRegistry) Search(_ context.Context, user registry.Identity, q registry.SearchQuery) ([]registry.SearchHit, int, error) {
+	if f.onSearch != nil {
+		f.onSearch(q.Text)
+	}
 	if f.err != nil {
 		return nil, 0, f.err
 	}
@@ -54,6 +58,18 @@ func (f *fakeRegistry) Search(_ context.Context, user registry.Identity, q regis
 		out = out[:q.Size]
 	}
 	return out, total, nil
+}
+
+// StarredBy: alice starred both packages; anonymous callers see the
+// public one only.
+func (f *fakeRegistry) StarredBy(_ context.Context, user registry.Identity, who string) ([]string, error) {
+	if who != "alice" {
+		return nil, nil
+	}
+	if user.Anonymous() {
+		return []string{"widget"}, nil
+	}
+	return []string{"@corp/secret", "widget"}, nil
 }
 
 type fakeRecent []string
@@ -330,5 +346,34 @@ func TestPackagePageCachedPerRevision(t *testing.T) {
 	p.Rev = "3-b"
 	if !strings.Contains(page(), "<h1>Changed</h1>") {
 		t.Errorf("a new revision shows the old README")
+	}
+}
+
+func TestUserPage(t *testing.T) {
+	s := newSite(t)
+	reg := s.reg.(*fakeRegistry)
+	var asked []string
+	reg.onSearch = func(q string) { asked = append(asked, q) }
+	rec := get(t, func(w http.ResponseWriter, r *http.Request) { s.ServeWeb(w, r, registry.Identity{}) }, "/-/web/user/alice")
+	body := rec.Body.String()
+	if rec.Code != 200 || !strings.Contains(body, `<h1 id="user-name">alice</h1>`) || !strings.Contains(body, `href="/widget"`) {
+		t.Fatalf("user page: %d %s", rec.Code, body)
+	}
+	if len(asked) != 1 || asked[0] != "maintainer:alice" {
+		t.Errorf("searched %v, want maintainer:alice", asked)
+	}
+	if strings.Contains(body, "secret") {
+		t.Errorf("the anonymous user page shows the restricted package")
+	}
+	rec = get(t, func(w http.ResponseWriter, r *http.Request) { s.ServeWeb(w, r, alice) }, "/-/web/user/alice")
+	if !strings.Contains(rec.Body.String(), `href="/@corp/secret"`) {
+		t.Errorf("logged in, the stars lack the restricted package")
+	}
+	if rec := get(t, func(w http.ResponseWriter, r *http.Request) { s.ServeWeb(w, r, registry.Identity{}) }, "/-/web/user/%2F%2Fevil"); rec.Code != 404 {
+		t.Errorf("invalid user name: %d", rec.Code)
+	}
+	pkg := get(t, func(w http.ResponseWriter, r *http.Request) { s.Package(w, r, registry.Identity{}, "widget") }, "/widget").Body.String()
+	if !strings.Contains(pkg, `<a href="/-/web/user/alice">alice</a>`) {
+		t.Errorf("maintainers are not linked to their pages")
 	}
 }
