@@ -120,6 +120,22 @@ func TestWebUIInBrowser(t *testing.T) {
 	if n, _ := get(br, chromedp.Evaluate[int](`document.querySelectorAll("#readme [style], #readme svg, #readme script").length`)); n != 0 {
 		t.Errorf("%d styled, svg or script elements survived in the README", n)
 	}
+	// The XSS corpus, published as a README, loaded and clicked through.
+	xss := writePackageWith(t, "ui-xss", "1.0.0", nil)
+	if err := os.WriteFile(filepath.Join(xss, "README.md"), []byte(strings.Join(xssPayloads, "\n\n")), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	alice.mustRunIn(xss, "publish")
+	if err := br.do(chromedp.Navigate(reg.URL+"/ui-xss"), chromedp.WaitVisible(chromedp.ID("readme"))); err != nil {
+		t.Fatal(err)
+	}
+	clicked, err := get(br, chromedp.Evaluate[int](`(() => { let n = 0; for (const el of document.querySelectorAll("#readme *")) { el.dispatchEvent(new MouseEvent("mouseover", {bubbles: true})); el.dispatchEvent(new FocusEvent("focus")); const href = el.getAttribute("href") || ""; if (typeof el.click === "function" && !href.startsWith("http")) { el.click(); n++ } } return n })()`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if pwned, err := get(br, chromedp.Evaluate[string](`String(window.pwned) + " " + document.title`)); err != nil || !strings.HasPrefix(pwned, "undefined ") || strings.Contains(pwned, "PWNED") {
+		t.Errorf("an XSS payload ran (%d elements clicked): %q (%v)", clicked, pwned, err)
+	}
 	if err := br.do(chromedp.Navigate(reg.URL+"/ui-widget"), chromedp.WaitVisible(chromedp.ID("pkg-name"))); err != nil {
 		t.Fatal(err)
 	}
@@ -286,4 +302,41 @@ func checkAccessibility(t *testing.T, br *browser, page string) {
 		}
 		t.Errorf("accessibility (%s page, %s): %s: %s at %v", page, v.Impact, v.ID, v.Help, where)
 	}
+}
+
+// xssPayloads try to run script (each sets window.pwned or the title) or
+// restyle the page from a README.
+var xssPayloads = []string{
+	"<script>window.pwned='script'</script>",
+	"<script src=\"data:text/javascript,window.pwned='src'\"></script>",
+	"<img src=x onerror=\"window.pwned='img'\">",
+	"<body onload=\"window.pwned='body'\">",
+	"<div onmouseover=\"window.pwned='over'\">hover</div>",
+	"<a href=\"javascript:window.pwned='href'\">js link</a>",
+	"[md link](javascript:window.pwned='md')",
+	"<a href=\"&#106;avascript:window.pwned='entity'\">entity link</a>",
+	"<a href=\" JaVaScRiPt:window.pwned='case'\">case link</a>",
+	"[data link](data:text/html;base64,PHNjcmlwdD5wYXJlbnQucHduZWQ9MTwvc2NyaXB0Pg==)",
+	"<svg onload=\"window.pwned='svg'\"><circle r=10 /></svg>",
+	"<svg><script>window.pwned='svgscript'</script></svg>",
+	"<svg><a xlink:href=\"javascript:window.pwned='xlink'\"><text y=20>svg link</text></a></svg>",
+	"<math><a xlink:href=\"javascript:window.pwned='math'\">math link</a></math>",
+	"<iframe src=\"javascript:parent.pwned='iframe'\"></iframe>",
+	"<iframe srcdoc=\"<script>parent.pwned='srcdoc'</script>\"></iframe>",
+	"<object data=\"javascript:window.pwned='object'\"></object>",
+	"<embed src=\"javascript:window.pwned='embed'\">",
+	"<form action=\"javascript:window.pwned='form'\"><button>send</button></form>",
+	"<input autofocus onfocus=\"window.pwned='focus'\">",
+	"<details open ontoggle=\"window.pwned='toggle'\"><summary>x</summary></details>",
+	"<style>body{display:none}</style><p style=\"position:fixed;inset:0\">style</p>",
+	"<link rel=stylesheet href=\"data:text/css,body{display:none}\">",
+	"<meta http-equiv=\"refresh\" content=\"0;url=javascript:window.pwned='meta'\">",
+	"<base href=\"javascript:window.pwned='base'//\">",
+	"<noscript><p title=\"</noscript><img src=x onerror=window.pwned='noscript'>\"></noscript>",
+	"<!--><img src=x onerror=window.pwned='comment'>-->",
+	"<title>PWNED</title>",
+	"<img id=\"readme\" name=\"pwned\" src=\"https://img.example/x.png\">",
+	"<video><source onerror=\"window.pwned='video'\"></video>",
+	"<marquee onstart=\"window.pwned='marquee'\">m</marquee>",
+	"| cell |\n|---|\n| <b onclick=\"window.pwned='cell'\">bold</b> |",
 }
