@@ -97,3 +97,18 @@ func (s *Packuments) Conflicted(ctx context.Context, limit int) ([]string, error
 	}
 	return out, nil
 }
+
+// RecentlyModified lists the names of the limit most recently modified
+// packages, newest first (the modified view, read backwards). Tombstones
+// are included; readers skip what they cannot open.
+func (s *Packuments) RecentlyModified(ctx context.Context, limit int) ([]string, error) {
+	rows, err := queryView[string](ctx, s.c, s.db, "modified", map[string]any{"descending": true, "limit": limit})
+	if err != nil {
+		return nil, err
+	}
+	out := make([]string, len(rows))
+	for i, r := range rows {
+		out[i] = r.Value
+	}
+	return out, nil
+}

@@ -84,6 +84,8 @@ type Config struct {
 	// Attestations serves mirrored versions' attestations (keys.go); nil:
 	// 404.
 	Attestations AttestationReader
+	Pages        Pages     // web UI for browsers (pages.go); nil: none
+	Downloads    Downloads // download counts (downloads.go); nil: not counted, API 404
 }
 
 // Server holds the dependencies of the routes.
@@ -134,6 +136,9 @@ func New(cfg Config, reg Registry, accounts Accounts, db Pinger, log zerolog.Log
 	api.HandleFunc("/npm/v1/keys", s.keys).Methods(http.MethodGet)
 	api.HandleFunc("/npm/v1/attestations/{spec:.+}", s.attestations).Methods(http.MethodGet)
 	s.commandRoutes(api, r) // command surface
+	// web UI for browsers (websession.go, pages.go)
+	s.pageRoutes(api, r)
+	s.downloadRoutes(api) // download counts (downloads.go)
 	api.PathPrefix("/").HandlerFunc(s.notFound)
 
 	r.HandleFunc("/"+pkgVar+"/-/{file:.+}", s.tarball).Methods(http.MethodGet, http.MethodHead)

@@ -43,6 +43,9 @@ func packageRequest(r *http.Request, who func(*http.Request) (registry.Identity,
 }
 
 func (s *Server) packument(w http.ResponseWriter, r *http.Request) {
+	if s.servePage(w, r) { // a browser: the package page (pages.go)
+		return
+	}
 	user, name, err := packageRequest(r, identity)
 	if err != nil {
 		writeError(w, r, err)
@@ -94,6 +97,9 @@ func (s *Server) packument(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) version(w http.ResponseWriter, r *http.Request) {
+	if s.versionPage(w, r) { // a browser: the version page (pages.go)
+		return
+	}
 	user, name, err := packageRequest(r, identity)
 	if err != nil {
 		writeError(w, r, err)
@@ -166,6 +172,7 @@ func (s *Server) tarball(w http.ResponseWriter, r *http.Request) {
 		// streamed upstream tarball that failed verification ends here).
 		panic(http.ErrAbortHandler)
 	}
+	s.countDownload(name, file) // downloads.go
 }
 
 func (s *Server) publish(w http.ResponseWriter, r *http.Request) {

@@ -67,7 +67,7 @@ fi
 # that, with no failing input written, is not counted as a failure.
 if [[ "${SKIP_FUZZ:-}" != 1 ]]; then
 	for target in registry:FuzzNames registry:FuzzVersions registry:FuzzPublish registry:FuzzAbbreviated \
-		registry:FuzzCheckJSON handlers:FuzzRequestPath; do
+		registry:FuzzCheckJSON handlers:FuzzRequestPath web:FuzzRenderReadme; do
 		pkg=${target%%:*} name=${target#*:}
 		echo "== fuzz $name (./$pkg, ${FUZZTIME:-5s})"
 		before=$(ls "$pkg/testdata/fuzz/$name" 2>/dev/null | wc -l)

@@ -193,6 +193,8 @@ func serve(cfg *config) error {
 	hcfg.WebLogin = registry.NewWebLogins(accounts, db.Docs(couch.RoleSystem), registry.WebLoginTTL)
 	sig.wire(&hcfg)
 	wireCommands(cfg, db, reg, &hcfg) // command surface
+	// web UI (web.go)
+	wireWeb(ctx, cfg, db, reg, mirrorStatus, &hcfg, &background, log)
 	if err := wireFastpath(ctx, cfg, mirrorStatus, &hcfg, log); err != nil {
 		return err
 	}

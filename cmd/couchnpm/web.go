@@ -1,0 +1,39 @@
+package main
+
+import (
+	"context"
+	"sync"
+	"time"
+
+	"github.com/rs/zerolog"
+
+	"github.com/couchnpm/couchnpm/couch"
+	"github.com/couchnpm/couchnpm/downloads"
+	"github.com/couchnpm/couchnpm/handlers"
+	"github.com/couchnpm/couchnpm/registry"
+	"github.com/couchnpm/couchnpm/web"
+)
+
+// downloadsFlushInterval bounds the download counts a crash loses: they
+// reach CouchDB this often (and at a clean shutdown).
+const downloadsFlushInterval = 10 * time.Second
+
+// wireWeb adds the web UI (pages for browsers at / and /<name>, and under
+// /-/web/; they read through reg, so the API's access rules apply) and the
+// download counter, whose flush loop runs until ctx ends.
+func wireWeb(ctx context.Context, cfg *config, db *couch.Client, reg *registry.Service, mirror handlers.MirrorStatus,
+	hc *handlers.Config, bg *sync.WaitGroup, log zerolog.Logger) {
+	wc := web.Config{PublicURL: cfg.PublicURL, Recent: db.Packuments(couch.RolePackages)}
+	if mirror != nil {
+		wc.Mirror = mirror
+	}
+	counter := downloads.NewCounter(db.Docs(couch.RoleSystem), cfg.InstanceID, log.With().Str("component", "downloads").Logger())
+	hc.Downloads = counter
+	wc.Downloads = counter
+	hc.Pages = web.New(wc, reg)
+	bg.Add(1)
+	go func() {
+		defer bg.Done()
+		counter.Run(ctx, downloadsFlushInterval)
+	}()
+}

@@ -1,0 +1,119 @@
+package handlers
+
+import (
+	"mime"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+
+	"github.com/gorilla/mux"
+
+	"github.com/couchnpm/couchnpm/registry"
+)
+
+// Pages is the web UI (package web): HTML for browsers at / and /<name>,
+// and everything under /-/web/. The handlers resolve the caller; the pages
+// read through the registry with that identity.
+type Pages interface {
+	Home(w http.ResponseWriter, r *http.Request, user registry.Identity)
+	Package(w http.ResponseWriter, r *http.Request, user registry.Identity, name string)
+	ServeWeb(w http.ResponseWriter, r *http.Request, user registry.Identity)
+	// Login shows the log-in form (or the log-out confirmation).
+	Login(w http.ResponseWriter, r *http.Request, user registry.Identity, page LoginPage)
+}
+
+// wantsHTML reports whether the request prefers HTML to JSON: a browser's
+// Accept names text/html with a weight at least that of any JSON type.
+// npm, pnpm and yarn never name text/html ("*/*" does not count), so they
+// keep getting the packument.
+func wantsHTML(r *http.Request) bool {
+	var html, json float64
+	for _, part := range strings.Split(r.Header.Get("Accept"), ",") {
+		mt, params, err := mime.ParseMediaType(strings.TrimSpace(part))
+		if err != nil {
+			continue
+		}
+		q := 1.0
+		if s, ok := params["q"]; ok {
+			if f, err := strconv.ParseFloat(s, 64); err == nil {
+				q = f
+			}
+		}
+		switch {
+		case mt == "text/html" || mt == "application/xhtml+xml":
+			html = max(html, q)
+		case mt == "application/json" || strings.HasSuffix(mt, "+json"):
+			json = max(json, q)
+		}
+	}
+	return html > 0 && html >= json
+}
+
+// servePage answers a package route with its page when a browser asks for
+// one; false leaves the request to the API handler.
+func (s *Server) servePage(w http.ResponseWriter, r *http.Request) bool {
+	if s.cfg.Pages == nil || !wantsHTML(r) {
+		return false
+	}
+	user, name, err := packageRequest(r, func(r *http.Request) (registry.Identity, error) { return s.pageIdentity(w, r) })
+	if err != nil {
+		writeError(w, r, err)
+		return true
+	}
+	s.cfg.Pages.Package(w, r, user, name)
+	return true
+}
+
+// home is GET /: the home page for browsers, 404 for everyone else.
+func (s *Server) home(w http.ResponseWriter, r *http.Request) {
+	if s.cfg.Pages == nil || !wantsHTML(r) {
+		s.notFound(w, r)
+		return
+	}
+	user, err := s.pageIdentity(w, r)
+	if err != nil {
+		writeError(w, r, err)
+		return
+	}
+	s.cfg.Pages.Home(w, r, user)
+}
+
+// webPages serves /-/web/… (search, version pages, static files).
+func (s *Server) webPages(w http.ResponseWriter, r *http.Request) {
+	if s.cfg.Pages == nil {
+		s.notFound(w, r)
+		return
+	}
+	user, err := s.pageIdentity(w, r)
+	if err != nil {
+		writeError(w, r, err)
+		return
+	}
+	s.cfg.Pages.ServeWeb(w, r, user)
+}
+
+// versionPage sends a browser asking for /<name>/<version> to that
+// version's page; false leaves the request to the API handler.
+func (s *Server) versionPage(w http.ResponseWriter, r *http.Request) bool {
+	if s.cfg.Pages == nil || !wantsHTML(r) {
+		return false
+	}
+	name, err := packageName(r)
+	if err != nil {
+		writeError(w, r, err)
+		return true
+	}
+	version, err := url.PathUnescape(mux.Vars(r)["version"])
+	if err != nil {
+		writeError(w, r, registry.E(registry.KindInvalid, "invalid version in the URL"))
+		return true
+	}
+	// Each part escaped: the redirect stays on this site.
+	target := "/-/web/package/" + url.PathEscape(name) + "/v/" + url.PathEscape(version)
+	if scope, pkg, ok := strings.Cut(name, "/"); ok {
+		target = "/-/web/package/" + url.PathEscape(scope) + "/" + url.PathEscape(pkg) + "/v/" + url.PathEscape(version)
+	}
+	http.Redirect(w, r, target, http.StatusSeeOther)
+	return true
+}
