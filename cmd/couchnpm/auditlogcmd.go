@@ -140,11 +140,9 @@ func auditLogMain(args []string, stdout, stderr io.Writer, now func() time.Time)
 
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
 	defer cancel()
-	db, err := couch.Open(couch.Config{URL: cfg.CouchURL, User: cfg.CouchUser, Password: cfg.CouchPassword,
-		Prefix: cfg.DBPrefix, Timeout: cfg.CouchTimeout}, zerolog.New(stderr).Level(zerolog.WarnLevel))
-	if err != nil {
-		fmt.Fprintln(stderr, "couchnpm:", err)
-		return 1
+	db, code := operatorDB(ctx, cfg, stderr, false)
+	if db == nil {
+		return code
 	}
 	var all []auditlog.Entry
 	err = db.AuditLog().EachEntry(ctx, func(e auditlog.Entry) error {

@@ -11,8 +11,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/rs/zerolog"
-
 	"github.com/couchnpm/couchnpm/auditlog"
 	"github.com/couchnpm/couchnpm/couch"
 	"github.com/couchnpm/couchnpm/registry"
@@ -91,17 +89,10 @@ func claimMain(args []string, claim bool, stdout, stderr io.Writer) int {
 
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
-	db, err := couch.Open(cfg.couchConfig(), zerolog.New(stderr).Level(zerolog.WarnLevel))
-	if err != nil {
-		fmt.Fprintln(stderr, "couchnpm:", err)
-		return 1
-	}
-	// The databases may not exist yet: names can be claimed before the
-	// registry first starts. Bootstrap is idempotent and safe to run
-	// beside serving instances.
-	if err := db.Bootstrap(ctx); err != nil {
-		fmt.Fprintln(stderr, "couchnpm: prepare CouchDB:", err)
-		return 1
+	// Names can be claimed before the registry first starts.
+	db, code := operatorDB(ctx, cfg, stderr, true)
+	if db == nil {
+		return code
 	}
 	system := db.Docs(couch.RoleSystem)
 	claims := registry.NewClaims(system)

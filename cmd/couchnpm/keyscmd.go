@@ -10,8 +10,6 @@ import (
 	"os"
 	"time"
 
-	"github.com/rs/zerolog"
-
 	"github.com/couchnpm/couchnpm/couch"
 	"github.com/couchnpm/couchnpm/registry"
 )
@@ -69,14 +67,9 @@ func keysMain(args []string, stdout, stderr io.Writer) int {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
-	db, err := couch.Open(cfg.couchConfig(), zerolog.New(stderr).Level(zerolog.WarnLevel))
-	if err != nil {
-		fmt.Fprintln(stderr, "couchnpm:", err)
-		return 1
-	}
-	if err := db.Bootstrap(ctx); err != nil {
-		fmt.Fprintln(stderr, "couchnpm: prepare CouchDB:", err)
-		return 1
+	db, code := operatorDB(ctx, cfg, stderr, true)
+	if db == nil {
+		return code
 	}
 	var override *registry.SigningKey
 	if keyFile != "" && words[0] == "sign-existing" {

@@ -59,29 +59,39 @@ func mirrorCommand(args []string) int {
 }
 
 func fetchStatus(base string) (*replication.Status, []byte, error) {
-	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
-	defer cancel()
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, base+"/-/mirror/status", nil)
+	var st replication.Status
+	raw, err := getStatus(base, "/-/mirror/status", &st)
 	if err != nil {
 		return nil, nil, err
+	}
+	return &st, raw, nil
+}
+
+// getStatus reads a running registry's status endpoint path into v and
+// returns the raw JSON too (for --json).
+func getStatus(base, path string, v any) ([]byte, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, base+path, nil)
+	if err != nil {
+		return nil, err
 	}
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
-		return nil, nil, err
+		return nil, err
 	}
 	defer resp.Body.Close()
-	raw, err := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
+	raw, err := io.ReadAll(io.LimitReader(resp.Body, 4<<20))
 	if err != nil {
-		return nil, nil, err
+		return nil, err
 	}
 	if resp.StatusCode != http.StatusOK {
-		return nil, nil, fmt.Errorf("%s answered %d: %s", base, resp.StatusCode, strings.TrimSpace(string(raw)))
+		return nil, fmt.Errorf("%s answered %d: %s", base, resp.StatusCode, strings.TrimSpace(string(raw)))
 	}
-	var st replication.Status
-	if err := json.Unmarshal(raw, &st); err != nil {
-		return nil, nil, fmt.Errorf("unreadable status: %w", err)
+	if err := json.Unmarshal(raw, v); err != nil {
+		return nil, fmt.Errorf("unreadable status: %w", err)
 	}
-	return &st, raw, nil
+	return raw, nil
 }
 
 func progressLine(st *replication.Status) string {

@@ -9,8 +9,6 @@ import (
 	"os"
 	"time"
 
-	"github.com/rs/zerolog"
-
 	"github.com/couchnpm/couchnpm/couch"
 	"github.com/couchnpm/couchnpm/registry"
 )
@@ -76,15 +74,9 @@ func orgMain(args []string, stdout, stderr io.Writer) int {
 
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
-	db, err := couch.Open(couch.Config{URL: cfg.CouchURL, User: cfg.CouchUser, Password: cfg.CouchPassword,
-		Prefix: cfg.DBPrefix, Timeout: cfg.CouchTimeout}, zerolog.New(stderr).Level(zerolog.WarnLevel))
-	if err != nil {
-		fmt.Fprintln(stderr, "couchnpm:", err)
-		return 1
-	}
-	if err := db.Bootstrap(ctx); err != nil {
-		fmt.Fprintln(stderr, "couchnpm: prepare CouchDB:", err)
-		return 1
+	db, code := operatorDB(ctx, cfg, stderr, true)
+	if db == nil {
+		return code
 	}
 	if _, err := db.Users().GetUser(ctx, owner); err != nil {
 		fmt.Fprintln(stderr, "couchnpm: --owner:", registry.ReasonOf(err))

@@ -2,12 +2,9 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
-	"io"
-	"net/http"
 	"os"
 	"strings"
 	"sync"
@@ -113,29 +110,18 @@ func replicationCommand(args []string) int {
 		fmt.Fprintf(os.Stderr, "couchnpm: bad flag: %v (couchnpm replication status -h lists the flags)\n", err)
 		return 2
 	}
-	client := &http.Client{Timeout: 10 * time.Second}
-	resp, err := client.Get(strings.TrimRight(*base, "/") + "/-/replication/status")
-	if err != nil {
-		fmt.Fprintln(os.Stderr, "couchnpm: cannot reach the registry:", err)
-		return 1
+	var st struct {
+		Peers     []replication.PeerStatus `json:"peers"`
+		CheckedAt time.Time                `json:"checked_at"`
 	}
-	defer resp.Body.Close()
-	raw, err := io.ReadAll(io.LimitReader(resp.Body, 4<<20))
-	if err != nil || resp.StatusCode != http.StatusOK {
-		fmt.Fprintf(os.Stderr, "couchnpm: GET /-/replication/status answered %d: %s\n", resp.StatusCode, strings.TrimSpace(string(raw)))
+	raw, err := getStatus(strings.TrimRight(*base, "/"), "/-/replication/status", &st)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "couchnpm:", err)
 		return 1
 	}
 	if *asJSON {
 		os.Stdout.Write(raw)
 		return 0
-	}
-	var st struct {
-		Peers     []replication.PeerStatus `json:"peers"`
-		CheckedAt time.Time                `json:"checked_at"`
-	}
-	if err := json.Unmarshal(raw, &st); err != nil {
-		fmt.Fprintln(os.Stderr, "couchnpm: unreadable status:", err)
-		return 1
 	}
 	if len(st.Peers) == 0 {
 		fmt.Println("no peers configured (--peer)")
