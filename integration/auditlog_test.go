@@ -78,6 +78,7 @@ func TestAuditLog(t *testing.T) {
 	alice.mustRunIn("", "deprecate", "aud-pkg@1.0.0", "use 1.1")
 	alice.mustRunIn("", "owner", "add", bobName, "aud-pkg")
 	carol.mustFail("", []string{"E403"}, "dist-tag", "add", "aud-pkg@1.0.0", "evil")
+	alice.mustOwnOrg("audscope", aliceName) // a scope belongs to an org or a user
 	alice.publish("@audscope/sec", "1.0.0")
 	alice.mustRunIn("", "access", "set", "status=private", "@audscope/sec")
 	res := alice.mustRunIn("", "token", "create", "--password="+pw, "--name=ci")
@@ -118,6 +119,7 @@ func TestAuditLog(t *testing.T) {
 		{aliceName, "deprecate", "aud-pkg", "deprecated: 1.0.0", "ok"},
 		{aliceName, "owner.set", "aud-pkg", aliceName + "," + bobName, "ok"},
 		{carolName, "dist-tag.add", "aud-pkg", "evil=1.0.0", "refused"},
+		{aliceName, "org.member.set", "", "audscope", "ok"},
 		{aliceName, "access.set", "@audscope/sec", "restricted", "ok"},
 		{aliceName, "token.create", "", ciKey[:12], "ok"},
 		{aliceName, "token.revoke", "", ciKey[:12], "ok"},
@@ -313,7 +315,7 @@ func TestAuditLogChainsAcrossRestarts(t *testing.T) {
 	const pw = "Pw-restart-3c4d5e6f"
 	first.addSecret(pw)
 	name := first.user("restart")
-	h := first.do("PUT", "/-/user/org.couchdb.user:"+name, "", mustJSON(map[string]string{"name": name, "password": pw}))
+	h := first.do("PUT", "/-/user/org.couchdb.user:"+name, "", mustJSON(map[string]string{"name": name, "password": pw, "email": "restart@example.com"}))
 	var login struct{ Token string }
 	if h.Status != 201 || json.Unmarshal(h.Body, &login) != nil || login.Token == "" {
 		t.Fatalf("adduser: %s", h)

@@ -28,7 +28,7 @@ func TestOrgsTeamsReadAccess(t *testing.T) {
 	reg := startRegistry(t, registryOpts{ExtraArgs: []string{"--admins", "orgroot"}})
 	login := func(name string) *npmUser {
 		u := newNPMUser(t, reg, name)
-		u.mustLogin(name, "Pw-"+name+"-8d2e4f61", name+"@example.com")
+		u.mustLogin(name, "Pw-org-member-8d2e4f61", name+"@example.com")
 		return u
 	}
 	alice, bob, mallory, root := login("orgalice"), login("orgbob"), login("orgmallory"), login("orgroot")
@@ -218,9 +218,9 @@ func TestOrgsOperatorCreate(t *testing.T) {
 	t.Parallel()
 	reg := startRegistry(t, registryOpts{})
 	alice := newNPMUser(t, reg, "opalice")
-	alice.mustLogin("opalice", "Pw-opalice-2b7c9d14", "opalice@example.com")
+	alice.mustLogin("opalice", "Pw-op-alice-2b7c9d14", "opalice@example.com")
 	bob := newNPMUser(t, reg, "opbob")
-	bob.mustLogin("opbob", "Pw-opbob-5e8f0a36", "opbob@example.com")
+	bob.mustLogin("opbob", "Pw-op-bob-5e8f0a36", "opbob@example.com")
 	alice.mustRunIn(writePackage(t, "@opalice/lib", "1.0.0", "lib"), "publish")
 	bob.mustFail(writePackage(t, "@opalice/bobs", "1.0.0", "bobs"), []string{"E403"}, "publish")
 	bob.mustFail("", []string{"E403"}, "org", "set", "opalice", "opbob", "owner")

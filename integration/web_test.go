@@ -39,6 +39,7 @@ func TestWebPages(t *testing.T) {
 	}
 	alice.mustRunIn(writePackageWith(t, "web-dep", "1.0.0", nil), "publish")
 	alice.mustRunIn(widget, "publish")
+	alice.mustOwnOrg("acme", "webalice") // a scope belongs to an org or a user
 	secret := writePackageWith(t, "@acme/web-secret", "1.0.0", map[string]any{"description": "hush hush"})
 	if err := os.WriteFile(filepath.Join(secret, "README.md"), []byte("TOP-SECRET-README\n"), 0o644); err != nil {
 		t.Fatal(err)

@@ -47,6 +47,7 @@ func TestWebUIInBrowser(t *testing.T) {
 	alice.mustRunIn(writePackageWith(t, "ui-helper", "1.0.0", map[string]any{"description": "helps"}), "publish")
 	alice.mustRunIn(widget, "publish")
 	alice.mustRunIn("", "dist-tag", "add", "ui-widget@2.1.0", "stable")
+	alice.mustOwnOrg("acme", "uialice") // a scope belongs to an org or a user
 	secret := writePackageWith(t, "@acme/ui-secret", "1.0.0", map[string]any{"description": "restricted widget"})
 	if err := os.WriteFile(filepath.Join(secret, "README.md"), []byte("# secret\n\nTOP-SECRET-UI\n"), 0o644); err != nil {
 		t.Fatal(err)

@@ -23,6 +23,9 @@ import (
 // to the previous chain of the same --instance-id. stop flushes the queue
 // (bounded by --shutdown-timeout) once the server has stopped taking
 // requests.
+// auditFlushBound bounds the audit log's last flush at shutdown.
+const auditFlushBound = 5 * time.Second
+
 func startAuditLog(ctx context.Context, cfg *config, db *couch.Client, log zerolog.Logger) (*auditlog.Writer, func(), error) {
 	w := auditlog.NewWriter(db.AuditLog(), cfg.InstanceID, auditlog.WriterConfig{}, log)
 	if err := w.Start(ctx); err != nil {
@@ -37,7 +40,11 @@ func startAuditLog(ctx context.Context, cfg *config, db *couch.Client, log zerol
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
-		w.Run(wctx, cfg.ShutdownTimeout)
+		// The flush after shutdown is bounded apart from the requests'
+		// grace period: with CouchDB gone, the entries cannot be stored
+		// anyway (they are counted as dropped and logged), and a stop must
+		// not wait twice the shutdown timeout.
+		w.Run(wctx, min(cfg.ShutdownTimeout, auditFlushBound))
 	}()
 	w.Record(ctx, auditlog.Event{Action: "serve.start", Target: readVersion().short(), Outcome: auditlog.OutcomeOK})
 	log.Info().Str("chain", w.Chain()).Msg("audit log started")
