@@ -178,6 +178,18 @@ func TestClusterPublishesWhileANodeRestarts(t *testing.T) {
 		bodies[v] = publishBodyWith(a, pkg, v, tarballs[v])
 	}
 
+	// While node 3 is down, the real npm publishes two versions through
+	// instance A and installs through instance B, beside the raw publishes.
+	npmPub := withToken(t, a, "clu-npm-publish", tok)
+	npmPkgs := map[string]string{}
+	for _, v := range []string{"2.0.0", "2.1.0"} {
+		npmPkgs[v] = writePackage(t, pkg, v, "v"+v)
+	}
+	npmInst := newNPMUser(t, b, "clu-npm-install")
+	npmProj := writeProject(t, map[string]string{pkg: "1.0.0"})
+	npmResults := make(chan npmResult, 3)
+	var npmRuns sync.WaitGroup
+
 	var (
 		mu       sync.Mutex
 		acked    = map[string]bool{"1.0.0": true}
@@ -224,6 +236,20 @@ func TestClusterPublishesWhileANodeRestarts(t *testing.T) {
 				nodes[2].stop()
 				stopped = true
 				nodeEvents = append(nodeEvents, fmt.Sprintf("node 3 stopped after %d acks", c))
+				npmRuns.Add(1)
+				go func() {
+					defer npmRuns.Done()
+					for _, v := range []string{"2.0.0", "2.1.0"} {
+						res := npmPub.runIn(npmPkgs[v], "publish", "--tag", "next")
+						if res.Err == nil {
+							mu.Lock()
+							acked[v] = true
+							mu.Unlock()
+						}
+						npmResults <- res
+					}
+					npmResults <- npmInst.runIn(npmProj, "install", "--no-audit", "--no-fund")
+				}()
 			}
 			if c == 30 && stopped {
 				if err := nodes[2].start(); err != nil {
@@ -263,12 +289,25 @@ func TestClusterPublishesWhileANodeRestarts(t *testing.T) {
 	wg.Wait()
 	close(ackCount)
 	chaos.Wait()
+	npmRuns.Wait()
+	close(npmResults)
 	publishTime := time.Since(begin)
+	npmRunsOK := 0
+	for res := range npmResults {
+		if res.Err != nil {
+			t.Errorf("npm while node 3 was down: %s", res)
+		} else {
+			npmRunsOK++
+		}
+	}
+	if npmRunsOK == 3 {
+		mustRequire(t, npmProj, pkg, "1.0.0", "v1.0.0")
+	}
 
 	// An install while the cluster settles, through the other instance.
 	u := newNPMUser(t, b, "clu-install")
 	proj := writeProject(t, map[string]string{pkg: "1.50.0"})
-	if len(acked) == n+1 {
+	if len(acked) == n+3 {
 		u.mustRunIn(proj, "install", "--no-audit", "--no-fund")
 		mustRequire(t, proj, pkg, "1.50.0", "v1.50.0")
 	}
@@ -300,12 +339,12 @@ func TestClusterPublishesWhileANodeRestarts(t *testing.T) {
 
 	ra, da := conflictCounts(t, a)
 	rb, db := conflictCounts(t, b)
-	t.Logf("cluster: %d of %d publishes acknowledged in %s (%s); %s; reads %s; conflicts merged: %d (instance on node 1) + %d (node 2), versions dropped %d; lost %d; open conflicts %d, settled %s after the last publish",
-		len(acked)-1, n, publishTime.Round(time.Millisecond), pubs.String(), strings.Join(nodeEvents, ", "), reads.String(),
+	t.Logf("cluster: %d of %d publishes acknowledged in %s (raw: %s; npm publish ×2 and npm install while node 3 was down: %d of 3 ok); %s; reads %s; conflicts merged: %d (instance on node 1) + %d (node 2), versions dropped %d; lost %d; open conflicts %d, settled %s after the last publish",
+		len(acked)-1, n+2, publishTime.Round(time.Millisecond), pubs.String(), npmRunsOK, strings.Join(nodeEvents, ", "), reads.String(),
 		ra, rb, da+db, len(lost), open, settle.Round(time.Millisecond))
 
-	if len(acked)-1 != n {
-		t.Errorf("%d of %d publishes acknowledged; failures: %v", len(acked)-1, n, failures)
+	if len(acked)-1 != n+2 {
+		t.Errorf("%d of %d publishes acknowledged (%d raw, 2 through npm); failures: %v", len(acked)-1, n+2, n, failures)
 	}
 	if len(lost) > 0 {
 		t.Errorf("acknowledged versions missing after 60 s: %v", lost)
