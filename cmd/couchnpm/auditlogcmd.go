@@ -201,11 +201,7 @@ func parseSince(s string, now time.Time) (time.Time, error) {
 
 func printEntries(w io.Writer, entries []auditlog.Entry, asJSON bool) {
 	if asJSON {
-		if entries == nil {
-			entries = []auditlog.Entry{}
-		}
-		b, _ := json.MarshalIndent(entries, "", "  ")
-		fmt.Fprintf(w, "%s\n", b)
+		printJSONList(w, entries)
 		return
 	}
 	if len(entries) == 0 {

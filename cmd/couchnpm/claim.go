@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
@@ -171,11 +170,7 @@ func publishedHere(ctx context.Context, db *couch.Client, name string) bool {
 
 func printClaims(w io.Writer, claims []registry.Claim, asJSON bool) {
 	if asJSON {
-		if claims == nil {
-			claims = []registry.Claim{}
-		}
-		b, _ := json.MarshalIndent(claims, "", "  ")
-		fmt.Fprintf(w, "%s\n", b)
+		printJSONList(w, claims)
 		return
 	}
 	if len(claims) == 0 {

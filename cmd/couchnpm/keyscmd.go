@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
@@ -109,8 +108,7 @@ func keysMain(args []string, stdout, stderr io.Writer) int {
 		for _, k := range keys {
 			out = append(out, k.PublicKey())
 		}
-		b, _ := json.MarshalIndent(out, "", "  ")
-		fmt.Fprintf(stdout, "%s\n", b)
+		printJSONList(stdout, out)
 		return 0
 	}
 	if len(keys) == 0 {

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"io"
 
@@ -29,4 +30,14 @@ func operatorDB(ctx context.Context, cfg *config, stderr io.Writer, bootstrap bo
 		}
 	}
 	return db, 0
+}
+
+// printJSONList prints items as an indented JSON array ([] when empty),
+// as the operator commands' --json output.
+func printJSONList[T any](w io.Writer, items []T) {
+	if items == nil {
+		items = []T{}
+	}
+	b, _ := json.MarshalIndent(items, "", "  ")
+	fmt.Fprintf(w, "%s\n", b)
 }

@@ -3,7 +3,6 @@ package main
 import (
 	"bufio"
 	"context"
-	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
@@ -209,8 +208,7 @@ func printUsers(w io.Writer, list []*registry.User, asJSON bool) {
 			}
 			rows = append(rows, r)
 		}
-		b, _ := json.MarshalIndent(rows, "", "  ")
-		fmt.Fprintf(w, "%s\n", b)
+		printJSONList(w, rows)
 		return
 	}
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
