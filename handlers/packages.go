@@ -2,6 +2,7 @@ package handlers
 
 import (
 	"compress/gzip"
+	"errors"
 	"io"
 	"mime"
 	"net/http"
@@ -131,6 +132,10 @@ func (s *Server) version(w http.ResponseWriter, r *http.Request) {
 	writeBody(w, r, body)
 }
 
+// tarballFirstChunk is how much of a tarball is read before its status is
+// sent (see tarball).
+const tarballFirstChunk = 64 << 10
+
 func (s *Server) tarball(w http.ResponseWriter, r *http.Request) {
 	user, name, err := packageRequest(r, identity)
 	if err != nil {
@@ -165,7 +170,30 @@ func (s *Server) tarball(w http.ResponseWriter, r *http.Request) {
 		w.WriteHeader(http.StatusOK)
 		return
 	}
+	// The first chunk is read before the status goes out, so that a store
+	// or upstream that fails early (CouchDB gone, a mirrored download that
+	// failed verification) gets a clean 503 or 502 instead of a cut
+	// connection; most tarballs fit in it whole.
+	first := make([]byte, tarballFirstChunk)
+	n, err := io.ReadFull(t.Body, first)
+	switch {
+	case err == nil: // more follows
+	case errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF): // the whole tarball
+		if t.Size >= 0 && int64(n) != t.Size {
+			writeError(w, r, registry.E(registry.KindUnavailable, "the tarball %s was cut short (%d of %d bytes); retry", file, n, t.Size))
+			return
+		}
+	default:
+		if registry.KindOf(err) == registry.KindInternal {
+			err = registry.Wrap(registry.KindUnavailable, err, "the tarball %s could not be read; retry", file)
+		}
+		writeError(w, r, err)
+		return
+	}
 	w.WriteHeader(http.StatusOK)
+	if _, err := w.Write(first[:n]); err != nil {
+		return // the client went away
+	}
 	if n, err := io.Copy(w, t.Body); err != nil {
 		zerolog.Ctx(r.Context()).Warn().Int64("sent", n).Err(err).Msg("tarball stream broke")
 		// Cut the connection: a short body must never look complete (a

@@ -468,7 +468,20 @@ func TestConcurrencyPublishTwoInstances(t *testing.T) {
 		t.Errorf("publish not acknowledged (the retry loop should absorb write conflicts): %s", f)
 	}
 
-	// Both instances, and CouchDB itself, see the same complete document.
+	// Both instances, and CouchDB itself, see the same complete document:
+	// CouchDB at once, the instance that did not take the last write
+	// within the packument cache's staleness bound (3 s).
+	if doc := couchPackument(t, prefix, pkg); doc != nil {
+		if got := doc.manifest("1.0.0").Deprecated; got != lastDep {
+			t.Errorf("CouchDB: 1.0.0 deprecated = %q, the last acknowledged deprecation said %q (lost)", got, lastDep)
+		}
+	}
+	for _, reg := range regs {
+		waitFor(5*time.Second, func() bool {
+			p := getPackument(t, reg, pkg, "")
+			return p.manifest("1.0.0").Deprecated == lastDep && (lastTag == "" || p.DistTags["stable"] == lastTag)
+		})
+	}
 	for _, reg := range regs {
 		p := getPackument(t, reg, pkg, "")
 		what := "packument via " + reg.URL
