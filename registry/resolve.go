@@ -137,7 +137,11 @@ func (s *Service) confirmWrite(ctx context.Context, name string, holds func(*Pac
 	if s.conflicts == nil {
 		return
 	}
-	deadline := time.Now().Add(confirmBound)
+	bound := confirmBound
+	if s.confirmFor > 0 {
+		bound = s.confirmFor
+	}
+	deadline := time.Now().Add(bound)
 	for attempt := 0; time.Now().Before(deadline); attempt++ {
 		leaves, err := s.conflicts.Leaves(ctx, name)
 		if err == nil && len(leaves) > 0 {

@@ -43,12 +43,13 @@ type Service struct {
 	// backoff is the wait before retrying a write that lost a conflict.
 	backoff func(attempt int) time.Duration
 	// conflicts merges conflicting revisions (resolve.go); nil: never.
-	conflicts ConflictStore
-	observer  ConflictObserver
-	locks     *writeLocks        // this instance's writes to one package take turns
-	budget    time.Duration      // how long a write retries conflicts (writeBudget)
-	reads     singleflight.Group // read-path merges, one per package at a time
-	signer    VersionSigner      // signs published versions (signing.go); nil: unsigned
+	conflicts  ConflictStore
+	observer   ConflictObserver
+	locks      *writeLocks        // this instance's writes to one package take turns
+	budget     time.Duration      // how long a write retries conflicts (writeBudget)
+	confirmFor time.Duration      // overrides confirmBound (tests)
+	reads      singleflight.Group // read-path merges, one per package at a time
+	signer     VersionSigner      // signs published versions (signing.go); nil: unsigned
 	// attestations serves mirrored versions' attestations (attestations.go).
 	attestations AttestationSource
 }
