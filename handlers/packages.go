@@ -176,9 +176,11 @@ func (s *Server) tarball(w http.ResponseWriter, r *http.Request) {
 	// connection; most tarballs fit in it whole.
 	first := make([]byte, tarballFirstChunk)
 	n, err := io.ReadFull(t.Body, first)
+	whole := false
 	switch {
 	case err == nil: // more follows
 	case errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF): // the whole tarball
+		whole = true
 		if t.Size >= 0 && int64(n) != t.Size {
 			writeError(w, r, registry.E(registry.KindUnavailable, "the tarball %s was cut short (%d of %d bytes); retry", file, n, t.Size))
 			return
@@ -193,6 +195,12 @@ func (s *Server) tarball(w http.ResponseWriter, r *http.Request) {
 	w.WriteHeader(http.StatusOK)
 	if _, err := w.Write(first[:n]); err != nil {
 		return // the client went away
+	}
+	if whole {
+		// Done: reading the finished body again could only fail (the
+		// store's connection gone) and cut a response already complete.
+		s.countDownload(name, file) // downloads.go
+		return
 	}
 	if n, err := io.Copy(w, t.Body); err != nil {
 		zerolog.Ctx(r.Context()).Warn().Int64("sent", n).Err(err).Msg("tarball stream broke")
