@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/couchnpm/couchnpm/registry"
+	"github.com/couchnpm/couchnpm/registry/registrytest"
 )
 
 // fakeDB is an in-memory CouchDB database with a changes feed the test
@@ -456,7 +457,7 @@ func TestAccessControlOnHits(t *testing.T) {
 	h.db.docs["secret"].Fields["access"] = json.RawMessage(`"restricted"`)
 	h.db.docs["secret"].Maintainers = []registry.Person{{Name: "alice"}}
 	h.db.mu.Unlock()
-	svc := registry.NewService(h.s)
+	svc := registrytest.NewService(t, registry.Config{Store: h.s})
 	ctx := context.Background()
 	alice := registry.Identity{Name: "alice"}
 	for range 3 {

@@ -95,7 +95,8 @@ func (s *recordingStore) checkReached(t testing.TB) {
 	}
 }
 
-// fakeUsers and fakeIndex let EnableCommands run in memory.
+// fakeUsers and fakeIndex give the command surface accounts and views in
+// memory.
 type fakeUsers struct{}
 
 func (fakeUsers) GetUser(_ context.Context, name string) (*registry.User, error) {
@@ -138,14 +139,13 @@ const realLimit = 1 << 20 // MaxPublishBytes of realEnv
 func newRealHandler(t testing.TB, cfg Config) *realEnv {
 	t.Helper()
 	store := &recordingStore{memStore: newMemStore()}
-	svc := registry.NewService(store)
-	svc.EnableCommands(registry.Policy{}, fakeUsers{}, fakeIndex{})
+	svc := newService(t, registry.Config{Store: store})
 	e := &realEnv{store: store, accounts: newFakeAccounts(), logs: &syncBuffer{}}
 	cfg.PublicURL = "http://registry.test"
 	if cfg.MaxPublishBytes == 0 {
 		cfg.MaxPublishBytes = realLimit
 	}
-	e.h = New(cfg, svc, e.accounts, fakePinger{}, zerolog.New(e.logs))
+	e.h = mustNew(t, cfg, realServices(svc, e.accounts, noTokens()), zerolog.New(e.logs))
 	tgz := buildTarball("foo", "1.0.0")
 	if err := svc.Publish(context.Background(), registry.Identity{Name: "alice"}, "foo", mustPublishBody(t, publishDoc(t, "foo", "1.0.0", tgz))); err != nil {
 		t.Fatalf("seed publish: %v", err)

@@ -153,8 +153,8 @@ func newRealEnv(t *testing.T) (*httptest.Server, *memStore, *syncBuffer) {
 	t.Helper()
 	store := newMemStore()
 	logs := &syncBuffer{}
-	h := New(Config{PublicURL: "http://registry.test", MaxPublishBytes: 1 << 20},
-		registry.NewService(store), newFakeAccounts(), fakePinger{}, zerolog.New(logs))
+	h := mustNew(t, Config{PublicURL: "http://registry.test", MaxPublishBytes: 1 << 20},
+		realServices(newService(t, registry.Config{Store: store, Orgs: orgsOf(t, "alice", "corp")}), newFakeAccounts(), noTokens()), zerolog.New(logs))
 	srv := httptest.NewServer(h)
 	t.Cleanup(srv.Close)
 	return srv, store, logs

@@ -150,13 +150,12 @@ func FuzzRequestPath(f *testing.F) {
 		req.RemoteAddr = "192.0.2.1:1234"
 
 		store := &recordingStore{memStore: newMemStore()}
-		svc := registry.NewService(store)
-		svc.EnableCommands(registry.Policy{}, fakeUsers{}, fakeIndex{})
+		svc := newService(t, registry.Config{Store: store})
 		accounts := registry.NewAccounts(fakeUsers{}, &memTokens{m: map[string]*registry.Token{
 			registry.TokenKey(fuzzToken): {Key: registry.TokenKey(fuzzToken), User: "alice", Email: "alice@example.com"},
 		}}, true)
 		logs := &syncBuffer{}
-		h := New(Config{PublicURL: "http://registry.test", MaxPublishBytes: 1 << 20}, svc, accounts, fakePinger{}, zerolog.New(logs))
+		h := mustNew(t, Config{PublicURL: "http://registry.test", MaxPublishBytes: 1 << 20}, realServices(svc, accounts, accounts), zerolog.New(logs))
 		if err := svc.Publish(context.Background(), registry.Identity{Name: "alice"}, "foo", mustPublishBody(t, publishDoc(t, "foo", "1.0.0", fuzzTarball))); err != nil {
 			t.Fatal(err)
 		}

@@ -5,8 +5,10 @@ package handlers
 
 import (
 	"context"
+	"fmt"
 	"net/http"
 	"net/netip"
+	"strings"
 	"time"
 
 	"github.com/gorilla/mux"
@@ -88,11 +90,45 @@ type Config struct {
 	Downloads    Downloads // download counts (downloads.go); nil: not counted, API 404
 }
 
+// Services are what the routes call. Every one is required: New refuses a
+// nil one, so no route finds a dependency missing at run time.
+type Services struct {
+	Registry Registry      // package reads and publishes
+	Commands Commands      // npm's management commands (commands.go)
+	Orgs     Orgs          // npm org, npm team, npm access grant/revoke (orgs.go)
+	Accounts Accounts      // users, logins, authentication
+	Tokens   TokenCommands // npm token (tokens.go)
+	DB       Pinger        // GET /-/ping
+}
+
+// check names the services that are missing.
+func (d Services) check() error {
+	var missing []string
+	for _, s := range []struct {
+		name string
+		nil  bool
+	}{
+		{"Registry", d.Registry == nil}, {"Commands", d.Commands == nil}, {"Orgs", d.Orgs == nil},
+		{"Accounts", d.Accounts == nil}, {"Tokens", d.Tokens == nil}, {"DB", d.DB == nil},
+	} {
+		if s.nil {
+			missing = append(missing, s.name)
+		}
+	}
+	if len(missing) > 0 {
+		return fmt.Errorf("handlers.New: missing %s", strings.Join(missing, ", "))
+	}
+	return nil
+}
+
 // Server holds the dependencies of the routes.
 type Server struct {
 	cfg      Config
 	reg      Registry
+	cmds     Commands
+	orgs     Orgs
 	accounts Accounts
+	tokens   TokenCommands
 	db       Pinger
 	render   registry.Render
 }
@@ -102,9 +138,14 @@ type Server struct {
 // (npm escapes the slash). The name itself is validated by the handler.
 const pkgVar = `{pkg:@[^/%]+(?:/|%2[fF])[^/]+|[^/@][^/]*}`
 
-// New builds the HTTP handler.
-func New(cfg Config, reg Registry, accounts Accounts, db Pinger, log zerolog.Logger) http.Handler {
-	s := &Server{cfg: cfg, reg: reg, accounts: accounts, db: db, render: registry.Render{BaseURL: cfg.PublicURL}}
+// New builds the HTTP handler over svc; a missing service is an error.
+func New(cfg Config, svc Services, log zerolog.Logger) (http.Handler, error) {
+	if err := svc.check(); err != nil {
+		return nil, err
+	}
+	accounts := svc.Accounts
+	s := &Server{cfg: cfg, reg: svc.Registry, cmds: svc.Commands, orgs: svc.Orgs, accounts: accounts, tokens: svc.Tokens,
+		db: svc.DB, render: registry.Render{BaseURL: cfg.PublicURL}}
 	r := mux.NewRouter()
 	// Match on the escaped path, so "@scope%2fname" stays one segment.
 	r.UseEncodedPath()
@@ -155,7 +196,7 @@ func New(cfg Config, reg Registry, accounts Accounts, db Pinger, log zerolog.Log
 	// mux's own NotFound/MethodNotAllowed bypass r.Use middleware; wrap
 	// the router so those requests are logged too.
 	// harden: nosniff and HTML headers, dot segments, login limiter (hardening.go).
-	return harden(withFallbackLogging(r, log, accounts), log, newLoginLimiter(cfg.LoginLimit))
+	return harden(withFallbackLogging(r, log, accounts), log, newLoginLimiter(cfg.LoginLimit)), nil
 }
 
 func withFallbackLogging(r *mux.Router, log zerolog.Logger, accounts Accounts) http.Handler {

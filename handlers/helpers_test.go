@@ -13,6 +13,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/rs/zerolog"
 
@@ -281,7 +282,7 @@ func newEnv(t *testing.T, level zerolog.Level) *env {
 	e.reg.tarballs["foo@1.0.0"] = bytes.Repeat([]byte("foo-tarball-bytes "), 1000)
 	e.reg.tarballs["@s/p@1.0.0"] = []byte("scoped tarball bytes")
 	log := zerolog.New(e.logs).Level(level)
-	e.h = New(Config{PublicURL: publicURL, MaxPublishBytes: 4096}, e.reg, e.accounts, e.pinger, log)
+	e.h = mustNew(t, Config{PublicURL: publicURL, MaxPublishBytes: 4096}, fakeServices(t, e.reg, e.accounts, e.pinger), log)
 	return e
 }
 
@@ -370,4 +371,68 @@ func serve(e *env, req *http.Request) *httptest.ResponseRecorder {
 	rec := httptest.NewRecorder()
 	e.h.ServeHTTP(rec, req)
 	return rec
+}
+
+// newService builds a registry for a test from cfg; the required
+// dependencies it leaves nil become in-memory fakes (a memStore, no users,
+// an empty index, an empty orgs database).
+func newService(t testing.TB, cfg registry.Config) *registry.Service {
+	t.Helper()
+	if cfg.Store == nil {
+		cfg.Store = newMemStore()
+	}
+	if cfg.Users == nil {
+		cfg.Users = fakeUsers{}
+	}
+	if cfg.Index == nil {
+		cfg.Index = fakeIndex{}
+	}
+	if cfg.Orgs == nil {
+		cfg.Orgs = newMemState()
+	}
+	svc, err := registry.NewService(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return svc
+}
+
+// orgsOf is an orgs database holding orgs, each owned by owner alone.
+func orgsOf(t testing.TB, owner string, orgs ...string) *memState {
+	t.Helper()
+	docs := newMemState()
+	for _, o := range orgs {
+		if err := registry.CreateOrg(context.Background(), docs, o, owner, time.Now()); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return docs
+}
+
+// realServices are the Services of a real registry svc.
+func realServices(svc *registry.Service, accounts Accounts, tokens TokenCommands) Services {
+	return Services{Registry: svc, Commands: svc, Orgs: svc, Accounts: accounts, Tokens: tokens, DB: fakePinger{}}
+}
+
+// fakeServices are the Services around reg, a fake serving packages only:
+// the command surface is a registry over an empty store, and npm token
+// works on no tokens.
+func fakeServices(t testing.TB, reg Registry, accounts Accounts, db Pinger) Services {
+	cmds := newService(t, registry.Config{})
+	return Services{Registry: reg, Commands: cmds, Orgs: cmds, Accounts: accounts, Tokens: noTokens(), DB: db}
+}
+
+// noTokens is npm token over an empty token store.
+func noTokens() *registry.Accounts {
+	return registry.NewAccounts(fakeUsers{}, &memTokens{m: map[string]*registry.Token{}}, false)
+}
+
+// mustNew is New for a test.
+func mustNew(t testing.TB, cfg Config, svc Services, log zerolog.Logger) http.Handler {
+	t.Helper()
+	h, err := New(cfg, svc, log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return h
 }

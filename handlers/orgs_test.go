@@ -20,6 +20,10 @@ type memState struct {
 	revs map[string]int
 }
 
+func newMemState() *memState {
+	return &memState{docs: map[string][]byte{}, revs: map[string]int{}}
+}
+
 func (m *memState) Get(_ context.Context, id string, v any) (string, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
@@ -56,12 +60,10 @@ func (m *memState) Delete(_ context.Context, id, _ string) error {
 // TestOrgRoutes drives the org and team endpoints in the shapes npm's
 // libnpmorg, libnpmteam and libnpmaccess send and read.
 func TestOrgRoutes(t *testing.T) {
-	svc := registry.NewService(newMemStore())
-	svc.EnableCommands(registry.Policy{}, fakeUsers{}, fakeIndex{})
-	svc.WithOrgs(&memState{docs: map[string][]byte{}, revs: map[string]int{}})
+	svc := newService(t, registry.Config{})
 	accounts := newFakeAccounts()
 	accounts.tokens["cnpm_bob"] = registry.Identity{Name: "bob"}
-	h := New(Config{PublicURL: "http://registry.test", MaxPublishBytes: 1 << 20}, svc, accounts, fakePinger{}, zerolog.Nop())
+	h := mustNew(t, Config{PublicURL: "http://registry.test", MaxPublishBytes: 1 << 20}, realServices(svc, accounts, noTokens()), zerolog.Nop())
 	do := func(method, path, token, body string) (int, string) {
 		t.Helper()
 		req := rawRequest(t, method, path, strings.NewReader(body))

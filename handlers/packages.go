@@ -246,10 +246,8 @@ func (s *Server) publish(w http.ResponseWriter, r *http.Request) {
 	body := &update.PublishBody
 	noteOf(r).target = versionList(body.Versions)
 	if body.Access == nil { // npm ≥ 11 sends null unless --access is given
-		if c, err := s.commands(); err == nil {
-			access := c.DefaultAccess()
-			body.Access = &access
-		}
+		access := s.cmds.DefaultAccess()
+		body.Access = &access
 	}
 	if err := s.reg.Publish(r.Context(), user, name, body); err != nil {
 		writeError(w, r, err)

@@ -57,7 +57,7 @@ func newLimitEnv(t *testing.T, lim LoginLimit) *limitEnv {
 		le.delays = append(le.delays, d)
 		return nil
 	}
-	e.h = New(Config{PublicURL: publicURL, MaxPublishBytes: 4096, LoginLimit: lim}, e.reg, e.accounts, e.pinger, zerolog.New(e.logs))
+	e.h = mustNew(t, Config{PublicURL: publicURL, MaxPublishBytes: 4096, LoginLimit: lim}, fakeServices(t, e.reg, e.accounts, e.pinger), zerolog.New(e.logs))
 	return le
 }
 
@@ -279,7 +279,7 @@ func (b *blockingAccounts) ByPassword(ctx context.Context, name, password, otp s
 
 func TestLoginLimitParallelGuesses(t *testing.T) {
 	acc := &blockingAccounts{fakeAccounts: newFakeAccounts(), release: make(chan struct{})}
-	h := New(Config{PublicURL: publicURL, LoginLimit: LoginLimit{PerAddr: -1}}, &fakeRegistry{}, acc, fakePinger{}, zerolog.Nop())
+	h := mustNew(t, Config{PublicURL: publicURL, LoginLimit: LoginLimit{PerAddr: -1}}, fakeServices(t, &fakeRegistry{}, acc, fakePinger{}), zerolog.Nop())
 	const n = 40
 	codes := make(chan int, n)
 	var wg sync.WaitGroup

@@ -125,7 +125,7 @@ func newWebLoginTestEnv(t *testing.T) (*env, *fakeWebLogins) {
 	t.Helper()
 	e := newEnv(t, zerolog.DebugLevel)
 	wl := newFakeWebLogins()
-	e.h = New(Config{PublicURL: publicURL, MaxPublishBytes: 4096, WebLogin: wl}, e.reg, e.accounts, e.pinger, zerolog.New(e.logs).Level(zerolog.DebugLevel))
+	e.h = mustNew(t, Config{PublicURL: publicURL, MaxPublishBytes: 4096, WebLogin: wl}, fakeServices(t, e.reg, e.accounts, e.pinger), zerolog.New(e.logs).Level(zerolog.DebugLevel))
 	return e, wl
 }
 

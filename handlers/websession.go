@@ -178,11 +178,7 @@ func (s *Server) loginSubmit(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	page.CSRF = r.PostForm.Get("csrf")
-	tc, err := s.tokenCommands()
-	if err != nil {
-		writeError(w, r, err)
-		return
-	}
+	tc := s.tokens
 	if err := registry.ValidateUsername(page.Name); err != nil {
 		fail(registry.E(registry.KindUnauthorized, "name or password is incorrect"))
 		return

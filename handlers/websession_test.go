@@ -40,7 +40,9 @@ func sessionEnv(t *testing.T) (*env, *fakePages, *sessionAccounts) {
 	e := newEnv(t, zerolog.Disabled)
 	acc := &sessionAccounts{fakeAccounts: e.accounts}
 	pages := &fakePages{}
-	e.h = New(Config{PublicURL: publicURL, MaxPublishBytes: 4096, Pages: pages}, e.reg, acc, e.pinger, zerolog.Nop())
+	svc := fakeServices(t, e.reg, acc, e.pinger)
+	svc.Tokens = acc
+	e.h = mustNew(t, Config{PublicURL: publicURL, MaxPublishBytes: 4096, Pages: pages}, svc, zerolog.Nop())
 	return e, pages, acc
 }
 

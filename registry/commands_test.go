@@ -38,12 +38,11 @@ var (
 func cmdService(t *testing.T, p Policy) (*Service, *memStore) {
 	t.Helper()
 	store := newMemStore()
-	s := NewService(store)
 	users := newFakeUsers()
 	for _, u := range []string{"alice", "bob", "carol"} {
 		users.add(u, "pw", u+"@example.com")
 	}
-	s.EnableCommands(p, users, stubIndex{})
+	s := newServiceFor(Config{Store: store, Policy: p, Users: users})
 	for _, v := range []string{"1.0.0", "1.1.0"} {
 		if err := s.Publish(context.Background(), cmdAlice, "p", buildBody(t, "p", map[string]string{"latest": v}, pubVersion{version: v})); err != nil {
 			t.Fatal(err)
@@ -220,7 +219,6 @@ func TestDistTagRules(t *testing.T) {
 }
 
 func TestSearchRanksAndHides(t *testing.T) {
-	s := NewService(newMemStore())
 	row := func(name string, restricted, deprecated bool, kw ...string) SearchRow {
 		r := SearchRow{Name: name, Keywords: kw, Restricted: restricted, Deprecated: deprecated}
 		if restricted {
@@ -228,11 +226,11 @@ func TestSearchRanksAndHides(t *testing.T) {
 		}
 		return r
 	}
-	s.EnableCommands(Policy{}, newFakeUsers(), stubIndex{rows: map[string][]SearchRow{
+	s := newServiceFor(Config{Index: stubIndex{rows: map[string][]SearchRow{
 		"pad":      {row("padder", false, false, "pad"), row("left-pad", false, false, "pad"), row("@x/pad", true, false, "pad"), row("old", false, true, "pad")},
 		"left-pad": {row("left-pad", false, false, "pad")},
 		"left":     {row("left-pad", false, false, "pad"), row("lefty", false, false)},
-	}})
+	}}})
 	names := func(id Identity, text string) string {
 		hits, _, err := s.Search(context.Background(), id, SearchQuery{Text: text})
 		if err != nil {

@@ -147,6 +147,41 @@ func wantKind(t testing.TB, err error, k Kind) {
 	}
 }
 
+// newServiceFor builds a Service from cfg for a test: the required
+// dependencies cfg leaves nil become in-memory fakes (a memStore, no users,
+// an empty index, no orgs).
+func newServiceFor(cfg Config) *Service {
+	if cfg.Store == nil {
+		cfg.Store = newMemStore()
+	}
+	if cfg.Users == nil {
+		cfg.Users = newFakeUsers()
+	}
+	if cfg.Index == nil {
+		cfg.Index = stubIndex{}
+	}
+	if cfg.Orgs == nil {
+		cfg.Orgs = newMemDocs()
+	}
+	s, err := NewService(cfg)
+	if err != nil {
+		panic(err)
+	}
+	return s
+}
+
+// orgDocs returns an orgs database holding orgs, each owned by owner
+// alone: the scope rule then lets owner publish under them.
+func orgDocs(owner string, orgs ...string) *memDocs {
+	docs := newMemDocs()
+	for _, o := range orgs {
+		if err := CreateOrg(context.Background(), docs, o, owner, t0); err != nil {
+			panic(err)
+		}
+	}
+	return docs
+}
+
 // memStore is an in-memory PackumentStore with CouchDB's revision rules:
 // a write must carry the current _rev (none for a new document), otherwise
 // it is a KindConflict. Documents are deep-copied in and out.

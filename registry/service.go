@@ -4,6 +4,7 @@ import (
 	"context"
 	"io"
 	"math/rand/v2"
+	"strings"
 	"time"
 
 	"golang.org/x/sync/singleflight"
@@ -37,7 +38,7 @@ type Service struct {
 	store  PackumentStore
 	mirror Mirror    // nil when mirroring is off
 	claims ClaimBook // names an operator claimed (takeover.go); nil: none
-	orgs   StateDocs // orgs and teams (orgs.go); nil: no orgs, no scope rule
+	orgs   StateDocs // orgs and teams (orgs.go)
 	now    func() time.Time
 	cmd    commands // command surface: policy and indexes (commands.go)
 	// backoff is the wait before retrying a write that lost a conflict.
@@ -67,15 +68,65 @@ type Mirror interface {
 	Known(ctx context.Context, name string) (bool, error)
 }
 
-// NewService returns a registry over store.
-func NewService(store PackumentStore) *Service {
-	return &Service{store: store, now: time.Now, backoff: conflictBackoff, locks: newWriteLocks(), budget: writeBudget}
+// Config is everything a Service is built from. Store, Users, Index and
+// Orgs are required; the rest are optional, and nil turns the feature off.
+type Config struct {
+	Store PackumentStore // the private packages (required)
+	// Users are the accounts: new owners must exist (required).
+	Users UserStore
+	// Index answers the listing commands from CouchDB views (required).
+	Index PackageIndex
+	// Orgs keeps orgs and teams and so decides the scope rule (orgs.go,
+	// required).
+	Orgs   StateDocs
+	Policy Policy // the command surface's policy; zero value: defaults
+	// Mirror resolves names not published here upstream; nil: mirroring
+	// is off.
+	Mirror Mirror
+	// Claims holds the names an operator claimed (takeover.go); nil:
+	// none.
+	Claims ClaimBook
+	// Conflicts merges conflicting revisions of private packuments on the
+	// read and write paths, reporting each to Observer (resolve.go); nil:
+	// never merged here.
+	Conflicts ConflictStore
+	Observer  ConflictObserver // nil: not reported
+	// Signer signs every published version (signing.go); nil: unsigned.
+	Signer VersionSigner
+	// Attestations serves mirrored versions' attestations
+	// (attestations.go); nil: none.
+	Attestations AttestationSource
 }
 
-// WithMirror makes names that are not published here resolve through m.
-func (s *Service) WithMirror(m Mirror) *Service {
-	s.mirror = m
-	return s
+// NewService builds the registry from cfg in one step; a missing required
+// dependency is an error here, never an answer at run time.
+func NewService(cfg Config) (*Service, error) {
+	var missing []string
+	for _, d := range []struct {
+		name string
+		nil  bool
+	}{{"Store", cfg.Store == nil}, {"Users", cfg.Users == nil}, {"Index", cfg.Index == nil}, {"Orgs", cfg.Orgs == nil}} {
+		if d.nil {
+			missing = append(missing, d.name)
+		}
+	}
+	if len(missing) > 0 {
+		return nil, E(KindInternal, "registry.NewService: missing %s", strings.Join(missing, ", "))
+	}
+	p := cfg.Policy
+	if p.DefaultAccess == "" {
+		p.DefaultAccess = AccessPublic
+	}
+	if p.Unpublish.Mode == "" {
+		p.Unpublish.Mode = UnpublishMaintainers
+	}
+	return &Service{
+		store: cfg.Store, mirror: cfg.Mirror, claims: cfg.Claims, orgs: cfg.Orgs,
+		cmd:       commands{policy: p, users: cfg.Users, index: cfg.Index},
+		conflicts: cfg.Conflicts, observer: cfg.Observer,
+		signer: cfg.Signer, attestations: cfg.Attestations,
+		now: time.Now, backoff: conflictBackoff, locks: newWriteLocks(), budget: writeBudget,
+	}, nil
 }
 
 // upstreamAllowed is the dependency-confusion guard's last step: a name

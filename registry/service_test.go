@@ -13,7 +13,12 @@ import (
 )
 
 func newTestService(store PackumentStore) *Service {
-	s := NewService(store)
+	return newTestServiceWith(Config{Store: store})
+}
+
+// newTestServiceWith is newTestService built from cfg (see newServiceFor).
+func newTestServiceWith(cfg Config) *Service {
+	s := newServiceFor(cfg)
 	s.now = func() time.Time { return t0 }
 	s.backoff = func(int) time.Duration { return time.Millisecond } // no real waits in unit tests
 	return s
@@ -23,7 +28,7 @@ var aliceID = Identity{Name: "alice", Email: "alice@example.com"}
 
 func TestServicePublishAndRead(t *testing.T) {
 	store := newMemStore()
-	s := newTestService(store)
+	s := newTestServiceWith(Config{Store: store, Orgs: orgDocs("alice", "s")})
 	ctx := t.Context()
 	tgz := makeTarball(t, "@s/p", "1.0.0")
 	if err := s.Publish(ctx, aliceID, "@s/p", buildBody(t, "@s/p", map[string]string{"latest": "1.0.0"}, pubVersion{version: "1.0.0", tgz: tgz})); err != nil {
@@ -345,4 +350,44 @@ func (b *barrierStore) GetPackument(ctx context.Context, name string) (*Packumen
 		}
 	}
 	return p, err
+}
+
+// A Service is built complete or not at all: each missing required
+// dependency is named at construction.
+func TestNewServiceRefusesMissingDependencies(t *testing.T) {
+	full := Config{Store: newMemStore(), Users: newFakeUsers(), Index: stubIndex{}, Orgs: newMemDocs()}
+	for _, tc := range []struct {
+		name  string
+		edit  func(c *Config)
+		wants []string
+	}{
+		{"complete", func(*Config) {}, nil},
+		{"optional ones left out", func(c *Config) { c.Mirror, c.Claims, c.Signer = nil, nil, nil }, nil},
+		{"no store", func(c *Config) { c.Store = nil }, []string{"Store"}},
+		{"no accounts nor orgs", func(c *Config) { c.Users, c.Orgs = nil, nil }, []string{"Users", "Orgs"}},
+		{"nothing", func(c *Config) { *c = Config{} }, []string{"Store", "Users", "Index", "Orgs"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			cfg := full
+			tc.edit(&cfg)
+			s, err := NewService(cfg)
+			if tc.wants == nil {
+				if err != nil || s == nil {
+					t.Fatalf("NewService = %v, %v; want a service", s, err)
+				}
+				if s.DefaultAccess() != AccessPublic || s.cmd.policy.Unpublish.Mode != UnpublishMaintainers {
+					t.Errorf("policy defaults not applied: %+v", s.cmd.policy)
+				}
+				return
+			}
+			if err == nil || s != nil {
+				t.Fatalf("NewService = %v, %v; want an error", s, err)
+			}
+			for _, w := range tc.wants {
+				if !strings.Contains(err.Error(), w) {
+					t.Errorf("error %q does not name %s", err, w)
+				}
+			}
+		})
+	}
 }

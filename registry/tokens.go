@@ -9,7 +9,6 @@ import (
 )
 
 // TokenLister lists a user's tokens (the tokens database's byUser view).
-// The token store implements it next to TokenStore.
 type TokenLister interface {
 	ListTokens(ctx context.Context, user string) ([]*Token, error)
 }
@@ -123,11 +122,7 @@ func (a *Accounts) ListTokens(ctx context.Context, user Identity) ([]*Token, err
 	if user.Anonymous() {
 		return nil, E(KindUnauthorized, "you must be logged in to list tokens")
 	}
-	lister, ok := a.tokens.(TokenLister)
-	if !ok {
-		return nil, E(KindInternal, "the token store cannot list tokens")
-	}
-	list, err := lister.ListTokens(ctx, user.Name)
+	list, err := a.tokens.ListTokens(ctx, user.Name)
 	if err != nil {
 		return nil, err
 	}

@@ -58,6 +58,7 @@ type TokenStore interface {
 	// GetToken returns a token; KindNotFound when absent.
 	GetToken(ctx context.Context, key string) (*Token, error)
 	DeleteToken(ctx context.Context, key string) error
+	TokenLister
 }
 
 // Identity is who a request acts for.
