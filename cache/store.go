@@ -24,14 +24,23 @@ type Store struct {
 // CouchDB (once for concurrent callers) when unknown or changed. The caller
 // gets its own copy, free to change.
 func (s *Store) GetPackument(ctx context.Context, name string) (*registry.Packument, error) {
+	return s.get(ctx, name, false)
+}
+
+// GetPackumentForWrite is GetPackument for a read that precedes a write: it
+// always checks the revision, since its writer sends it back to CouchDB.
+func (s *Store) GetPackumentForWrite(ctx context.Context, name string) (*registry.Packument, error) {
+	return s.get(ctx, name, true)
+}
+
+func (s *Store) get(ctx context.Context, name string, forWrite bool) (*registry.Packument, error) {
 	c, db := s.c, s.db
 	c.mu.Lock()
 	e := db.entries[name]
 	if e != nil {
 		now := c.now()
-		// A read that precedes a write (registry.FreshRead) always checks
-		// the revision: its writer sends it back to CouchDB.
-		if live := c.liveGenLocked(db, now); live != 0 && e.gen == live && !registry.FreshRead(ctx) {
+		// A read that precedes a write always checks the revision.
+		if live := c.liveGenLocked(db, now); live != 0 && e.gen == live && !forWrite {
 			c.lru.MoveToFront(e.elem)
 			c.mu.Unlock()
 			c.hits.Add(1)

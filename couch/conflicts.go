@@ -30,6 +30,12 @@ func (s *Packuments) GetPackument(ctx context.Context, name string) (*registry.P
 	return &p, nil
 }
 
+// GetPackumentForWrite is GetPackument: nothing here caches, every read is
+// CouchDB's current revision.
+func (s *Packuments) GetPackumentForWrite(ctx context.Context, name string) (*registry.Packument, error) {
+	return s.GetPackument(ctx, name)
+}
+
 // PutPackument writes the document and its inline attachments in one
 // request, so a publish is atomic: CouchDB stores both or neither. The
 // status tells whether a write quorum was reached: 201, or 202 when the

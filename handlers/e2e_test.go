@@ -38,6 +38,10 @@ func newMemStore() *memStore {
 	return &memStore{docs: map[string][]byte{}, revs: map[string]int{}, tarballs: map[string][]byte{}}
 }
 
+func (s *memStore) GetPackumentForWrite(ctx context.Context, name string) (*registry.Packument, error) {
+	return s.GetPackument(ctx, name)
+}
+
 func (s *memStore) GetPackument(_ context.Context, name string) (*registry.Packument, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()

@@ -22,8 +22,9 @@ import (
 // Registry is what the package routes need of the registry.
 type Registry interface {
 	Packument(ctx context.Context, user registry.Identity, name string) (*registry.Packument, error)
-	// LocalPackument is Packument without the upstream mirror.
-	LocalPackument(ctx context.Context, user registry.Identity, name string) (*registry.Packument, error)
+	// PackumentForWrite is Packument for a read that precedes a write:
+	// the private package only (never the mirror), its current revision.
+	PackumentForWrite(ctx context.Context, user registry.Identity, name string) (*registry.Packument, error)
 	Tarball(ctx context.Context, user registry.Identity, name, file string, head bool) (*registry.Tarball, error)
 	Publish(ctx context.Context, user registry.Identity, name string, body *registry.PublishBody) error
 }
@@ -131,6 +132,7 @@ type Server struct {
 	tokens   TokenCommands
 	db       Pinger
 	render   registry.Render
+	limiter  *loginLimiter // every password and one-time code check (ratelimit.go)
 }
 
 // pkgVar is the route variable for a package name, for every route that
@@ -145,11 +147,11 @@ func New(cfg Config, svc Services, log zerolog.Logger) (http.Handler, error) {
 	}
 	accounts := svc.Accounts
 	s := &Server{cfg: cfg, reg: svc.Registry, cmds: svc.Commands, orgs: svc.Orgs, accounts: accounts, tokens: svc.Tokens,
-		db: svc.DB, render: registry.Render{BaseURL: cfg.PublicURL}}
+		db: svc.DB, render: registry.Render{BaseURL: cfg.PublicURL}, limiter: newLoginLimiter(cfg.LoginLimit)}
 	r := mux.NewRouter()
 	// Match on the escaped path, so "@scope%2fname" stays one segment.
 	r.UseEncodedPath()
-	r.Use(logRequests(log), authenticate(accounts))
+	r.Use(logRequests(log), authenticate(accounts, s.limiter))
 	if cfg.AuditLog != nil {
 		r.Use(recordAudit(cfg.AuditLog)) // auditlog.go
 	}
@@ -196,11 +198,11 @@ func New(cfg Config, svc Services, log zerolog.Logger) (http.Handler, error) {
 	// mux's own NotFound/MethodNotAllowed bypass r.Use middleware; wrap
 	// the router so those requests are logged too.
 	// harden: nosniff and HTML headers, dot segments, login limiter (hardening.go).
-	return harden(withFallbackLogging(r, log, accounts), log, newLoginLimiter(cfg.LoginLimit)), nil
+	return harden(withFallbackLogging(r, log, accounts, s.limiter), log), nil
 }
 
-func withFallbackLogging(r *mux.Router, log zerolog.Logger, accounts Accounts) http.Handler {
-	r.NotFoundHandler = logRequests(log)(authenticate(accounts)(r.NotFoundHandler))
+func withFallbackLogging(r *mux.Router, log zerolog.Logger, accounts Accounts, lim *loginLimiter) http.Handler {
+	r.NotFoundHandler = logRequests(log)(authenticate(accounts, lim)(r.NotFoundHandler))
 	r.MethodNotAllowedHandler = logRequests(log)(r.MethodNotAllowedHandler)
 	return r
 }

@@ -27,7 +27,7 @@ type fakeRegistry struct {
 	Registry // nil; keeps the fake building if the interface grows
 
 	mu        sync.Mutex
-	local     int // LocalPackument calls
+	local     int // PackumentForWrite calls
 	packs     map[string]*registry.Packument
 	tarballs  map[string][]byte // "name@version"
 	err       error             // returned by every call when set
@@ -60,8 +60,8 @@ func (f *fakeRegistry) Packument(_ context.Context, user registry.Identity, name
 	return p, nil
 }
 
-// LocalPackument is Packument, counted: the fake has no mirror.
-func (f *fakeRegistry) LocalPackument(ctx context.Context, user registry.Identity, name string) (*registry.Packument, error) {
+// PackumentForWrite is Packument, counted: the fake has no mirror.
+func (f *fakeRegistry) PackumentForWrite(ctx context.Context, user registry.Identity, name string) (*registry.Packument, error) {
 	f.mu.Lock()
 	f.local++
 	f.mu.Unlock()

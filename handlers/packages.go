@@ -59,7 +59,7 @@ func (s *Server) packument(w http.ResponseWriter, r *http.Request) {
 		// read-modify-write of deprecate, owner, unpublish) concern the
 		// private package only: an upstream package of the same name must
 		// not leak into them (dependency confusion).
-		p, err = s.reg.LocalPackument(registry.WithFreshRead(r.Context()), user, name)
+		p, err = s.reg.PackumentForWrite(r.Context(), user, name)
 	} else {
 		p, err = s.reg.Packument(r.Context(), user, name)
 	}

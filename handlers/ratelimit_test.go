@@ -203,11 +203,11 @@ func TestLoginLimitStrangerCannotLockOut(t *testing.T) {
 func TestLoginLimitDelayCancelled(t *testing.T) {
 	l := newLoginLimiter(LoginLimit{SlowAfter: 1, BaseDelay: time.Hour, MaxDelay: time.Hour})
 	h := harden(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		_, err := guardPassword(r, "alice", func() (int, error) {
+		_, err := guardPassword(l, r, "alice", func() (int, error) {
 			return 0, registry.E(registry.KindUnauthorized, "wrong")
 		})
 		writeError(w, r, err)
-	}), zerolog.Nop(), l)
+	}), zerolog.Nop())
 	req := httpRequest(t, "GET", "/-/whoami")
 	rec := httptest.NewRecorder()
 	h.ServeHTTP(rec, req) // one failure: the next check waits an hour

@@ -91,7 +91,7 @@ func (s *Server) createToken(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	var t *registry.Token
-	token, err := guardPassword(r, user.Name, func() (tok string, err error) { // ratelimit.go: a password check
+	token, err := guardPassword(s.limiter, r, user.Name, func() (tok string, err error) { // ratelimit.go: a password check
 		tok, t, err = tc.CreateToken(r.Context(), user, req)
 		return tok, err
 	})

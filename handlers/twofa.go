@@ -120,7 +120,7 @@ func (s *Server) setProfile(w http.ResponseWriter, r *http.Request) {
 		writeError(w, r, registry.Wrap(registry.KindInvalid, err, "tfa must be {password, mode} or [code]"))
 		return
 	}
-	ans, err := guardPassword(r, id.Name, func() (registry.TwoFactorAnswer, error) { // ratelimit.go: password and code checks
+	ans, err := guardPassword(s.limiter, r, id.Name, func() (registry.TwoFactorAnswer, error) { // ratelimit.go: password and code checks
 		return s.accounts.SetTwoFactor(r.Context(), id, req, r.Header.Get(otpHeader))
 	})
 	if err != nil {

@@ -147,7 +147,7 @@ func (s *Server) webLoginPage(w http.ResponseWriter, r *http.Request) {
 		note.target = "create if new"
 	}
 	password := r.PostForm.Get("password")
-	user, err := guardPassword(r, name, func() (*registry.User, error) { // ratelimit.go: a password check
+	user, err := guardPassword(s.limiter, r, name, func() (*registry.User, error) { // ratelimit.go: a password check
 		return s.cfg.WebLogin.Submit(r.Context(), id, name, password, email, create)
 	})
 	if err != nil {

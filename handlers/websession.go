@@ -185,7 +185,7 @@ func (s *Server) loginSubmit(w http.ResponseWriter, r *http.Request) {
 	}
 	password := r.PostForm.Get("password")
 	// A read-only token: the session reads pages, it never publishes.
-	token, err := guardPassword(r, page.Name, func() (sessionToken, error) { // ratelimit.go
+	token, err := guardPassword(s.limiter, r, page.Name, func() (sessionToken, error) { // ratelimit.go
 		tok, t, err := tc.CreateToken(r.Context(), registry.Identity{Name: page.Name},
 			registry.TokenRequest{Password: password, ReadOnly: true, Expires: sessionDays, Name: sessionName})
 		return sessionToken{tok, t}, err

@@ -197,13 +197,29 @@ type memStore struct {
 	// (as if someone else had written in between), without storing.
 	failFirstPuts int
 	getErr        error
+	// reads and writeReads count GetPackument and GetPackumentForWrite.
+	reads, writeReads int
 }
 
 func newMemStore() *memStore {
 	return &memStore{docs: map[string][]byte{}, tarballs: map[string]map[string][]byte{}}
 }
 
+func (s *memStore) GetPackumentForWrite(ctx context.Context, name string) (*Packument, error) {
+	s.mu.Lock()
+	s.writeReads++
+	s.mu.Unlock()
+	return s.get(name)
+}
+
 func (s *memStore) GetPackument(_ context.Context, name string) (*Packument, error) {
+	s.mu.Lock()
+	s.reads++
+	s.mu.Unlock()
+	return s.get(name)
+}
+
+func (s *memStore) get(name string) (*Packument, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.getErr != nil {

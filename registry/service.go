@@ -14,6 +14,11 @@ import (
 type PackumentStore interface {
 	// GetPackument returns the stored document; KindNotFound when absent.
 	GetPackument(ctx context.Context, name string) (*Packument, error)
+	// GetPackumentForWrite is GetPackument for a read whose revision is
+	// written back: a caching store confirms it against CouchDB rather
+	// than trusting its invalidation feed, so that the revision is current
+	// even when the last change went through another instance.
+	GetPackumentForWrite(ctx context.Context, name string) (*Packument, error)
 	// PutPackument writes the document (with its revision, if any) in one
 	// atomic write, inline attachments included; KindConflict when the
 	// revision is stale. Written.Quorum is false for CouchDB's 202.
@@ -139,19 +144,27 @@ func (s *Service) upstreamAllowed(name string) bool {
 // Packument returns a package's document as user may see it; an
 // unpublished package is not found.
 func (s *Service) Packument(ctx context.Context, user Identity, name string) (*Packument, error) {
-	return s.packument(ctx, user, name, true)
-}
-
-// LocalPackument is Packument for packages published here only.
-func (s *Service) LocalPackument(ctx context.Context, user Identity, name string) (*Packument, error) {
 	return s.packument(ctx, user, name, false)
 }
 
-func (s *Service) packument(ctx context.Context, user Identity, name string, upstream bool) (*Packument, error) {
+// PackumentForWrite is Packument for a read that precedes a write (npm
+// publish's version check, the read-modify-write of deprecate, owner,
+// unpublish): the package published here only, never an upstream one of
+// the same name (dependency confusion), read as CouchDB has it now.
+func (s *Service) PackumentForWrite(ctx context.Context, user Identity, name string) (*Packument, error) {
+	return s.packument(ctx, user, name, true)
+}
+
+func (s *Service) packument(ctx context.Context, user Identity, name string, forWrite bool) (*Packument, error) {
 	if err := ValidateName(name); err != nil {
 		return nil, err
 	}
-	p, err := s.store.GetPackument(ctx, name)
+	upstream := !forWrite
+	get := s.store.GetPackument
+	if forWrite {
+		get = s.store.GetPackumentForWrite
+	}
+	p, err := get(ctx, name)
 	if IsKind(err, KindNotFound) && upstream && s.upstreamAllowed(name) {
 		return s.mirror.Packument(ctx, name)
 	}
@@ -279,7 +292,6 @@ func (s *Service) Publish(ctx context.Context, user Identity, name string, body 
 		}
 		key = &k
 	}
-	ctx = WithFreshRead(ctx) // the revision read here is written back
 	unlock, err := s.locks.lock(ctx, name)
 	if err != nil {
 		return err
@@ -287,7 +299,7 @@ func (s *Service) Publish(ctx context.Context, user Identity, name string, body 
 	defer unlock()
 	merges, start := 0, time.Now()
 	for attempt := 0; ; attempt++ {
-		stored, err := s.store.GetPackument(ctx, name)
+		stored, err := s.store.GetPackumentForWrite(ctx, name) // its revision is written back
 		if IsKind(err, KindNotFound) {
 			stored, err = nil, nil
 		}

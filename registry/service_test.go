@@ -332,6 +332,11 @@ type barrierStore struct {
 	readers int
 }
 
+// GetPackumentForWrite is the publishes' read, held like GetPackument.
+func (b *barrierStore) GetPackumentForWrite(ctx context.Context, name string) (*Packument, error) {
+	return b.GetPackument(ctx, name)
+}
+
 func (b *barrierStore) GetPackument(ctx context.Context, name string) (*Packument, error) {
 	p, err := b.memStore.GetPackument(ctx, name)
 	b.mu.Lock()
@@ -387,6 +392,47 @@ func TestNewServiceRefusesMissingDependencies(t *testing.T) {
 				if !strings.Contains(err.Error(), w) {
 					t.Errorf("error %q does not name %s", err, w)
 				}
+			}
+		})
+	}
+}
+
+// A read whose revision is written back goes through
+// GetPackumentForWrite, so that a caching store confirms it; plain reads
+// do not.
+func TestWritesReadForWrite(t *testing.T) {
+	ctx := context.Background()
+	for _, tc := range []struct {
+		name      string
+		run       func(s *Service) error
+		wantWrite bool
+	}{
+		{"publish", func(s *Service) error {
+			return s.Publish(ctx, aliceID, "p", buildBody(t, "p", nil, pubVersion{version: "2.0.0"}))
+		}, true},
+		{"dist-tag add", func(s *Service) error { return s.SetDistTag(ctx, aliceID, "p", "beta", "1.0.0") }, true},
+		{"unpublish", func(s *Service) error {
+			p, err := s.store.GetPackument(ctx, "p")
+			if err != nil {
+				return err
+			}
+			return s.Unpublish(ctx, aliceID, "p", p.Rev)
+		}, true},
+		{"read before a write", func(s *Service) error { _, err := s.PackumentForWrite(ctx, aliceID, "p"); return err }, true},
+		{"read", func(s *Service) error { _, err := s.Packument(ctx, aliceID, "p"); return err }, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			store := newMemStore()
+			s := newTestService(store)
+			if err := s.Publish(ctx, aliceID, "p", buildBody(t, "p", nil, pubVersion{version: "1.0.0"})); err != nil {
+				t.Fatal(err)
+			}
+			before := store.writeReads
+			if err := tc.run(s); err != nil {
+				t.Fatal(err)
+			}
+			if got := store.writeReads > before; got != tc.wantWrite {
+				t.Errorf("read for write: %v, want %v", got, tc.wantWrite)
 			}
 		})
 	}

@@ -39,7 +39,7 @@ func (s *Service) DeleteTarball(ctx context.Context, user Identity, name, file s
 	if err := user.CanWrite(); err != nil {
 		return err
 	}
-	doc, err := s.store.GetPackument(WithFreshRead(ctx), name)
+	doc, err := s.store.GetPackumentForWrite(ctx, name)
 	if err != nil {
 		return err
 	}

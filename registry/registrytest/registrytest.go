@@ -88,6 +88,12 @@ func (s *MemStore) GetPackument(_ context.Context, name string) (*registry.Packu
 	return &p, nil
 }
 
+// GetPackumentForWrite implements registry.PackumentStore: nothing here
+// caches.
+func (s *MemStore) GetPackumentForWrite(ctx context.Context, name string) (*registry.Packument, error) {
+	return s.GetPackument(ctx, name)
+}
+
 // PutPackument implements registry.PackumentStore.
 func (s *MemStore) PutPackument(_ context.Context, p *registry.Packument) (registry.Written, error) {
 	s.mu.Lock()
