@@ -14,6 +14,7 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"net/netip"
 	"net/url"
 	"slices"
 	"strings"
@@ -110,7 +111,7 @@ func (fakeUsers) GetUser(_ context.Context, name string) (*registry.User, error)
 	return nil, registry.E(registry.KindNotFound, "no user %s", name)
 }
 func (fakeUsers) CreateUser(context.Context, string, string, string) error { return nil }
-func (fakeUsers) CheckPassword(_ context.Context, name, password string) error {
+func (fakeUsers) CheckPassword(_ context.Context, name, password string, _ netip.Addr) error {
 	if (name == "alice" || name == "bob") && password == "secret" {
 		return nil
 	}

@@ -3,6 +3,7 @@ package handlers
 import (
 	"context"
 	"net/http"
+	"net/netip"
 
 	"github.com/gorilla/mux"
 
@@ -33,7 +34,7 @@ type Commands interface {
 // TokenCommands is what npm token needs; *registry.Accounts implements it
 // (Services.Tokens).
 type TokenCommands interface {
-	CreateToken(ctx context.Context, user registry.Identity, req registry.TokenRequest) (string, *registry.Token, error)
+	CreateToken(ctx context.Context, user registry.Identity, req registry.TokenRequest, from netip.Addr) (string, *registry.Token, error)
 	ListTokens(ctx context.Context, user registry.Identity) ([]*registry.Token, error)
 	RevokeToken(ctx context.Context, user registry.Identity, ref string) error
 }

@@ -30,17 +30,19 @@ type Registry interface {
 }
 
 // Accounts is what the user routes and authentication need. otp is the
-// request's npm-otp header (two-factor authentication).
+// request's npm-otp header (two-factor authentication); addr and from the
+// client's address (remoteAddr), for token CIDR rules and CouchDB's
+// per-client lockout of password guesses.
 type Accounts interface {
-	Login(ctx context.Context, name, password, email, otp string) (string, error)
+	Login(ctx context.Context, name, password, email, otp string, from netip.Addr) (string, error)
 	User(ctx context.Context, name string) (*registry.User, error)
 	ByToken(ctx context.Context, token string, addr netip.Addr) (registry.Identity, error)
-	ByPassword(ctx context.Context, name, password, otp string) (registry.Identity, error)
+	ByPassword(ctx context.Context, name, password, otp string, from netip.Addr) (registry.Identity, error)
 	Logout(ctx context.Context, token string) error
 	// VerifyWrite checks the one-time password a write needs from an
 	// account in auth-and-writes mode (twofa.go).
 	VerifyWrite(ctx context.Context, id registry.Identity, otp string) (registry.Identity, error)
-	SetTwoFactor(ctx context.Context, id registry.Identity, req registry.TwoFactorRequest, otp string) (registry.TwoFactorAnswer, error)
+	SetTwoFactor(ctx context.Context, id registry.Identity, req registry.TwoFactorRequest, otp string, from netip.Addr) (registry.TwoFactorAnswer, error)
 }
 
 // Pinger tells whether the storage answers.

@@ -25,8 +25,6 @@ const htmlCSP = "default-src 'none'; style-src 'self' 'unsafe-inline'; img-src '
 //     ("/pkg/-/..%2f..%2fetc%2fpasswd"), is refused with 400 before
 //     routing: no such path is an npm URL, and mux would otherwise answer
 //     301 to a cleaned path;
-//   - the client's address rides in the request context (for CouchDB's
-//     own lockout, couch.Users).
 func harden(next http.Handler, log zerolog.Logger) http.Handler {
 	badPath := logRequests(log)(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, r, registry.E(registry.KindInvalid, "invalid path: it has a . or .. segment"))
@@ -34,7 +32,6 @@ func harden(next http.Handler, log zerolog.Logger) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("X-Content-Type-Options", "nosniff")
 		w = &htmlHeaders{ResponseWriter: w}
-		r = r.WithContext(registry.WithClientAddr(r.Context(), remoteAddr(r)))
 		if hasDotSegment(r.URL) {
 			badPath.ServeHTTP(w, r)
 			return

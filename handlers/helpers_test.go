@@ -135,7 +135,7 @@ func newFakeAccounts() *fakeAccounts {
 	}
 }
 
-func (f *fakeAccounts) Login(_ context.Context, name, password, email, _ string) (string, error) {
+func (f *fakeAccounts) Login(_ context.Context, name, password, email, _ string, _ netip.Addr) (string, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	if f.err != nil {
@@ -184,7 +184,7 @@ func (f *fakeAccounts) ByToken(_ context.Context, token string, _ netip.Addr) (r
 	return id, nil
 }
 
-func (f *fakeAccounts) ByPassword(_ context.Context, name, password, _ string) (registry.Identity, error) {
+func (f *fakeAccounts) ByPassword(_ context.Context, name, password, _ string, _ netip.Addr) (registry.Identity, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	if p, ok := f.passwords[name]; !ok || p != password {

@@ -143,7 +143,7 @@ func authenticate(accounts Accounts, lim *loginLimiter) func(http.Handler) http.
 			default:
 				if user, pass, ok := r.BasicAuth(); ok {
 					res.id, res.err = guardPassword(lim, r, user, func() (registry.Identity, error) { // ratelimit.go
-						return accounts.ByPassword(r.Context(), user, pass, r.Header.Get(otpHeader))
+						return accounts.ByPassword(r.Context(), user, pass, r.Header.Get(otpHeader), remoteAddr(r))
 					})
 				} else {
 					res.err = registry.E(registry.KindUnauthorized, "unsupported Authorization scheme")

@@ -269,12 +269,12 @@ type blockingAccounts struct {
 	release chan struct{}
 }
 
-func (b *blockingAccounts) ByPassword(ctx context.Context, name, password, otp string) (registry.Identity, error) {
+func (b *blockingAccounts) ByPassword(ctx context.Context, name, password, otp string, from netip.Addr) (registry.Identity, error) {
 	b.mu.Lock()
 	b.checks++
 	b.mu.Unlock()
 	<-b.release
-	return b.fakeAccounts.ByPassword(ctx, name, password, otp)
+	return b.fakeAccounts.ByPassword(ctx, name, password, otp, from)
 }
 
 func TestLoginLimitParallelGuesses(t *testing.T) {

@@ -92,7 +92,7 @@ func (s *Server) createToken(w http.ResponseWriter, r *http.Request) {
 	}
 	var t *registry.Token
 	token, err := guardPassword(s.limiter, r, user.Name, func() (tok string, err error) { // ratelimit.go: a password check
-		tok, t, err = tc.CreateToken(r.Context(), user, req)
+		tok, t, err = tc.CreateToken(r.Context(), user, req, remoteAddr(r))
 		return tok, err
 	})
 	if err != nil {

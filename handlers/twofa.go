@@ -121,7 +121,7 @@ func (s *Server) setProfile(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	ans, err := guardPassword(s.limiter, r, id.Name, func() (registry.TwoFactorAnswer, error) { // ratelimit.go: password and code checks
-		return s.accounts.SetTwoFactor(r.Context(), id, req, r.Header.Get(otpHeader))
+		return s.accounts.SetTwoFactor(r.Context(), id, req, r.Header.Get(otpHeader), remoteAddr(r))
 	})
 	if err != nil {
 		writeError(w, r, err)

@@ -54,7 +54,7 @@ func (s *Server) login(w http.ResponseWriter, r *http.Request) {
 		if _, err := s.accounts.User(r.Context(), name); registry.IsKind(err, registry.KindNotFound) {
 			note.action = "adduser" // Login creates the account (when sign-up is allowed)
 		}
-		return s.accounts.Login(r.Context(), name, body.Password, body.Email, r.Header.Get(otpHeader))
+		return s.accounts.Login(r.Context(), name, body.Password, body.Email, r.Header.Get(otpHeader), remoteAddr(r))
 	})
 	if err != nil {
 		writeError(w, r, err)

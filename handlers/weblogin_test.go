@@ -5,6 +5,7 @@ import (
 	"crypto/sha256"
 	"encoding/base64"
 	"net/http"
+	"net/netip"
 	"net/url"
 	"strings"
 	"sync"
@@ -75,7 +76,7 @@ func (f *fakeWebLogins) Page(_ context.Context, page string) (*registry.WebLogin
 	return &registry.WebLoginPage{Create: l.create, SignUp: f.signup, User: l.user}, nil
 }
 
-func (f *fakeWebLogins) Submit(_ context.Context, page, name, password, email string, create bool) (*registry.User, error) {
+func (f *fakeWebLogins) Submit(_ context.Context, page, name, password, email string, create bool, _ netip.Addr) (*registry.User, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	l, err := f.find(page)

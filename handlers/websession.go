@@ -187,7 +187,7 @@ func (s *Server) loginSubmit(w http.ResponseWriter, r *http.Request) {
 	// A read-only token: the session reads pages, it never publishes.
 	token, err := guardPassword(s.limiter, r, page.Name, func() (sessionToken, error) { // ratelimit.go
 		tok, t, err := tc.CreateToken(r.Context(), registry.Identity{Name: page.Name},
-			registry.TokenRequest{Password: password, ReadOnly: true, Expires: sessionDays, Name: sessionName})
+			registry.TokenRequest{Password: password, ReadOnly: true, Expires: sessionDays, Name: sessionName}, remoteAddr(r))
 		return sessionToken{tok, t}, err
 	})
 	if err != nil {

@@ -3,6 +3,7 @@ package handlers
 import (
 	"context"
 	"net/http"
+	"net/netip"
 	"net/url"
 	"strings"
 	"testing"
@@ -19,7 +20,7 @@ type sessionAccounts struct {
 	created []registry.TokenRequest
 }
 
-func (a *sessionAccounts) CreateToken(_ context.Context, user registry.Identity, req registry.TokenRequest) (string, *registry.Token, error) {
+func (a *sessionAccounts) CreateToken(_ context.Context, user registry.Identity, req registry.TokenRequest, _ netip.Addr) (string, *registry.Token, error) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	if p, ok := a.passwords[user.Name]; !ok || p != req.Password {

@@ -281,9 +281,9 @@ func TestCreateToken(t *testing.T) {
 	users.add("alice", "pw", "alice@example.com")
 	now := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
 	a.now = func() time.Time { return now }
-	_, _, err := a.CreateToken(ctx, cmdAlice, TokenRequest{Password: "wrong"})
+	_, _, err := a.CreateToken(ctx, cmdAlice, TokenRequest{Password: "wrong"}, netip.Addr{})
 	wantKind(t, err, KindUnauthorized)
-	_, _, err = a.CreateToken(ctx, Identity{Name: "alice", ReadOnly: true}, TokenRequest{Password: "pw"})
+	_, _, err = a.CreateToken(ctx, Identity{Name: "alice", ReadOnly: true}, TokenRequest{Password: "pw"}, netip.Addr{})
 	wantKind(t, err, KindForbidden)
 	for _, bad := range []TokenRequest{
 		{Password: "pw", CIDR: []string{"10.0.0.0/33"}},
@@ -291,11 +291,11 @@ func TestCreateToken(t *testing.T) {
 		{Password: "pw", Permission: "no-access"},
 		{Password: "pw", Scopes: []string{"@acme"}},
 	} {
-		_, _, err = a.CreateToken(ctx, cmdAlice, bad)
+		_, _, err = a.CreateToken(ctx, cmdAlice, bad, netip.Addr{})
 		wantKind(t, err, KindInvalid)
 	}
 	tok, rec, err := a.CreateToken(ctx, cmdAlice, TokenRequest{Password: "pw", Permission: "read-only",
-		CIDR: []string{"10.1.2.3/8", "192.168.0.7"}, Expires: 2, Name: "ci"})
+		CIDR: []string{"10.1.2.3/8", "192.168.0.7"}, Expires: 2, Name: "ci"}, netip.Addr{})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -55,7 +55,7 @@ const (
 // CreateToken issues a new token for the caller after checking the
 // password again: a stolen token alone must not mint more tokens. A
 // read-only caller cannot create tokens at all.
-func (a *Accounts) CreateToken(ctx context.Context, user Identity, req TokenRequest) (string, *Token, error) {
+func (a *Accounts) CreateToken(ctx context.Context, user Identity, req TokenRequest, from netip.Addr) (string, *Token, error) {
 	if err := user.CanWrite(); err != nil {
 		return "", nil, err
 	}
@@ -76,7 +76,7 @@ func (a *Accounts) CreateToken(ctx context.Context, user Identity, req TokenRequ
 	if len(req.Name) > maxTokenNameSize {
 		return "", nil, E(KindInvalid, "the token name is longer than %d characters", maxTokenNameSize)
 	}
-	if err := a.users.CheckPassword(ctx, user.Name, req.Password); err != nil {
+	if err := a.users.CheckPassword(ctx, user.Name, req.Password, from); err != nil {
 		return "", nil, err
 	}
 	token, err := NewToken()

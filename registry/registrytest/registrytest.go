@@ -12,6 +12,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"net/netip"
 	"sync"
 	"testing"
 	"time"
@@ -225,7 +226,7 @@ func (NoUsers) CreateUser(context.Context, string, string, string) error {
 }
 
 // CheckPassword implements registry.UserStore.
-func (NoUsers) CheckPassword(context.Context, string, string) error {
+func (NoUsers) CheckPassword(context.Context, string, string, netip.Addr) error {
 	return registry.E(registry.KindUnauthorized, "name or password is incorrect")
 }
 
