@@ -22,7 +22,9 @@ import (
 
 	"github.com/rs/zerolog"
 
+	"github.com/couchnpm/couchnpm/internal/testkit"
 	"github.com/couchnpm/couchnpm/registry"
+	"github.com/couchnpm/couchnpm/registry/registrytest"
 )
 
 // memTokens is an in-memory registry.TokenStore (and TokenLister).
@@ -149,7 +151,7 @@ func FuzzRequestPath(f *testing.F) {
 		}
 		req.RemoteAddr = "192.0.2.1:1234"
 
-		store := &recordingStore{memStore: newMemStore()}
+		store := &recordingStore{MemStore: registrytest.NewMemStore()}
 		svc := newService(t, registry.Config{Store: store})
 		accounts := registry.NewAccounts(fakeUsers{}, &memTokens{m: map[string]*registry.Token{
 			registry.TokenKey(fuzzToken): {Key: registry.TokenKey(fuzzToken), User: "alice", Email: "alice@example.com"},
@@ -176,7 +178,7 @@ func FuzzRequestPath(f *testing.F) {
 
 const fuzzToken = "cnpm_fuzzTokenForAlice"
 
-var fuzzTarball = buildTarball("foo", "1.0.0")
+var fuzzTarball = testkit.Tarball("foo", "1.0.0")
 
 // TestWriteFuzzSeeds writes the seeds above under testdata/fuzz/ so that the
 // committed corpus matches the code.

@@ -13,11 +13,11 @@ import (
 	"strings"
 	"sync"
 	"testing"
-	"time"
 
 	"github.com/rs/zerolog"
 
 	"github.com/couchnpm/couchnpm/registry"
+	"github.com/couchnpm/couchnpm/registry/registrytest"
 )
 
 const publicURL = "https://npm.example.com"
@@ -373,40 +373,14 @@ func serve(e *env, req *http.Request) *httptest.ResponseRecorder {
 	return rec
 }
 
-// newService builds a registry for a test from cfg; the required
-// dependencies it leaves nil become in-memory fakes (a memStore, no users,
-// an empty index, an empty orgs database).
+// newService builds a registry for a test from cfg (registrytest.NewService)
+// whose accounts, unless cfg names others, are fakeUsers.
 func newService(t testing.TB, cfg registry.Config) *registry.Service {
 	t.Helper()
-	if cfg.Store == nil {
-		cfg.Store = newMemStore()
-	}
 	if cfg.Users == nil {
 		cfg.Users = fakeUsers{}
 	}
-	if cfg.Index == nil {
-		cfg.Index = fakeIndex{}
-	}
-	if cfg.Orgs == nil {
-		cfg.Orgs = newMemState()
-	}
-	svc, err := registry.NewService(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return svc
-}
-
-// orgsOf is an orgs database holding orgs, each owned by owner alone.
-func orgsOf(t testing.TB, owner string, orgs ...string) *memState {
-	t.Helper()
-	docs := newMemState()
-	for _, o := range orgs {
-		if err := registry.CreateOrg(context.Background(), docs, o, owner, time.Now()); err != nil {
-			t.Fatal(err)
-		}
-	}
-	return docs
+	return registrytest.NewService(t, cfg)
 }
 
 // realServices are the Services of a real registry svc.

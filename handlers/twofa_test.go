@@ -14,6 +14,7 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/couchnpm/couchnpm/registry"
+	"github.com/couchnpm/couchnpm/registry/registrytest"
 )
 
 func TestNeedsWriteOTP(t *testing.T) {
@@ -108,7 +109,7 @@ func TestTwoFactorOverHTTP(t *testing.T) {
 		registry.TokenKey(aliceTok): {Key: registry.TokenKey(aliceTok), User: "alice"},
 		registry.TokenKey(bobTok):   {Key: registry.TokenKey(bobTok), User: "bob"},
 	}}
-	store := &recordingStore{memStore: newMemStore()}
+	store := &recordingStore{MemStore: registrytest.NewMemStore()}
 	svc := newService(t, registry.Config{Store: store, Users: users})
 	accounts := registry.NewAccounts(users, tokens, false)
 	logs := &syncBuffer{}

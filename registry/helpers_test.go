@@ -1,9 +1,7 @@
 package registry
 
 import (
-	"archive/tar"
 	"bytes"
-	"compress/gzip"
 	"context"
 	"crypto/sha1" //nolint:gosec // npm's dist.shasum is sha1
 	"crypto/sha512"
@@ -11,40 +9,12 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"github.com/couchnpm/couchnpm/internal/testkit"
 	"io"
 	"strings"
 	"sync"
 	"testing"
 )
-
-// makeTarball builds a real npm-style .tgz: package/package.json plus
-// package/index.js, gzip-compressed.
-func makeTarball(t testing.TB, name, version string) []byte {
-	t.Helper()
-	var buf bytes.Buffer
-	gz := gzip.NewWriter(&buf)
-	tw := tar.NewWriter(gz)
-	files := map[string]string{
-		"package/package.json": fmt.Sprintf(`{"name":%q,"version":%q}`, name, version),
-		"package/index.js":     "module.exports = " + fmt.Sprintf("%q", name+"@"+version) + ";\n",
-	}
-	for _, fn := range []string{"package/package.json", "package/index.js"} {
-		body := files[fn]
-		if err := tw.WriteHeader(&tar.Header{Name: fn, Mode: 0o644, Size: int64(len(body)), Typeflag: tar.TypeReg}); err != nil {
-			t.Fatal(err)
-		}
-		if _, err := io.WriteString(tw, body); err != nil {
-			t.Fatal(err)
-		}
-	}
-	if err := tw.Close(); err != nil {
-		t.Fatal(err)
-	}
-	if err := gz.Close(); err != nil {
-		t.Fatal(err)
-	}
-	return buf.Bytes()
-}
 
 func sha1Hex(b []byte) string {
 	s := sha1.Sum(b) //nolint:gosec
@@ -318,3 +288,9 @@ func (s *memStore) stored(t testing.TB, name string) *Packument {
 }
 
 var _ = strings.TrimSpace
+
+// makeTarball builds a real npm-style .tgz: package/package.json plus
+// package/index.js.
+func makeTarball(_ testing.TB, name, version string) []byte {
+	return testkit.Tarball(name, version)
+}
