@@ -8,6 +8,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
+	"testing/synctest"
 	"time"
 
 	"github.com/couchnpm/couchnpm/registry"
@@ -365,22 +366,28 @@ func TestChangeDuringLoadIsNotKept(t *testing.T) {
 	}
 }
 
+// Eight concurrent reads of a document being loaded make one load. The
+// test runs in a synctest bubble: synctest.Wait returns once every reader
+// is blocked (the loading one on the held read, the others on its flight),
+// so the load is released only after all of them asked.
 func TestSingleFlightLoad(t *testing.T) {
-	h := newHarness(t, 1<<20, true)
-	h.db.write("big", "1.0.0")
-	release := make(chan struct{})
-	h.db.getHook = func(string) { <-release }
-	var wg sync.WaitGroup
-	for range 8 {
-		wg.Add(1)
-		go func() { defer wg.Done(); h.get(t, "big") }()
-	}
-	time.Sleep(50 * time.Millisecond)
-	close(release)
-	wg.Wait()
-	if g := h.db.gets.Load(); g != 1 {
-		t.Fatalf("%d concurrent loads of one document, want 1", g)
-	}
+	synctest.Test(t, func(t *testing.T) {
+		h := newHarness(t, 1<<20, true)
+		h.db.write("big", "1.0.0")
+		release := make(chan struct{})
+		h.db.getHook = func(string) { <-release }
+		var wg sync.WaitGroup
+		for range 8 {
+			wg.Add(1)
+			go func() { defer wg.Done(); h.get(t, "big") }()
+		}
+		synctest.Wait()
+		close(release)
+		wg.Wait()
+		if g := h.db.gets.Load(); g != 1 {
+			t.Fatalf("%d concurrent loads of one document, want 1", g)
+		}
+	})
 }
 
 func TestByteBoundEvictsLeastRecentlyUsed(t *testing.T) {
@@ -408,47 +415,52 @@ func TestByteBoundEvictsLeastRecentlyUsed(t *testing.T) {
 	}
 }
 
+// Concurrent requests for one revision's body render it once. In a
+// synctest bubble the render's sleep holds it (in fake time) until every
+// other request is waiting for it.
 func TestBodyRenderedOncePerRevision(t *testing.T) {
-	h := newHarness(t, 1<<20, true)
-	h.db.write("a", "1.0.0")
-	var renders atomic.Int64
-	big := []byte(fmt.Sprintf(`{"x":%q}`, make([]byte, 4096)))
-	render := func() ([]byte, error) {
-		renders.Add(1)
-		time.Sleep(20 * time.Millisecond)
-		return big, nil
-	}
-	p := h.get(t, "a")
-	var wg sync.WaitGroup
-	for range 8 {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			raw, gz, err := h.c.Body(p, "corgi", render)
-			if err != nil || len(raw) != len(big) || len(gz) == 0 || len(gz) >= len(raw) {
-				t.Errorf("body: %d raw, %d gz, %v", len(raw), len(gz), err)
-			}
-		}()
-	}
-	wg.Wait()
-	if n := renders.Load(); n != 1 {
-		t.Fatalf("%d renders of one revision", n)
-	}
-	// Another kind renders separately; a new revision renders again.
-	h.c.Body(p, "full", render)
-	h.db.write("a", "1.0.0", "2.0.0")
-	h.change("a")
-	p2 := h.get(t, "a")
-	h.c.Body(p2, "corgi", render)
-	if n := renders.Load(); n != 3 {
-		t.Fatalf("%d renders, want 3", n)
-	}
-	// The old revision's body is gone with its entry: a request still
-	// holding it renders it uncached.
-	raw, gz, _ := h.c.Body(p, "corgi", render)
-	if gz != nil || len(raw) == 0 || renders.Load() != 4 {
-		t.Fatal("a body of a dropped revision was served from the cache")
-	}
+	synctest.Test(t, func(t *testing.T) {
+		h := newHarness(t, 1<<20, true)
+		h.db.write("a", "1.0.0")
+		var renders atomic.Int64
+		big := []byte(fmt.Sprintf(`{"x":%q}`, make([]byte, 4096)))
+		render := func() ([]byte, error) {
+			renders.Add(1)
+			time.Sleep(20 * time.Millisecond)
+			return big, nil
+		}
+		p := h.get(t, "a")
+		var wg sync.WaitGroup
+		for range 8 {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				raw, gz, err := h.c.Body(p, "corgi", render)
+				if err != nil || len(raw) != len(big) || len(gz) == 0 || len(gz) >= len(raw) {
+					t.Errorf("body: %d raw, %d gz, %v", len(raw), len(gz), err)
+				}
+			}()
+		}
+		wg.Wait()
+		if n := renders.Load(); n != 1 {
+			t.Fatalf("%d renders of one revision", n)
+		}
+		// Another kind renders separately; a new revision renders again.
+		h.c.Body(p, "full", render)
+		h.db.write("a", "1.0.0", "2.0.0")
+		h.change("a")
+		p2 := h.get(t, "a")
+		h.c.Body(p2, "corgi", render)
+		if n := renders.Load(); n != 3 {
+			t.Fatalf("%d renders, want 3", n)
+		}
+		// The old revision's body is gone with its entry: a request still
+		// holding it renders it uncached.
+		raw, gz, _ := h.c.Body(p, "corgi", render)
+		if gz != nil || len(raw) == 0 || renders.Load() != 4 {
+			t.Fatal("a body of a dropped revision was served from the cache")
+		}
+	})
 }
 
 // TestAccessControlOnHits runs the registry's read path over the cache: a
