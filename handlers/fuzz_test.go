@@ -14,8 +14,6 @@ import (
 	"fmt"
 	"net/http"
 	"net/http/httptest"
-	"os"
-	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -179,21 +177,3 @@ func FuzzRequestPath(f *testing.F) {
 const fuzzToken = "cnpm_fuzzTokenForAlice"
 
 var fuzzTarball = testkit.Tarball("foo", "1.0.0")
-
-// TestWriteFuzzSeeds writes the seeds above under testdata/fuzz/ so that the
-// committed corpus matches the code.
-func TestWriteFuzzSeeds(t *testing.T) {
-	if os.Getenv("COUCHNPM_WRITE_FUZZ_SEEDS") == "" {
-		t.Skip("set COUCHNPM_WRITE_FUZZ_SEEDS=1 to rewrite testdata/fuzz")
-	}
-	dir := filepath.Join("testdata", "fuzz", "FuzzRequestPath")
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	for i, s := range pathSeeds(t) {
-		content := fmt.Sprintf("go test fuzz v1\nuint8(%d)\nstring(%q)\n[]byte(%q)\n", s.sel, s.target, s.body)
-		if err := os.WriteFile(filepath.Join(dir, fmt.Sprintf("seed_%02d", i)), []byte(content), 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-}
