@@ -8,6 +8,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"testing/synctest"
 	"time"
 )
 
@@ -410,31 +411,33 @@ func TestWebLoginSweep(t *testing.T) {
 	}
 }
 
+// A Start sweeps expired logins in the background. In a synctest bubble
+// synctest.Wait returns once the sweep goroutine is done.
 func TestWebLoginBackgroundSweep(t *testing.T) {
-	a, users, _ := newTestAccounts(true)
-	users.add("alice", "s3cret-pw", "")
-	docs := newMemDocs()
-	now := accountsNow
-	var mu sync.Mutex
-	w := NewWebLogins(a, docs, time.Minute)
-	w.now = func() time.Time { mu.Lock(); defer mu.Unlock(); return now }
-	if _, _, err := w.Start(context.Background(), false); err != nil {
-		t.Fatal(err)
-	}
-	for w.sweeping.Load() { // the first Start's sweep (nothing to delete yet)
-		time.Sleep(time.Millisecond)
-	}
-	mu.Lock()
-	now = now.Add(2 * time.Minute)
-	mu.Unlock()
-	if _, _, err := w.Start(context.Background(), false); err != nil {
-		t.Fatal(err)
-	}
-	deadline := time.Now().Add(5 * time.Second)
-	for docs.count() != 1 {
-		if time.Now().After(deadline) {
-			t.Fatalf("the expired login was not swept: %d documents", docs.count())
+	synctest.Test(t, func(t *testing.T) {
+		a, users, _ := newTestAccounts(true)
+		users.add("alice", "s3cret-pw", "")
+		docs := newMemDocs()
+		now := accountsNow
+		var mu sync.Mutex
+		w := NewWebLogins(a, docs, time.Minute)
+		w.now = func() time.Time { mu.Lock(); defer mu.Unlock(); return now }
+		if _, _, err := w.Start(context.Background(), false); err != nil {
+			t.Fatal(err)
 		}
-		time.Sleep(20 * time.Millisecond)
-	}
+		synctest.Wait() // the first Start's sweep ran (nothing to delete yet)
+		if w.sweeping.Load() {
+			t.Fatal("the first sweep still runs with every goroutine blocked")
+		}
+		mu.Lock()
+		now = now.Add(2 * time.Minute)
+		mu.Unlock()
+		if _, _, err := w.Start(context.Background(), false); err != nil {
+			t.Fatal(err)
+		}
+		synctest.Wait() // its sweep ran
+		if n := docs.count(); n != 1 {
+			t.Fatalf("the expired login was not swept: %d documents", n)
+		}
+	})
 }
