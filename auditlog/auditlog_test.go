@@ -159,6 +159,7 @@ func (m *memStore) all() []Entry {
 	return out
 }
 
+// Entries written across restarts and failed writes chain up and verify.
 // In a synctest bubble: the retries' backoff passes in fake time.
 func TestWriterChainsAcrossRestartsAndRetries(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
