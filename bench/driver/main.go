@@ -116,6 +116,7 @@ func run() error {
 			toLoad = append(toLoad, t)
 		}
 	}
+	loadBegin := time.Now()
 	if !*flagSkipLoad {
 		// The registries load at once (couchnpm's load is mostly CouchDB's
 		// work, Verdaccio's its own single thread).
@@ -141,7 +142,8 @@ func run() error {
 			}
 		}
 	}
-	res := &results{Store: *flagStore, StoreDesc: *flagStoreDesc, Dataset: d.describe(), HugeMB: d.HugeSize >> 20,
+	loadTook := time.Since(loadBegin)
+	res := &results{LoadTook: loadTook, Loaded: *flagLoad, Store: *flagStore, StoreDesc: *flagStoreDesc, Dataset: d.describe(), HugeMB: d.HugeSize >> 20,
 		Duration: dur, Conns: *flagConns, Small: *flagSmall, Machine: describeMachine()}
 	var bare *target
 	if *flagBareBin != "" {
@@ -345,7 +347,7 @@ func publish(t *target, p pkgSpec, versions []string) error {
 func streamCheck(d *dataset, cn, cd *target, dur time.Duration) error {
 	before := rssOf(cn.PID)
 	reqs := []request{{Path: tarballPath(cn, d.Huge.Name, "1.0.0"), Headers: headersFor(cn, "")}}
-	r, err := wrk(cn, reqs, 20, dur, "")
+	r, err := wrk(cn, reqs, 20, longDur(dur), "")
 	if err != nil {
 		return err
 	}

@@ -17,6 +17,7 @@ func TestTargetsPerStore(t *testing.T) {
 		{Scenario: "(c) tarball", Target: "couchnpm", ReqPerS: 500},
 		{Scenario: "(c) tarball", Target: "verdaccio", ReqPerS: 100},
 		{Scenario: "(c) tarball", Target: "couchdb", Errors: -1},
+		{Scenario: "(c) tarball", Target: "bare", ReqPerS: 20000},
 	}, CI: []ciRun{{Target: "couchnpm", Took: 4 * time.Second}, {Target: "verdaccio", Took: 10 * time.Second}}}
 	passes := []*pass{
 		{Store: "pouchdb", Res: res, Targets: map[string]targetLine{"follower": {Status: "missed", Figure: "120/s"}}},
@@ -28,6 +29,7 @@ func TestTargetsPerStore(t *testing.T) {
 		{"tarball vs failed raw run", "(c) tarball GET ≥ 1× the raw", "| not measured |"},
 		{"abbreviated vs bare missed", "≥ 0.6× the bare server", "**missed**: 0.30×"},
 		{"npm ci met", "`npm ci`", "met: 0.40×"},
+		{"tarball vs bare is a figure only", "tarball GET ÷ the bare server", "| 0.03× (500 vs 20000 req/s) |"},
 		{"scenario line", "follower ≥ 500", "**missed**: 120/s"},
 		{"no scenario script", "cold pull-through", "not measured (no scenario script reported it)"},
 		{"store not run", "(c) tarball GET ≥ 3× Verdaccio", "| not run |"},
