@@ -15,6 +15,8 @@
 #   BENCH_STORES                 the passes, in order (default "pouchdb couchdb")
 #   BENCH_DURATION               length of each measured wrk run (default 8s; 2s in smoke
 #                                mode); every run has a 2 s warm-up before it
+#   BENCH_PACKAGES, BENCH_VERSIONS  the data set: ordinary packages (200) × versions (30);
+#                                smaller loads faster (loading is most of a run)
 #   BENCH_OUT                    where the report goes (default bench/RESULTS.md, smoke
 #                                mode bench/.work/RESULTS.md)
 #   BENCH_SCENARIOS              only the scenario scripts whose name contains this
@@ -139,7 +141,7 @@ wait_http "http://127.0.0.1:$VD_PORT/-/ping" 60
 log "Verdaccio $(node -p 'require("./bench/verdaccio/node_modules/verdaccio/package.json").version') at http://127.0.0.1:$VD_PORT (pid $VD_PID)"
 VERDACCIO_LOADED=0
 
-DRIVER_ARGS=(-duration "$DURATION" -work "$WORK")
+DRIVER_ARGS=(-duration "$DURATION" -work "$WORK" -packages "${BENCH_PACKAGES:-200}" -versions "${BENCH_VERSIONS:-30}")
 if [[ "$SMALL" == 1 ]]; then
 	DRIVER_ARGS+=(-small)
 fi

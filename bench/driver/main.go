@@ -52,6 +52,8 @@ var (
 	flagReport    = flag.Bool("report", false, "only write -out from the passes' JSON and the scenario scripts' output under -work")
 	flagStores    = flag.String("stores", "pouchdb,couchdb", "the passes in the report, in order (-report)")
 	flagTotal     = flag.Duration("total", 0, "the whole run's duration, for the report (-report)")
+	flagPackages  = flag.Int("packages", 200, "ordinary packages in the data set (not in -small)")
+	flagVersions  = flag.Int("versions", 30, "versions of each ordinary package (not in -small)")
 	flagMeasure   = flag.String("measure-path", "", "only measure GET of this path on -couchnpm (a 2 s warm-up, then -duration) and print one markdown row (for bench/scenarios scripts)")
 	flagScenario  = flag.String("scenario", "", "the scenario's name in the row (-measure-path)")
 	flagAccept    = flag.String("accept", "", "Accept header of -measure-path (with it, Accept-Encoding: gzip)")
@@ -95,7 +97,7 @@ func run() error {
 	if *flagSmall {
 		d = newDataset(10, 3, 1, 200, 5<<20)
 	} else {
-		d = newDataset(200, 30, 2, 2000, 50<<20)
+		d = newDataset(*flagPackages, *flagVersions, 2, 2000, 50<<20)
 	}
 	if err := os.MkdirAll(*flagWork, 0o755); err != nil {
 		return err
