@@ -154,9 +154,19 @@ var dbNameRe = regexp.MustCompile(`^[a-z][a-z0-9_$()+/-]*$`)
 
 // parseServe reads the serve subcommand's flags and checks them.
 func parseServe(args []string) (*config, error) {
+	return parseServeAs("couchnpm serve", args, nil)
+}
+
+// parseServeAs reads serve's flags for the command name, with the
+// command's own flags (extra, when not nil) beside them: couchnpm doctor
+// is given serve's configuration.
+func parseServeAs(name string, args []string, extra func(*envFlags)) (*config, error) {
 	c := &config{}
-	fs := flag.NewFlagSet("couchnpm serve", flag.ContinueOnError)
+	fs := flag.NewFlagSet(name, flag.ContinueOnError)
 	e := &envFlags{fs: fs}
+	if extra != nil {
+		extra(e)
+	}
 	e.str(&c.Listen, "listen", "COUCHNPM_LISTEN", "127.0.0.1:4880", "address to listen on")
 	e.str(&c.PublicURL, "public-url", "COUCHNPM_PUBLIC_URL", "", "base URL clients reach the registry at, written into dist.tarball (default: http://<listen address>)")
 	c.registerCouch(e)
