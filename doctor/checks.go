@@ -277,12 +277,8 @@ func checkReplication(ctx context.Context, src Sources, opt Options) []Finding {
 		id := mirrorReplPrefix + src.Couch.DBName(couch.RoleMirror)
 		out = append(out, checkReplicatorJob(ctx, src, "mirror replication "+id, id))
 	}
-	peers, err := src.Couch.ReplicationIDs(ctx, replication.PeerOwner)
-	if err != nil && !registry.IsKind(err, registry.KindNotFound) {
-		out = append(out, Finding{Check: "replication", Status: Warn, Message: "cannot list the _replicator documents: " + reason(err)})
-	}
-	for _, id := range peers {
-		out = append(out, checkReplicatorJob(ctx, src, "peer replication "+id, id))
+	for _, p := range opt.Peers {
+		out = append(out, checkReplicatorJob(ctx, src, "replication from "+p.Label, p.ID))
 	}
 	if len(out) == 0 {
 		out = append(out, Finding{Check: "replication", Status: OK, Message: "nothing to check: the mirror neither follows nor replicates, and no peer sites are configured"})

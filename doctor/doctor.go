@@ -40,7 +40,6 @@ type CouchDB interface {
 	SizeLimits(ctx context.Context) (couch.SizeLimits, error)
 	AdminRights(ctx context.Context) (couch.AdminRights, error)
 	InstalledDesignDoc(ctx context.Context, role, id string) (hash string, exists bool, err error)
-	ReplicationIDs(ctx context.Context, owner string) ([]string, error)
 	ReplicationState(ctx context.Context, id string) (map[string]any, error)
 	DBName(role string) string
 }
@@ -74,8 +73,17 @@ type Options struct {
 	MaxPublishBytes int64
 	// SigningKeyFile is serve's --signing-key-file ("" : the stored keys).
 	SigningKeyFile string
+	// Peers are the peer sites' replications serve keeps
+	// (replication.PeerLinks of its --peer flags).
+	Peers []PeerReplication
 	// Now is the local clock (time.Now when nil).
 	Now func() time.Time
+}
+
+// PeerReplication is one replication from a peer site.
+type PeerReplication struct {
+	ID    string // the _replicator document's id
+	Label string // the peer (no credentials) and the database, for people
 }
 
 // Run runs every check and returns the findings in a stable order. When

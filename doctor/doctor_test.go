@@ -136,14 +136,6 @@ func (f *fakeCouch) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		writeJSON(w, 200, map[string]any{"total_rows": 1, "offset": 0, "rows": []any{}})
-	case p == "/_replicator/_all_docs":
-		rows := []any{}
-		for path, doc := range f.docs {
-			if id, ok := strings.CutPrefix(path, "/_replicator/"); ok {
-				rows = append(rows, map[string]any{"id": id, "key": id, "value": map[string]any{"rev": "1-a"}, "doc": doc})
-			}
-		}
-		writeJSON(w, 200, map[string]any{"total_rows": len(rows), "offset": 0, "rows": rows})
 	case strings.HasPrefix(p, "/_scheduler/docs/_replicator/"):
 		if f.pouch {
 			notFound(w, "no_db_file")
@@ -243,6 +235,7 @@ func TestRunHealthy(t *testing.T) {
 
 func TestFindings(t *testing.T) {
 	keyFile := writeKey(t)
+	peer1 := []PeerReplication{{ID: "peer-1", Label: "http://site-b reg"}}
 	tests := []struct {
 		name   string
 		spoil  func(f *fakeCouch)
@@ -319,20 +312,18 @@ func TestFindings(t *testing.T) {
 			check: "design-docs", status: Fail, want: []string{"databases do not exist: reg, reg-mirror"}, fix: "check --db-prefix"},
 
 		{name: "no replication", check: "replication", status: OK, want: []string{"nothing to check"}},
-		{name: "a running peer replication", spoil: func(f *fakeCouch) {
-			f.docs["/_replicator/peer-1"] = map[string]any{"_id": "peer-1", "couchnpm": "peer"}
+		{name: "a running peer replication", opt: Options{Peers: peer1}, spoil: func(f *fakeCouch) {
 			f.scheduler["peer-1"] = map[string]any{"doc_id": "peer-1", "state": "running", "info": map[string]any{"changes_pending": 3.0}}
-		}, check: "replication", status: OK, want: []string{"peer replication peer-1: running, 3 changes pending"}},
-		{name: "a crashing peer replication", spoil: func(f *fakeCouch) {
-			f.docs["/_replicator/peer-1"] = map[string]any{"_id": "peer-1", "couchnpm": "peer"}
+		}, check: "replication", status: OK, want: []string{"replication from http://site-b reg: running, 3 changes pending"}},
+		{name: "a crashing peer replication", opt: Options{Peers: peer1}, spoil: func(f *fakeCouch) {
 			f.scheduler["peer-1"] = map[string]any{"doc_id": "peer-1", "state": "crashing", "info": map[string]any{"error": "unauthorized: unauthorized to access or create database http://site-b/reg/"}}
-		}, check: "replication", status: Fail, want: []string{"peer replication peer-1: crashing (unauthorized"}, fix: "credentials"},
-		{name: "a peer replication far behind", spoil: func(f *fakeCouch) {
-			f.docs["/_replicator/peer-1"] = map[string]any{"_id": "peer-1", "couchnpm": "peer"}
+		}, check: "replication", status: Fail, want: []string{"replication from http://site-b reg: crashing (unauthorized"}, fix: "credentials"},
+		{name: "a peer replication far behind", opt: Options{Peers: peer1}, spoil: func(f *fakeCouch) {
 			f.scheduler["peer-1"] = map[string]any{"doc_id": "peer-1", "state": "running", "info": map[string]any{"changes_pending": 250000.0}}
 		}, check: "replication", status: Warn, want: []string{"250000 changes pending"}, fix: "behind"},
-		{name: "another owner's replication is not ours", spoil: func(f *fakeCouch) {
-			f.docs["/_replicator/backup"] = map[string]any{"_id": "backup"}
+		{name: "a peer replication without its document", opt: Options{Peers: peer1},
+			check: "replication", status: Fail, want: []string{"replication from http://site-b reg: no _replicator document"}, fix: "start couchnpm serve"},
+		{name: "another registry's replication is not ours", spoil: func(f *fakeCouch) {
 			f.scheduler["backup"] = map[string]any{"state": "failed"}
 		}, check: "replication", status: OK},
 		{name: "replicate mode without its document", opt: Options{Mirror: replication.ModeReplicate},

@@ -13,6 +13,7 @@ import (
 
 	"github.com/couchnpm/couchnpm/couch"
 	"github.com/couchnpm/couchnpm/doctor"
+	"github.com/couchnpm/couchnpm/replication"
 )
 
 // doctorOptions are doctor's own flags, beside serve's.
@@ -58,6 +59,11 @@ func doctorMain(args []string, stdout, stderr io.Writer) int {
 	if db == nil {
 		return code
 	}
+	peers, err := doctorPeers(cfg, db)
+	if err != nil {
+		fmt.Fprintln(stderr, "couchnpm: bad configuration:", err)
+		return 2
+	}
 	findings := doctor.Run(ctx, doctor.Sources{
 		Couch:    db,
 		Packages: db.Packuments(couch.RolePackages),
@@ -68,6 +74,7 @@ func doctorMain(args []string, stdout, stderr io.Writer) int {
 		ExpectMirrored:  opt.expectMirrored,
 		MaxPublishBytes: cfg.MaxPublishBytes,
 		SigningKeyFile:  cfg.Signing.KeyFile,
+		Peers:           peers,
 	})
 	if opt.json {
 		printDoctorJSON(stdout, db.URL(), cfg.DBPrefix, findings)
@@ -78,6 +85,28 @@ func doctorMain(args []string, stdout, stderr io.Writer) int {
 		return 1
 	}
 	return 0
+}
+
+// doctorPeers are the peer replications serve keeps for cfg (startPeers,
+// peers.go): the doctor checks those, not other registries' on the same
+// CouchDB.
+func doctorPeers(cfg *config, db *couch.Client) ([]doctor.PeerReplication, error) {
+	if len(cfg.Peers.Peers) == 0 {
+		return nil, nil
+	}
+	local := cfg.Mirror.ReplTarget
+	if local == "" {
+		local = cfg.CouchURL
+	}
+	links, err := replication.PeerLinks(cfg.Peers.Peers, peerDBs(db), local, db.ServerDBURL)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]doctor.PeerReplication, len(links))
+	for i, l := range links {
+		out[i] = doctor.PeerReplication{ID: l.ID, Label: l.Peer + " " + l.DB}
+	}
+	return out, nil
 }
 
 func printDoctor(w io.Writer, url, prefix string, findings []doctor.Finding) {
