@@ -135,8 +135,10 @@ func checkSizes(ctx context.Context, src Sources, opt Options, limits couch.Size
 	if !limits.Available {
 		// PouchDB Server only: no /_node/_local/_config, and no limits to
 		// read (counted in couch/workarounds.go).
-		return []Finding{{Check: "max_document_size", Status: OK,
-			Message: "not checked: PouchDB Server has no /_node/_local/_config and bounds no document size"}}
+		return []Finding{
+			{Check: "max_document_size", Status: OK, Message: "not checked: PouchDB Server has no /_node/_local/_config and bounds no document size"},
+			{Check: "max_http_request_size", Status: OK, Message: "not checked: PouchDB Server has no /_node/_local/_config"},
+		}
 	}
 	big := findLargest(ctx, src, unusable)
 	seen := "no packument of 256 KB or more"

@@ -254,6 +254,8 @@ func TestFindings(t *testing.T) {
 			want: []string{"PouchDB Server 4.2.0", "development stand-in"}, fix: "Apache CouchDB 3"},
 		{name: "PouchDB Server has no size limits to check", spoil: func(f *fakeCouch) { f.pouch = true }, check: "max_document_size", status: OK,
 			want: []string{"not checked", "no /_node/_local/_config"}},
+		{name: "PouchDB Server has no request size to check", spoil: func(f *fakeCouch) { f.pouch = true }, check: "max_http_request_size", status: OK,
+			want: []string{"not checked", "no /_node/_local/_config"}},
 
 		{name: "admin", check: "admin", status: OK, want: []string{`user "admin" is a server admin`}},
 		{name: "not an admin", spoil: func(f *fakeCouch) { f.roles = []string{"registry"}; f.usersOK = false; f.configOK = false },
