@@ -159,6 +159,9 @@ func checkSizes(ctx context.Context, src Sources, opt Options, limits couch.Size
 		why += "; " + strings.Join(big.notes, "; ")
 	}
 	doc := docSizeFinding(limits.MaxDocumentSize, big, need, recommend, why)
+	if limits.MaxDocumentSize == 0 {
+		doc = Finding{Check: "max_document_size", Status: OK, Message: "[couchdb] max_document_size is infinity: no bound; " + why}
+	}
 	if doc.Status == OK && len(big.notes) > 0 {
 		doc.Status = Warn // the largest packument is not known for sure
 		doc.Fix = "start this version's couchnpm serve (it installs the largest view), then run couchnpm doctor again"
@@ -169,12 +172,15 @@ func checkSizes(ctx context.Context, src Sources, opt Options, limits couch.Size
 	// publish: the packument plus up to --max-publish-bytes).
 	needReq := max(need, big.bytes+opt.MaxPublishBytes)
 	req := Finding{Check: "max_http_request_size"}
-	if limits.MaxHTTPRequestSize < needReq {
+	switch {
+	case limits.MaxHTTPRequestSize == 0:
+		req.Status, req.Message = OK, "[chttpd] max_http_request_size is infinity: no bound"
+	case limits.MaxHTTPRequestSize < needReq:
 		req.Status = Fail
 		req.Message = fmt.Sprintf("[chttpd] max_http_request_size is %s: a publish of up to %s (--max-publish-bytes) onto the largest packument sends about %s in one request, which CouchDB refuses",
 			mb(limits.MaxHTTPRequestSize), mb(opt.MaxPublishBytes), mb(needReq))
 		req.Fix = fmt.Sprintf("set [chttpd] max_http_request_size = %d (deploy/couchdb.ini sets 512 MB), or lower --max-publish-bytes", max(int64(512<<20), roundMB(needReq)))
-	} else {
+	default:
 		req.Status = OK
 		req.Message = fmt.Sprintf("[chttpd] max_http_request_size is %s: room for a %s publish onto the largest packument", mb(limits.MaxHTTPRequestSize), mb(opt.MaxPublishBytes))
 	}

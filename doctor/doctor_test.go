@@ -300,6 +300,10 @@ func TestFindings(t *testing.T) {
 				f.views["/reg/largest"] = largestRow("big", 2<<20)
 			},
 			check: "max_http_request_size", status: Fail, want: []string{"max_http_request_size is 64 MB", "about 102 MB"}, fix: "max_http_request_size = 536870912"},
+		{name: "no bound on documents", spoil: func(f *fakeCouch) { f.couchdb["max_document_size"] = "infinity" },
+			check: "max_document_size", status: OK, want: []string{"infinity: no bound"}},
+		{name: "no bound on requests", spoil: func(f *fakeCouch) { f.chttpd["max_http_request_size"] = "infinity" },
+			check: "max_http_request_size", status: OK, want: []string{"infinity: no bound"}},
 		{name: "attachment size below the publish size", spoil: func(f *fakeCouch) { f.couchdb["max_attachment_size"] = "1048576" },
 			check: "max_attachment_size", status: Warn, want: []string{"max_attachment_size is 1 MB"}},
 
