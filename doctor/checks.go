@@ -269,8 +269,6 @@ func short(hash string) string {
 const (
 	maxFollowerLag     = 15 * time.Minute
 	maxChangesPending  = 10000
-	followerLeaseTTL   = 15 * time.Second // as serve's (cmd/couchnpm/wiring.go); only Holder is read
-	mirrorReplPrefix   = "couchnpm-"      // the mirror's _replicator document id, before the mirror's database name
 	replicationFixBase = "see couchnpm replication status, CouchDB's /_scheduler/docs and its log"
 )
 
@@ -280,10 +278,9 @@ func checkReplication(ctx context.Context, src Sources, opt Options) []Finding {
 	var out []Finding
 	switch opt.Mirror {
 	case replication.ModeFollow:
-		out = append(out, checkFollower(ctx, src))
+		out = append(out, checkFollower(ctx, src, opt.FollowerLease))
 	case replication.ModeReplicate:
-		id := mirrorReplPrefix + src.Couch.DBName(couch.RoleMirror)
-		out = append(out, checkReplicatorJob(ctx, src, "mirror replication "+id, id))
+		out = append(out, checkReplicatorJob(ctx, src, "mirror replication "+opt.MirrorReplication, opt.MirrorReplication))
 	}
 	for _, p := range opt.Peers {
 		out = append(out, checkReplicatorJob(ctx, src, "replication from "+p.Label, p.ID))
@@ -294,9 +291,10 @@ func checkReplication(ctx context.Context, src Sources, opt Options) []Finding {
 	return out
 }
 
-func checkFollower(ctx context.Context, src Sources) Finding {
+func checkFollower(ctx context.Context, src Sources, leaseID string) Finding {
 	rep := &replication.Reporter{Mode: replication.ModeFollow, System: src.System,
-		Lease: replication.NewLease(src.System, "lease:follower", "couchnpm-doctor", followerLeaseTTL, zerolog.Nop())}
+		// Only the lease's holder is read: no TTL is needed.
+		Lease: replication.NewLease(src.System, leaseID, "couchnpm-doctor", 0, zerolog.Nop())}
 	st, err := rep.Status(ctx)
 	f := Finding{Check: "replication"}
 	if err != nil {

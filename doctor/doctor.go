@@ -73,6 +73,11 @@ type Options struct {
 	MaxPublishBytes int64
 	// SigningKeyFile is serve's --signing-key-file ("" : the stored keys).
 	SigningKeyFile string
+	// MirrorReplication is the mirror's _replicator document id
+	// (replicate mode).
+	MirrorReplication string
+	// FollowerLease is the follower lease's document id (follow mode).
+	FollowerLease string
 	// Peers are the peer sites' replications serve keeps
 	// (replication.PeerLinks of its --peer flags).
 	Peers []PeerReplication

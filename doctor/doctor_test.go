@@ -332,24 +332,24 @@ func TestFindings(t *testing.T) {
 		{name: "another registry's replication is not ours", spoil: func(f *fakeCouch) {
 			f.scheduler["backup"] = map[string]any{"state": "failed"}
 		}, check: "replication", status: OK},
-		{name: "replicate mode without its document", opt: Options{Mirror: replication.ModeReplicate},
+		{name: "replicate mode without its document", opt: Options{Mirror: replication.ModeReplicate, MirrorReplication: "couchnpm-reg-mirror"},
 			check: "replication", status: Fail, want: []string{"mirror replication couchnpm-reg-mirror: no _replicator document"}},
-		{name: "replicate mode running", opt: Options{Mirror: replication.ModeReplicate}, spoil: func(f *fakeCouch) {
+		{name: "replicate mode running", opt: Options{Mirror: replication.ModeReplicate, MirrorReplication: "couchnpm-reg-mirror"}, spoil: func(f *fakeCouch) {
 			f.scheduler["couchnpm-reg-mirror"] = map[string]any{"state": "running", "info": map[string]any{"changes_pending": 0.0}}
 		}, check: "replication", status: OK, want: []string{"mirror replication couchnpm-reg-mirror: running"}},
-		{name: "follow mode caught up", opt: Options{Mirror: replication.ModeFollow}, spoil: func(f *fakeCouch) {
+		{name: "follow mode caught up", opt: Options{Mirror: replication.ModeFollow, FollowerLease: "lease:follower"}, spoil: func(f *fakeCouch) {
 			f.docs["/reg-system/lease:follower"] = map[string]any{"holder": "host-1", "expires": time.Now().Add(10 * time.Second)}
 			f.docs["/reg-system/follower:checkpoint"] = map[string]any{"since": "100", "upstream_seq": "100", "state": "following", "packuments_written": 100, "updated": time.Now()}
 		}, check: "replication", status: OK, want: []string{"mirror follower: following, held by host-1, 100 packuments written"}},
-		{name: "follow mode without a holder", opt: Options{Mirror: replication.ModeFollow}, spoil: func(f *fakeCouch) {
+		{name: "follow mode without a holder", opt: Options{Mirror: replication.ModeFollow, FollowerLease: "lease:follower"}, spoil: func(f *fakeCouch) {
 			f.docs["/reg-system/follower:checkpoint"] = map[string]any{"since": "100", "upstream_seq": "100", "state": "following", "updated": time.Now()}
 		}, check: "replication", status: Warn, want: []string{"no instance holds the follower lease"}, fix: "--mirror follow"},
-		{name: "follow mode far behind", opt: Options{Mirror: replication.ModeFollow}, spoil: func(f *fakeCouch) {
+		{name: "follow mode far behind", opt: Options{Mirror: replication.ModeFollow, FollowerLease: "lease:follower"}, spoil: func(f *fakeCouch) {
 			f.docs["/reg-system/lease:follower"] = map[string]any{"holder": "host-1", "expires": time.Now().Add(10 * time.Second)}
 			f.docs["/reg-system/follower:checkpoint"] = map[string]any{"since": "10", "upstream_seq": "5000", "state": "catching-up",
 				"caught_up_at": time.Now().Add(-2 * time.Hour), "last_error": "upstream answered 503", "updated": time.Now()}
 		}, check: "replication", status: Warn, want: []string{"catching-up", "behind by 2h0m0s", "last error: upstream answered 503"}},
-		{name: "follow mode never ran", opt: Options{Mirror: replication.ModeFollow},
+		{name: "follow mode never ran", opt: Options{Mirror: replication.ModeFollow, FollowerLease: "lease:follower"},
 			check: "replication", status: Warn, want: []string{"no checkpoint yet"}},
 
 		{name: "clocks agree", check: "clock", status: OK, want: []string{"agrees"}},

@@ -70,11 +70,13 @@ func doctorMain(args []string, stdout, stderr io.Writer) int {
 		Mirror:   db.Packuments(couch.RoleMirror),
 		System:   db.Docs(couch.RoleSystem),
 	}, doctor.Options{
-		Mirror:          cfg.Mirror.Mode,
-		ExpectMirrored:  opt.expectMirrored,
-		MaxPublishBytes: cfg.MaxPublishBytes,
-		SigningKeyFile:  cfg.Signing.KeyFile,
-		Peers:           peers,
+		Mirror:            cfg.Mirror.Mode,
+		ExpectMirrored:    opt.expectMirrored,
+		MaxPublishBytes:   cfg.MaxPublishBytes,
+		SigningKeyFile:    cfg.Signing.KeyFile,
+		Peers:             peers,
+		MirrorReplication: mirrorReplicationID(db),
+		FollowerLease:     followerLeaseID,
 	})
 	if opt.json {
 		printDoctorJSON(stdout, db.URL(), cfg.DBPrefix, findings)
@@ -85,6 +87,12 @@ func doctorMain(args []string, stdout, stderr io.Writer) int {
 		return 1
 	}
 	return 0
+}
+
+// mirrorReplicationID is the _replicator document of the mirror's
+// replicate mode.
+func mirrorReplicationID(db *couch.Client) string {
+	return "couchnpm-" + db.DBName(couch.RoleMirror)
 }
 
 // doctorPeers are the peer replications serve keeps for cfg (startPeers,
