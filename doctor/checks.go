@@ -310,7 +310,9 @@ func checkFollower(ctx context.Context, src Sources, leaseID string) Finding {
 	case st.State == "starting":
 		f.Status, f.Message = Warn, "mirror follower: no checkpoint yet (it has not run)"
 		f.Fix = "start couchnpm serve with --mirror follow"
-	case st.Holder == "" && st.State != "stopped":
+	case st.Holder == "":
+		// "stopped": the last follower shut down cleanly; either way no
+		// instance follows the upstream now.
 		f.Status, f.Message = Warn, msg+": no instance holds the follower lease"
 		f.Fix = "start couchnpm serve with --mirror follow (one instance follows; the others stand by)"
 	case st.LagSeconds != nil && time.Duration(*st.LagSeconds)*time.Second > maxFollowerLag:

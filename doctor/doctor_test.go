@@ -344,6 +344,9 @@ func TestFindings(t *testing.T) {
 		{name: "follow mode without a holder", opt: Options{Mirror: replication.ModeFollow, FollowerLease: "lease:follower"}, spoil: func(f *fakeCouch) {
 			f.docs["/reg-system/follower:checkpoint"] = map[string]any{"since": "100", "upstream_seq": "100", "state": "following", "updated": time.Now()}
 		}, check: "replication", status: Warn, want: []string{"no instance holds the follower lease"}, fix: "--mirror follow"},
+		{name: "follow mode stopped", opt: Options{Mirror: replication.ModeFollow, FollowerLease: "lease:follower"}, spoil: func(f *fakeCouch) {
+			f.docs["/reg-system/follower:checkpoint"] = map[string]any{"since": "100", "upstream_seq": "100", "state": "stopped", "updated": time.Now()}
+		}, check: "replication", status: Warn, want: []string{"mirror follower: stopped, held by none", "no instance holds the follower lease"}, fix: "--mirror follow"},
 		{name: "follow mode far behind", opt: Options{Mirror: replication.ModeFollow, FollowerLease: "lease:follower"}, spoil: func(f *fakeCouch) {
 			f.docs["/reg-system/lease:follower"] = map[string]any{"holder": "host-1", "expires": time.Now().Add(10 * time.Second)}
 			f.docs["/reg-system/follower:checkpoint"] = map[string]any{"since": "10", "upstream_seq": "5000", "state": "catching-up",

@@ -202,3 +202,33 @@ func TestDoctorDocumentSizeTooSmall(t *testing.T) {
 		t.Errorf("no max_document_size finding: %s", res)
 	}
 }
+
+// Promise: doctor reads the mirror follower a registry runs (given the
+// same flags): ok while an instance follows, a warning naming the fix once
+// none holds the lease.
+func TestDoctorMirrorFollow(t *testing.T) {
+	up := newFakeUpstream(t)
+	for i := range 3 {
+		up.publish(fmt.Sprintf("docfollow-%d", i), "1.0.0", nil)
+	}
+	args := mirrorArgs(up, "follow")
+	r := startRegistry(t, registryOpts{ExtraArgs: args})
+	eventually(t, 30*time.Second, "catch-up", func() (bool, string) {
+		st := mirrorStatus(t, r)
+		return st["state"] == "following" && num(st["packuments_written"]) >= 3, fmt.Sprint(st)
+	})
+
+	res := runDoctor(t, suite.couchURL, r.Prefix, args...)
+	if res.Code != 0 || !strings.Contains(res.Stdout, "ok    replication            mirror follower: following, held by ") ||
+		!strings.Contains(res.Stdout, "3 packuments written, 0 failures, behind by 0s") {
+		t.Fatalf("doctor of a following mirror: %s", res)
+	}
+	t.Logf("couchnpm doctor of a following mirror:\n%s", res.Stdout)
+
+	r.stop() // releases the lease: no instance follows now
+	res = runDoctor(t, suite.couchURL, r.Prefix, args...)
+	if res.Code != 0 || !strings.Contains(res.Stdout, "warn  replication") || !strings.Contains(res.Stdout, "no instance holds the follower lease") ||
+		!strings.Contains(res.Stdout, "fix: start couchnpm serve with --mirror follow") {
+		t.Fatalf("doctor of a mirror nobody follows: %s", res)
+	}
+}
