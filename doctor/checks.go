@@ -129,8 +129,11 @@ func findLargest(ctx context.Context, src Sources, unusable map[string]bool) lar
 // upstream.
 func checkSizes(ctx context.Context, src Sources, opt Options, limits couch.SizeLimits, err error, unusable map[string]bool) []Finding {
 	if err != nil {
-		return []Finding{{Check: "max_document_size", Status: Fail, Message: "cannot read CouchDB's size limits: " + reason(err),
-			Fix: "give couchnpm a server admin's credentials, then run couchnpm doctor again"}}
+		fix := "check [couchdb] max_document_size and [chttpd] max_http_request_size in CouchDB's configuration: each is a number of bytes"
+		if registry.IsKind(err, registry.KindForbidden) {
+			fix = "give couchnpm a server admin's credentials, then run couchnpm doctor again"
+		}
+		return []Finding{{Check: "max_document_size", Status: Fail, Message: "cannot read CouchDB's size limits: " + reason(err), Fix: fix}}
 	}
 	if !limits.Available {
 		// PouchDB Server only: no /_node/_local/_config, and no limits to

@@ -263,6 +263,8 @@ func TestFindings(t *testing.T) {
 			fix: "server admin's credentials"},
 		{name: "not an admin: sizes cannot be read", spoil: func(f *fakeCouch) { f.roles = nil; f.configOK = false },
 			check: "max_document_size", status: Fail, want: []string{"cannot read CouchDB's size limits", "not a server admin"}},
+		{name: "a size that is no number", spoil: func(f *fakeCouch) { f.couchdb["max_document_size"] = "8M" },
+			check: "max_document_size", status: Fail, want: []string{`max_document_size = "8M" is not a number of bytes`}, fix: "each is a number of bytes"},
 		{name: "admin party", spoil: func(f *fakeCouch) { f.sessionAs = "" }, check: "admin", status: Fail,
 			want: []string{"admin party", "anyone who reaches it"}, fix: "create an admin"},
 
