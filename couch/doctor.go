@@ -90,10 +90,10 @@ type SizeLimits struct {
 	// /_node/_local/_config (and no such limits).
 	Available bool
 	// MaxDocumentSize bounds a document's JSON body, attachments left out
-	// ([couchdb] max_document_size).
+	// ([couchdb] max_document_size); 0: no bound ("infinity").
 	MaxDocumentSize int64
 	// MaxHTTPRequestSize bounds a request body, inline attachments
-	// included ([chttpd] max_http_request_size).
+	// included ([chttpd] max_http_request_size); 0: no bound.
 	MaxHTTPRequestSize int64
 	// MaxAttachmentSize bounds one attachment ([couchdb]
 	// max_attachment_size); 0: no bound ("infinity").
@@ -131,10 +131,15 @@ func (c *Client) SizeLimits(ctx context.Context) (SizeLimits, error) {
 		return SizeLimits{}, adminOnly(err, "read the [chttpd] configuration")
 	}
 	l := SizeLimits{Available: true}
-	size := func(section map[string]string, name, key string, def int64) (int64, error) {
+	// size reads key of section; when it is absent, CouchDB's default def
+	// applies, and the setting is named in Defaults unless unset is the
+	// usual state (max_attachment_size: no bound).
+	size := func(section map[string]string, key string, def int64, usual bool) (int64, error) {
 		v, ok := section[key]
 		if !ok {
-			l.Defaults = append(l.Defaults, name)
+			if !usual {
+				l.Defaults = append(l.Defaults, key)
+			}
 			return def, nil
 		}
 		if strings.TrimSpace(v) == "infinity" {
@@ -142,33 +147,20 @@ func (c *Client) SizeLimits(ctx context.Context) (SizeLimits, error) {
 		}
 		n, err := strconv.ParseInt(strings.TrimSpace(v), 10, 64)
 		if err != nil || n < 0 {
-			return 0, registry.E(registry.KindInvalid, "%s = %q is not a number of bytes", name, v)
+			return 0, registry.E(registry.KindInvalid, "%s = %q is not a number of bytes", key, v)
 		}
 		return n, nil
 	}
-	if l.MaxDocumentSize, err = size(couchdb, "max_document_size", "max_document_size", defaultMaxDocumentSize); err != nil {
+	if l.MaxDocumentSize, err = size(couchdb, "max_document_size", defaultMaxDocumentSize, false); err != nil {
 		return l, err
 	}
-	if l.MaxAttachmentSize, err = size(couchdb, "max_attachment_size", "max_attachment_size", 0); err != nil {
+	if l.MaxAttachmentSize, err = size(couchdb, "max_attachment_size", 0, true); err != nil {
 		return l, err
 	}
-	if l.MaxHTTPRequestSize, err = size(chttpd, "max_http_request_size", "max_http_request_size", defaultMaxHTTPRequestSize); err != nil {
+	if l.MaxHTTPRequestSize, err = size(chttpd, "max_http_request_size", defaultMaxHTTPRequestSize, false); err != nil {
 		return l, err
 	}
-	// max_attachment_size is unset on most servers, and unset means no
-	// bound: not worth naming.
-	l.Defaults = removeString(l.Defaults, "max_attachment_size")
 	return l, nil
-}
-
-func removeString(list []string, s string) []string {
-	out := list[:0]
-	for _, v := range list {
-		if v != s {
-			out = append(out, v)
-		}
-	}
-	return out
 }
 
 // adminOnly translates err of a request only a server admin may make: a
