@@ -99,7 +99,7 @@ func Run(ctx context.Context, src Sources, opt Options) []Finding {
 	}
 	info, err := src.Couch.ServerInfo(ctx)
 	if err != nil {
-		return []Finding{{Check: "couchdb", Status: Fail, Message: "cannot read CouchDB's welcome (GET /): " + reason(err),
+		return []Finding{{Check: "couchdb", Status: Fail, Message: "cannot read CouchDB's welcome: " + reason(err),
 			Fix: "check COUCHDB_URL, COUCHDB_USER and COUCHDB_PASSWORD, and that CouchDB runs"}}
 	}
 	var out []Finding
