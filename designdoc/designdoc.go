@@ -37,6 +37,7 @@ var packumentViews = map[string]string{
 	"byKeyword":     "byKeyword.map.js",
 	"search":        "search.map.js",
 	"conflicts":     "conflicts.map.js",
+	"largest":       "largest.map.js",
 }
 
 // All returns the design documents, in a stable order: packages, mirror, tokens, audit.

@@ -299,7 +299,7 @@ func TestHashFollowsBody(t *testing.T) {
 }
 
 func TestDesignDocumentContents(t *testing.T) {
-	packumentViewNames := []string{"byKeyword", "byMaintainer", "byName", "conflicts", "modified", "search", "starredByUser"}
+	packumentViewNames := []string{"byKeyword", "byMaintainer", "byName", "conflicts", "largest", "modified", "search", "starredByUser"}
 	want := map[string][]string{
 		"packages": packumentViewNames,
 		"mirror":   packumentViewNames,
@@ -1118,6 +1118,23 @@ func TestViews(t *testing.T) {
 			conflicted := sampleDoc()
 			conflicted["_conflicts"] = []any{"2-aaaa", "2-bbbb"}
 			check("conflicts", conflicted, [][2]any{{conflicted["_id"], float64(2)}})
+
+			// largest: only documents of 256 KB and more, keyed by the size
+			// of their body without attachments
+			check("largest", doc, nil)
+			big := sampleDoc()
+			delete(big, "_attachments")
+			big["readme"] = strings.Repeat("x", 300000)
+			var body bytes.Buffer
+			enc := json.NewEncoder(&body)
+			enc.SetEscapeHTML(false)
+			if err := enc.Encode(big); err != nil {
+				t.Fatal(err)
+			}
+			want := float64(body.Len() - 1) // without the encoder's newline
+			check("largest", big, [][2]any{{want, nil}})
+			big["_attachments"] = map[string]any{"left-pad-2.0.0.tgz": map[string]any{"stub": true, "length": 1234, "digest": "md5-abc", "content_type": "application/octet-stream"}}
+			check("largest", big, [][2]any{{want, nil}})
 
 			// tombstones: only "modified" still sees them
 			tomb := tombstone(sampleDoc(), "2024-05-01T00:00:00.000Z")

@@ -34,6 +34,7 @@ commands:
   replication status  show the state of the replications with peer sites (--peer)
   user            add, disable, enable, delete and list accounts (couchnpm user -h)
   keys            list or rotate the signing keys, sign old versions (couchnpm keys -h)
+  doctor          check CouchDB and the registry's data, with the fix for each finding
 `
 
 func main() {
@@ -82,6 +83,8 @@ func run(args []string) int {
 		return userCommand(args[1:]) // usercmd.go
 	case "keys":
 		return keysCommand(args[1:]) // keyscmd.go
+	case "doctor":
+		return doctorCommand(args[1:]) // doctor.go
 	case "-h", "--help", "help":
 		fmt.Fprint(os.Stdout, usage)
 		return 0

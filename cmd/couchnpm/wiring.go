@@ -19,6 +19,9 @@ import (
 // TTL plus one renewal period (20 s).
 const followerLeaseTTL = 15 * time.Second
 
+// followerLeaseID is the follower lease's document in the system database.
+const followerLeaseID = "lease:follower"
+
 // startMirror wires the upstream mirror into reg and starts its background
 // work (the follower under a lease, or the _replicator document keeper).
 func startMirror(ctx context.Context, cfg *config, db *couch.Client, reg *registry.Service, sig *signing, bg *sync.WaitGroup, log zerolog.Logger) (handlers.MirrorStatus, error) {
@@ -44,9 +47,9 @@ func startMirror(ctx context.Context, cfg *config, db *couch.Client, reg *regist
 	reg.WithMirror(mirror).WithClaims(registry.NewClaims(system))
 	sig.mirror(ctx, mirror, up, system, bg, log) // signing.go
 
-	lease := replication.NewLease(system, "lease:follower", cfg.InstanceID, followerLeaseTTL, log)
+	lease := replication.NewLease(system, followerLeaseID, cfg.InstanceID, followerLeaseTTL, log)
 	reporter := &replication.Reporter{Mode: mc.Mode, Upstream: up.Base(), Instance: cfg.InstanceID,
-		System: system, Lease: lease, Stats: stats, Replication: db, ReplID: "couchnpm-" + db.DBName(couch.RoleMirror)}
+		System: system, Lease: lease, Stats: stats, Replication: db, ReplID: mirrorReplicationID(db)}
 	log.Info().Str("mode", string(mc.Mode)).Str("upstream", up.Base()).Msg("mirror enabled")
 
 	switch mc.Mode {
