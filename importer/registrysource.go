@@ -140,7 +140,7 @@ func (r *Registry) Names(ctx context.Context) ([]string, error) {
 // Packument implements Source: the full document (not the abbreviated
 // one npm install reads: it lacks the readme and the times).
 func (r *Registry) Packument(ctx context.Context, name string) (*Packument, error) {
-	b, err := r.get(ctx, r.base.String()+"/"+strings.Replace(url.PathEscape(name), "%40", "@", 1), r.MetaTimeout, 256<<20)
+	b, err := r.get(ctx, r.base.String()+"/"+escapeName(name), r.MetaTimeout, 256<<20)
 	if err != nil {
 		return nil, err
 	}
@@ -152,6 +152,14 @@ func (r *Registry) Packument(ctx context.Context, name string) (*Packument, erro
 		return nil, errf("the registry answered %q for %q", p.Name, name)
 	}
 	p.Attachments, p.Distfiles = nil, nil // a registry's answer has no Verdaccio bookkeeping
+	if r.token != "" {
+		// Readable only with the token: it stays restricted here.
+		anon := *r
+		anon.token = ""
+		if _, err := anon.get(ctx, r.base.String()+"/"+escapeName(name), r.MetaTimeout, 256<<20); err != nil {
+			p.Restricted = true
+		}
+	}
 	return &p, nil
 }
 
@@ -165,3 +173,5 @@ func (r *Registry) Tarball(ctx context.Context, p *Packument, version string) ([
 	}
 	return r.get(ctx, u.String(), r.TarballTimeout, maxTarball)
 }
+
+func escapeName(name string) string { return strings.Replace(url.PathEscape(name), "%40", "@", 1) }

@@ -101,8 +101,11 @@ func TestRegistrySource(t *testing.T) {
 	if _, err := r.Tarball(ctx, p, "1.0.0"); err != nil {
 		t.Fatal(err)
 	}
-	if got := f.auths["/@acme/cdn"]; !reflect.DeepEqual(got, []string{"Bearer s3cret"}) {
-		t.Errorf("packument request auth %q", got)
+	if !p.Restricted {
+		t.Error("a package only the token reads is not marked restricted")
+	}
+	if got := f.auths["/@acme/cdn"]; !reflect.DeepEqual(got, []string{"Bearer s3cret", ""}) {
+		t.Errorf("packument requests' auth %q: want one with the token, one without (is it restricted?)", got)
 	}
 	if got := f.auths["cdn/@acme/cdn/-/x-1.0.0.tgz"]; !reflect.DeepEqual(got, []string{""}) {
 		t.Errorf("the token went to another host: %q", got)
@@ -176,6 +179,11 @@ func TestImporterRun(t *testing.T) {
 				}
 			}
 		})
+	}
+	// A public package read with a token stays public.
+	pubSrc, _ := NewRegistry(f.srv.URL, "@acme", "some-token")
+	if p, err := pubSrc.Packument(ctx, "@acme/a"); err != nil || p.Restricted {
+		t.Fatalf("public package: restricted=%v, %v", p != nil && p.Restricted, err)
 	}
 	// A tarball that does not match its manifest is refused before any write.
 	f2 := newFakeNPM(t, "", "@acme/a")

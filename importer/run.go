@@ -39,7 +39,10 @@ type Importer struct {
 	Operator registry.Identity
 	// Owner maintains the packages none of whose source maintainers is a
 	// user here ("" : such packages are refused).
-	Owner    string
+	Owner string
+	// Access of the packages new here ("": restricted for those the
+	// source only shows with credentials, else public).
+	Access   string
 	Observer Observer
 }
 
@@ -108,7 +111,10 @@ func (im *Importer) one(ctx context.Context, name string) PackageReport {
 		rep.Notes = append(rep.Notes, "maintainers without an account here left out: "+strings.Join(dropped, ", "))
 	}
 	pkg := &registry.ImportedPackage{Name: name, DistTags: p.DistTags, Readme: p.Readme,
-		Created: p.timeOf("created"), Maintainers: maintainers}
+		Created: p.timeOf("created"), Maintainers: maintainers, Access: im.Access}
+	if pkg.Access == "" && p.Restricted {
+		pkg.Access = registry.AccessRestricted
+	}
 	cached := 0
 	for _, v := range sortedVersions(p.Versions) {
 		manifest := p.Versions[v]

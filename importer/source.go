@@ -38,6 +38,10 @@ type Packument struct {
 		Version string `json:"version"`
 	} `json:"_attachments"`
 	Distfiles map[string]json.RawMessage `json:"_distfiles"`
+
+	// Restricted is set by a source that read the package with
+	// credentials it cannot be read without.
+	Restricted bool `json:"-"`
 }
 
 // maxTarball bounds one tarball read into memory (the write carries it

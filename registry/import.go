@@ -49,6 +49,9 @@ type ImportedPackage struct {
 	Readme      string
 	Created     string
 	Maintainers []Person // users of this registry (the caller maps them)
+	// Access of a package new here: AccessRestricted or AccessPublic
+	// ("": public, as a publish without --access).
+	Access string
 }
 
 // ImportResult says what an import did with each version.
@@ -244,6 +247,13 @@ func planImport(stored *Packument, pkg *ImportedPackage, versions []importVersio
 			return nil, nil, E(KindInvalid, "%s has no maintainer who is a user of this registry", pkg.Name)
 		}
 		base.Maintainers = append([]Person(nil), pkg.Maintainers...)
+		switch pkg.Access {
+		case "", AccessPublic:
+		case AccessRestricted:
+			base.Fields["access"] = mustJSON(AccessRestricted)
+		default:
+			return nil, nil, E(KindInvalid, "access must be %s or %s, not %q", AccessPublic, AccessRestricted, pkg.Access)
+		}
 		if pkg.Readme != "" {
 			readme := pkg.Readme
 			pub.Readme = &readme

@@ -121,6 +121,9 @@ func TestServiceImportKeepsSourceData(t *testing.T) {
 	if doc.Time["1.0.0"] != "2020-01-02T03:04:05.000Z" || doc.Time["created"] != "2019-12-31T00:00:00.000Z" {
 		t.Errorf("time %v: the source's times are kept", doc.Time)
 	}
+	if AccessOf(doc) != AccessPublic {
+		t.Errorf("access %s, want public by default", AccessOf(doc))
+	}
 	if got := jsonString(t, doc.Fields["readme"]); got != "# lib readme" {
 		t.Errorf("readme %q", got)
 	}
@@ -297,3 +300,20 @@ func TestCheckTarball(t *testing.T) {
 type staticSigner struct{ key SigningKey }
 
 func (s staticSigner) ActiveKey(context.Context) (SigningKey, error) { return s.key, nil }
+
+func TestServiceImportRestricted(t *testing.T) {
+	store := newMemStore()
+	s := newTestService(store)
+	tgz := makeTarball(t, "@acme/secret", "1.0.0")
+	in := &ImportedPackage{Name: "@acme/secret", Access: AccessRestricted, Maintainers: []Person{{Name: "carol"}},
+		Versions: []ImportedVersion{importedVersion(t, "@acme/secret", "1.0.0", tgz, nil)}}
+	if _, err := s.Import(context.Background(), operatorID, in); err != nil {
+		t.Fatal(err)
+	}
+	if AccessOf(store.stored(t, "@acme/secret")) != AccessRestricted {
+		t.Fatal("a restricted import became public")
+	}
+	if _, err := s.Packument(context.Background(), Identity{Name: "mallory"}, "@acme/secret"); !IsKind(err, KindNotFound) {
+		t.Fatalf("a stranger reads the restricted import: %v", err)
+	}
+}

@@ -21,8 +21,8 @@ import (
 )
 
 const importUsage = `usage:
-  couchnpm import verdaccio STORAGE_DIR [--htpasswd FILE | --config CONFIG.yaml] [--owner USER]
-  couchnpm import registry URL --scope @acme [--token T] [--owner USER]
+  couchnpm import verdaccio STORAGE_DIR [--htpasswd FILE | --config CONFIG.yaml] [--owner USER] [--access A]
+  couchnpm import registry URL --scope @acme [--token T] [--owner USER] [--access A]
 
 Copies packages (every version, tarballs verified against dist.integrity and
 dist.shasum, dist-tags, deprecations, readme, times, maintainers) into this
@@ -57,8 +57,9 @@ func importMain(args []string, stdout, stderr io.Writer) int {
 	e := &envFlags{fs: fs}
 	cfg.registerCouch(e)
 	cfg.Signing.register(e)
-	var htpasswd, vconfig, owner, by, scope, token string
+	var htpasswd, vconfig, owner, by, scope, token, access string
 	fs.StringVar(&owner, "owner", "", "the user who maintains imported packages none of whose maintainers is a user here")
+	fs.StringVar(&access, "access", "", "access of the packages new here: public or restricted (default: restricted for what the source shows only with --token, else public)")
 	fs.StringVar(&by, "by", os.Getenv("USER"), "who runs the import, for the audit log and the versions' publisher (default: $USER)")
 	if kind == "verdaccio" {
 		fs.StringVar(&htpasswd, "htpasswd", "", "Verdaccio's htpasswd file: its accounts are imported")
@@ -88,6 +89,10 @@ func importMain(args []string, stdout, stderr io.Writer) int {
 	}
 	if by == "" {
 		by = "operator"
+	}
+	if access != "" && access != registry.AccessPublic && access != registry.AccessRestricted {
+		fmt.Fprintln(stderr, "couchnpm: --access must be public or restricted")
+		return 2
 	}
 	var src importer.Source
 	var entries []importer.HtpasswdEntry
@@ -165,7 +170,7 @@ func importMain(args []string, stdout, stderr io.Writer) int {
 		obs = append(obs, &importer.LogLines{Log: log})
 	}
 	im := &importer.Importer{Source: src, Target: reg, Accounts: db.Users(),
-		Operator: registry.Identity{Name: by}, Owner: owner, Observer: obs}
+		Operator: registry.Identity{Name: by}, Owner: owner, Access: access, Observer: obs}
 	reports, err := im.Run(ctx)
 	if err != nil && len(reports) == 0 {
 		fmt.Fprintln(stderr, "couchnpm: import:", err)
