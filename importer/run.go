@@ -7,6 +7,7 @@ import (
 	"io"
 	"sort"
 	"strings"
+	"sync"
 
 	"github.com/couchnpm/couchnpm/registry"
 )
@@ -42,7 +43,9 @@ type Importer struct {
 	Owner string
 	// Access of the packages new here ("": restricted for those the
 	// source only shows with credentials, else public).
-	Access   string
+	Access string
+	// Parallel is how many packages are copied at a time (1 when unset).
+	Parallel int
 	Observer Observer
 }
 
@@ -69,8 +72,9 @@ func (r PackageReport) Outcome() string {
 	}
 }
 
-// Run imports every package and returns the reports, in name order. An
-// error is returned only when the source cannot be listed.
+// Run imports every package, Parallel at a time, and returns the reports
+// in name order. An error is returned only when the source cannot be
+// listed, or when ctx ends (the reports then hold the packages done).
 func (im *Importer) Run(ctx context.Context) ([]PackageReport, error) {
 	names, err := im.Source.Names(ctx)
 	if err != nil {
@@ -79,16 +83,39 @@ func (im *Importer) Run(ctx context.Context) ([]PackageReport, error) {
 	if im.Observer != nil {
 		im.Observer.Start(len(names))
 	}
-	var out []PackageReport
-	for _, name := range names {
+	workers := min(max(im.Parallel, 1), 16)
+	reports := make([]*PackageReport, len(names))
+	next := make(chan int)
+	var mu sync.Mutex // the observer hears one package at a time
+	var wg sync.WaitGroup
+	for range workers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range next {
+				r := im.one(ctx, names[i])
+				mu.Lock()
+				reports[i] = &r
+				if im.Observer != nil {
+					im.Observer.Done(r)
+				}
+				mu.Unlock()
+			}
+		}()
+	}
+	for i := range names {
 		if ctx.Err() != nil {
 			break
 		}
-		r := im.one(ctx, name)
-		if im.Observer != nil {
-			im.Observer.Done(r)
+		next <- i
+	}
+	close(next)
+	wg.Wait()
+	var out []PackageReport
+	for _, r := range reports {
+		if r != nil {
+			out = append(out, *r)
 		}
-		out = append(out, r)
 	}
 	return out, ctx.Err()
 }

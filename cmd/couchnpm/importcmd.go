@@ -58,8 +58,10 @@ func importMain(args []string, stdout, stderr io.Writer) int {
 	cfg.registerCouch(e)
 	cfg.Signing.register(e)
 	var htpasswd, vconfig, owner, by, scope, token, access string
+	var parallel int
 	fs.StringVar(&owner, "owner", "", "the user who maintains imported packages none of whose maintainers is a user here")
 	fs.StringVar(&access, "access", "", "access of the packages new here: public or restricted (default: restricted for what the source shows only with --token, else public)")
+	fs.IntVar(&parallel, "parallel", 4, "packages copied at a time (1-16)")
 	fs.StringVar(&by, "by", os.Getenv("USER"), "who runs the import, for the audit log and the versions' publisher (default: $USER)")
 	if kind == "verdaccio" {
 		fs.StringVar(&htpasswd, "htpasswd", "", "Verdaccio's htpasswd file: its accounts are imported")
@@ -170,7 +172,7 @@ func importMain(args []string, stdout, stderr io.Writer) int {
 		obs = append(obs, &importer.LogLines{Log: log})
 	}
 	im := &importer.Importer{Source: src, Target: reg, Accounts: db.Users(),
-		Operator: registry.Identity{Name: by}, Owner: owner, Access: access, Observer: obs}
+		Operator: registry.Identity{Name: by}, Owner: owner, Access: access, Parallel: parallel, Observer: obs}
 	reports, err := im.Run(ctx)
 	if err != nil && len(reports) == 0 {
 		fmt.Fprintln(stderr, "couchnpm: import:", err)
