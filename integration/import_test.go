@@ -237,6 +237,22 @@ func TestImportVerdaccio(t *testing.T) {
 		t.Errorf("installed @acme/widget: %v %s", err, idx)
 	}
 
+	// Signed like a publish: npm audit signatures verifies both.
+	if res := consumer.auditSignatures(proj); res.Err != nil || !strings.Contains(res.Stdout, "2 packages have verified registry signatures") {
+		t.Errorf("npm audit signatures of the imported packages: %s", res)
+	}
+	// One audit log entry per package, by the operator.
+	auditOut, auditCode := auditCLI(t, reg, "--action", "import", "--json")
+	var entries []auditEntry
+	if auditCode != 0 || json.Unmarshal([]byte(auditOut), &entries) != nil || len(entries) != 2 {
+		t.Fatalf("audit-log --action import: exit %d\n%s", auditCode, auditOut)
+	}
+	for _, e := range entries {
+		if e.Actor != "it-operator" || e.Outcome != "ok" || (e.Package == "@acme/widget") != (e.Target == "1.0.0,1.1.0,2.0.0-beta.1") {
+			t.Errorf("audit entry %+v", e)
+		}
+	}
+
 	// The imported user logs in with the Verdaccio password (a wrong one
 	// first: refused) and publishes.
 	me := newNPMUser(t, reg, "alice")
