@@ -293,10 +293,12 @@ func TestImportVerdaccio(t *testing.T) {
 
 // couchnpm as the source registry: a restricted scoped package, found
 // through search with the source's token (--token) and copied into a
-// second couchnpm, where it stays restricted.
+// second couchnpm, where it stays restricted and shadows the package of
+// that name the second one mirrored from its upstream.
 func TestImportRegistry(t *testing.T) {
+	up := newFakeUpstream(t)
 	src := startRegistry(t, registryOpts{})
-	dst := startRegistry(t, registryOpts{})
+	dst := startRegistry(t, registryOpts{ExtraArgs: mirrorArgs(up, "on-demand")})
 	owner := newNPMUser(t, src, "owner")
 	name, pw := src.user("src-owner"), "Import-src-pw-"+randomHex(4)
 	owner.mustLogin(name, pw, name+"@example.com")
@@ -306,6 +308,14 @@ func TestImportRegistry(t *testing.T) {
 	owner.publish(pkg, "1.0.0", "--access", "restricted")
 	owner.publish(pkg, "1.1.0")
 	owner.publish("other-"+name, "1.0.0") // not in the scope: not copied
+	// The upstream of dst has a package of the same name, mirrored there.
+	up.publish(pkg, "9.9.9", nil)
+	stranger := newNPMUser(t, dst, "stranger")
+	var upVersion string
+	parseJSON(t, stranger.mustRunIn("", "view", pkg, "version", "--json"), &upVersion)
+	if upVersion != "9.9.9" {
+		t.Fatalf("before the import, dst serves %s@%q, want the upstream's 9.9.9", pkg, upVersion)
+	}
 
 	// Without the token the restricted package is invisible.
 	out, logs, code := importCLI(t, dst, "registry", src.URL, "--scope", scope)
@@ -321,9 +331,18 @@ func TestImportRegistry(t *testing.T) {
 	if strings.Contains(out+logs, token) {
 		t.Fatal("the import printed the token")
 	}
-	// Restricted here too: anonymous npm gets a 404.
-	stranger := newNPMUser(t, dst, "stranger")
-	stranger.mustFail("", []string{"E404"}, "view", pkg)
+	// Restricted here too, and private: anonymous npm gets a 404, not the
+	// upstream's package. (The packument cache of dst may answer from
+	// before the import for up to its staleness bound, 3 s.)
+	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(200 * time.Millisecond) {
+		res := stranger.runIn("", "view", pkg, "version", "--json")
+		if res.Err != nil && npmErrorCode(res.Stderr) == "E404" {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("after the import, anonymous npm view %s still answers: %s", pkg, res)
+		}
+	}
 	// The source's maintainer (an account of the CouchDB both share)
 	// maintains it here: it installs it and publishes on.
 	me := newNPMUser(t, dst, "owner-dst")
