@@ -120,6 +120,9 @@ func (im *Importer) Run(ctx context.Context) ([]PackageReport, error) {
 	return out, ctx.Err()
 }
 
+// batchBytes is about how many bytes of tarballs one write carries.
+var batchBytes = 64 << 20
+
 func (im *Importer) one(ctx context.Context, name string) PackageReport {
 	rep := PackageReport{Name: name, Refused: map[string]string{}}
 	refuse := func(why string) PackageReport {
@@ -142,7 +145,34 @@ func (im *Importer) one(ctx context.Context, name string) PackageReport {
 	if pkg.Access == "" && p.Restricted {
 		pkg.Access = registry.AccessRestricted
 	}
-	cached := 0
+	// Versions go in batches of about batchBytes of tarballs, lowest
+	// first: one write each, so a package of many large versions never
+	// sits in memory whole. An interrupted package resumes at its next
+	// batch (the ones written are skipped).
+	cached, pending, kept := 0, 0, map[string]string{}
+	flush := func() error {
+		if len(pkg.Versions) == 0 {
+			return nil
+		}
+		res, err := im.Target.Import(ctx, im.Operator, pkg)
+		pkg.Versions, pending = nil, 0
+		if err != nil {
+			return err
+		}
+		rep.Copied = append(rep.Copied, res.Copied...)
+		rep.Skipped = append(rep.Skipped, res.Skipped...)
+		for v, why := range res.Refused {
+			rep.Refused[v] = why
+		}
+		for tag, here := range res.TagsKept {
+			kept[tag] = here
+		}
+		for _, tag := range res.TagsSet {
+			delete(kept, tag)
+		}
+		return nil
+	}
+	seen := 0
 	for _, v := range sortedVersions(p.Versions) {
 		manifest := p.Versions[v]
 		data, err := im.Source.Tarball(ctx, p, v)
@@ -159,27 +189,25 @@ func (im *Importer) one(ctx context.Context, name string) PackageReport {
 			rep.Refused[v] = registry.ReasonOf(err)
 			continue
 		}
+		seen++
 		pkg.Versions = append(pkg.Versions, registry.ImportedVersion{Version: v, Manifest: manifest, Tarball: data, Time: p.timeOf(v)})
+		if pending += len(data); pending >= batchBytes {
+			if err := flush(); err != nil {
+				return refuse(registry.ReasonOf(err))
+			}
+		}
+	}
+	if err := flush(); err != nil {
+		return refuse(registry.ReasonOf(err))
 	}
 	if cached > 0 {
 		rep.Notes = append(rep.Notes, fmt.Sprintf("%d version(s) Verdaccio cached from an uplink left out", cached))
 	}
-	if len(pkg.Versions) == 0 {
-		if len(rep.Refused) == 0 && cached == 0 {
-			rep.Refused[""] = "the package has no version"
-		}
-		return rep
+	if seen == 0 && len(rep.Refused) == 0 && cached == 0 {
+		rep.Refused[""] = "the package has no version"
 	}
-	res, err := im.Target.Import(ctx, im.Operator, pkg)
-	if err != nil {
-		return refuse(registry.ReasonOf(err))
-	}
-	rep.Copied, rep.Skipped = res.Copied, res.Skipped
-	for v, why := range res.Refused {
-		rep.Refused[v] = why
-	}
-	for _, tag := range sortedTags(res.TagsKept) {
-		rep.Notes = append(rep.Notes, fmt.Sprintf("dist-tag %s stays on %s here (the source has %s)", tag, res.TagsKept[tag], p.DistTags[tag]))
+	for _, tag := range sortedTags(kept) {
+		rep.Notes = append(rep.Notes, fmt.Sprintf("dist-tag %s stays on %s here (the source has %s)", tag, kept[tag], p.DistTags[tag]))
 	}
 	if len(rep.Copied) > 0 {
 		for _, m := range maintainers {
