@@ -172,6 +172,18 @@ func TestImportVerdaccio(t *testing.T) {
 	if err != nil || st != 200 || json.Unmarshal(body, &vdView) != nil {
 		t.Fatalf("Verdaccio's packument: %d %v %s", st, err, body)
 	}
+	// import registry with Verdaccio as the source (its search knows no
+	// scope: qualifier; the "@acme/" text finds the scope), into another
+	// couchnpm, with Verdaccio's token.
+	other := startRegistry(t, registryOpts{})
+	ownerOther := newNPMUser(t, other, "owner-other")
+	ownerName := other.user("vd-owner")
+	ownerOther.mustLogin(ownerName, "Other-pw-"+randomHex(4), ownerName+"@example.com")
+	out, logs, code := importCLI(t, other, "registry", vd.URL, "--scope", "@acme", "--token", pub.token(), "--owner", ownerName)
+	if code != 0 {
+		t.Fatalf("import registry from Verdaccio: exit %d\n%s\n%s", code, out, logs)
+	}
+	wantLines(t, "the import from Verdaccio's API", out, "packages: 1 copied, 0 skipped (already here), 0 refused", "versions: 3 copied")
 	vd.stop()
 
 	// A user from Verdaccio's default (crypt) configuration.
@@ -186,7 +198,7 @@ func TestImportVerdaccio(t *testing.T) {
 	bcryptHash := regexp.MustCompile(regexp.QuoteMeta(alice) + `:(\$2[^:]+)`).FindStringSubmatch(string(hashes))[1]
 
 	storage := filepath.Join(vd.dir, "storage")
-	out, logs, code := importCLI(t, reg, "verdaccio", storage, "--config", vd.config, "--owner", alice)
+	out, logs, code = importCLI(t, reg, "verdaccio", storage, "--config", vd.config, "--owner", alice)
 	if code != 1 { // the crypt user is refused
 		t.Fatalf("import: exit %d, want 1 (one user refused)\n%s\n%s", code, out, logs)
 	}
