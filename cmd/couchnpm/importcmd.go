@@ -166,7 +166,7 @@ func importMain(args []string, stdout, stderr io.Writer) int {
 	audit, stopAudit := importAudit(ctx, db, by, stderr)
 	defer stopAudit()
 	obs := importer.Observers{audit}
-	if f, ok := stderr.(*os.File); ok && colourful(f) {
+	if isTerminal(stderr) {
 		obs = append(obs, &importer.Bar{W: stderr})
 	} else {
 		obs = append(obs, &importer.LogLines{Log: log})
@@ -230,4 +230,15 @@ func importAudit(ctx context.Context, db *couch.Client, by string, stderr io.Wri
 		w.Run(runCtx, 30*time.Second)
 	}()
 	return a, func() { cancel(); <-done }
+}
+
+// isTerminal reports whether w is a terminal (the progress bar's place;
+// NO_COLOR is about colour, not about redrawing a line).
+func isTerminal(w io.Writer) bool {
+	f, ok := w.(*os.File)
+	if !ok {
+		return false
+	}
+	fi, err := f.Stat()
+	return err == nil && fi.Mode()&os.ModeCharDevice != 0
 }
