@@ -163,6 +163,12 @@ func importMain(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintln(stderr, "couchnpm: no --htpasswd or --config: no accounts are imported")
 	}
 
+	if owner != "" {
+		if _, err := db.Users().GetUser(ctx, owner); err != nil {
+			fmt.Fprintf(stderr, "couchnpm: --owner %s: %s\n", owner, registry.ReasonOf(err))
+			return 2
+		}
+	}
 	audit, stopAudit := importAudit(ctx, db, by, stderr)
 	defer stopAudit()
 	obs := importer.Observers{audit}
