@@ -52,11 +52,15 @@ func importMain(args []string, stdout, stderr io.Writer) int {
 	kind := args[0]
 	fs := flag.NewFlagSet("couchnpm import "+kind, flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	fs.Usage = func() { fmt.Fprint(stderr, importUsage) }
+	fs.Usage = func() {
+		fmt.Fprint(stderr, importUsage, "\nflags of couchnpm import "+kind+":\n")
+		fs.PrintDefaults()
+	}
 	cfg := &config{}
 	e := &envFlags{fs: fs}
 	cfg.registerCouch(e)
-	cfg.Signing.register(e)
+	// The key serve signs with, when it is given as a file.
+	e.str(&cfg.Signing.KeyFile, "signing-key-file", "COUCHNPM_SIGNING_KEY_FILE", "", "the PEM key serve signs with, when serve is given one (default: the key kept in CouchDB)")
 	var htpasswd, vconfig, owner, by, scope, token, access string
 	var parallel int
 	fs.StringVar(&owner, "owner", "", "the user who maintains imported packages none of whose maintainers is a user here")
