@@ -33,6 +33,7 @@ func (s *Server) pageRoutes(api, root *mux.Router) {
 	api.HandleFunc("/web/login", s.loginSubmit).Methods(http.MethodPost)
 	api.HandleFunc("/web/logout", s.logoutForm).Methods(http.MethodGet, http.MethodHead)
 	api.HandleFunc("/web/logout", s.logoutSubmit).Methods(http.MethodPost)
+	s.webTokenRoutes(api) // webtokens.go
 	api.PathPrefix("/web/").HandlerFunc(s.webPages).Methods(http.MethodGet, http.MethodHead)
 	root.HandleFunc("/", s.home).Methods(http.MethodGet, http.MethodHead)
 }

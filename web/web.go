@@ -90,9 +90,12 @@ func New(cfg Config, reg Registry) *Site {
 		"versionHref": versionPath,
 		"bytes":       humanBytes,
 		"add":         func(a, b int) int { return a + b },
+		"shortKey":    func(k string) string { return k[:min(len(k), 6)] },
+		"date":        dateOf,
+		"hostOf":      hostOf,
 	}
 	pages := map[string]*template.Template{}
-	for _, p := range []string{"home", "search", "package", "version", "error", "login", "user"} {
+	for _, p := range []string{"home", "search", "package", "version", "error", "login", "user", "tokens"} {
 		pages[p] = template.Must(template.New("layout.html").Funcs(funcs).ParseFS(templateFS, "templates/layout.html", "templates/"+p+".html"))
 	}
 	sub, _ := fs.Sub(staticFS, "static")
@@ -131,7 +134,9 @@ func (s *Site) render(w http.ResponseWriter, r *http.Request, status int, name s
 	h.Add("Vary", "Accept")
 	h.Add("Vary", "Authorization")
 	h.Add("Vary", "Cookie")
-	if user.Anonymous() {
+	if name == "tokens" {
+		h.Set("Cache-Control", "no-store") // a new token may be on it
+	} else if user.Anonymous() {
 		h.Set("Cache-Control", "no-cache")
 	} else {
 		h.Set("Cache-Control", "private, no-cache")
@@ -524,4 +529,36 @@ func (s *Site) userPage(w http.ResponseWriter, r *http.Request, user registry.Id
 		return
 	}
 	s.render(w, r, http.StatusOK, "user", user, name, uv)
+}
+
+// Tokens shows the logged-in user's tokens; the handlers check the
+// password and make the changes (handlers/webtokens.go).
+func (s *Site) Tokens(w http.ResponseWriter, r *http.Request, user registry.Identity, p handlers.TokensPage) {
+	if p.Status == 0 {
+		p.Status = http.StatusOK
+	}
+	s.render(w, r, p.Status, "tokens", user, "Tokens", &p)
+}
+
+// dateOf writes a time as a day (a token's creation or expiry).
+func dateOf(t any) string {
+	switch v := t.(type) {
+	case time.Time:
+		return v.UTC().Format("2006-01-02")
+	case *time.Time:
+		if v != nil {
+			return v.UTC().Format("2006-01-02")
+		}
+	}
+	return ""
+}
+
+// hostOf is the host (and port) of a URL, as npm's per-registry settings
+// name it.
+func hostOf(raw string) string {
+	u, err := url.Parse(raw)
+	if err != nil {
+		return ""
+	}
+	return u.Host + strings.TrimSuffix(u.Path, "/")
 }
