@@ -14,9 +14,9 @@ import (
 
 // fakePages records which page was asked for, by whom.
 type fakePages struct {
-	calls []string
-	users []registry.Identity
-	login []LoginPage
+	calls  []string
+	users  []registry.Identity
+	login  []LoginPage
 	tokens []TokensPage
 }
 

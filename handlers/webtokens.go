@@ -29,12 +29,12 @@ type TokensPage struct {
 	// clear, never shown again); CreatedKey its key.
 	Created    string
 	CreatedKey string
-	Revoked    string           // the key prefix of the token just revoked
-	Revoke     *registry.Token  // the token the visitor asked to revoke: the confirmation
-	Form       TokenForm        // echoed after a failed create (never the password)
-	Error      string           // why the last change was refused
-	OTP        bool             // ask for a one-time password (two-factor authentication on)
-	Session    *registry.Token  // this browser's own session token, if listed
+	Revoked    string          // the key prefix of the token just revoked
+	Revoke     *registry.Token // the token the visitor asked to revoke: the confirmation
+	Form       TokenForm       // echoed after a failed create (never the password)
+	Error      string          // why the last change was refused
+	OTP        bool            // ask for a one-time password (two-factor authentication on)
+	Session    *registry.Token // this browser's own session token, if listed
 }
 
 // TokenForm is the create form's fields.
