@@ -164,9 +164,6 @@ func (s *Server) tokensWrite(w http.ResponseWriter, r *http.Request, page *Token
 // tokensFail shows the page again with the reason a change was refused.
 func (s *Server) tokensFail(w http.ResponseWriter, r *http.Request, user registry.Identity, tc TokenCommands, page TokensPage, err error) {
 	page.Status = statusOf(registry.KindOf(err))
-	if registry.KindOf(err) == registry.KindOTPRequired {
-		page.Status = http.StatusUnauthorized
-	}
 	page.Error = registry.ReasonOf(err)
 	noteOf(r).reason = page.Error
 	ev := zerolog.Ctx(r.Context()).Info()

@@ -16,14 +16,15 @@ import (
 // again), see it listed, use it with the real npm CLI, revoke it and npm
 // no longer gets in; a token limited to other addresses is refused; with
 // two-factor authentication on, creating a token needs a one-time
-// password too.
+// password too, and so does logging in to the web UI.
 func TestWebUITokensInBrowser(t *testing.T) {
 	t.Parallel()
 	br := newBrowser(t)
 	reg := startRegistry(t, registryOpts{})
-	const user, password = "uitok", "Pw-ui-tokens-4f3e2d1c"
+	user := reg.user("uitok") // an account of this run only: 2FA is turned on below
+	const password = "Pw-ui-tokens-4f3e2d1c"
 	owner := newNPMUser(t, reg, user)
-	owner.mustLogin(user, password, "uitok@example.com")
+	owner.mustLogin(user, password, user+"@example.com")
 	if err := br.do(chromedp.EmulateViewport(1280, 900)); err != nil {
 		t.Fatal(err)
 	}
@@ -125,6 +126,20 @@ func TestWebUITokensInBrowser(t *testing.T) {
 	create("with-otp", "", password, auth.fresh())
 	if res := whoami(newToken()); res.Err != nil || strings.TrimSpace(res.Stdout) != user {
 		t.Errorf("npm whoami with the token created with a one-time password: %s", res)
+	}
+	// And logging in to the web UI asks for one as well.
+	if err := br.do(chromedp.Navigate(reg.URL+"/-/web/logout"), chromedp.Click(chromedp.ID("logout")), chromedp.WaitVisible(chromedp.ID("hq")),
+		chromedp.Navigate(reg.URL+"/-/web/login?next=/-/web/tokens"), chromedp.WaitVisible(chromedp.ID("password")),
+		chromedp.SendKeys(chromedp.ID("name"), user), chromedp.SendKeys(chromedp.ID("password"), password),
+		chromedp.Click(chromedp.ID("submit")), chromedp.WaitVisible(chromedp.ID("otp"))); err != nil {
+		t.Fatalf("log in without a one-time password: %v", err)
+	}
+	if got := text("#login-error"); !strings.Contains(got, "one-time password") {
+		t.Errorf("web login without the one-time password: %q", got)
+	}
+	if err := br.do(chromedp.SendKeys(chromedp.ID("password"), password), chromedp.SendKeys(chromedp.ID("otp"), auth.fresh()),
+		chromedp.Click(chromedp.ID("submit")), chromedp.WaitVisible(chromedp.ID("tokens"))); err != nil {
+		t.Fatalf("log in with a one-time password: %v", err)
 	}
 	if v := br.cspViolations(); len(v) > 0 {
 		t.Errorf("Content-Security-Policy violations: %v", v)
