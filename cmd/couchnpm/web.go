@@ -23,6 +23,8 @@ const downloadsFlushInterval = 10 * time.Second
 // download counter, whose flush loop runs until ctx ends.
 func wireWeb(ctx context.Context, cfg *config, db *couch.Client, reg *registry.Service, mirror handlers.MirrorStatus,
 	hc *handlers.Config, bg *sync.WaitGroup, log zerolog.Logger) {
+	// Who sees the admin-only details of the status endpoints and page.
+	hc.IsAdmin = reg.IsAdmin
 	wc := web.Config{PublicURL: cfg.PublicURL, Recent: db.Packuments(couch.RolePackages)}
 	if mirror != nil {
 		wc.Mirror = mirror
