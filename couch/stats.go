@@ -15,7 +15,9 @@ import (
 func (s *Packuments) LiveCount(ctx context.Context) (int64, error) {
 	ctx, cancel := s.c.ctx(ctx)
 	defer cancel()
-	rs := s.db.Query(ctx, designDoc, "_view/byName", kivik.Param("limit", 0))
+	// update=lazy: answer from the index as it is (a mirror's may be far
+	// behind while it follows), and bring it up to date afterwards.
+	rs := s.db.Query(ctx, designDoc, "_view/byName", kivik.Params(map[string]any{"limit": 0, "update": "lazy"}))
 	defer rs.Close()
 	for rs.Next() { // limit=0: no rows; read to the end for the metadata
 	}

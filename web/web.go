@@ -59,6 +59,13 @@ type Config struct {
 	Recent    Recent       // nil: no "recently updated" list
 	Mirror    MirrorStatus // nil: mirroring is off
 	Downloads Downloads    // nil: no download counts on package pages
+	// The status page's other readings (status.go); nil: not shown.
+	Peers     PeerStatus
+	Conflicts ConflictStatus
+	Counts    Counts
+	// IsAdmin tells who sees the admin-only details (peer hosts, error
+	// texts, the upstream's address); nil: nobody.
+	IsAdmin func(name string) bool
 }
 
 // Site serves the pages.
@@ -68,6 +75,9 @@ type Site struct {
 	pages  map[string]*template.Template
 	static http.Handler
 	frags  *fragmentCache
+
+	countsCache *cached[SiteCounts]          // nil without Counts
+	mirrorCache *cached[*replication.Status] // nil without Mirror
 }
 
 // csp allows this site's own style sheet and script file only: no inline
@@ -95,11 +105,18 @@ func New(cfg Config, reg Registry) *Site {
 		"hostOf":      hostOf,
 	}
 	pages := map[string]*template.Template{}
-	for _, p := range []string{"home", "search", "package", "version", "error", "login", "user", "tokens"} {
+	for _, p := range []string{"home", "search", "package", "version", "error", "login", "user", "tokens", "status"} {
 		pages[p] = template.Must(template.New("layout.html").Funcs(funcs).ParseFS(templateFS, "templates/layout.html", "templates/"+p+".html"))
 	}
 	sub, _ := fs.Sub(staticFS, "static")
-	return &Site{cfg: cfg, reg: reg, pages: pages, static: http.StripPrefix("/-/web/static/", http.FileServerFS(sub)), frags: newFragmentCache(512)}
+	s := &Site{cfg: cfg, reg: reg, pages: pages, static: http.StripPrefix("/-/web/static/", http.FileServerFS(sub)), frags: newFragmentCache(512)}
+	if cfg.Counts != nil {
+		s.countsCache = &cached[SiteCounts]{ttl: countsTTL, load: cfg.Counts.Counts}
+	}
+	if cfg.Mirror != nil {
+		s.mirrorCache = &cached[*replication.Status]{ttl: mirrorTTL, load: cfg.Mirror.Status}
+	}
+	return s
 }
 
 // page is the data every page gets: its own data and the layout's.
@@ -195,8 +212,9 @@ func statusOf(k registry.Kind) int {
 type homeView struct {
 	Recent      []recentRow
 	RecentError bool
-	Mirror      *replication.Status
+	Mirror      *mirrorView // the status page's view of it (admin-only details left out)
 	MirrorError bool
+	Counts      *SiteCounts
 }
 
 type recentRow struct {
@@ -234,13 +252,14 @@ func (s *Site) Home(w http.ResponseWriter, r *http.Request, user registry.Identi
 		}
 	}
 	if s.cfg.Mirror != nil {
-		st, err := s.cfg.Mirror.Status(ctx)
+		st, err := s.mirrorStatus(ctx)
 		if err != nil {
 			hv.MirrorError = true
 		} else {
-			hv.Mirror = st
+			hv.Mirror = mirrorOf(st, s.isAdmin(user))
 		}
 	}
+	hv.Counts = s.counts(ctx)
 	s.render(w, r, http.StatusOK, "home", user, "", &hv)
 }
 
@@ -360,6 +379,10 @@ func (s *Site) ServeWeb(w http.ResponseWriter, r *http.Request, user registry.Id
 	case strings.HasPrefix(path, "/static/"):
 		w.Header().Set("Cache-Control", "public, max-age=3600")
 		s.static.ServeHTTP(w, r)
+	case path == "/status":
+		s.statusPage(w, r, user)
+	case path == "/status.json":
+		s.statusJSON(w, r, user)
 	case path == "/search":
 		s.search(w, r, user)
 	case strings.HasPrefix(path, "/package/"):
