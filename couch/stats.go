@@ -4,6 +4,8 @@ import (
 	"context"
 
 	kivik "github.com/go-kivik/kivik/v4"
+
+	"github.com/couchnpm/couchnpm/registry"
 )
 
 // Counts and sizes for the web UI's home and status pages: each is one
@@ -69,6 +71,22 @@ func (d *Docs) Existing(ctx context.Context, ids []string) (map[string]bool, err
 	}
 	if err := rs.Err(); err != nil {
 		return nil, translate(err, "look up documents")
+	}
+	return out, nil
+}
+
+// Dependents lists up to limit private packages whose latest version
+// depends on name (the dependents view, by key), in name order.
+func (s *Packuments) Dependents(ctx context.Context, name string, limit int) ([]registry.Dependent, error) {
+	rows, err := queryView[registry.Dependent](ctx, s.c, s.db, "dependents", map[string]any{"key": name, "limit": limit})
+	if err != nil {
+		return nil, err
+	}
+	out := make([]registry.Dependent, 0, len(rows))
+	for _, r := range rows {
+		if r.Value.Name != "" {
+			out = append(out, r.Value)
+		}
 	}
 	return out, nil
 }

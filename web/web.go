@@ -66,6 +66,9 @@ type Config struct {
 	// IsAdmin tells who sees the admin-only details (peer hosts, error
 	// texts, the upstream's address); nil: nobody.
 	IsAdmin func(name string) bool
+	// The package page's related lists (related.go); nil: not shown.
+	Dependents Dependents
+	Tarballs   TarballCache
 }
 
 // Site serves the pages.
@@ -76,6 +79,8 @@ type Site struct {
 	static http.Handler
 	frags  *fragmentCache
 
+	dependents  *ttlMap[[]registry.Dependent] // by package name
+	cachedState *ttlMap[map[string]bool]      // by name@rev
 	countsCache *cached[SiteCounts]          // nil without Counts
 	mirrorCache *cached[*replication.Status] // nil without Mirror
 }
@@ -110,6 +115,8 @@ func New(cfg Config, reg Registry) *Site {
 	}
 	sub, _ := fs.Sub(staticFS, "static")
 	s := &Site{cfg: cfg, reg: reg, pages: pages, static: http.StripPrefix("/-/web/static/", http.FileServerFS(sub)), frags: newFragmentCache(512)}
+	s.dependents = &ttlMap[[]registry.Dependent]{ttl: relatedTTL, max: relatedEntries}
+	s.cachedState = &ttlMap[map[string]bool]{ttl: relatedTTL, max: relatedEntries}
 	if cfg.Counts != nil {
 		s.countsCache = &cached[SiteCounts]{ttl: countsTTL, load: cfg.Counts.Counts}
 	}
@@ -267,7 +274,10 @@ func (s *Site) Home(w http.ResponseWriter, r *http.Request, user registry.Identi
 // revision, and what changes between views (downloads; the layout's user).
 type packageData struct {
 	*fragments
-	Downloads *downloadChart
+	Downloads      *downloadChart
+	Dependents     []Dep
+	MoreDependents bool
+	Tarballs       *tarballCacheView // mirrored packages only
 }
 
 // fragments are the parts of a package page that depend on the package's
@@ -337,7 +347,9 @@ func (s *Site) Package(w http.ResponseWriter, r *http.Request, user registry.Ide
 		s.fail(w, r, user, err)
 		return
 	}
-	s.render(w, r, http.StatusOK, "package", user, p.Name, &packageData{fragments: fr, Downloads: s.downloadsOf(r.Context(), p.Name)})
+	pd := &packageData{fragments: fr, Downloads: s.downloadsOf(r.Context(), p.Name), Tarballs: s.cachedTarballs(r.Context(), p)}
+	pd.Dependents, pd.MoreDependents = s.dependentsOf(r.Context(), user, p.Name)
+	s.render(w, r, http.StatusOK, "package", user, p.Name, pd)
 }
 
 // fragments renders (or finds) the revision's fragments. The key is the

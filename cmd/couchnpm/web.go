@@ -30,6 +30,7 @@ func wireWeb(ctx context.Context, cfg *config, db *couch.Client, reg *registry.S
 		wc.Mirror = mirror
 	}
 	wc.Counts, wc.IsAdmin = siteCounts{db}, reg.IsAdmin
+	wc.Dependents, wc.Tarballs = db.Packuments(couch.RolePackages), db.Docs(couch.RoleTarballs)
 	if hc.Peers != nil {
 		wc.Peers = hc.Peers
 	}
