@@ -1259,10 +1259,20 @@ func TestDependentsView(t *testing.T) {
 	}{
 		{"latest version's runtime, optional and peer dependencies, once each", doc,
 			[][2]any{{"@acme/util", public}, {"fsevents", public}, {"left-pad", public}, {"react", public}}},
-		{"restricted is marked", func() map[string]any { d := packument("app", "1.0.0", "2.0.0"); d["access"] = "restricted"; d["versions"] = vs; return d }(),
+		{"restricted is marked", func() map[string]any {
+			d := packument("app", "1.0.0", "2.0.0")
+			d["access"] = "restricted"
+			d["versions"] = vs
+			return d
+		}(),
 			[][2]any{{"@acme/util", map[string]any{"name": "app", "restricted": true}}, {"fsevents", map[string]any{"name": "app", "restricted": true}},
 				{"left-pad", map[string]any{"name": "app", "restricted": true}}, {"react", map[string]any{"name": "app", "restricted": true}}}},
-		{"latest tag wins over the newest version", func() map[string]any { d := packument("app", "1.0.0", "2.0.0"); d["versions"] = vs; d["dist-tags"] = map[string]any{"latest": "1.0.0"}; return d }(),
+		{"latest tag wins over the newest version", func() map[string]any {
+			d := packument("app", "1.0.0", "2.0.0")
+			d["versions"] = vs
+			d["dist-tags"] = map[string]any{"latest": "1.0.0"}
+			return d
+		}(),
 			[][2]any{{"old-dep", public}}},
 		{"tombstone", tombstone(packument("app", "1.0.0"), "2024-05-01T00:00:00.000Z"), nil},
 		{"design document", map[string]any{"_id": "_design/x", "name": "x", "versions": vs}, nil},

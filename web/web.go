@@ -81,8 +81,8 @@ type Site struct {
 
 	dependents  *ttlMap[[]registry.Dependent] // by package name
 	cachedState *ttlMap[map[string]bool]      // by name@rev
-	countsCache *cached[SiteCounts]          // nil without Counts
-	mirrorCache *cached[*replication.Status] // nil without Mirror
+	countsCache *cached[SiteCounts]           // nil without Counts
+	mirrorCache *cached[*replication.Status]  // nil without Mirror
 }
 
 // csp allows this site's own style sheet and script file only: no inline
