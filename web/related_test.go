@@ -4,7 +4,9 @@ import (
 	"context"
 	"net/http"
 	"strings"
+	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/couchnpm/couchnpm/registry"
 )
@@ -80,5 +82,51 @@ func TestMirroredPageShowsCachedTarballs(t *testing.T) {
 	rec := get(t, func(w http.ResponseWriter, r *http.Request) { s.Package(w, r, registry.Identity{}, "widget") }, "/widget")
 	if strings.Contains(rec.Body.String(), "Tarballs cached here") || tgz.calls != 1 {
 		t.Errorf("a private package's page looks up the tarball cache")
+	}
+}
+
+func TestTTLMapServesBusyKeysStaleWhileRefreshing(t *testing.T) {
+	var clock atomic.Int64 // milliseconds
+	m := &ttlMap[int]{ttl: 50 * time.Millisecond, max: 10, clock: func() time.Time { return time.UnixMilli(clock.Load()) }}
+	var reads atomic.Int32
+	release := make(chan struct{})
+	slow := func(context.Context) (int, error) {
+		n := reads.Add(1)
+		if n > 1 {
+			<-release
+		}
+		return int(n), nil
+	}
+	ctx := context.Background()
+	if v, _ := m.load(ctx, "k", slow); v != 1 {
+		t.Fatalf("first load %d", v)
+	}
+	clock.Add(30)
+	m.load(ctx, "k", slow) // fresh; marks the key busy
+	clock.Add(30)
+	// Stale and busy: the old value at once, one refresh behind it.
+	for range 5 {
+		if v, _ := m.load(ctx, "k", slow); v != 1 {
+			t.Fatalf("stale busy key gave %d, want the old 1 without waiting", v)
+		}
+	}
+	close(release)
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		if v, _ := m.load(ctx, "k", slow); v == 2 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the refresh never landed")
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	if n := reads.Load(); n != 2 {
+		t.Errorf("%d readings, want 2 (one refresh for many stale views)", n)
+	}
+	// A key asked for now and then is read afresh once stale.
+	clock.Add(200)
+	if v, _ := m.load(ctx, "k", func(context.Context) (int, error) { return 9, nil }); v != 9 {
+		t.Errorf("an idle stale key gave %d, want a fresh reading", v)
 	}
 }

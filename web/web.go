@@ -14,6 +14,7 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/rs/zerolog"
@@ -79,6 +80,8 @@ type Site struct {
 	static http.Handler
 	frags  *fragmentCache
 
+	anonPages   *shortCache                   // anonymous package pages, by name@rev and address
+	charts      *ttlMap[*downloadChart]       // by package name, chartTTL
 	dependents  *ttlMap[[]registry.Dependent] // by package name
 	cachedState *ttlMap[map[string]bool]      // by name@rev
 	countsCache *cached[SiteCounts]           // nil without Counts
@@ -115,6 +118,8 @@ func New(cfg Config, reg Registry) *Site {
 	}
 	sub, _ := fs.Sub(staticFS, "static")
 	s := &Site{cfg: cfg, reg: reg, pages: pages, static: http.StripPrefix("/-/web/static/", http.FileServerFS(sub)), frags: newFragmentCache(512)}
+	s.anonPages = &shortCache{ttl: anonPageTTL, max: relatedEntries}
+	s.charts = &ttlMap[*downloadChart]{ttl: chartTTL, max: relatedEntries}
 	s.dependents = &ttlMap[[]registry.Dependent]{ttl: relatedTTL, max: relatedEntries}
 	s.cachedState = &ttlMap[map[string]bool]{ttl: relatedTTL, max: relatedEntries}
 	if cfg.Counts != nil {
@@ -139,16 +144,31 @@ type page struct {
 // render writes a page; a template error is logged and answered with a
 // plain 500 (never a stack or partial page).
 func (s *Site) render(w http.ResponseWriter, r *http.Request, status int, name string, user registry.Identity, title string, data any) {
-	var buf bytes.Buffer
+	s.renderKeep(w, r, status, name, user, title, data, nil)
+}
+
+// renderKeep is render; keep, when set, gets a copy of the page's bytes
+// (the package page keeps anonymous pages a moment).
+func (s *Site) renderKeep(w http.ResponseWriter, r *http.Request, status int, name string, user registry.Identity, title string, data any, keep func([]byte)) {
+	buf := pageBuffers.Get().(*bytes.Buffer)
+	defer putPageBuffer(buf)
 	p := page{Title: title, User: user.Name, Registry: s.cfg.PublicURL, Path: r.URL.RequestURI(), Data: data}
 	if q, ok := data.(*searchView); ok {
 		p.Query = q.Query
 	}
-	if err := s.pages[name].ExecuteTemplate(&buf, "layout.html", p); err != nil {
+	if err := s.pages[name].ExecuteTemplate(buf, "layout.html", p); err != nil {
 		zerolog.Ctx(r.Context()).Error().Str("page", name).Str("error", err.Error()).Msg("page template failed")
 		http.Error(w, "the page could not be rendered", http.StatusInternalServerError)
 		return
 	}
+	if keep != nil {
+		keep(bytes.Clone(buf.Bytes()))
+	}
+	writePage(w, r, status, name, user, buf.Bytes())
+}
+
+// writePage sends a rendered page with the site's headers.
+func writePage(w http.ResponseWriter, r *http.Request, status int, name string, user registry.Identity, body []byte) {
 	h := w.Header()
 	h.Set("Content-Type", "text/html; charset=utf-8")
 	h.Set("Content-Security-Policy", csp)
@@ -165,11 +185,24 @@ func (s *Site) render(w http.ResponseWriter, r *http.Request, status int, name s
 	} else {
 		h.Set("Cache-Control", "private, no-cache")
 	}
-	h.Set("Content-Length", strconv.Itoa(buf.Len()))
+	h.Set("Content-Length", strconv.Itoa(len(body)))
 	w.WriteHeader(status)
 	if r.Method != http.MethodHead {
-		_, _ = w.Write(buf.Bytes())
+		_, _ = w.Write(body)
 	}
+}
+
+// pageBuffers are reused page buffers: a warm package page is mostly
+// copied fragments, and growing a fresh buffer to the page's size was a
+// third of its cost.
+var pageBuffers = sync.Pool{New: func() any { return bytes.NewBuffer(make([]byte, 0, 64<<10)) }}
+
+func putPageBuffer(b *bytes.Buffer) {
+	if b.Cap() > 1<<20 {
+		return // a huge README's page: let it go
+	}
+	b.Reset()
+	pageBuffers.Put(b)
 }
 
 // fail renders an error page for err: a readable reason and the status
@@ -304,18 +337,34 @@ type bar struct {
 	Height    int // percent of the tallest day, 0..100, in steps of 5
 }
 
+// chartTTL is how long a package's download chart is reused: reading it
+// costs CouchDB the last three days' count documents, which a busy page
+// must not pay on every view; counts still show within seconds.
+const chartTTL = 2 * time.Second
+
 // downloadsOf reads the last 30 days of name's downloads; nil when there
 // is no counter or the counts cannot be read (the page shows without).
 func (s *Site) downloadsOf(ctx context.Context, name string) *downloadChart {
 	if s.cfg.Downloads == nil {
 		return nil
 	}
-	to := time.Now().UTC().Truncate(24 * time.Hour)
-	days, err := s.cfg.Downloads.Days(ctx, name, to.AddDate(0, 0, -29), to)
+	c, err := s.charts.load(ctx, name, func(ctx context.Context) (*downloadChart, error) {
+		to := time.Now().UTC().Truncate(24 * time.Hour)
+		days, err := s.cfg.Downloads.Days(ctx, name, to.AddDate(0, 0, -29), to)
+		if err != nil {
+			return nil, err
+		}
+		return chartOf(days), nil
+	})
 	if err != nil {
 		zerolog.Ctx(ctx).Warn().Str("error", err.Error()).Msg("package page: download counts unavailable")
 		return nil
 	}
+	return c
+}
+
+// chartOf draws days as bars.
+func chartOf(days []downloads.DayCount) *downloadChart {
 	c := &downloadChart{}
 	var peak int64
 	for i, d := range days {
@@ -347,9 +396,22 @@ func (s *Site) Package(w http.ResponseWriter, r *http.Request, user registry.Ide
 		s.fail(w, r, user, err)
 		return
 	}
+	// An anonymous page is the same for every anonymous visitor: it is
+	// kept a moment by revision and address (the log-in link names it),
+	// and a busy page is sent from memory. A signed-in visitor's page
+	// names them and may list restricted dependents: rendered each time.
+	var keep func([]byte)
+	if user.Anonymous() && p.Rev != "" {
+		key := p.Name + "@" + p.Rev + " " + r.URL.RequestURI()
+		if body, ok := s.anonPages.fresh(key); ok {
+			writePage(w, r, http.StatusOK, "package", user, body)
+			return
+		}
+		keep = func(b []byte) { s.anonPages.set(key, b) }
+	}
 	pd := &packageData{fragments: fr, Downloads: s.downloadsOf(r.Context(), p.Name), Tarballs: s.cachedTarballs(r.Context(), p)}
 	pd.Dependents, pd.MoreDependents = s.dependentsOf(r.Context(), user, p.Name)
-	s.render(w, r, http.StatusOK, "package", user, p.Name, pd)
+	s.renderKeep(w, r, http.StatusOK, "package", user, p.Name, pd, keep)
 }
 
 // fragments renders (or finds) the revision's fragments. The key is the

@@ -43,6 +43,7 @@ var (
 	flagConns     = flag.Int("connections", 32, "wrk connections")
 	flagSkipLoad  = flag.Bool("skip-load", false, "the data set is loaded already")
 	flagBigCheck  = flag.Bool("big-check", false, "only load one over-5 MB packument into couchnpm and measure its abbreviated GET, appended to -out")
+	flagOnly      = flag.String("only", "", "measure only the scenarios whose name starts with this, e.g. \"(g)\" (with -skip-load on a loaded registry)")
 	flagStream    = flag.Bool("stream-check", false, "only the streaming check (f) against couchnpm, appended to -out: run it on a freshly started couchnpm")
 )
 
@@ -93,6 +94,10 @@ func run() error {
 		errs := make(chan error, 2)
 		for _, t := range []*target{cn, vd} {
 			go func() {
+				if t.Base == "" { // not measured (-verdaccio "" with -only)
+					errs <- nil
+					return
+				}
 				if err := login(t); err != nil {
 					errs <- err
 					return
@@ -125,9 +130,11 @@ func run() error {
 	if err := measureAll(res, d, cn, vd, cd, dur); err != nil {
 		return err
 	}
-	if err := npmCI(res, d, cn, vd); err != nil {
-		logf("npm ci: %v", err)
-		res.notes = append(res.notes, "npm ci failed: "+err.Error())
+	if *flagOnly == "" { // a partial run measures the scenarios asked for only
+		if err := npmCI(res, d, cn, vd); err != nil {
+			logf("npm ci: %v", err)
+			res.notes = append(res.notes, "npm ci failed: "+err.Error())
+		}
 	}
 	res.notes = append(res.notes, globalNotes...)
 	res.total = time.Since(started)
