@@ -218,6 +218,9 @@ func mirrorOf(st *replication.Status, admin bool) *mirrorView {
 	} else if st.LastError != "" {
 		m.LastError = replication.HiddenDetail
 	}
+	if m.LastError == "" {
+		m.LastError = "none"
+	}
 	done, doneOK := seqNumber(st.Checkpoint)
 	total, totalOK := seqNumber(st.UpstreamSeq)
 	if doneOK && totalOK && total > 0 {
