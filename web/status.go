@@ -179,11 +179,26 @@ func (s *Site) statusView(ctx context.Context, user registry.Identity) *statusVi
 		}
 	}
 	if s.cfg.Conflicts != nil {
-		if raw, err := s.cfg.Conflicts.Status(ctx, user); err == nil {
-			var c conflictsView
-			if b, err := json.Marshal(raw); err == nil && json.Unmarshal(b, &c) == nil {
-				v.Conflicts = &c
+		// The resolver decides what a viewer sees (names to admins only):
+		// one reading per kind of viewer, kept like the mirror's.
+		key := "public"
+		if v.Admin {
+			key = "admin"
+		}
+		c, err := s.conflictsCache.load(ctx, key, func(ctx context.Context) (*conflictsView, error) {
+			raw, err := s.cfg.Conflicts.Status(ctx, user)
+			if err != nil {
+				return nil, err
 			}
+			var c conflictsView
+			b, err := json.Marshal(raw)
+			if err == nil {
+				err = json.Unmarshal(b, &c)
+			}
+			return &c, err
+		})
+		if err == nil {
+			v.Conflicts = c
 		}
 	}
 	if s.cfg.Peers != nil {

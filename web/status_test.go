@@ -30,9 +30,10 @@ func (f *fakeCounts) Counts(context.Context) (SiteCounts, error) {
 	return SiteCounts{Private: 12, Mirrored: 3400, CachedTarballs: 56, CacheBytes: 3 << 20}, nil
 }
 
-type fakeConflicts struct{}
+type fakeConflicts struct{ calls *int }
 
-func (fakeConflicts) Status(_ context.Context, viewer registry.Identity) (any, error) {
+func (f fakeConflicts) Status(_ context.Context, viewer registry.Identity) (any, error) {
+	*f.calls++
 	st := map[string]any{"resolved": 4, "dropped_versions": 1, "unconfirmed_writes": 0, "open_count": 2}
 	if viewer.Name == "root" {
 		st["open"] = []string{"@corp/secret-thing", "other"}
@@ -46,10 +47,13 @@ func (f fakePeers) Status() ([]replication.PeerStatus, time.Time) {
 	return append([]replication.PeerStatus(nil), f...), time.Unix(1700000000, 0)
 }
 
+var conflictReadings int
+
 func statusSite(t *testing.T) (*Site, *fakeMirror, *fakeCounts) {
 	t.Helper()
 	m, c := &fakeMirror{}, &fakeCounts{}
-	s := New(Config{PublicURL: "https://npm.example.com", Mirror: m, Counts: c, Conflicts: fakeConflicts{},
+	conflictReadings = 0
+	s := New(Config{PublicURL: "https://npm.example.com", Mirror: m, Counts: c, Conflicts: fakeConflicts{&conflictReadings},
 		Peers:   fakePeers{{Peer: "https://couch.site-b.internal", DB: "npm", State: "crashing", LastError: "refused: https://couch.site-b.internal/npm"}},
 		IsAdmin: func(n string) bool { return n == "root" }}, &fakeRegistry{})
 	return s, m, c
@@ -122,8 +126,9 @@ func TestStatusPage(t *testing.T) {
 		}
 	}
 	// The readings are cached: many views, one reading.
-	if mirror.calls != 1 || counts.calls != 1 {
-		t.Errorf("%d mirror readings, %d count readings for many page views", mirror.calls, counts.calls)
+	if mirror.calls != 1 || counts.calls != 1 || conflictReadings != 2 {
+		t.Errorf("%d mirror readings, %d count readings, %d conflict readings (want 1, 1, 2: public and admin) for many page views",
+			mirror.calls, counts.calls, conflictReadings)
 	}
 }
 

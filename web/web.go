@@ -80,12 +80,13 @@ type Site struct {
 	static http.Handler
 	frags  *fragmentCache
 
-	anonPages   *shortCache                   // anonymous package pages, by name@rev and address
-	charts      *ttlMap[*downloadChart]       // by package name, chartTTL
-	dependents  *ttlMap[[]registry.Dependent] // by package name
-	cachedState *ttlMap[map[string]bool]      // by name@rev
-	countsCache *cached[SiteCounts]           // nil without Counts
-	mirrorCache *cached[*replication.Status]  // nil without Mirror
+	anonPages      *shortCache                   // anonymous package pages, by name@rev and address
+	charts         *ttlMap[*downloadChart]       // by package name, chartTTL
+	dependents     *ttlMap[[]registry.Dependent] // by package name
+	cachedState    *ttlMap[map[string]bool]      // by name@rev
+	conflictsCache *ttlMap[*conflictsView]       // by kind of viewer, mirrorTTL
+	countsCache    *cached[SiteCounts]           // nil without Counts
+	mirrorCache    *cached[*replication.Status]  // nil without Mirror
 }
 
 // csp allows this site's own style sheet and script file only: no inline
@@ -120,6 +121,7 @@ func New(cfg Config, reg Registry) *Site {
 	s := &Site{cfg: cfg, reg: reg, pages: pages, static: http.StripPrefix("/-/web/static/", http.FileServerFS(sub)), frags: newFragmentCache(512)}
 	s.anonPages = &shortCache{ttl: anonPageTTL, max: relatedEntries}
 	s.charts = &ttlMap[*downloadChart]{ttl: chartTTL, max: relatedEntries}
+	s.conflictsCache = &ttlMap[*conflictsView]{ttl: mirrorTTL, max: 2}
 	s.dependents = &ttlMap[[]registry.Dependent]{ttl: relatedTTL, max: relatedEntries}
 	s.cachedState = &ttlMap[map[string]bool]{ttl: relatedTTL, max: relatedEntries}
 	if cfg.Counts != nil {
