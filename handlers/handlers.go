@@ -86,6 +86,9 @@ type Config struct {
 	Attestations AttestationReader
 	Pages        Pages     // web UI for browsers (pages.go); nil: none
 	Downloads    Downloads // download counts (downloads.go); nil: not counted, API 404
+	// IsAdmin tells who sees the admin-only details of the status
+	// endpoints (peer host names, error texts); nil: nobody.
+	IsAdmin func(name string) bool
 }
 
 // Server holds the dependencies of the routes.
@@ -188,6 +191,12 @@ func (s *Server) replicationStatus(w http.ResponseWriter, r *http.Request) {
 		st, at := s.cfg.Peers.Status()
 		if st != nil {
 			out.Peers = st
+		}
+		// Peer host names and error texts (URLs) are for admins only.
+		if user, err := identity(r); err != nil || user.Anonymous() || s.cfg.IsAdmin == nil || !s.cfg.IsAdmin(user.Name) {
+			for i := range out.Peers {
+				out.Peers[i] = out.Peers[i].Public(i)
+			}
 		}
 		if !at.IsZero() {
 			out.CheckedAt = &at

@@ -21,6 +21,8 @@ type Pages interface {
 	ServeWeb(w http.ResponseWriter, r *http.Request, user registry.Identity)
 	// Login shows the log-in form (or the log-out confirmation).
 	Login(w http.ResponseWriter, r *http.Request, user registry.Identity, page LoginPage)
+	// Tokens shows the logged-in user's tokens page (webtokens.go).
+	Tokens(w http.ResponseWriter, r *http.Request, user registry.Identity, page TokensPage)
 }
 
 // wantsHTML reports whether the request prefers HTML to JSON: a browser's

@@ -33,6 +33,7 @@ func (s *Server) pageRoutes(api, root *mux.Router) {
 	api.HandleFunc("/web/login", s.loginSubmit).Methods(http.MethodPost)
 	api.HandleFunc("/web/logout", s.logoutForm).Methods(http.MethodGet, http.MethodHead)
 	api.HandleFunc("/web/logout", s.logoutSubmit).Methods(http.MethodPost)
+	s.webTokenRoutes(api) // webtokens.go
 	api.PathPrefix("/web/").HandlerFunc(s.webPages).Methods(http.MethodGet, http.MethodHead)
 	root.HandleFunc("/", s.home).Methods(http.MethodGet, http.MethodHead)
 }
@@ -147,6 +148,7 @@ type LoginPage struct {
 	Name   string // echoed after a failed attempt (never the password)
 	Error  string
 	Logout bool // the log-out confirmation instead of the form
+	OTP    bool // ask for a one-time password (two-factor authentication)
 	Days   int  // how long a session lasts
 }
 
@@ -188,13 +190,20 @@ func (s *Server) loginSubmit(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	password := r.PostForm.Get("password")
-	// A read-only token: the session reads pages, it never publishes.
+	// A read-only token: the session reads pages, it never publishes. The
+	// password check is a login: an account with two-factor
+	// authentication needs its one-time password too.
 	token, err := guardPassword(r, page.Name, func() (sessionToken, error) { // ratelimit.go
-		tok, t, err := tc.CreateToken(r.Context(), registry.Identity{Name: page.Name},
+		id, err := s.accounts.ByPassword(r.Context(), page.Name, password, strings.TrimSpace(r.PostForm.Get("otp")))
+		if err != nil {
+			return sessionToken{}, err
+		}
+		tok, t, err := tc.CreateToken(r.Context(), id,
 			registry.TokenRequest{Password: password, ReadOnly: true, Expires: sessionDays, Name: sessionName})
 		return sessionToken{tok, t}, err
 	})
 	if err != nil {
+		page.OTP = registry.KindOf(err) == registry.KindOTPRequired
 		fail(err)
 		return
 	}

@@ -162,6 +162,19 @@ func measureAll(res *results, d *dataset, cn, vd, cd, bare *target, dur time.Dur
 		}
 		return []request{{Path: pkgPath(t, d.Big[0].Name), Headers: h}}, nil
 	}
+	// The web UI's package page as a browser asks for it; couchnpm only
+	// (the bench's Verdaccio runs without its web UI, CouchDB has none).
+	pages := func(t *target) ([]request, error) {
+		if t.Label != "couchnpm" {
+			return nil, nil
+		}
+		var reqs []request
+		for _, n := range names {
+			reqs = append(reqs, request{Path: pkgPath(t, n), Headers: map[string]string{
+				"Accept": "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8", "Accept-Encoding": "gzip"}})
+		}
+		return reqs, nil
+	}
 	huge := func(t *target) ([]request, error) {
 		return []request{{Path: tarballPath(t, d.Huge.Name, "1.0.0"), Headers: headersFor(t, "")}}, nil
 	}
@@ -172,13 +185,20 @@ func measureAll(res *results, d *dataset, cn, vd, cd, bare *target, dur time.Dur
 		{Name: "(d) 304 revalidation (abbreviated)", Conns: *flagConns, Build: packuments(corgi, true)},
 		{Name: fmt.Sprintf("(e) abbreviated GET of a %d-version packument", len(d.Big[0].Versions)), Conns: 8, Build: big, Profile: true},
 		{Name: fmt.Sprintf("(f) %d MB tarball, 20 clients", d.HugeSize>>20), Conns: 20, Build: huge, Long: true},
+		{Name: "(g) package page (warm, text/html)", Conns: *flagConns, Build: pages, Profile: true},
 	}
 	for _, sc := range scenarios {
+		if *flagOnly != "" && !strings.HasPrefix(sc.Name, *flagOnly) {
+			continue
+		}
 		targets := []*target{cn, vd, cd}
 		if sc.Bare && bare != nil {
 			targets = append(targets, bare)
 		}
 		for _, t := range targets {
+			if t.Base == "" {
+				continue // not measured in this run
+			}
 			reqs, err := sc.Build(t)
 			if err != nil {
 				logf("%s on %s: %v", sc.Name, t.Label, err)

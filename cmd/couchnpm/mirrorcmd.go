@@ -76,6 +76,11 @@ func getStatus(base, path string, v any) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
+	// An admin's token shows the admin-only details (peer addresses,
+	// error texts); without one, what anyone may see.
+	if tok := os.Getenv("COUCHNPM_TOKEN"); tok != "" {
+		req.Header.Set("Authorization", "Bearer "+tok)
+	}
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
 		return nil, err

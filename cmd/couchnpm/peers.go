@@ -94,7 +94,7 @@ func startPeers(ctx context.Context, cfg *config, db *couch.Client, bg *sync.Wai
 // couchnpm for the state of its peer replications.
 func replicationCommand(args []string) int {
 	if len(args) == 0 || args[0] != "status" {
-		fmt.Fprintln(os.Stderr, "usage: couchnpm replication status [--url URL] [--json]")
+		fmt.Fprintln(os.Stderr, "usage: couchnpm replication status [--url URL] [--json] (env COUCHNPM_TOKEN: an admin's token shows the peers' addresses and errors)")
 		return 2
 	}
 	fs := flag.NewFlagSet("couchnpm replication status", flag.ContinueOnError)
