@@ -301,7 +301,7 @@ func TestHashFollowsBody(t *testing.T) {
 func TestDesignDocumentContents(t *testing.T) {
 	packumentViewNames := []string{"byKeyword", "byMaintainer", "byName", "conflicts", "largest", "modified", "search", "starredByUser"}
 	want := map[string][]string{
-		"packages": {"byKeyword", "byMaintainer", "byName", "conflicts", "dependents", "modified", "search", "starredByUser"},
+		"packages": {"byKeyword", "byMaintainer", "byName", "conflicts", "dependents", "largest", "modified", "search", "starredByUser"},
 		"mirror":   packumentViewNames,
 		"tokens":   {"byUser"},
 		"audit":    nil, // read by id ranges only
