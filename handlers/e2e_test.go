@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"compress/gzip"
 	"context"
+	"crypto/md5"  //nolint:gosec
 	"crypto/sha1" //nolint:gosec
 	"crypto/sha512"
 	"encoding/base64"
@@ -32,6 +33,7 @@ type memStore struct {
 	docs     map[string][]byte
 	revs     map[string]int
 	tarballs map[string][]byte // name + "/" + attachment
+	opens    int               // tarball requests (OpenTarball, StatTarball)
 }
 
 func newMemStore() *memStore {
@@ -73,7 +75,7 @@ func (s *memStore) PutPackument(_ context.Context, p *registry.Packument) (regis
 				return registry.Written{}, err
 			}
 			s.tarballs[p.ID+"/"+k] = b
-			a = registry.Attachment{ContentType: a.ContentType, Length: int64(len(b)), Digest: "md5-mem", Stub: true}
+			a = registry.Attachment{ContentType: a.ContentType, Length: int64(len(b)), Digest: "md5-" + md5B64(b), Stub: true}
 		}
 		cp.Attachments[k] = a
 	}
@@ -88,11 +90,18 @@ func (s *memStore) PutPackument(_ context.Context, p *registry.Packument) (regis
 func (s *memStore) OpenTarball(_ context.Context, name, att string) (*registry.Tarball, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	s.opens++
 	b, ok := s.tarballs[name+"/"+att]
 	if !ok {
 		return nil, registry.E(registry.KindNotFound, "no tarball")
 	}
-	return &registry.Tarball{Body: io.NopCloser(bytes.NewReader(b)), Size: int64(len(b)), Digest: "md5-mem"}, nil
+	// CouchDB's attachment ETag: the md5 without the stub's "md5-".
+	return &registry.Tarball{Body: io.NopCloser(bytes.NewReader(b)), Size: int64(len(b)), Digest: md5B64(b)}, nil
+}
+
+func md5B64(b []byte) string {
+	sum := md5.Sum(b) //nolint:gosec
+	return base64.StdEncoding.EncodeToString(sum[:])
 }
 
 func (s *memStore) StatTarball(ctx context.Context, name, att string) (*registry.Tarball, error) {

@@ -29,6 +29,9 @@ type Tarball struct {
 	Body   io.ReadCloser
 	Size   int64
 	Digest string
+	// Data is the whole tarball when it came from memory (Body is nil
+	// then): the tarball cache (tarballs.go).
+	Data []byte
 }
 
 // Service is the private registry: reads and publishes of packages stored in
@@ -52,6 +55,7 @@ type Service struct {
 	signer     VersionSigner      // signs published versions (signing.go); nil: unsigned
 	// attestations serves mirrored versions' attestations (attestations.go).
 	attestations AttestationSource
+	tarballs     TarballCache // hot tarballs in memory (tarballs.go); nil: none
 }
 
 // Mirror is the upstream side of the read path (see package replication).
@@ -153,18 +157,26 @@ func (s *Service) Tarball(ctx context.Context, user Identity, name, file string,
 	if err := ValidateName(name); err != nil {
 		return nil, err
 	}
-	if err := s.checkTarballRead(ctx, user, name); err != nil {
+	p, err := s.checkTarballRead(ctx, user, name)
+	if err != nil {
 		return nil, err
 	}
 	v, err := VersionFromTarball(name, file)
 	if err != nil {
 		return nil, err
 	}
+	att := TarballName(name, v)
+	if t := s.knownTarball(p, v, head); t != nil {
+		return t, nil
+	}
 	var t *Tarball
 	if head {
-		t, err = s.store.StatTarball(ctx, name, TarballName(name, v))
+		t, err = s.store.StatTarball(ctx, name, att)
 	} else {
-		t, err = s.store.OpenTarball(ctx, name, TarballName(name, v))
+		t, err = s.store.OpenTarball(ctx, name, att)
+		if err == nil {
+			s.keepTarball(t)
+		}
 	}
 	if !IsKind(err, KindNotFound) || !s.upstreamAllowed(name) {
 		return t, err
