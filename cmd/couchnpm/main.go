@@ -157,7 +157,7 @@ func serve(cfg *config) error {
 		return fmt.Errorf("prepare CouchDB: %w", err)
 	}
 
-	reg := cfg.Fastpath.Tarballs.wire(registry.NewService(cfg.Fastpath.store(db, couch.RolePackages)), log)
+	reg := cfg.Fastpath.Tarballs.wire(registry.NewService(cfg.Fastpath.store(db, couch.RolePackages)), cfg.Fastpath.metrics, log)
 	var background sync.WaitGroup
 	// Runs before cancel above (defers run last first): stop the background
 	// work, then let the follower release its lease.

@@ -7,6 +7,7 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/couchnpm/couchnpm/cache"
+	"github.com/couchnpm/couchnpm/metrics"
 	"github.com/couchnpm/couchnpm/registry"
 )
 
@@ -33,11 +34,15 @@ func (t *tarballCacheConfig) register(e *envFlags) {
 }
 
 // wire gives reg the tarball cache, when it is on.
-func (t *tarballCacheConfig) wire(reg *registry.Service, log zerolog.Logger) *registry.Service {
+func (t *tarballCacheConfig) wire(reg *registry.Service, m *metrics.Metrics, log zerolog.Logger) *registry.Service {
 	if t.Bytes <= 0 || t.MaxItem <= 0 {
 		log.Info().Msg("tarball cache off")
 		return reg
 	}
 	log.Info().Str("max_size", formatBytes(t.Bytes)).Str("max_item", formatBytes(t.MaxItem)).Msg("tarball cache on")
-	return reg.WithTarballCache(cache.NewTarballs(t.Bytes, t.MaxItem))
+	c := cache.NewTarballs(t.Bytes, t.MaxItem)
+	if m != nil {
+		m.WatchTarballs(c.Stats)
+	}
+	return reg.WithTarballCache(c)
 }
