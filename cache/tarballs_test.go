@@ -2,6 +2,7 @@ package cache
 
 import (
 	"bytes"
+	"context"
 	"fmt"
 	"testing"
 )
@@ -48,5 +49,33 @@ func TestTarballsBoundAndEviction(t *testing.T) {
 	// The item limit never exceeds the whole bound.
 	if NewTarballs(10, 40).Fits(11) {
 		t.Error("an item larger than the whole cache fits")
+	}
+}
+
+// PeekPackument hands out the cached document itself (no copy, no CouchDB
+// call on a hit), while GetPackument still gives each caller its own copy;
+// a change still drops what Peek serves.
+func TestPeekSharesTheCachedDocument(t *testing.T) {
+	h := newHarness(t, 1<<20, true)
+	h.db.write("a", "1.0.0")
+	ctx := context.Background()
+	p1, err := h.s.PeekPackument(ctx, "a")
+	if err != nil {
+		t.Fatal(err)
+	}
+	p2, _ := h.s.PeekPackument(ctx, "a")
+	if p1 != p2 {
+		t.Error("two peeks got two copies")
+	}
+	if g := h.get(t, "a"); g == p1 {
+		t.Error("GetPackument handed out the shared document")
+	}
+	if n := h.db.gets.Load(); n != 1 {
+		t.Errorf("%d CouchDB reads, want 1", n)
+	}
+	rev := h.db.write("a", "1.1.0")
+	h.change("a")
+	if p3, _ := h.s.PeekPackument(ctx, "a"); p3.Rev != rev {
+		t.Errorf("after a change: rev %s, want %s", p3.Rev, rev)
 	}
 }

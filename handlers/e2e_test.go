@@ -40,6 +40,10 @@ func newMemStore() *memStore {
 	return &memStore{docs: map[string][]byte{}, revs: map[string]int{}, tarballs: map[string][]byte{}}
 }
 
+func (s *memStore) PeekPackument(ctx context.Context, name string) (*registry.Packument, error) {
+	return s.GetPackument(ctx, name)
+}
+
 func (s *memStore) GetPackument(_ context.Context, name string) (*registry.Packument, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -113,7 +117,7 @@ func (s *memStore) StatTarball(ctx context.Context, name, att string) (*registry
 	return t, nil
 }
 
-func tarballFor(t *testing.T, name, version string) []byte {
+func tarballFor(t testing.TB, name, version string) []byte {
 	t.Helper()
 	var buf bytes.Buffer
 	gz := gzip.NewWriter(&buf)
@@ -129,7 +133,7 @@ func tarballFor(t *testing.T, name, version string) []byte {
 }
 
 // npmPublishBody is what npm 10 sends for `npm publish`.
-func npmPublishBody(t *testing.T, name, version, tag string, tgz []byte) string {
+func npmPublishBody(t testing.TB, name, version, tag string, tgz []byte) string {
 	t.Helper()
 	s1 := sha1.Sum(tgz) //nolint:gosec
 	s512 := sha512.Sum512(tgz)

@@ -26,9 +26,9 @@ func AccessOf(p *Packument) string {
 // loads the packument (through the packument cache when it is on) and
 // returns it, nil for a name not stored here (a mirrored one, public) or
 // unpublished entirely (nothing left to hide; the lookup finds no private
-// tarball).
+// tarball). The packument returned is shared: read only.
 func (s *Service) checkTarballRead(ctx context.Context, user Identity, name string) (*Packument, error) {
-	p, err := s.store.GetPackument(ctx, name)
+	p, err := s.store.PeekPackument(ctx, name) // read only: no copy of a cached document
 	if IsKind(err, KindNotFound) {
 		return nil, nil
 	}

@@ -170,6 +170,10 @@ func newMemStore() *memStore {
 	return &memStore{docs: map[string][]byte{}, tarballs: map[string]map[string][]byte{}}
 }
 
+func (s *memStore) PeekPackument(ctx context.Context, name string) (*Packument, error) {
+	return s.GetPackument(ctx, name)
+}
+
 func (s *memStore) GetPackument(_ context.Context, name string) (*Packument, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()

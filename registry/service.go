@@ -13,6 +13,10 @@ import (
 type PackumentStore interface {
 	// GetPackument returns the stored document; KindNotFound when absent.
 	GetPackument(ctx context.Context, name string) (*Packument, error)
+	// PeekPackument is GetPackument for a reader that changes nothing: the
+	// document may be shared (the packument cache's own copy), so a warm
+	// read copies nothing. Never modify what it returns.
+	PeekPackument(ctx context.Context, name string) (*Packument, error)
 	// PutPackument writes the document (with its revision, if any) in one
 	// atomic write, inline attachments included; KindConflict when the
 	// revision is stale. Written.Quorum is false for CouchDB's 202.
