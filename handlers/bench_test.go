@@ -6,6 +6,7 @@ import (
 	"io"
 	"net/http"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -63,7 +64,7 @@ func (d *discardWriter) Write(p []byte) (int, error) {
 // hotPathServer is the wiring of couchnpm serve (packument cache, tarball
 // cache, metrics, request log) over an in-memory store holding "hot" with
 // 200 versions, each with a 20 KB tarball.
-func hotPathServer(b *testing.B) http.Handler {
+func hotPathServer(b testing.TB, versions int) http.Handler {
 	b.Helper()
 	store := newMemStore()
 	c := cache.New(cache.Config{MaxBytes: 1 << 30, Heartbeat: 100 * time.Millisecond, Log: zerolog.Nop()})
@@ -76,7 +77,7 @@ func hotPathServer(b *testing.B) http.Handler {
 	m.WatchCache(c.Stats)
 	h := New(Config{PublicURL: "http://registry.test", MaxPublishBytes: 64 << 20, Bodies: c, Observer: m},
 		reg, newFakeAccounts(), fakePinger{}, zerolog.New(io.Discard))
-	for i := range 200 {
+	for i := range versions {
 		v := fmt.Sprintf("1.%d.0", i)
 		tgz := tarballFor(b, "hot", v)
 		tgz = append(tgz, make([]byte, 20<<10-len(tgz))...) // 20 KB, as in bench/
@@ -120,7 +121,7 @@ func benchGet(b *testing.B, h http.Handler, path string, headers ...string) {
 // BenchmarkHotPackument is a warm abbreviated packument GET (gzip), 200
 // versions, through the whole handler chain.
 func BenchmarkHotPackument(b *testing.B) {
-	h := hotPathServer(b)
+	h := hotPathServer(b, 200)
 	benchGet(b, h, "/hot", "Accept: application/vnd.npm.install-v1+json", "Accept-Encoding: gzip")
 }
 
@@ -128,6 +129,44 @@ func BenchmarkHotPackument(b *testing.B) {
 // through the whole handler chain (access checked on the cached packument
 // of 200 versions).
 func BenchmarkHotTarball(b *testing.B) {
-	h := hotPathServer(b)
+	h := hotPathServer(b, 200)
 	benchGet(b, h, "/hot/-/hot-1.100.0.tgz")
+}
+
+// TestSharedPackumentReadOnly drives the routes that read the packument
+// cache's own copy (packument, version, tarball) concurrently: under -race
+// any write into the shared document is reported.
+func TestSharedPackumentReadOnly(t *testing.T) {
+	h := hotPathServer(t, 10)
+	paths := []struct{ path, accept string }{
+		{"/hot", "application/vnd.npm.install-v1+json"},
+		{"/hot", "application/json"},
+		{"/hot/1.3.0", ""},
+		{"/hot/latest", ""},
+		{"/hot/-/hot-1.3.0.tgz", ""},
+	}
+	var wg sync.WaitGroup
+	for g := range 8 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range 20 {
+				p := paths[(g+i)%len(paths)]
+				req, _ := http.NewRequest("GET", p.path, nil)
+				req.RemoteAddr = "127.0.0.1:1234"
+				if p.accept != "" {
+					req.Header.Set("Accept", p.accept)
+				}
+				if i%2 == 0 {
+					req.Header.Set("Authorization", "Bearer cnpm_alice") // a maintainer: the write form
+				}
+				w := &discardWriter{h: http.Header{}}
+				h.ServeHTTP(w, req)
+				if w.status != 200 {
+					t.Errorf("GET %s: %d", p.path, w.status)
+				}
+			}
+		}()
+	}
+	wg.Wait()
 }

@@ -61,7 +61,7 @@ func (s *Server) packument(w http.ResponseWriter, r *http.Request) {
 		// not leak into them (dependency confusion).
 		p, err = s.reg.LocalPackument(registry.WithFreshRead(r.Context()), user, name)
 	} else {
-		p, err = s.reg.Packument(r.Context(), user, name)
+		p, err = s.reg.SharedPackument(r.Context(), user, name) // read and rendered only
 	}
 	if err != nil {
 		writeError(w, r, err)
@@ -111,7 +111,7 @@ func (s *Server) version(w http.ResponseWriter, r *http.Request) {
 		writeError(w, r, registry.E(registry.KindInvalid, "invalid version in the URL"))
 		return
 	}
-	p, err := s.reg.Packument(r.Context(), user, name)
+	p, err := s.reg.SharedPackument(r.Context(), user, name) // read and rendered only
 	if err != nil {
 		writeError(w, r, err)
 		return

@@ -99,16 +99,28 @@ func (s *Service) Packument(ctx context.Context, user Identity, name string) (*P
 	return s.packument(ctx, user, name, true)
 }
 
+// SharedPackument is Packument for a caller that only reads and renders
+// the document (the packument and version routes): on a warm read it is
+// the packument cache's own copy, not a copy of it (PeekPackument), so it
+// must never be modified.
+func (s *Service) SharedPackument(ctx context.Context, user Identity, name string) (*Packument, error) {
+	return s.packumentFrom(ctx, user, name, true, s.store.PeekPackument)
+}
+
 // LocalPackument is Packument for packages published here only.
 func (s *Service) LocalPackument(ctx context.Context, user Identity, name string) (*Packument, error) {
 	return s.packument(ctx, user, name, false)
 }
 
 func (s *Service) packument(ctx context.Context, user Identity, name string, upstream bool) (*Packument, error) {
+	return s.packumentFrom(ctx, user, name, upstream, s.store.GetPackument)
+}
+
+func (s *Service) packumentFrom(ctx context.Context, user Identity, name string, upstream bool, get func(context.Context, string) (*Packument, error)) (*Packument, error) {
 	if err := ValidateName(name); err != nil {
 		return nil, err
 	}
-	p, err := s.store.GetPackument(ctx, name)
+	p, err := get(ctx, name)
 	if IsKind(err, KindNotFound) && upstream && s.upstreamAllowed(name) {
 		return s.mirror.Packument(ctx, name)
 	}
