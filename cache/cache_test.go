@@ -50,6 +50,10 @@ func (f *fakeDB) write(name string, versions ...string) string {
 	return p.Rev
 }
 
+func (f *fakeDB) PeekPackument(ctx context.Context, name string) (*registry.Packument, error) {
+	return f.GetPackument(ctx, name)
+}
+
 func (f *fakeDB) GetPackument(ctx context.Context, name string) (*registry.Packument, error) {
 	f.gets.Add(1)
 	if f.getHook != nil {

@@ -24,6 +24,17 @@ type Store struct {
 // CouchDB (once for concurrent callers) when unknown or changed. The caller
 // gets its own copy, free to change.
 func (s *Store) GetPackument(ctx context.Context, name string) (*registry.Packument, error) {
+	return s.get(ctx, name, clonePackument)
+}
+
+// PeekPackument is GetPackument without the copy: the caller gets the
+// cached document itself and must not change it (the tarball route's
+// access check reads it on every download).
+func (s *Store) PeekPackument(ctx context.Context, name string) (*registry.Packument, error) {
+	return s.get(ctx, name, func(p *registry.Packument) *registry.Packument { return p })
+}
+
+func (s *Store) get(ctx context.Context, name string, out func(*registry.Packument) *registry.Packument) (*registry.Packument, error) {
 	c, db := s.c, s.db
 	c.mu.Lock()
 	e := db.entries[name]
@@ -35,7 +46,7 @@ func (s *Store) GetPackument(ctx context.Context, name string) (*registry.Packum
 			c.lru.MoveToFront(e.elem)
 			c.mu.Unlock()
 			c.hits.Add(1)
-			return e.result(name)
+			return e.result(out)
 		}
 		gen := c.connectedGenLocked(db)
 		c.mu.Unlock()
@@ -57,7 +68,7 @@ func (s *Store) GetPackument(ctx context.Context, name string) (*registry.Packum
 			}
 			c.mu.Unlock()
 			c.revalidations.Add(1)
-			return e.result(name)
+			return e.result(out)
 		}
 		c.mu.Lock()
 		if db.entries[name] == e {
@@ -68,12 +79,12 @@ func (s *Store) GetPackument(ctx context.Context, name string) (*registry.Packum
 	} else {
 		c.mu.Unlock()
 	}
-	return s.load(ctx, name)
+	return s.load(ctx, name, out)
 }
 
 // load reads the document from CouchDB, once for all concurrent callers,
 // and keeps it unless a change to it arrived meanwhile.
-func (s *Store) load(ctx context.Context, name string) (*registry.Packument, error) {
+func (s *Store) load(ctx context.Context, name string, out func(*registry.Packument) *registry.Packument) (*registry.Packument, error) {
 	c, db := s.c, s.db
 	c.mu.Lock()
 	if f := db.flights[name]; f != nil {
@@ -86,7 +97,7 @@ func (s *Store) load(ctx context.Context, name string) (*registry.Packument, err
 		if f.err != nil {
 			return nil, f.err
 		}
-		return clonePackument(f.p), nil
+		return out(f.p), nil
 	}
 	f := &flight{done: make(chan struct{})}
 	db.flights[name] = f
@@ -121,14 +132,14 @@ func (s *Store) load(ctx context.Context, name string) (*registry.Packument, err
 	if err != nil {
 		return nil, err
 	}
-	return clonePackument(p), nil
+	return out(p), nil
 }
 
-func (e *entry) result(name string) (*registry.Packument, error) {
+func (e *entry) result(out func(*registry.Packument) *registry.Packument) (*registry.Packument, error) {
 	if e.p == nil {
 		return nil, registry.E(registry.KindNotFound, "not_found")
 	}
-	return clonePackument(e.p), nil
+	return out(e.p), nil
 }
 
 // PutPackument writes through and drops the entry.

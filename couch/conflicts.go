@@ -20,6 +20,11 @@ import (
 // GetPackument reads a packument document (attachments as stubs) with the
 // losing leaf revisions CouchDB knows of (_conflicts), which cost nothing
 // extra to ask for.
+// PeekPackument is GetPackument: each read decodes its own copy.
+func (s *Packuments) PeekPackument(ctx context.Context, name string) (*registry.Packument, error) {
+	return s.GetPackument(ctx, name)
+}
+
 func (s *Packuments) GetPackument(ctx context.Context, name string) (*registry.Packument, error) {
 	ctx, cancel := s.c.ctx(ctx)
 	defer cancel()

@@ -43,6 +43,10 @@ func (s *recordingStore) note(name, att string) {
 	s.names = append(s.names, name)
 }
 
+func (s *recordingStore) PeekPackument(ctx context.Context, name string) (*registry.Packument, error) {
+	return s.GetPackument(ctx, name)
+}
+
 func (s *recordingStore) GetPackument(ctx context.Context, name string) (*registry.Packument, error) {
 	s.note(name, "")
 	return s.memStore.GetPackument(ctx, name)

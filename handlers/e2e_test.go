@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"compress/gzip"
 	"context"
+	"crypto/md5"  //nolint:gosec
 	"crypto/sha1" //nolint:gosec
 	"crypto/sha512"
 	"encoding/base64"
@@ -32,10 +33,15 @@ type memStore struct {
 	docs     map[string][]byte
 	revs     map[string]int
 	tarballs map[string][]byte // name + "/" + attachment
+	opens    int               // tarball requests (OpenTarball, StatTarball)
 }
 
 func newMemStore() *memStore {
 	return &memStore{docs: map[string][]byte{}, revs: map[string]int{}, tarballs: map[string][]byte{}}
+}
+
+func (s *memStore) PeekPackument(ctx context.Context, name string) (*registry.Packument, error) {
+	return s.GetPackument(ctx, name)
 }
 
 func (s *memStore) GetPackument(_ context.Context, name string) (*registry.Packument, error) {
@@ -73,7 +79,7 @@ func (s *memStore) PutPackument(_ context.Context, p *registry.Packument) (regis
 				return registry.Written{}, err
 			}
 			s.tarballs[p.ID+"/"+k] = b
-			a = registry.Attachment{ContentType: a.ContentType, Length: int64(len(b)), Digest: "md5-mem", Stub: true}
+			a = registry.Attachment{ContentType: a.ContentType, Length: int64(len(b)), Digest: "md5-" + md5B64(b), Stub: true}
 		}
 		cp.Attachments[k] = a
 	}
@@ -88,11 +94,18 @@ func (s *memStore) PutPackument(_ context.Context, p *registry.Packument) (regis
 func (s *memStore) OpenTarball(_ context.Context, name, att string) (*registry.Tarball, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	s.opens++
 	b, ok := s.tarballs[name+"/"+att]
 	if !ok {
 		return nil, registry.E(registry.KindNotFound, "no tarball")
 	}
-	return &registry.Tarball{Body: io.NopCloser(bytes.NewReader(b)), Size: int64(len(b)), Digest: "md5-mem"}, nil
+	// CouchDB's attachment ETag: the md5 without the stub's "md5-".
+	return &registry.Tarball{Body: io.NopCloser(bytes.NewReader(b)), Size: int64(len(b)), Digest: md5B64(b)}, nil
+}
+
+func md5B64(b []byte) string {
+	sum := md5.Sum(b) //nolint:gosec
+	return base64.StdEncoding.EncodeToString(sum[:])
 }
 
 func (s *memStore) StatTarball(ctx context.Context, name, att string) (*registry.Tarball, error) {
@@ -104,7 +117,7 @@ func (s *memStore) StatTarball(ctx context.Context, name, att string) (*registry
 	return t, nil
 }
 
-func tarballFor(t *testing.T, name, version string) []byte {
+func tarballFor(t testing.TB, name, version string) []byte {
 	t.Helper()
 	var buf bytes.Buffer
 	gz := gzip.NewWriter(&buf)
@@ -120,7 +133,7 @@ func tarballFor(t *testing.T, name, version string) []byte {
 }
 
 // npmPublishBody is what npm 10 sends for `npm publish`.
-func npmPublishBody(t *testing.T, name, version, tag string, tgz []byte) string {
+func npmPublishBody(t testing.TB, name, version, tag string, tgz []byte) string {
 	t.Helper()
 	s1 := sha1.Sum(tgz) //nolint:gosec
 	s512 := sha512.Sum512(tgz)

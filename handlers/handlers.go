@@ -20,6 +20,9 @@ import (
 // Registry is what the package routes need of the registry.
 type Registry interface {
 	Packument(ctx context.Context, user registry.Identity, name string) (*registry.Packument, error)
+	// SharedPackument is Packument for reading and rendering only: the
+	// result may be the packument cache's own copy; never modify it.
+	SharedPackument(ctx context.Context, user registry.Identity, name string) (*registry.Packument, error)
 	// LocalPackument is Packument without the upstream mirror.
 	LocalPackument(ctx context.Context, user registry.Identity, name string) (*registry.Packument, error)
 	Tarball(ctx context.Context, user registry.Identity, name, file string, head bool) (*registry.Tarball, error)

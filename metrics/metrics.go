@@ -64,7 +64,7 @@ func (m *Metrics) ObserveRequest(route, method string, status int, d time.Durati
 // The changes feeds are not timed (they last as long as they are open).
 func (m *Metrics) CouchTransport(next http.RoundTripper) http.RoundTripper {
 	return roundTripper(func(req *http.Request) (*http.Response, error) {
-		kind := couchKind(req.URL.Path)
+		kind := couchKind(req.URL.EscapedPath()) // a scoped id's %2F is not a separator
 		if kind == "changes" && req.URL.Query().Get("feed") == "continuous" {
 			return next.RoundTrip(req)
 		}

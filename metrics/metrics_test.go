@@ -62,7 +62,10 @@ func TestCouchKind(t *testing.T) {
 		"/registry/_all_docs":         "view",
 		"/registry/foo":               "doc",
 		"/registry/foo/foo-1.0.0.tgz": "attachment",
-		"/registry":                   "db",
+		// A scoped name's slash is escaped in the document id: a document.
+		"/registry/@scope%2Ffoo":               "doc",
+		"/registry/@scope%2Ffoo/foo-1.0.0.tgz": "attachment",
+		"/registry":                            "db",
 	} {
 		if got := couchKind(path); got != want {
 			t.Errorf("couchKind(%q) = %q, want %q", path, got, want)

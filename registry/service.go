@@ -13,6 +13,10 @@ import (
 type PackumentStore interface {
 	// GetPackument returns the stored document; KindNotFound when absent.
 	GetPackument(ctx context.Context, name string) (*Packument, error)
+	// PeekPackument is GetPackument for a reader that changes nothing: the
+	// document may be shared (the packument cache's own copy), so a warm
+	// read copies nothing. Never modify what it returns.
+	PeekPackument(ctx context.Context, name string) (*Packument, error)
 	// PutPackument writes the document (with its revision, if any) in one
 	// atomic write, inline attachments included; KindConflict when the
 	// revision is stale. Written.Quorum is false for CouchDB's 202.
@@ -29,6 +33,9 @@ type Tarball struct {
 	Body   io.ReadCloser
 	Size   int64
 	Digest string
+	// Data is the whole tarball when it came from memory (Body is nil
+	// then): the tarball cache (tarballs.go).
+	Data []byte
 }
 
 // Service is the private registry: reads and publishes of packages stored in
@@ -52,6 +59,7 @@ type Service struct {
 	signer     VersionSigner      // signs published versions (signing.go); nil: unsigned
 	// attestations serves mirrored versions' attestations (attestations.go).
 	attestations AttestationSource
+	tarballs     TarballCache // hot tarballs in memory (tarballs.go); nil: none
 }
 
 // Mirror is the upstream side of the read path (see package replication).
@@ -91,16 +99,28 @@ func (s *Service) Packument(ctx context.Context, user Identity, name string) (*P
 	return s.packument(ctx, user, name, true)
 }
 
+// SharedPackument is Packument for a caller that only reads and renders
+// the document (the packument and version routes): on a warm read it is
+// the packument cache's own copy, not a copy of it (PeekPackument), so it
+// must never be modified.
+func (s *Service) SharedPackument(ctx context.Context, user Identity, name string) (*Packument, error) {
+	return s.packumentFrom(ctx, user, name, true, s.store.PeekPackument)
+}
+
 // LocalPackument is Packument for packages published here only.
 func (s *Service) LocalPackument(ctx context.Context, user Identity, name string) (*Packument, error) {
 	return s.packument(ctx, user, name, false)
 }
 
 func (s *Service) packument(ctx context.Context, user Identity, name string, upstream bool) (*Packument, error) {
+	return s.packumentFrom(ctx, user, name, upstream, s.store.GetPackument)
+}
+
+func (s *Service) packumentFrom(ctx context.Context, user Identity, name string, upstream bool, get func(context.Context, string) (*Packument, error)) (*Packument, error) {
 	if err := ValidateName(name); err != nil {
 		return nil, err
 	}
-	p, err := s.store.GetPackument(ctx, name)
+	p, err := get(ctx, name)
 	if IsKind(err, KindNotFound) && upstream && s.upstreamAllowed(name) {
 		return s.mirror.Packument(ctx, name)
 	}
@@ -153,18 +173,26 @@ func (s *Service) Tarball(ctx context.Context, user Identity, name, file string,
 	if err := ValidateName(name); err != nil {
 		return nil, err
 	}
-	if err := s.checkTarballRead(ctx, user, name); err != nil {
+	p, err := s.checkTarballRead(ctx, user, name)
+	if err != nil {
 		return nil, err
 	}
 	v, err := VersionFromTarball(name, file)
 	if err != nil {
 		return nil, err
 	}
+	att := TarballName(name, v)
+	if t := s.knownTarball(p, v, head); t != nil {
+		return t, nil
+	}
 	var t *Tarball
 	if head {
-		t, err = s.store.StatTarball(ctx, name, TarballName(name, v))
+		t, err = s.store.StatTarball(ctx, name, att)
 	} else {
-		t, err = s.store.OpenTarball(ctx, name, TarballName(name, v))
+		t, err = s.store.OpenTarball(ctx, name, att)
+		if err == nil {
+			s.keepTarball(t)
+		}
 	}
 	if !IsKind(err, KindNotFound) || !s.upstreamAllowed(name) {
 		return t, err

@@ -327,6 +327,10 @@ type barrierStore struct {
 	readers int
 }
 
+func (b *barrierStore) PeekPackument(ctx context.Context, name string) (*Packument, error) {
+	return b.GetPackument(ctx, name)
+}
+
 func (b *barrierStore) GetPackument(ctx context.Context, name string) (*Packument, error) {
 	p, err := b.memStore.GetPackument(ctx, name)
 	b.mu.Lock()

@@ -13,6 +13,7 @@ import (
 	"io"
 	"net/url"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -78,8 +79,12 @@ type Mirror struct {
 	filter   *Filter
 	maxAge   time.Duration // on-demand refresh age
 	flights  singleflight.Group
-	log      zerolog.Logger
-	stats    *Stats
+	// downloads are the upstream tarball downloads under way, by id.
+	dmu       sync.Mutex
+	downloads map[string]*sharedDownload
+	window    int64 // of each download (shared.go); 0: shareWindow
+	log       zerolog.Logger
+	stats     *Stats
 	// nameCheck bounds Known: how long a first publish waits for the
 	// upstream to say whether it has the name.
 	nameCheck time.Duration
@@ -292,121 +297,73 @@ func (m *Mirror) Tarball(ctx context.Context, name, version string, head bool) (
 	}
 	m.stats.misses.Add(1)
 	want := expected{source: v.Dist.Tarball, integrity: v.Dist.Integrity, shasum: v.Dist.Shasum}
-	// The request that starts the fetch (a GET) gets the bytes as they
-	// arrive from upstream; requests that join it wait and read the
-	// verified copy from CouchDB.
-	var lead *leaderStream
-	if !head {
-		lead = newLeaderStream()
-		defer lead.detach()
-	}
-	ch := m.flights.DoChan("tgz:"+id, func() (any, error) {
+	// One download per tarball, however many clients ask: it streams at
+	// upstream speed into CouchDB and into a shared buffer that every
+	// waiting GET reads at its own pace (shared.go).
+	d := m.download(id, func(d *sharedDownload) {
 		// Detached: the fetch finishes for the other waiters even when the
 		// client that started it hangs up.
 		fctx := context.WithoutCancel(ctx)
-		if err := m.fetchTarball(fctx, id, want, lead); err != nil {
-			return nil, err
+		err := m.fetchTarball(fctx, id, want, d)
+		d.finish(err) // the clients get the verified end now
+		if err == nil {
+			m.signVerified(fctx, name, version, want.integrity)
+			if a := v.Dist.Attestations; a != nil {
+				m.prefetchAttestations(fctx, name, version, a.URL)
+			}
 		}
-		m.signVerified(fctx, name, version, want.integrity)
-		if a := v.Dist.Attestations; a != nil {
-			m.prefetchAttestations(fctx, name, version, a.URL)
-		}
-		return nil, nil
 	})
-	var ready <-chan int64
-	if lead != nil {
-		ready = lead.ready
+	if head {
+		select {
+		case <-ctx.Done():
+			return nil, registry.Wrap(registry.KindUnavailable, ctx.Err(), "gave up waiting for the upstream tarball")
+		case <-d.finished:
+		}
+		if d.err != nil {
+			return nil, d.err
+		}
+		return m.openCached(ctx, id, head)
 	}
 	select {
 	case <-ctx.Done():
 		return nil, registry.Wrap(registry.KindUnavailable, ctx.Err(), "gave up waiting for the upstream tarball")
-	case size := <-ready:
-		return &registry.Tarball{Body: lead.take(), Size: size}, nil
-	case res := <-ch:
-		if res.Err != nil {
-			return nil, res.Err
+	case <-d.ready:
+	}
+	d.mu.Lock()
+	size, failed, err := d.size, d.done && d.err != nil, d.err
+	d.mu.Unlock()
+	if failed {
+		return nil, err
+	}
+	return &registry.Tarball{Body: d.reader(ctx), Size: size}, nil
+}
+
+// download returns the download of id under way, or starts one with fetch
+// (which ends it with finish).
+func (m *Mirror) download(id string, fetch func(d *sharedDownload)) *sharedDownload {
+	m.dmu.Lock()
+	defer m.dmu.Unlock()
+	if d := m.downloads[id]; d != nil {
+		return d
+	}
+	d := newSharedDownload(m.window, func(ctx context.Context) (io.ReadCloser, error) {
+		t, err := m.openCached(ctx, id, false)
+		if err != nil {
+			return nil, err
 		}
+		return t.Body, nil
+	})
+	if m.downloads == nil {
+		m.downloads = map[string]*sharedDownload{}
 	}
-	return m.openCached(ctx, id, head)
-}
-
-// holdBack is how much of a streamed tarball's end the first client gets
-// only after the whole tarball was verified: a tampered or truncated
-// download never reaches it complete (its connection is cut instead).
-const holdBack = 64 << 10
-
-// leaderStream hands a tarball to the client whose request started the
-// download while it streams into CouchDB. The client's pace sets the
-// download's; a client that leaves stops receiving, the download goes on.
-type leaderStream struct {
-	ready chan int64 // the upstream answered: the size, or -1
-	pr    *io.PipeReader
-	pw    *io.PipeWriter
-	tail  []byte
-	dead  bool // the client is gone
-	taken chan struct{}
-}
-
-func newLeaderStream() *leaderStream {
-	pr, pw := io.Pipe()
-	return &leaderStream{ready: make(chan int64, 1), pr: pr, pw: pw, taken: make(chan struct{})}
-}
-
-// take hands the stream to the client.
-func (s *leaderStream) take() io.ReadCloser {
-	close(s.taken)
-	return s.pr
-}
-
-// detach releases a stream nobody took (a joined request, an error).
-func (s *leaderStream) detach() {
-	select {
-	case <-s.taken:
-	default:
-		s.pr.Close()
-	}
-}
-
-// start says the upstream answered with size bytes (-1: unknown).
-func (s *leaderStream) start(size int64) {
-	if s != nil {
-		s.ready <- size
-	}
-}
-
-// Write passes bytes on to the client, all but the last holdBack.
-func (s *leaderStream) Write(p []byte) (int, error) {
-	if s.dead {
-		return len(p), nil
-	}
-	s.tail = append(s.tail, p...)
-	if n := len(s.tail) - holdBack; n > 0 {
-		if _, err := s.pw.Write(s.tail[:n]); err != nil {
-			s.dead, s.tail = true, nil
-			return len(p), nil
-		}
-		s.tail = append(s.tail[:0], s.tail[n:]...)
-	}
-	return len(p), nil
-}
-
-// finish ends the client's stream: the held-back end after a verified
-// download, or the error (the client's response is cut short).
-func (s *leaderStream) finish(err error) {
-	if s == nil {
-		return
-	}
-	if err == nil && !s.dead {
-		if _, werr := s.pw.Write(s.tail); werr != nil {
-			err = werr
-		}
-	}
-	s.tail = nil
-	if err != nil {
-		s.pw.CloseWithError(err)
-		return
-	}
-	s.pw.Close()
+	m.downloads[id] = d
+	go func() {
+		fetch(d)
+		m.dmu.Lock()
+		delete(m.downloads, id)
+		m.dmu.Unlock()
+	}()
+	return d
 }
 
 func (m *Mirror) openCached(ctx context.Context, id string, head bool) (*registry.Tarball, error) {
@@ -433,8 +390,7 @@ type expected struct {
 // deletes the staging document: nothing unverified is ever served, and no
 // byte is held in memory. Two instances fetching at once both stage; the
 // second COPY finds the entry there, which is as good.
-func (m *Mirror) fetchTarball(ctx context.Context, id string, want expected, lead *leaderStream) (err error) {
-	defer func() { lead.finish(err) }()
+func (m *Mirror) fetchTarball(ctx context.Context, id string, want expected, d *sharedDownload) (err error) {
 	log := m.log.With().Str("tarball", id).Str("source", want.source).Logger()
 	if want.integrity == "" && want.shasum == "" {
 		return registry.E(registry.KindBadGateway, "%s has no checksum in its packument; refusing to cache it unverified", id)
@@ -447,13 +403,10 @@ func (m *Mirror) fetchTarball(ctx context.Context, id string, want expected, lea
 	}
 	defer cancel()
 	defer body.Close()
-	lead.start(size)
+	d.start(size)
 	staging := "staging:" + id + ":" + randomSuffix()
 	h1, h512, h5 := sha1.New(), sha512.New(), md5.New() //nolint:gosec
-	hashes := io.MultiWriter(h1, h512, h5)
-	if lead != nil {
-		hashes = io.MultiWriter(h1, h512, h5, lead)
-	}
+	hashes := io.MultiWriter(h1, h512, h5, d)
 	counted := &countingReader{r: io.TeeReader(body, hashes)}
 	rev, err := m.tarballs.PutAttachment(ctx, staging, "", tarballFile, "application/octet-stream", counted)
 	if err != nil {

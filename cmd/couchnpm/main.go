@@ -163,7 +163,7 @@ func serve(cfg *config) error {
 		return fmt.Errorf("prepare CouchDB: %w", err)
 	}
 
-	reg := registry.NewService(cfg.Fastpath.store(db, couch.RolePackages))
+	reg := cfg.Fastpath.Tarballs.wire(registry.NewService(cfg.Fastpath.store(db, couch.RolePackages)), cfg.Fastpath.metrics, log)
 	var background sync.WaitGroup
 	// Runs before cancel above (defers run last first): stop the background
 	// work, then let the follower release its lease.
