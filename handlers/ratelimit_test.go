@@ -202,12 +202,12 @@ func TestLoginLimitStrangerCannotLockOut(t *testing.T) {
 // A client that hangs up while slowed down ends its check as neutral.
 func TestLoginLimitDelayCancelled(t *testing.T) {
 	l := newLoginLimiter(LoginLimit{SlowAfter: 1, BaseDelay: time.Hour, MaxDelay: time.Hour})
-	h := harden(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	h := frontDoor(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		_, err := guardPassword(r, "alice", func() (int, error) {
 			return 0, registry.E(registry.KindUnauthorized, "wrong")
 		})
 		writeError(w, r, err)
-	}), zerolog.Nop(), l)
+	}), zerolog.Nop(), nil, l)
 	req := httpRequest(t, "GET", "/-/whoami")
 	rec := httptest.NewRecorder()
 	h.ServeHTTP(rec, req) // one failure: the next check waits an hour
