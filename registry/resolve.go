@@ -4,6 +4,8 @@ import (
 	"context"
 	"encoding/json"
 	"time"
+
+	"github.com/couchnpm/couchnpm/internal/retry"
 )
 
 // Written is the outcome of a document write that CouchDB accepted.
@@ -116,12 +118,10 @@ func newReports(leaves []*Packument, merged *Packument) []VersionConflict {
 
 // sleep waits the conflict backoff of attempt, or until ctx ends.
 func (s *Service) sleep(ctx context.Context, attempt int) error {
-	select {
-	case <-ctx.Done():
-		return Wrap(KindUnavailable, ctx.Err(), "gave up waiting for CouchDB")
-	case <-time.After(s.backoff(attempt)):
-		return nil
+	if err := retry.Wait(ctx, s.backoff(attempt)); err != nil {
+		return Wrap(KindUnavailable, err, "gave up waiting for CouchDB")
 	}
+	return nil
 }
 
 // confirmBound is how long a write CouchDB accepted without a quorum (202)
