@@ -2,8 +2,6 @@ package cache
 
 import (
 	"context"
-	"maps"
-	"slices"
 
 	"github.com/couchnpm/couchnpm/registry"
 )
@@ -86,7 +84,7 @@ func (s *Store) load(ctx context.Context, name string) (*registry.Packument, err
 		if f.err != nil {
 			return nil, f.err
 		}
-		return clonePackument(f.p), nil
+		return f.p.Clone(), nil
 	}
 	f := &flight{done: make(chan struct{})}
 	db.flights[name] = f
@@ -121,14 +119,14 @@ func (s *Store) load(ctx context.Context, name string) (*registry.Packument, err
 	if err != nil {
 		return nil, err
 	}
-	return clonePackument(p), nil
+	return p.Clone(), nil
 }
 
 func (e *entry) result(name string) (*registry.Packument, error) {
 	if e.p == nil {
 		return nil, registry.E(registry.KindNotFound, "not_found")
 	}
-	return clonePackument(e.p), nil
+	return e.p.Clone(), nil
 }
 
 // PutPackument writes through and drops the entry.
@@ -150,26 +148,6 @@ func (s *Store) Invalidate(id string) {
 	s.c.mu.Lock()
 	s.c.invalidateLocked(s.db, id)
 	s.c.mu.Unlock()
-}
-
-// clonePackument copies the document's maps, so that callers that modify
-// what they read (publish, the command surface, the mirror) never touch the
-// cached copy. The JSON values themselves are shared: nothing writes into
-// them in place.
-func clonePackument(p *registry.Packument) *registry.Packument {
-	if p == nil {
-		return nil
-	}
-	q := *p
-	q.DistTags = maps.Clone(p.DistTags)
-	q.Versions = maps.Clone(p.Versions)
-	q.Time = maps.Clone(p.Time)
-	q.Users = maps.Clone(p.Users)
-	q.Attachments = maps.Clone(p.Attachments)
-	q.Fields = maps.Clone(p.Fields)
-	q.Maintainers = slices.Clone(p.Maintainers)
-	q.Unpublished = slices.Clone(p.Unpublished)
-	return &q
 }
 
 // approxSize estimates the memory a cached document takes.

@@ -2,7 +2,6 @@ package registry
 
 import (
 	"context"
-	"encoding/json"
 	"time"
 
 	"github.com/couchnpm/couchnpm/internal/retry"
@@ -201,7 +200,7 @@ func (s *Service) mergeForRead(ctx context.Context, name string, p *Packument) *
 		return merged, nil
 	})
 	if merged, ok := v.(*Packument); ok && merged != nil {
-		return clonePackument(merged)
+		return merged.Clone() // each reader may change its copy
 	}
 	return p
 }
@@ -219,17 +218,4 @@ func landed(stored *Packument, pub *Publication, user string) bool {
 		}
 	}
 	return true
-}
-
-// clonePackument copies p deeply enough for a caller to change it.
-func clonePackument(p *Packument) *Packument {
-	b, err := json.Marshal(p)
-	if err != nil {
-		return p
-	}
-	var q Packument
-	if json.Unmarshal(b, &q) != nil {
-		return p
-	}
-	return &q
 }
