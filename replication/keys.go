@@ -8,6 +8,7 @@ import (
 
 	"github.com/rs/zerolog"
 
+	"github.com/couchnpm/couchnpm/internal/retry"
 	"github.com/couchnpm/couchnpm/registry"
 )
 
@@ -106,10 +107,8 @@ func (k *UpstreamKeys) Run(ctx context.Context, interval time.Duration) {
 		if _, err := k.Refresh(ctx); err != nil && ctx.Err() == nil {
 			k.log.Warn().Str("upstream", k.up.Base()).Err(err).Msg("cannot refresh the upstream's signing keys; keeping the stored ones")
 		}
-		select {
-		case <-ctx.Done():
+		if retry.Wait(ctx, interval) != nil {
 			return
-		case <-time.After(interval):
 		}
 	}
 }
