@@ -2,8 +2,6 @@ package cache
 
 import (
 	"context"
-	"maps"
-	"slices"
 
 	"github.com/couchnpm/couchnpm/registry"
 )
@@ -24,7 +22,7 @@ type Store struct {
 // CouchDB (once for concurrent callers) when unknown or changed. The caller
 // gets its own copy, free to change.
 func (s *Store) GetPackument(ctx context.Context, name string) (*registry.Packument, error) {
-	return s.get(ctx, name, clonePackument)
+	return s.get(ctx, name, (*registry.Packument).Clone)
 }
 
 // PeekPackument is GetPackument without the copy: the caller gets the
@@ -161,26 +159,6 @@ func (s *Store) Invalidate(id string) {
 	s.c.mu.Lock()
 	s.c.invalidateLocked(s.db, id)
 	s.c.mu.Unlock()
-}
-
-// clonePackument copies the document's maps, so that callers that modify
-// what they read (publish, the command surface, the mirror) never touch the
-// cached copy. The JSON values themselves are shared: nothing writes into
-// them in place.
-func clonePackument(p *registry.Packument) *registry.Packument {
-	if p == nil {
-		return nil
-	}
-	q := *p
-	q.DistTags = maps.Clone(p.DistTags)
-	q.Versions = maps.Clone(p.Versions)
-	q.Time = maps.Clone(p.Time)
-	q.Users = maps.Clone(p.Users)
-	q.Attachments = maps.Clone(p.Attachments)
-	q.Fields = maps.Clone(p.Fields)
-	q.Maintainers = slices.Clone(p.Maintainers)
-	q.Unpublished = slices.Clone(p.Unpublished)
-	return &q
 }
 
 // approxSize estimates the memory a cached document takes.

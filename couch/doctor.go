@@ -35,26 +35,13 @@ type ServerInfo struct {
 
 // ServerInfo reads GET / (the welcome document and the Date header).
 func (c *Client) ServerInfo(ctx context.Context) (ServerInfo, error) {
-	ctx, cancel := c.ctx(ctx)
-	defer cancel()
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, c.base.String()+"/", nil)
-	if err != nil {
-		return ServerInfo{}, registry.Wrap(registry.KindInternal, err, "build request")
-	}
-	req.Header.Set("Accept", "application/json")
-	if c.user != "" {
-		req.SetBasicAuth(c.user, c.password)
-	}
 	info := ServerInfo{Sent: time.Now()}
-	resp, err := c.http.Do(req)
+	resp, err := c.do(ctx, rawRequest{method: http.MethodGet, path: "/", op: "GET /"})
 	if err != nil {
-		return ServerInfo{}, translate(err, "GET /")
+		return ServerInfo{}, err
 	}
 	defer resp.Body.Close()
 	info.Received = time.Now()
-	if err := chttp.ResponseError(resp); err != nil {
-		return ServerInfo{}, translate(err, "GET /")
-	}
 	var welcome struct {
 		CouchDB  string `json:"couchdb"`
 		PouchDB  string `json:"express-pouchdb"`

@@ -95,17 +95,9 @@ func (c *Client) EnsureReplication(ctx context.Context, r Replication) (changed 
 func (c *Client) ReplicationState(ctx context.Context, id string) (map[string]any, error) {
 	cctx, cancel := c.ctx(ctx)
 	defer cancel()
-	req, err := http.NewRequestWithContext(cctx, http.MethodGet, c.base.String()+"/_scheduler/docs/_replicator/"+url.PathEscape(id), nil)
+	resp, err := c.do(cctx, rawRequest{method: http.MethodGet, path: "/_scheduler/docs/_replicator/" + url.PathEscape(id), op: "read replication state", accept: anyStatus})
 	if err != nil {
-		return nil, registry.Wrap(registry.KindInternal, err, "build scheduler request")
-	}
-	if c.user != "" {
-		req.SetBasicAuth(c.user, c.password)
-	}
-	req.Header.Set("Accept", "application/json")
-	resp, err := c.http.Do(req)
-	if err != nil {
-		return nil, translate(err, "read replication state")
+		return nil, err
 	}
 	defer resp.Body.Close()
 	if resp.StatusCode == http.StatusOK {
@@ -146,18 +138,9 @@ func (c *Client) DBURL(base, role string) (string, error) {
 // replicationSelector is the selector to use on this server: nil on
 // PouchDB Server (no /_scheduler), noDesignDocs on CouchDB.
 func (c *Client) replicationSelector(ctx context.Context) (map[string]any, error) {
-	cctx, cancel := c.ctx(ctx)
-	defer cancel()
-	req, err := http.NewRequestWithContext(cctx, http.MethodGet, c.base.String()+"/_scheduler/jobs?limit=1", nil)
+	resp, err := c.do(ctx, rawRequest{method: http.MethodGet, path: "/_scheduler/jobs", query: "limit=1", op: "probe the replication scheduler", accept: anyStatus})
 	if err != nil {
-		return nil, registry.Wrap(registry.KindInternal, err, "build scheduler request")
-	}
-	if c.user != "" {
-		req.SetBasicAuth(c.user, c.password)
-	}
-	resp, err := c.http.Do(req)
-	if err != nil {
-		return nil, translate(err, "probe the replication scheduler")
+		return nil, err
 	}
 	defer resp.Body.Close()
 	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))

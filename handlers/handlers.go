@@ -114,13 +114,6 @@ func New(cfg Config, reg Registry, accounts Accounts, db Pinger, log zerolog.Log
 	r := mux.NewRouter()
 	// Match on the escaped path, so "@scope%2fname" stays one segment.
 	r.UseEncodedPath()
-	r.Use(logRequests(log), authenticate(accounts))
-	if cfg.AuditLog != nil {
-		r.Use(recordAudit(cfg.AuditLog)) // auditlog.go
-	}
-	if cfg.Observer != nil {
-		r.Use(observeRequests(cfg.Observer)) // metrics.go
-	}
 
 	api := r.PathPrefix("/-/").Subrouter()
 	api.HandleFunc("/ping", s.ping).Methods(http.MethodGet, http.MethodHead)
@@ -155,19 +148,10 @@ func New(cfg Config, reg Registry, accounts Accounts, db Pinger, log zerolog.Log
 	r.MethodNotAllowedHandler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusMethodNotAllowed, map[string]string{"error": "method not allowed", "reason": r.Method + " is not supported here"})
 	})
-	if cfg.AuditLog != nil { // refused credentials on unknown paths too
-		r.NotFoundHandler = recordAudit(cfg.AuditLog)(r.NotFoundHandler)
-	}
-	// mux's own NotFound/MethodNotAllowed bypass r.Use middleware; wrap
-	// the router so those requests are logged too.
-	// harden: nosniff and HTML headers, dot segments, login limiter (hardening.go).
-	return harden(withFallbackLogging(r, log, accounts), log, newLoginLimiter(cfg.LoginLimit))
-}
-
-func withFallbackLogging(r *mux.Router, log zerolog.Logger, accounts Accounts) http.Handler {
-	r.NotFoundHandler = logRequests(log)(authenticate(accounts)(r.NotFoundHandler))
-	r.MethodNotAllowedHandler = logRequests(log)(r.MethodNotAllowedHandler)
-	return r
+	// The one middleware chain (chain.go): logging, metrics, recovery,
+	// security headers, authentication and audit for every request, mux's
+	// own 404 and 405 included.
+	return chain(r, log, accounts, cfg.AuditLog, cfg.Observer, newLoginLimiter(cfg.LoginLimit))
 }
 
 func (s *Server) notFound(w http.ResponseWriter, r *http.Request) {

@@ -20,6 +20,7 @@ import (
 	"github.com/rs/zerolog"
 	"golang.org/x/sync/singleflight"
 
+	"github.com/couchnpm/couchnpm/internal/retry"
 	"github.com/couchnpm/couchnpm/registry"
 )
 
@@ -89,6 +90,43 @@ type Mirror struct {
 	// upstream to say whether it has the name.
 	nameCheck time.Duration
 	signer    registry.VersionSigner // signs verified unsigned versions (keys.go); nil: never
+	// cleanup runs the clean-ups that outlive a request (discardBroken)
+	// until Close.
+	cleanup background
+}
+
+// background runs goroutines that end with a context of their own, and
+// waits for them when it is closed.
+type background struct {
+	mu     sync.Mutex
+	closed bool
+	ctx    context.Context
+	stop   context.CancelFunc
+	wg     sync.WaitGroup
+}
+
+func newBackground() background {
+	ctx, stop := context.WithCancel(context.Background())
+	return background{ctx: ctx, stop: stop}
+}
+
+// goWith runs fn(ctx) unless closed.
+func (b *background) goWith(fn func(ctx context.Context)) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.closed {
+		return
+	}
+	b.wg.Go(func() { fn(b.ctx) })
+}
+
+// close ends the goroutines' context and waits for them.
+func (b *background) close() {
+	b.mu.Lock()
+	b.closed = true
+	b.mu.Unlock()
+	b.stop()
+	b.wg.Wait()
 }
 
 // MirrorConfig configures a Mirror.
@@ -108,8 +146,12 @@ func NewMirror(cfg MirrorConfig, store PackumentStore, tarballs DocStore, up *Up
 		cfg.NameCheckTimeout = 10 * time.Second
 	}
 	return &Mirror{mode: cfg.Mode, store: store, tarballs: tarballs, up: up, filter: filter,
-		maxAge: cfg.MaxAge, nameCheck: cfg.NameCheckTimeout, log: log, stats: stats}
+		maxAge: cfg.MaxAge, nameCheck: cfg.NameCheckTimeout, log: log, stats: stats, cleanup: newBackground()}
 }
+
+// Close stops the mirror's background clean-ups and waits for them (at
+// shutdown, with the other background work).
+func (m *Mirror) Close() { m.cleanup.close() }
 
 // Known reports whether the upstream has name: a copy is mirrored, or the
 // upstream serves its packument (asked within NameCheckTimeout; a name the
@@ -213,7 +255,8 @@ func (m *Mirror) pull(ctx context.Context, name string) (*registry.Packument, er
 		if res.Err != nil {
 			return nil, res.Err
 		}
-		return res.Val.(*registry.Packument), nil
+		// One answer, several waiters: each gets its own copy to change.
+		return res.Val.(*registry.Packument).Clone(), nil
 	}
 }
 
@@ -411,7 +454,7 @@ func (m *Mirror) fetchTarball(ctx context.Context, id string, want expected, d *
 	rev, err := m.tarballs.PutAttachment(ctx, staging, "", tarballFile, "application/octet-stream", counted)
 	if err != nil {
 		log.Warn().Err(err).Int64("bytes", counted.n).Msg("tarball download broke")
-		go m.discardBroken(staging)
+		m.cleanup.goWith(func(ctx context.Context) { m.discardBroken(ctx, staging) })
 		return registry.Wrap(registry.KindUnavailable, err, "the upstream tarball download of %s failed", id)
 	}
 	defer m.abandon(ctx, staging, rev)
@@ -458,19 +501,28 @@ func (m *Mirror) abandon(ctx context.Context, id, rev string) {
 // discardBroken removes the staging document of an upload that broke off
 // (a truncated or timed-out download). CouchDB commits nothing then, but
 // PouchDB Server stores the part that arrived, at times only after the
-// client has given up: look a few times.
-func (m *Mirror) discardBroken(staging string) {
+// client has given up: look a few times, until ctx ends (shutdown).
+func (m *Mirror) discardBroken(ctx context.Context, staging string) {
 	for _, wait := range []time.Duration{100 * time.Millisecond, time.Second, 3 * time.Second, 10 * time.Second} {
-		time.Sleep(wait)
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		rev, err := m.tarballs.Get(ctx, staging, &struct{}{})
-		if err == nil {
-			m.abandon(ctx, staging, rev)
-			cancel()
+		if retry.Wait(ctx, wait) != nil {
 			return
 		}
-		cancel()
+		if m.discardOnce(ctx, staging) {
+			return
+		}
 	}
+}
+
+// discardOnce removes the staging document if it is there.
+func (m *Mirror) discardOnce(ctx context.Context, staging string) bool {
+	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	rev, err := m.tarballs.Get(ctx, staging, &struct{}{})
+	if err != nil {
+		return false
+	}
+	m.abandon(ctx, staging, rev)
+	return true
 }
 
 // matches compares computed digests with the packument's: every sha512 or

@@ -12,6 +12,8 @@ import (
 	"time"
 
 	"github.com/rs/zerolog"
+
+	"github.com/couchnpm/couchnpm/internal/retry"
 )
 
 // PeerOwner tags the _replicator documents couchnpm keeps for peer sites.
@@ -122,10 +124,8 @@ func (p *Peers[R]) Run(ctx context.Context, period, poll time.Duration) {
 		p.mu.Lock()
 		p.status, p.checkedAt = st, time.Now()
 		p.mu.Unlock()
-		select {
-		case <-ctx.Done():
+		if retry.Wait(ctx, poll) != nil {
 			return
-		case <-time.After(poll):
 		}
 	}
 }

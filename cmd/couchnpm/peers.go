@@ -2,8 +2,6 @@ package main
 
 import (
 	"context"
-	"errors"
-	"flag"
 	"fmt"
 	"os"
 	"strings"
@@ -97,18 +95,10 @@ func replicationCommand(args []string) int {
 		fmt.Fprintln(os.Stderr, "usage: couchnpm replication status [--url URL] [--json] (env COUCHNPM_TOKEN: an admin's token shows the peers' addresses and errors)")
 		return 2
 	}
-	fs := flag.NewFlagSet("couchnpm replication status", flag.ContinueOnError)
-	def := os.Getenv("COUCHNPM_PUBLIC_URL")
-	if def == "" {
-		def = "http://127.0.0.1:4880"
-	}
-	base := fs.String("url", def, "the registry's URL (env COUCHNPM_PUBLIC_URL)")
-	asJSON := fs.Bool("json", false, "print the raw JSON")
-	if err := parseFlags(fs, args[1:]); errors.Is(err, flag.ErrHelp) {
-		return 0
-	} else if err != nil {
-		fmt.Fprintf(os.Stderr, "couchnpm: bad flag: %v (couchnpm replication status -h lists the flags)\n", err)
-		return 2
+	sc := newStatusCommand("couchnpm replication status")
+	base, asJSON := &sc.base, &sc.asJSON
+	if exit, ok := sc.parse(args[1:]); !ok {
+		return exit
 	}
 	var st struct {
 		Peers     []replication.PeerStatus `json:"peers"`

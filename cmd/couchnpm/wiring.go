@@ -42,6 +42,10 @@ func startMirror(ctx context.Context, cfg *config, db *couch.Client, reg *regist
 	filter := replication.NewFilter(mc.allowList, mc.privateScopes)
 	mirror := replication.NewMirror(replication.MirrorConfig{Mode: mc.Mode, MaxAge: mc.MaxAge, NameCheckTimeout: mc.NameCheckTimeout},
 		cfg.Fastpath.store(db, couch.RoleMirror), db.Docs(couch.RoleTarballs), up, filter, stats, log)
+	bg.Go(func() { // the mirror's clean-ups end with the other background work
+		<-ctx.Done()
+		mirror.Close()
+	})
 	system := db.Docs(couch.RoleSystem)
 	// The takeover guard asks the mirror, and honours operators' claims.
 	reg.WithMirror(mirror).WithClaims(registry.NewClaims(system))
