@@ -236,7 +236,10 @@ func (c *Client) ServerDBURL(base, name string) (string, error) {
 	if u.User == nil && c.user != "" {
 		u.User = url.UserPassword(c.user, c.password)
 	}
-	u.Path = trimSlash(u.Path) + "/" + url.PathEscape(name)
+	// RawPath keeps a "/" in the name (a prefix may have one) as %2F,
+	// escaped once.
+	u.RawPath = trimSlash(u.EscapedPath()) + "/" + url.PathEscape(name)
+	u.Path = trimSlash(u.Path) + "/" + name
 	return u.String(), nil
 }
 
@@ -272,10 +275,10 @@ func targetDB(target string) string {
 	if err != nil {
 		return ""
 	}
-	p := strings.TrimRight(u.Path, "/")
-	name := p[strings.LastIndex(p, "/")+1:]
-	if un, err := url.PathUnescape(name); err == nil {
-		return un
+	p := trimSlash(u.EscapedPath())
+	name, err := url.PathUnescape(p[strings.LastIndex(p, "/")+1:])
+	if err != nil {
+		return ""
 	}
 	return name
 }
@@ -283,7 +286,8 @@ func targetDB(target string) string {
 // ReleaseReplication takes scope off the _replicator document id: the
 // document is deleted, which stops its replication, once no scope keeps
 // it any more (or when it has none: a document of the older, unscoped
-// form). A document already gone is fine.
+// form). A document already gone, or kept only by other scopes, is left
+// as it is.
 func (c *Client) ReleaseReplication(ctx context.Context, id, scope string) (deleted bool, err error) {
 	db := c.k.DB("_replicator")
 	for range 5 {
@@ -303,6 +307,9 @@ func (c *Client) ReleaseReplication(ctx context.Context, id, scope string) (dele
 			if s, ok := s.(string); ok && s != scope {
 				rest = append(rest, s)
 			}
+		}
+		if len(scopes) > 0 && len(rest) == len(scopes) {
+			return false, nil // not (or no longer) kept by scope: not ours to touch
 		}
 		rev, _ := doc["_rev"].(string)
 		cctx, cancel = c.ctx(ctx)

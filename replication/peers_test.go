@@ -73,6 +73,9 @@ func (f *fakeReplicator) ReleaseReplication(_ context.Context, id, scope string)
 		return false, nil
 	}
 	rest := slices.DeleteFunc(slices.Clone(d.Scopes), func(s string) bool { return s == scope })
+	if len(d.Scopes) > 0 && len(rest) == len(d.Scopes) {
+		return false, nil
+	}
 	f.writes++
 	if len(rest) == 0 {
 		delete(f.docs, id)
