@@ -4,6 +4,7 @@ package integration
 
 import (
 	"encoding/json"
+	"fmt"
 	"net/url"
 	"os/exec"
 	"slices"
@@ -247,6 +248,17 @@ func TestPeerReplicationsOfTwoRegistriesOnOneCouchDB(t *testing.T) {
 		if slices.Contains(d.Scopes, pb) && strings.HasPrefix(d.Source, peerA+"/") {
 			t.Errorf("B's document %s for the peer it dropped is still there", id)
 		}
+	}
+
+	// A drops its last peer: at its start its documents go, B's stay.
+	a.stop()
+	start(pa)
+	eventually(t, 30*time.Second, "A's documents removed once it has no peer", func() (bool, string) {
+		docs := replicatorDocs(t)
+		return len(scoped(docs, pa)) == 0, fmt.Sprintf("%d left", len(scoped(docs, pa)))
+	})
+	if n := len(scoped(replicatorDocs(t), pb)); n != 3 {
+		t.Errorf("B has %d peer documents after A dropped its last peer, want 3", n)
 	}
 }
 
