@@ -63,9 +63,6 @@ func peerDBs(db *couch.Client) []string {
 // startPeers keeps the peer replications and returns their status for the
 // handlers (nil without peers).
 func startPeers(ctx context.Context, cfg *config, db *couch.Client, bg *sync.WaitGroup, log zerolog.Logger) (handlers.PeerStatus, error) {
-	if len(cfg.Peers.Peers) == 0 {
-		return nil, nil
-	}
 	local := cfg.Mirror.ReplTarget // CouchDB's URL as CouchDB reaches it
 	if local == "" {
 		local = cfg.CouchURL
@@ -74,9 +71,19 @@ func startPeers(ctx context.Context, cfg *config, db *couch.Client, bg *sync.Wai
 	if err != nil {
 		return nil, err
 	}
-	k := replication.NewPeers(links, db, func(l replication.PeerLink) couch.Replication {
-		return couch.Replication{ID: l.ID, Source: l.Source, Target: l.Target, Owner: replication.PeerOwner}
+	scope := db.DBName(couch.RolePackages) // the prefix: what this registry's documents carry
+	k := replication.NewPeers(links, scope, peerDBs(db), db, func(l replication.PeerLink) couch.Replication {
+		return couch.Replication{ID: l.ID, Source: l.Source, Target: l.Target, Owner: replication.PeerOwner, Scope: scope}
 	}, log)
+	if len(links) == 0 {
+		// The last peer removed: stop this registry's replications, once.
+		bg.Add(1)
+		go func() {
+			defer bg.Done()
+			k.Ensure(ctx)
+		}()
+		return nil, nil
+	}
 	if m := cfg.Fastpath.metrics; m != nil {
 		m.WatchPeers(k.Status)
 	}
