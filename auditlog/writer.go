@@ -8,6 +8,8 @@ import (
 	"time"
 
 	"github.com/rs/zerolog"
+
+	"github.com/couchnpm/couchnpm/internal/retry"
 )
 
 // ErrRefused marks a store error that retrying cannot cure (the database
@@ -149,7 +151,7 @@ func (w *Writer) Queued() int { return len(w.queue) }
 // Run writes queued events until ctx ends, then flushes what is queued
 // within flush (CouchDB may be slow or gone at shutdown).
 func (w *Writer) Run(ctx context.Context, flush time.Duration) {
-	backoff := 100 * time.Millisecond
+	backoff := retry.Backoff{First: 100 * time.Millisecond, Max: w.cfg.MaxBackoff}
 	var pending []Entry
 	for {
 		if len(pending) == 0 {
@@ -165,7 +167,7 @@ func (w *Writer) Run(ctx context.Context, flush time.Duration) {
 		if err == nil {
 			w.written.Add(int64(len(pending)))
 			pending = pending[:0]
-			backoff = 100 * time.Millisecond
+			backoff.Reset()
 			continue
 		}
 		if ctx.Err() != nil {
@@ -181,15 +183,13 @@ func (w *Writer) Run(ctx context.Context, flush time.Duration) {
 			pending = pending[:0]
 			continue
 		}
-		w.log.Warn().Err(err).Int("entries", len(pending)).Dur("retry_in", backoff).
+		delay := backoff.Next()
+		w.log.Warn().Err(err).Int("entries", len(pending)).Dur("retry_in", delay).
 			Msg("cannot write audit entries; retrying")
-		select {
-		case <-time.After(backoff):
-		case <-ctx.Done():
+		if retry.Wait(ctx, delay) != nil {
 			w.drainWith(pending, flush)
 			return
 		}
-		backoff = min(backoff*2, w.cfg.MaxBackoff)
 	}
 }
 
@@ -242,14 +242,12 @@ func (w *Writer) drainWith(pending []Entry, flush time.Duration) {
 				pending = nil
 				continue
 			}
-			select {
-			case <-time.After(200 * time.Millisecond):
+			if retry.Wait(ctx, 200*time.Millisecond) == nil {
 				continue
-			case <-ctx.Done():
-				w.log.Error().Err(err).Int("lost", len(pending)+len(w.queue)).
-					Msg("audit entries not written at shutdown")
-				return
 			}
+			w.log.Error().Err(err).Int("lost", len(pending)+len(w.queue)).
+				Msg("audit entries not written at shutdown")
+			return
 		}
 		w.written.Add(int64(len(pending)))
 		pending = nil

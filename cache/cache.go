@@ -32,6 +32,7 @@ import (
 
 	"github.com/rs/zerolog"
 
+	"github.com/couchnpm/couchnpm/internal/retry"
 	"github.com/couchnpm/couchnpm/registry"
 )
 
@@ -186,7 +187,7 @@ func (c *Cache) Run(ctx context.Context) {
 
 func (c *Cache) follow(ctx context.Context, db *database) {
 	log := c.cfg.Log.With().Str("component", "cache").Str("db", db.name).Logger()
-	delay := 200 * time.Millisecond
+	backoff := retry.Backoff{First: 200 * time.Millisecond, Max: 10 * time.Second}
 	for ctx.Err() == nil {
 		c.mu.Lock()
 		db.gen++
@@ -202,19 +203,17 @@ func (c *Cache) follow(ctx context.Context, db *database) {
 			return
 		}
 		if c.now().Sub(started) > 30*time.Second {
-			delay = 200 * time.Millisecond
+			backoff.Reset() // the feed had been fine for a while
 		}
+		delay := backoff.Next()
 		ev := log.Warn()
 		if err == nil {
 			ev = log.Info()
 		}
 		ev.Str("error", errString(err)).Dur("retry_in", delay).Msg("changes feed lost; revision checks until it is back")
-		select {
-		case <-ctx.Done():
+		if retry.Wait(ctx, delay) != nil {
 			return
-		case <-time.After(delay):
 		}
-		delay = min(delay*2, 10*time.Second)
 	}
 }
 

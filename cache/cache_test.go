@@ -56,6 +56,10 @@ func (f *fakeDB) GetPackumentForWrite(ctx context.Context, name string) (*regist
 	return f.GetPackument(ctx, name)
 }
 
+func (f *fakeDB) PeekPackument(ctx context.Context, name string) (*registry.Packument, error) {
+	return f.GetPackument(ctx, name)
+}
+
 func (f *fakeDB) GetPackument(ctx context.Context, name string) (*registry.Packument, error) {
 	f.gets.Add(1)
 	if f.getHook != nil {
@@ -70,7 +74,7 @@ func (f *fakeDB) GetPackument(ctx context.Context, name string) (*registry.Packu
 	if !ok {
 		return nil, registry.E(registry.KindNotFound, "not_found")
 	}
-	return clonePackument(p), nil
+	return p.Clone(), nil
 }
 
 func (f *fakeDB) PutPackument(ctx context.Context, p *registry.Packument) (registry.Written, error) {
@@ -80,7 +84,7 @@ func (f *fakeDB) PutPackument(ctx context.Context, p *registry.Packument) (regis
 		return registry.Written{}, registry.E(registry.KindConflict, "conflict")
 	}
 	f.n++
-	q := clonePackument(p)
+	q := p.Clone()
 	q.Rev = fmt.Sprintf("%d-%032x", f.n, f.n)
 	f.docs[p.ID] = q
 	return registry.Written{Rev: q.Rev, Quorum: true}, nil

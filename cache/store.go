@@ -2,8 +2,6 @@ package cache
 
 import (
 	"context"
-	"maps"
-	"slices"
 
 	"github.com/couchnpm/couchnpm/registry"
 )
@@ -24,16 +22,23 @@ type Store struct {
 // CouchDB (once for concurrent callers) when unknown or changed. The caller
 // gets its own copy, free to change.
 func (s *Store) GetPackument(ctx context.Context, name string) (*registry.Packument, error) {
-	return s.get(ctx, name, false)
+	return s.get(ctx, name, false, (*registry.Packument).Clone)
 }
 
 // GetPackumentForWrite is GetPackument for a read that precedes a write: it
 // always checks the revision, since its writer sends it back to CouchDB.
 func (s *Store) GetPackumentForWrite(ctx context.Context, name string) (*registry.Packument, error) {
-	return s.get(ctx, name, true)
+	return s.get(ctx, name, true, (*registry.Packument).Clone)
 }
 
-func (s *Store) get(ctx context.Context, name string, forWrite bool) (*registry.Packument, error) {
+// PeekPackument is GetPackument without the copy: the caller gets the
+// cached document itself and must not change it (the tarball route's
+// access check reads it on every download).
+func (s *Store) PeekPackument(ctx context.Context, name string) (*registry.Packument, error) {
+	return s.get(ctx, name, false, func(p *registry.Packument) *registry.Packument { return p })
+}
+
+func (s *Store) get(ctx context.Context, name string, forWrite bool, out func(*registry.Packument) *registry.Packument) (*registry.Packument, error) {
 	c, db := s.c, s.db
 	c.mu.Lock()
 	e := db.entries[name]
@@ -44,7 +49,7 @@ func (s *Store) get(ctx context.Context, name string, forWrite bool) (*registry.
 			c.lru.MoveToFront(e.elem)
 			c.mu.Unlock()
 			c.hits.Add(1)
-			return e.result(name)
+			return e.result(out)
 		}
 		gen := c.connectedGenLocked(db)
 		c.mu.Unlock()
@@ -66,7 +71,7 @@ func (s *Store) get(ctx context.Context, name string, forWrite bool) (*registry.
 			}
 			c.mu.Unlock()
 			c.revalidations.Add(1)
-			return e.result(name)
+			return e.result(out)
 		}
 		c.mu.Lock()
 		if db.entries[name] == e {
@@ -77,12 +82,12 @@ func (s *Store) get(ctx context.Context, name string, forWrite bool) (*registry.
 	} else {
 		c.mu.Unlock()
 	}
-	return s.load(ctx, name)
+	return s.load(ctx, name, out)
 }
 
 // load reads the document from CouchDB, once for all concurrent callers,
 // and keeps it unless a change to it arrived meanwhile.
-func (s *Store) load(ctx context.Context, name string) (*registry.Packument, error) {
+func (s *Store) load(ctx context.Context, name string, out func(*registry.Packument) *registry.Packument) (*registry.Packument, error) {
 	c, db := s.c, s.db
 	c.mu.Lock()
 	if f := db.flights[name]; f != nil {
@@ -95,7 +100,7 @@ func (s *Store) load(ctx context.Context, name string) (*registry.Packument, err
 		if f.err != nil {
 			return nil, f.err
 		}
-		return clonePackument(f.p), nil
+		return out(f.p), nil
 	}
 	f := &flight{done: make(chan struct{})}
 	db.flights[name] = f
@@ -130,14 +135,14 @@ func (s *Store) load(ctx context.Context, name string) (*registry.Packument, err
 	if err != nil {
 		return nil, err
 	}
-	return clonePackument(p), nil
+	return out(p), nil
 }
 
-func (e *entry) result(name string) (*registry.Packument, error) {
+func (e *entry) result(out func(*registry.Packument) *registry.Packument) (*registry.Packument, error) {
 	if e.p == nil {
 		return nil, registry.E(registry.KindNotFound, "not_found")
 	}
-	return clonePackument(e.p), nil
+	return out(e.p), nil
 }
 
 // PutPackument writes through and drops the entry.
@@ -159,26 +164,6 @@ func (s *Store) Invalidate(id string) {
 	s.c.mu.Lock()
 	s.c.invalidateLocked(s.db, id)
 	s.c.mu.Unlock()
-}
-
-// clonePackument copies the document's maps, so that callers that modify
-// what they read (publish, the command surface, the mirror) never touch the
-// cached copy. The JSON values themselves are shared: nothing writes into
-// them in place.
-func clonePackument(p *registry.Packument) *registry.Packument {
-	if p == nil {
-		return nil
-	}
-	q := *p
-	q.DistTags = maps.Clone(p.DistTags)
-	q.Versions = maps.Clone(p.Versions)
-	q.Time = maps.Clone(p.Time)
-	q.Users = maps.Clone(p.Users)
-	q.Attachments = maps.Clone(p.Attachments)
-	q.Fields = maps.Clone(p.Fields)
-	q.Maintainers = slices.Clone(p.Maintainers)
-	q.Unpublished = slices.Clone(p.Unpublished)
-	return &q
 }
 
 // approxSize estimates the memory a cached document takes.

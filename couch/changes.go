@@ -24,25 +24,19 @@ import (
 func (s *Packuments) PackumentRev(ctx context.Context, name string) (string, error) {
 	ctx, cancel := s.c.ctx(ctx)
 	defer cancel()
-	resp, err := s.raw(ctx, http.MethodHead, "/"+url.PathEscape(name), "")
+	op := "revision of package " + name
+	resp, err := s.c.do(ctx, rawRequest{method: http.MethodHead, path: dbPath(s.db.Name(), "/"+url.PathEscape(name)), op: op})
 	if err != nil {
-		return "", err
+		return "", err // a 404 is KindNotFound
 	}
 	resp.Body.Close()
-	switch resp.StatusCode {
-	case http.StatusOK:
-	case http.StatusNotFound:
-		return "", registry.E(registry.KindNotFound, "not_found")
-	default:
-		return "", registry.E(registry.KindUnavailable, "revision of package %s: CouchDB answered %d", name, resp.StatusCode)
-	}
 	if rev := strings.Trim(resp.Header.Get("ETag"), `"`); revRe.MatchString(rev) {
 		return rev, nil
 	}
 	// PouchDB Server only: its ETag is no revision.
 	s.c.wa.add(WorkaroundETagNotRev)
 	key, _ := json.Marshal(name)
-	resp, err = s.raw(ctx, http.MethodGet, "/_all_docs", url.Values{"key": {string(key)}}.Encode())
+	resp, err = s.c.do(ctx, rawRequest{method: http.MethodGet, path: dbPath(s.db.Name(), "/_all_docs"), query: url.Values{"key": {string(key)}}.Encode(), op: op})
 	if err != nil {
 		return "", err
 	}
@@ -55,9 +49,6 @@ func (s *Packuments) PackumentRev(ctx context.Context, name string) (string, err
 			} `json:"value"`
 		} `json:"rows"`
 	}
-	if resp.StatusCode != http.StatusOK {
-		return "", registry.E(registry.KindUnavailable, "revision of package %s: CouchDB answered %d", name, resp.StatusCode)
-	}
 	if err := json.NewDecoder(io.LimitReader(resp.Body, 1<<20)).Decode(&rows); err != nil {
 		return "", registry.Wrap(registry.KindUnavailable, err, "revision of package %s", name)
 	}
@@ -69,43 +60,6 @@ func (s *Packuments) PackumentRev(ctx context.Context, name string) (string, err
 
 // revRe is a CouchDB revision: generation and md5.
 var revRe = regexp.MustCompile(`^[0-9]+-[0-9a-f]{32}$`)
-
-// raw sends a request to the database without kivik (paths and queries
-// already escaped).
-func (s *Packuments) raw(ctx context.Context, method, path, query string) (*http.Response, error) {
-	return s.rawBody(ctx, method, path, query, nil)
-}
-
-// rawBody is raw with a JSON request body (nil for none).
-func (s *Packuments) rawBody(ctx context.Context, method, path, query string, body io.Reader) (*http.Response, error) {
-	u := *s.c.base
-	u.RawPath = u.EscapedPath() + "/" + url.PathEscape(s.db.Name()) + path
-	p, err := url.PathUnescape(u.RawPath)
-	if err != nil {
-		return nil, registry.Wrap(registry.KindInvalid, err, "bad path")
-	}
-	u.Path = p
-	u.RawQuery = query
-	req, err := http.NewRequestWithContext(ctx, method, u.String(), body)
-	if err != nil {
-		return nil, registry.Wrap(registry.KindInternal, err, "request")
-	}
-	req.Header.Set("Accept", "application/json")
-	if body != nil {
-		req.Header.Set("Content-Type", "application/json")
-	}
-	// No compression: a gzipped feed holds heartbeats and changes back in
-	// the server's compressor (PouchDB Server compresses everything).
-	req.Header.Set("Accept-Encoding", "identity")
-	if s.c.user != "" {
-		req.SetBasicAuth(s.c.user, s.c.password)
-	}
-	resp, err := s.c.http.Do(req)
-	if err != nil {
-		return nil, translate(err, method+" "+s.db.Name())
-	}
-	return resp, nil
-}
 
 // FollowChanges reads the database's continuous _changes feed from now
 // (since=now, with heartbeats). on is called with "" when the feed is open
@@ -153,7 +107,10 @@ func (s *Packuments) follow(ctx context.Context, heartbeat time.Duration, allDoc
 	idle := 3 * heartbeat
 	watchdog := time.AfterFunc(idle+s.c.timeout, cancel)
 	defer watchdog.Stop()
-	resp, err := s.raw(fctx, http.MethodGet, "/_changes", query)
+	resp, err := s.c.do(fctx, rawRequest{
+		method: http.MethodGet, path: dbPath(s.db.Name(), "/_changes"), query: query,
+		op: "changes feed of " + s.db.Name(), stream: true, // bounded by the watchdog
+	})
 	if err != nil {
 		if ctx.Err() != nil {
 			return nil
@@ -161,9 +118,6 @@ func (s *Packuments) follow(ctx context.Context, heartbeat time.Duration, allDoc
 		return err
 	}
 	defer resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		return registry.E(registry.KindUnavailable, "changes feed of %s: CouchDB answered %d", s.db.Name(), resp.StatusCode)
-	}
 	watchdog.Reset(idle)
 	on("", 0)
 	r := bufio.NewReaderSize(resp.Body, 64<<10)

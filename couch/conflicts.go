@@ -12,7 +12,6 @@ import (
 	"sort"
 
 	kivik "github.com/go-kivik/kivik/v4"
-	"github.com/go-kivik/kivik/v4/couchdb/chttp"
 
 	"github.com/couchnpm/couchnpm/registry"
 )
@@ -28,6 +27,11 @@ func (s *Packuments) GetPackument(ctx context.Context, name string) (*registry.P
 		return nil, translate(err, "read package "+name)
 	}
 	return &p, nil
+}
+
+// PeekPackument is GetPackument: each read decodes its own copy.
+func (s *Packuments) PeekPackument(ctx context.Context, name string) (*registry.Packument, error) {
+	return s.GetPackument(ctx, name)
 }
 
 // GetPackumentForWrite is GetPackument: nothing here caches, every read is
@@ -65,14 +69,11 @@ func (s *Packuments) PutPackument(ctx context.Context, p *registry.Packument) (r
 
 // putDoc PUTs a JSON document and reads CouchDB's answer.
 func (s *Packuments) putDoc(ctx context.Context, id string, body []byte) (registry.Written, error) {
-	resp, err := s.rawBody(ctx, http.MethodPut, "/"+url.PathEscape(id), "", bytes.NewReader(body))
+	resp, err := s.c.do(ctx, rawRequest{method: http.MethodPut, path: dbPath(s.db.Name(), "/"+url.PathEscape(id)), body: body, op: "write package " + id})
 	if err != nil {
 		return registry.Written{}, err
 	}
 	defer resp.Body.Close()
-	if err := chttp.ResponseError(resp); err != nil {
-		return registry.Written{}, translate(err, "write package "+id)
-	}
 	var ok struct {
 		Rev string `json:"rev"`
 	}
@@ -93,17 +94,15 @@ func (s *Packuments) Leaves(ctx context.Context, name string) ([]*registry.Packu
 	if len(winner.Conflicts) == 0 {
 		return []*registry.Packument{winner}, nil
 	}
-	ctx, cancel := s.c.ctx(ctx)
-	defer cancel()
 	revs, _ := json.Marshal(winner.Conflicts)
-	resp, err := s.raw(ctx, http.MethodGet, "/"+url.PathEscape(name), url.Values{"open_revs": {string(revs)}}.Encode())
+	resp, err := s.c.do(ctx, rawRequest{
+		method: http.MethodGet, path: dbPath(s.db.Name(), "/"+url.PathEscape(name)),
+		query: url.Values{"open_revs": {string(revs)}}.Encode(), op: "read the conflicting revisions of " + name,
+	})
 	if err != nil {
-		return nil, err
+		return nil, movedOn(err)
 	}
 	defer resp.Body.Close()
-	if err := chttp.ResponseError(resp); err != nil {
-		return nil, movedOn(translate(err, "read the conflicting revisions of "+name))
-	}
 	var rows []struct {
 		OK *registry.Packument `json:"ok"`
 	}
@@ -170,16 +169,11 @@ func (s *Packuments) Resolve(ctx context.Context, merged *registry.Packument, wr
 		docs[i] = del{ID: merged.ID, Rev: rev, Deleted: true}
 	}
 	body, _ := json.Marshal(map[string]any{"docs": docs})
-	cctx, cancel := s.c.ctx(ctx)
-	defer cancel()
-	resp, err := s.rawBody(cctx, http.MethodPost, "/_bulk_docs", "", bytes.NewReader(body))
+	resp, err := s.c.do(ctx, rawRequest{method: http.MethodPost, path: dbPath(s.db.Name(), "/_bulk_docs"), body: body, op: "delete the conflicting revisions of " + merged.ID})
 	if err != nil {
 		return err
 	}
 	defer resp.Body.Close()
-	if err := chttp.ResponseError(resp); err != nil {
-		return translate(err, "delete the conflicting revisions of "+merged.ID)
-	}
 	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 1<<20))
 	return nil
 }
@@ -188,19 +182,17 @@ func (s *Packuments) Resolve(ctx context.Context, merged *registry.Packument, wr
 // base64-encoded for an inline write. Tarballs of one publish are bounded
 // by the publish size limit, so holding one in memory is bounded too.
 func (s *Packuments) attachmentAt(ctx context.Context, id, name string, a registry.Attachment) (string, error) {
-	cctx, cancel := s.c.ctx(ctx)
-	defer cancel()
 	if a.FromName != "" {
 		name = a.FromName // kept aside: stored under its own name in that revision
 	}
-	resp, err := s.raw(cctx, http.MethodGet, "/"+url.PathEscape(id)+"/"+url.PathEscape(name), url.Values{"rev": {a.FromRev}}.Encode())
+	resp, err := s.c.do(ctx, rawRequest{
+		method: http.MethodGet, path: dbPath(s.db.Name(), "/"+url.PathEscape(id)+"/"+url.PathEscape(name)),
+		query: url.Values{"rev": {a.FromRev}}.Encode(), op: fmt.Sprintf("read %s of revision %s", name, a.FromRev),
+	})
 	if err != nil {
-		return "", err
+		return "", movedOn(err)
 	}
 	defer resp.Body.Close()
-	if err := chttp.ResponseError(resp); err != nil {
-		return "", movedOn(translate(err, fmt.Sprintf("read %s of revision %s", name, a.FromRev)))
-	}
 	var buf bytes.Buffer
 	enc := base64.NewEncoder(base64.StdEncoding, &buf)
 	if _, err := io.Copy(enc, resp.Body); err != nil {

@@ -21,6 +21,7 @@ import (
 	"github.com/go-kivik/kivik/v4/couchdb/chttp"
 	"github.com/rs/zerolog"
 
+	"github.com/couchnpm/couchnpm/internal/retry"
 	"github.com/couchnpm/couchnpm/registry"
 )
 
@@ -176,7 +177,7 @@ func (c *Client) Ping(ctx context.Context) error {
 // passes. Refused credentials end the wait at once: a 401 never heals.
 func (c *Client) WaitReady(ctx context.Context, maxWait time.Duration) error {
 	deadline := time.Now().Add(maxWait)
-	delay := 200 * time.Millisecond
+	backoff := retry.Backoff{First: 200 * time.Millisecond, Max: 5 * time.Second}
 	for attempt := 1; ; attempt++ {
 		// The credentials first: GET /_session carries CouchDB's reason
 		// for a refusal (HEAD /_up has no body), and costs one failed
@@ -194,17 +195,15 @@ func (c *Client) WaitReady(ctx context.Context, maxWait time.Duration) error {
 		if ctx.Err() != nil {
 			return ctx.Err()
 		}
+		delay := backoff.Next()
 		if time.Now().Add(delay).After(deadline) {
 			return fmt.Errorf("CouchDB at %s did not answer within %s: %s", c.URL(), maxWait, registry.ReasonOf(err))
 		}
 		c.log.Warn().Str("couchdb", c.URL()).Int("attempt", attempt).Dur("retry_in", delay).
 			Str("error", registry.ReasonOf(err)).Msg("waiting for CouchDB")
-		select {
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-time.After(delay):
+		if err := retry.Wait(ctx, delay); err != nil {
+			return err
 		}
-		delay = min(delay*2, 5*time.Second)
 	}
 }
 

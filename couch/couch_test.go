@@ -3,7 +3,6 @@ package couch
 import (
 	"context"
 	"io"
-	"net"
 	"net/http"
 	"net/http/httptest"
 	"net/netip"
@@ -61,15 +60,7 @@ func openTest(t *testing.T, url, user, password string) *Client {
 }
 
 func TestWaitReady(t *testing.T) {
-	closed := func() string { // a loopback port nothing listens on
-		l, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			t.Fatal(err)
-		}
-		addr := l.Addr().String()
-		l.Close()
-		return "http://" + addr
-	}
+	closed := func() string { return closedPort(t) }
 	tests := []struct {
 		name           string
 		url            func(srv *httptest.Server) string

@@ -6,6 +6,8 @@ import (
 	"io"
 	"net/http"
 	"net/url"
+	"slices"
+	"strings"
 
 	kivik "github.com/go-kivik/kivik/v4"
 
@@ -18,7 +20,14 @@ type Replication struct {
 	ID     string // _replicator document id
 	Source string // source database URL (may carry credentials)
 	Target string // target database URL as CouchDB itself reaches it
-	Owner  string // what couchnpm keeps it for: "mirror" (default) or "peer"
+	Owner  string // what couchnpm keeps it for: "mirror" (default) or a peer owner
+	// Scope is the database prefix of the registry that keeps the
+	// document. Several registries on one CouchDB may keep the same
+	// document (a shared system database such as _users, replicated from
+	// the same peer: two documents for one replication would fail as
+	// duplicates), so a document lists every scope that keeps it. Empty:
+	// not scoped (the mirror's document, whose id names its prefix).
+	Scope string
 }
 
 type replicatorDoc struct {
@@ -29,6 +38,7 @@ type replicatorDoc struct {
 	Continuous bool           `json:"continuous"`
 	Selector   map[string]any `json:"selector,omitempty"`
 	Owner      string         `json:"couchnpm"`
+	Scopes     []string       `json:"couchnpm_scopes,omitempty"`
 	// State fields written by the replicator itself (read back for status).
 	State       string          `json:"_replication_state,omitempty"`
 	StateTime   json.RawMessage `json:"_replication_state_time,omitempty"`
@@ -67,14 +77,23 @@ func (c *Client) EnsureReplication(ctx context.Context, r Replication) (changed 
 		if err != nil && kivik.HTTPStatus(err) != http.StatusNotFound {
 			return false, translate(err, "read the _replicator document")
 		}
-		if err == nil && cur.Source == r.Source && cur.Target == r.Target && cur.Continuous && (cur.Selector != nil) == (selector != nil) {
-			return false, nil
-		}
 		owner := r.Owner
 		if owner == "" {
 			owner = "mirror"
 		}
-		doc := replicatorDoc{ID: r.ID, Rev: cur.Rev, Source: r.Source, Target: r.Target, Continuous: true, Selector: selector, Owner: owner}
+		scoped := r.Scope == "" || (cur.Owner == owner && slices.Contains(cur.Scopes, r.Scope))
+		if err == nil && cur.Source == r.Source && cur.Target == r.Target && cur.Continuous && (cur.Selector != nil) == (selector != nil) && cur.Owner == owner && scoped {
+			return false, nil
+		}
+		var scopes []string
+		if cur.Owner == owner { // keep the other registries that keep it; a document of another owner (an older form) is taken over
+			scopes = cur.Scopes
+		}
+		if r.Scope != "" && !slices.Contains(scopes, r.Scope) {
+			scopes = append(slices.Clone(scopes), r.Scope)
+			slices.Sort(scopes)
+		}
+		doc := replicatorDoc{ID: r.ID, Rev: cur.Rev, Source: r.Source, Target: r.Target, Continuous: true, Selector: selector, Owner: owner, Scopes: scopes}
 		cctx, cancel = c.ctx(ctx)
 		_, err = db.Put(cctx, r.ID, doc)
 		cancel()
@@ -95,17 +114,9 @@ func (c *Client) EnsureReplication(ctx context.Context, r Replication) (changed 
 func (c *Client) ReplicationState(ctx context.Context, id string) (map[string]any, error) {
 	cctx, cancel := c.ctx(ctx)
 	defer cancel()
-	req, err := http.NewRequestWithContext(cctx, http.MethodGet, c.base.String()+"/_scheduler/docs/_replicator/"+url.PathEscape(id), nil)
+	resp, err := c.do(cctx, rawRequest{method: http.MethodGet, path: "/_scheduler/docs/_replicator/" + url.PathEscape(id), op: "read replication state", accept: anyStatus})
 	if err != nil {
-		return nil, registry.Wrap(registry.KindInternal, err, "build scheduler request")
-	}
-	if c.user != "" {
-		req.SetBasicAuth(c.user, c.password)
-	}
-	req.Header.Set("Accept", "application/json")
-	resp, err := c.http.Do(req)
-	if err != nil {
-		return nil, translate(err, "read replication state")
+		return nil, err
 	}
 	defer resp.Body.Close()
 	if resp.StatusCode == http.StatusOK {
@@ -146,18 +157,9 @@ func (c *Client) DBURL(base, role string) (string, error) {
 // replicationSelector is the selector to use on this server: nil on
 // PouchDB Server (no /_scheduler), noDesignDocs on CouchDB.
 func (c *Client) replicationSelector(ctx context.Context) (map[string]any, error) {
-	cctx, cancel := c.ctx(ctx)
-	defer cancel()
-	req, err := http.NewRequestWithContext(cctx, http.MethodGet, c.base.String()+"/_scheduler/jobs?limit=1", nil)
+	resp, err := c.do(ctx, rawRequest{method: http.MethodGet, path: "/_scheduler/jobs", query: "limit=1", op: "probe the replication scheduler", accept: anyStatus})
 	if err != nil {
-		return nil, registry.Wrap(registry.KindInternal, err, "build scheduler request")
-	}
-	if c.user != "" {
-		req.SetBasicAuth(c.user, c.password)
-	}
-	resp, err := c.http.Do(req)
-	if err != nil {
-		return nil, translate(err, "probe the replication scheduler")
+		return nil, err
 	}
 	defer resp.Body.Close()
 	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))
@@ -217,12 +219,16 @@ func (c *Client) ServerDBURL(base, name string) (string, error) {
 	if u.User == nil && c.user != "" {
 		u.User = url.UserPassword(c.user, c.password)
 	}
-	u.Path = trimSlash(u.Path) + "/" + url.PathEscape(name)
+	// RawPath keeps a "/" in the name (a prefix may have one) as %2F,
+	// escaped once.
+	u.RawPath = trimSlash(u.EscapedPath()) + "/" + url.PathEscape(name)
+	u.Path = trimSlash(u.Path) + "/" + name
 	return u.String(), nil
 }
 
-// ReplicationIDs lists the _replicator documents couchnpm keeps for owner.
-func (c *Client) ReplicationIDs(ctx context.Context, owner string) ([]string, error) {
+// ReplicationIDs lists the _replicator documents for which keep, given
+// the document's owner, scopes and target database name, says yes.
+func (c *Client) ReplicationIDs(ctx context.Context, keep func(owner string, scopes []string, targetDB string) bool) ([]string, error) {
 	cctx, cancel := c.ctx(ctx)
 	defer cancel()
 	rs := c.k.DB("_replicator").AllDocs(cctx, kivik.Param("include_docs", true))
@@ -230,30 +236,86 @@ func (c *Client) ReplicationIDs(ctx context.Context, owner string) ([]string, er
 	var ids []string
 	for rs.Next() {
 		var d replicatorDoc
-		if rs.ScanDoc(&d) == nil && d.Owner == owner {
+		if id, _ := rs.ID(); strings.HasPrefix(id, "_design/") {
+			continue
+		}
+		if rs.ScanDoc(&d) == nil && d.Owner != "" && keep(d.Owner, d.Scopes, targetDB(d.Target)) {
 			ids = append(ids, d.ID)
 		}
 	}
-	if err := rs.Err(); err != nil {
+	if err := rs.Err(); kivik.HTTPStatus(err) == http.StatusNotFound {
+		return nil, nil // no _replicator database: nothing to list
+	} else if err != nil {
 		return nil, translate(err, "list the _replicator documents")
 	}
 	return ids, nil
 }
 
-// DeleteReplication removes a _replicator document, which stops its
-// replication.
-func (c *Client) DeleteReplication(ctx context.Context, id string) error {
-	cctx, cancel := c.ctx(ctx)
-	defer cancel()
-	db := c.k.DB("_replicator")
-	rev, err := db.GetRev(cctx, id)
+// targetDB is the database name at the end of a replication target URL
+// ("" when unparseable).
+func targetDB(target string) string {
+	u, err := url.Parse(target)
 	if err != nil {
-		return translate(err, "read the _replicator document")
+		return ""
 	}
-	if _, err := db.Delete(cctx, id, rev); err != nil {
-		return translate(err, "delete the _replicator document")
+	p := trimSlash(u.EscapedPath())
+	name, err := url.PathUnescape(p[strings.LastIndex(p, "/")+1:])
+	if err != nil {
+		return ""
 	}
-	return nil
+	return name
+}
+
+// ReleaseReplication takes scope off the _replicator document id: the
+// document is deleted, which stops its replication, once no scope keeps
+// it any more (or when it has none: a document of the older, unscoped
+// form). A document already gone, or kept only by other scopes, is left
+// as it is.
+func (c *Client) ReleaseReplication(ctx context.Context, id, scope string) (deleted bool, err error) {
+	db := c.k.DB("_replicator")
+	for range 5 {
+		cctx, cancel := c.ctx(ctx)
+		var doc map[string]any // kept whole: a rewrite must not drop what it does not know
+		err := db.Get(cctx, id).ScanDoc(&doc)
+		cancel()
+		if kivik.HTTPStatus(err) == http.StatusNotFound {
+			return false, nil
+		}
+		if err != nil {
+			return false, translate(err, "read the _replicator document")
+		}
+		var rest []string
+		scopes, _ := doc["couchnpm_scopes"].([]any)
+		for _, s := range scopes {
+			if s, ok := s.(string); ok && s != scope {
+				rest = append(rest, s)
+			}
+		}
+		if len(scopes) > 0 && len(rest) == len(scopes) {
+			return false, nil // not (or no longer) kept by scope: not ours to touch
+		}
+		rev, _ := doc["_rev"].(string)
+		cctx, cancel = c.ctx(ctx)
+		if len(rest) == 0 {
+			_, err = db.Delete(cctx, id, rev)
+		} else {
+			for k := range doc {
+				if strings.HasPrefix(k, "_") && k != "_id" && k != "_rev" {
+					delete(doc, k) // the replicator's own fields (PouchDB Server writes them)
+				}
+			}
+			doc["couchnpm_scopes"] = rest
+			_, err = db.Put(cctx, id, doc)
+		}
+		cancel()
+		if err == nil {
+			return len(rest) == 0, nil
+		}
+		if kivik.HTTPStatus(err) != http.StatusConflict {
+			return false, translate(err, "release the _replicator document")
+		}
+	}
+	return false, registry.E(registry.KindConflict, "the _replicator document kept changing")
 }
 
 // IsCouchDB tells Apache CouchDB (which has /_scheduler) from PouchDB

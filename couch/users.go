@@ -1,7 +1,6 @@
 package couch
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"io"
@@ -250,34 +249,30 @@ func (u *Users) CreateUser(ctx context.Context, name, password, email string) er
 // CouchDB ignores the header; there, turn its lockout off
 // (deploy/couchdb.ini) and let couchnpm's limits work.
 func (u *Users) CheckPassword(ctx context.Context, name, password string, from netip.Addr) error {
-	ctx, cancel := u.c.ctx(ctx)
-	defer cancel()
 	body, _ := json.Marshal(map[string]string{"name": name, "password": password})
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, u.c.base.String()+"/_session", bytes.NewReader(body))
-	if err != nil {
-		return registry.Wrap(registry.KindInternal, err, "build session request")
-	}
-	req.Header.Set("Content-Type", "application/json")
-	req.Header.Set("Accept", "application/json")
+	hdr := http.Header{}
 	if from.IsValid() {
-		req.Header.Set("X-Forwarded-For", from.Unmap().String())
+		hdr.Set("X-Forwarded-For", from.Unmap().String())
 	}
-	resp, err := u.c.http.Do(req)
+	resp, err := u.c.do(ctx, rawRequest{
+		method: http.MethodPost, path: "/_session", body: body, header: hdr, asUser: true, op: "check password",
+		accept: func(status int) bool {
+			return status == http.StatusOK || status == http.StatusUnauthorized || status == http.StatusForbidden
+		},
+	})
 	if err != nil {
-		return translate(err, "check password")
+		return err
 	}
 	defer resp.Body.Close()
 	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))
 	switch {
 	case resp.StatusCode == http.StatusOK:
 		return nil
-	case resp.StatusCode == http.StatusUnauthorized:
-		return registry.E(registry.KindUnauthorized, "name or password is incorrect")
 	case resp.StatusCode == http.StatusForbidden:
 		// CouchDB's lockout (the only 403 of POST /_session).
 		u.c.log.Warn().Str("user", name).Msg("CouchDB refuses this user's logins after repeated failures (its chttpd_auth_lockout); see deploy/couchdb.ini")
 		return registry.E(registry.KindTooManyRequests, "too many failed login attempts for this account; try again in a few minutes")
-	default:
-		return registry.E(registry.KindUnavailable, "check password: CouchDB answered %d", resp.StatusCode)
+	default: // 401: accept lets no other status through
+		return registry.E(registry.KindUnauthorized, "name or password is incorrect")
 	}
 }

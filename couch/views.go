@@ -64,16 +64,17 @@ func (s *Packuments) SearchTerm(ctx context.Context, term string, prefix bool, l
 
 // StarredBy implements registry.PackageIndex on the starredByUser view.
 func (s *Packuments) StarredBy(ctx context.Context, user string) ([]string, error) {
-	return s.names(ctx, "starredByUser", user)
+	return s.names(ctx, "starredByUser", map[string]any{"key": user})
 }
 
 // MaintainedBy implements registry.PackageIndex on the byMaintainer view.
 func (s *Packuments) MaintainedBy(ctx context.Context, user string) ([]string, error) {
-	return s.names(ctx, "byMaintainer", user)
+	return s.names(ctx, "byMaintainer", map[string]any{"key": user})
 }
 
-func (s *Packuments) names(ctx context.Context, view, key string) ([]string, error) {
-	rows, err := queryView[string](ctx, s.c, s.db, view, map[string]any{"key": key})
+// names reads the values of a view whose values are package names.
+func (s *Packuments) names(ctx context.Context, view string, params map[string]any) ([]string, error) {
+	rows, err := queryView[string](ctx, s.c, s.db, view, params)
 	if err != nil {
 		return nil, err
 	}
@@ -102,13 +103,5 @@ func (s *Packuments) Conflicted(ctx context.Context, limit int) ([]string, error
 // packages, newest first (the modified view, read backwards). Tombstones
 // are included; readers skip what they cannot open.
 func (s *Packuments) RecentlyModified(ctx context.Context, limit int) ([]string, error) {
-	rows, err := queryView[string](ctx, s.c, s.db, "modified", map[string]any{"descending": true, "limit": limit})
-	if err != nil {
-		return nil, err
-	}
-	out := make([]string, len(rows))
-	for i, r := range rows {
-		out[i] = r.Value
-	}
-	return out, nil
+	return s.names(ctx, "modified", map[string]any{"descending": true, "limit": limit})
 }

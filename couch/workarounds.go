@@ -15,7 +15,7 @@ const (
 	WorkaroundStaleWrite403    = "stale_write_403"      // PutPackument: a stale write refused by validate_doc_update is a conflict
 	WorkaroundNoScheduler      = "no_scheduler"         // no /_scheduler: replications without a selector
 	WorkaroundNoSchedulerState = "no_scheduler_state"   // replication state read from the _replicator document
-	WorkaroundNoNodeConfig     = "no_node_config"       // no /_node/_local/_config: max_document_size not checked
+	WorkaroundNoNodeConfig     = "no_node_config"       // no /_node/_local/_config: the size limits not checked (serve, couchnpm doctor)
 	WorkaroundDesignDocSweep   = "foreign_ddoc_removed" // an upstream design document slipped through (no selector)
 )
 

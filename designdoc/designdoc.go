@@ -37,6 +37,7 @@ var packumentViews = map[string]string{
 	"byKeyword":     "byKeyword.map.js",
 	"search":        "search.map.js",
 	"conflicts":     "conflicts.map.js",
+	"largest":       "largest.map.js",
 }
 
 // All returns the design documents, in a stable order: packages, mirror, tokens, audit.
@@ -45,7 +46,7 @@ func All() []Doc {
 	return []Doc{
 		newDoc("packages", map[string]any{
 			"language":            "javascript",
-			"views":               views(packumentViews),
+			"views":               views(withView(packumentViews, "dependents", "dependents.map.js")),
 			"validate_doc_update": source("packages_validate_doc_update.js"),
 		}),
 		newDoc("mirror", map[string]any{
@@ -67,6 +68,17 @@ func newDoc(db string, body map[string]any) Doc {
 	h := hashBody(body)
 	body[hashField] = h
 	return Doc{DB: db, ID: ID, Body: body, Hash: h}
+}
+
+// withView is views plus one: the packages database has views the mirror
+// does not need (dependents: the web UI lists private dependents only).
+func withView(views map[string]string, name, file string) map[string]string {
+	out := make(map[string]string, len(views)+1)
+	for k, v := range views {
+		out[k] = v
+	}
+	out[name] = file
+	return out
 }
 
 func views(files map[string]string) map[string]any {

@@ -299,9 +299,9 @@ func TestHashFollowsBody(t *testing.T) {
 }
 
 func TestDesignDocumentContents(t *testing.T) {
-	packumentViewNames := []string{"byKeyword", "byMaintainer", "byName", "conflicts", "modified", "search", "starredByUser"}
+	packumentViewNames := []string{"byKeyword", "byMaintainer", "byName", "conflicts", "largest", "modified", "search", "starredByUser"}
 	want := map[string][]string{
-		"packages": packumentViewNames,
+		"packages": {"byKeyword", "byMaintainer", "byName", "conflicts", "dependents", "largest", "modified", "search", "starredByUser"},
 		"mirror":   packumentViewNames,
 		"tokens":   {"byUser"},
 		"audit":    nil, // read by id ranges only
@@ -359,9 +359,9 @@ func TestEveryEmbeddedFileIsUsed(t *testing.T) {
 
 func TestJavaScriptIsValid(t *testing.T) {
 	fns := allFunctions(t)
-	// The packument views twice (packages, mirror), the packages VDU,
-	// tokens/byUser, the audit VDU.
-	if want := 2*len(packumentViews) + 3; len(fns) != want {
+	// The packument views twice (packages, mirror), packages/dependents,
+	// the packages VDU, tokens/byUser, the audit VDU.
+	if want := 2*len(packumentViews) + 4; len(fns) != want {
 		t.Errorf("got %d functions, want %d", len(fns), want)
 	}
 	for name, src := range fns {
@@ -1119,6 +1119,23 @@ func TestViews(t *testing.T) {
 			conflicted["_conflicts"] = []any{"2-aaaa", "2-bbbb"}
 			check("conflicts", conflicted, [][2]any{{conflicted["_id"], float64(2)}})
 
+			// largest: only documents of 256 KB and more, keyed by the size
+			// of their body without attachments
+			check("largest", doc, nil)
+			big := sampleDoc()
+			delete(big, "_attachments")
+			big["readme"] = strings.Repeat("x", 300000)
+			var body bytes.Buffer
+			enc := json.NewEncoder(&body)
+			enc.SetEscapeHTML(false)
+			if err := enc.Encode(big); err != nil {
+				t.Fatal(err)
+			}
+			want := float64(body.Len() - 1) // without the encoder's newline
+			check("largest", big, [][2]any{{want, nil}})
+			big["_attachments"] = map[string]any{"left-pad-2.0.0.tgz": map[string]any{"stub": true, "length": 1234, "digest": "md5-abc", "content_type": "application/octet-stream"}}
+			check("largest", big, [][2]any{{want, nil}})
+
 			// tombstones: only "modified" still sees them
 			tomb := tombstone(sampleDoc(), "2024-05-01T00:00:00.000Z")
 			for _, v := range []string{"byName", "byMaintainer", "starredByUser", "byKeyword", "search"} {
@@ -1234,6 +1251,61 @@ func TestAuditValidateDocUpdate(t *testing.T) {
 			msg, _ := res["forbidden"].(string)
 			if !strings.Contains(msg, tc.want) {
 				t.Fatalf("want a refusal containing %q, got %v", tc.want, res)
+			}
+		})
+	}
+}
+
+func TestDependentsView(t *testing.T) {
+	doc := packument("app", "1.0.0", "2.0.0")
+	vs := doc["versions"].(map[string]any)
+	vs["1.0.0"].(map[string]any)["dependencies"] = map[string]any{"old-dep": "^1"}
+	vs["2.0.0"].(map[string]any)["dependencies"] = map[string]any{"left-pad": "^1", "@acme/util": "2.x"}
+	vs["2.0.0"].(map[string]any)["peerDependencies"] = map[string]any{"react": ">=18", "left-pad": "*"}
+	vs["2.0.0"].(map[string]any)["optionalDependencies"] = map[string]any{"fsevents": "*"}
+	vs["2.0.0"].(map[string]any)["devDependencies"] = map[string]any{"jest": "*"}
+	public := map[string]any{"name": "app", "restricted": false}
+	sorted := func(rows [][2]any) [][2]any {
+		sort.Slice(rows, func(i, j int) bool { return rows[i][0].(string) < rows[j][0].(string) })
+		return rows
+	}
+	for _, tc := range []struct {
+		name string
+		doc  map[string]any
+		want [][2]any
+	}{
+		{"latest version's runtime, optional and peer dependencies, once each", doc,
+			[][2]any{{"@acme/util", public}, {"fsevents", public}, {"left-pad", public}, {"react", public}}},
+		{"restricted is marked", func() map[string]any {
+			d := packument("app", "1.0.0", "2.0.0")
+			d["access"] = "restricted"
+			d["versions"] = vs
+			return d
+		}(),
+			[][2]any{{"@acme/util", map[string]any{"name": "app", "restricted": true}}, {"fsevents", map[string]any{"name": "app", "restricted": true}},
+				{"left-pad", map[string]any{"name": "app", "restricted": true}}, {"react", map[string]any{"name": "app", "restricted": true}}}},
+		{"latest tag wins over the newest version", func() map[string]any {
+			d := packument("app", "1.0.0", "2.0.0")
+			d["versions"] = vs
+			d["dist-tags"] = map[string]any{"latest": "1.0.0"}
+			return d
+		}(),
+			[][2]any{{"old-dep", public}}},
+		{"tombstone", tombstone(packument("app", "1.0.0"), "2024-05-01T00:00:00.000Z"), nil},
+		{"design document", map[string]any{"_id": "_design/x", "name": "x", "versions": vs}, nil},
+		{"dependencies as an array", func() map[string]any {
+			d := packument("odd", "1.0.0")
+			d["versions"].(map[string]any)["1.0.0"].(map[string]any)["dependencies"] = []any{"a", "b"}
+			return d
+		}(), nil},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			got := sorted(emitsOf(t, "packages", "dependents", tc.doc))
+			if len(got) == 0 && len(tc.want) == 0 {
+				return
+			}
+			if !reflect.DeepEqual(got, tc.want) {
+				t.Errorf("got %v, want %v", got, tc.want)
 			}
 		})
 	}

@@ -106,13 +106,13 @@ func (c *Counter) Run(ctx context.Context, every time.Duration) {
 		case <-ctx.Done():
 			fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
 			if err := c.Flush(fctx); err != nil {
-				c.log.Warn().Str("error", err.Error()).Msg("download counts lost at shutdown")
+				c.log.Warn().Err(err).Msg("download counts lost at shutdown")
 			}
 			cancel()
 			return
 		case <-t.C:
 			if err := c.Flush(ctx); err != nil {
-				c.log.Warn().Str("error", err.Error()).Msg("download counts not flushed; kept for the next try")
+				c.log.Warn().Err(err).Msg("download counts not flushed; kept for the next try")
 			}
 		}
 	}

@@ -79,15 +79,14 @@ func recordAudit(rec auditlog.Recorder) mux.MiddlewareFunc {
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			n := &auditNote{}
 			r = r.WithContext(context.WithValue(r.Context(), auditKey{}, n))
-			sw := &recorder{ResponseWriter: w}
-			next.ServeHTTP(sw, r)
+			next.ServeHTTP(w, r)
 			auth, _ := r.Context().Value(authKey{}).(authResult)
 			if n.skip || (n.action == "" && !refusedCredentials(auth.err)) {
 				return
 			}
-			status := sw.status
-			if status == 0 {
-				status = http.StatusOK
+			status := http.StatusOK
+			if ex := exchangeOf(r); ex != nil { // the chain's one wrapper saw the answer
+				status = ex.statusOr(http.StatusOK)
 			}
 			ev := auditlog.Event{
 				Actor: n.actor, Address: remoteAddr(r).String(), RequestID: w.Header().Get("X-Request-Id"),

@@ -47,6 +47,10 @@ func (s *recordingStore) GetPackumentForWrite(ctx context.Context, name string) 
 	return s.GetPackument(ctx, name)
 }
 
+func (s *recordingStore) PeekPackument(ctx context.Context, name string) (*registry.Packument, error) {
+	return s.GetPackument(ctx, name)
+}
+
 func (s *recordingStore) GetPackument(ctx context.Context, name string) (*registry.Packument, error) {
 	s.note(name, "")
 	return s.MemStore.GetPackument(ctx, name)

@@ -62,14 +62,24 @@ func (s *Server) downloadsRequest(w http.ResponseWriter, r *http.Request, period
 	return name, from, to, true
 }
 
-func (s *Server) downloadsPoint(w http.ResponseWriter, r *http.Request) {
-	name, from, to, ok := s.downloadsRequest(w, r, mux.Vars(r)["period"])
+// downloadDays reads the daily counts of the package and period in the
+// URL; ok false: the answer is written.
+func (s *Server) downloadDays(w http.ResponseWriter, r *http.Request) (name string, from, to time.Time, days []downloads.DayCount, ok bool) {
+	name, from, to, ok = s.downloadsRequest(w, r, mux.Vars(r)["period"])
 	if !ok {
-		return
+		return name, from, to, nil, false
 	}
 	days, err := s.cfg.Downloads.Days(r.Context(), name, from, to)
 	if err != nil {
 		writeError(w, r, err)
+		return name, from, to, nil, false
+	}
+	return name, from, to, days, true
+}
+
+func (s *Server) downloadsPoint(w http.ResponseWriter, r *http.Request) {
+	name, from, to, days, ok := s.downloadDays(w, r)
+	if !ok {
 		return
 	}
 	var total int64
@@ -80,13 +90,8 @@ func (s *Server) downloadsPoint(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) downloadsRange(w http.ResponseWriter, r *http.Request) {
-	name, from, to, ok := s.downloadsRequest(w, r, mux.Vars(r)["period"])
+	name, from, to, days, ok := s.downloadDays(w, r)
 	if !ok {
-		return
-	}
-	days, err := s.cfg.Downloads.Days(r.Context(), name, from, to)
-	if err != nil {
-		writeError(w, r, err)
 		return
 	}
 	if days == nil {

@@ -24,7 +24,7 @@ import (
 )
 
 // npmPublishBody is what npm 10 sends for `npm publish`.
-func npmPublishBody(t *testing.T, name, version, tag string, tgz []byte) string {
+func npmPublishBody(t testing.TB, name, version, tag string, tgz []byte) string {
 	t.Helper()
 	s1 := sha1.Sum(tgz) //nolint:gosec
 	s512 := sha512.Sum512(tgz)

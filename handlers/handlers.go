@@ -25,6 +25,9 @@ type Registry interface {
 	// PackumentForWrite is Packument for a read that precedes a write:
 	// the private package only (never the mirror), its current revision.
 	PackumentForWrite(ctx context.Context, user registry.Identity, name string) (*registry.Packument, error)
+	// SharedPackument is Packument for reading and rendering only: the
+	// result may be the packument cache's own copy; never modify it.
+	SharedPackument(ctx context.Context, user registry.Identity, name string) (*registry.Packument, error)
 	Tarball(ctx context.Context, user registry.Identity, name, file string, head bool) (*registry.Tarball, error)
 	Publish(ctx context.Context, user registry.Identity, name string, body *registry.PublishBody) error
 }
@@ -91,6 +94,9 @@ type Config struct {
 	Attestations AttestationReader
 	Pages        Pages     // web UI for browsers (pages.go); nil: none
 	Downloads    Downloads // download counts (downloads.go); nil: not counted, API 404
+	// IsAdmin tells who sees the admin-only details of the status
+	// endpoints (peer host names, error texts); nil: nobody.
+	IsAdmin func(name string) bool
 }
 
 // Services are what the routes call. Every one is required: New refuses a
@@ -153,13 +159,6 @@ func New(cfg Config, svc Services, log zerolog.Logger) (http.Handler, error) {
 	r := mux.NewRouter()
 	// Match on the escaped path, so "@scope%2fname" stays one segment.
 	r.UseEncodedPath()
-	r.Use(logRequests(log), authenticate(accounts, s.limiter))
-	if cfg.AuditLog != nil {
-		r.Use(recordAudit(cfg.AuditLog)) // auditlog.go
-	}
-	if cfg.Observer != nil {
-		r.Use(observeRequests(cfg.Observer)) // metrics.go
-	}
 
 	api := r.PathPrefix("/-/").Subrouter()
 	api.HandleFunc("/ping", s.ping).Methods(http.MethodGet, http.MethodHead)
@@ -194,19 +193,11 @@ func New(cfg Config, svc Services, log zerolog.Logger) (http.Handler, error) {
 	r.MethodNotAllowedHandler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusMethodNotAllowed, map[string]string{"error": "method not allowed", "reason": r.Method + " is not supported here"})
 	})
-	if cfg.AuditLog != nil { // refused credentials on unknown paths too
-		r.NotFoundHandler = recordAudit(cfg.AuditLog)(r.NotFoundHandler)
-	}
-	// mux's own NotFound/MethodNotAllowed bypass r.Use middleware; wrap
-	// the router so those requests are logged too.
-	// harden: nosniff and HTML headers, dot segments, login limiter (hardening.go).
-	return harden(withFallbackLogging(r, log, accounts, s.limiter), log), nil
-}
-
-func withFallbackLogging(r *mux.Router, log zerolog.Logger, accounts Accounts, lim *loginLimiter) http.Handler {
-	r.NotFoundHandler = logRequests(log)(authenticate(accounts, lim)(r.NotFoundHandler))
-	r.MethodNotAllowedHandler = logRequests(log)(r.MethodNotAllowedHandler)
-	return r
+	// The one middleware chain (chain.go): logging, metrics, recovery,
+	// security headers, authentication and audit for every request, mux's
+	// own 404 and 405 included; its password checks share the routes'
+	// login limiter.
+	return chain(r, log, accounts, cfg.AuditLog, cfg.Observer, s.limiter), nil
 }
 
 func (s *Server) notFound(w http.ResponseWriter, r *http.Request) {
@@ -233,6 +224,12 @@ func (s *Server) replicationStatus(w http.ResponseWriter, r *http.Request) {
 		st, at := s.cfg.Peers.Status()
 		if st != nil {
 			out.Peers = st
+		}
+		// Peer host names and error texts (URLs) are for admins only.
+		if user, err := identity(r); err != nil || user.Anonymous() || s.cfg.IsAdmin == nil || !s.cfg.IsAdmin(user.Name) {
+			for i := range out.Peers {
+				out.Peers[i] = out.Peers[i].Public(i)
+			}
 		}
 		if !at.IsZero() {
 			out.CheckedAt = &at

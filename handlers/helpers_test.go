@@ -60,6 +60,11 @@ func (f *fakeRegistry) Packument(_ context.Context, user registry.Identity, name
 	return p, nil
 }
 
+// SharedPackument is Packument.
+func (f *fakeRegistry) SharedPackument(ctx context.Context, user registry.Identity, name string) (*registry.Packument, error) {
+	return f.Packument(ctx, user, name)
+}
+
 // PackumentForWrite is Packument, counted: the fake has no mirror.
 func (f *fakeRegistry) PackumentForWrite(ctx context.Context, user registry.Identity, name string) (*registry.Packument, error) {
 	f.mu.Lock()

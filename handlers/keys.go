@@ -35,7 +35,7 @@ func (s *Server) keys(w http.ResponseWriter, r *http.Request) {
 	if s.cfg.UpstreamKeys != nil {
 		up, err := s.cfg.UpstreamKeys.PublicKeys(r.Context())
 		if err != nil {
-			zerolog.Ctx(r.Context()).Warn().Str("error", err.Error()).Msg("serving the signing keys without the upstream's")
+			zerolog.Ctx(r.Context()).Warn().Err(err).Msg("serving the signing keys without the upstream's")
 		}
 		seen := map[string]bool{}
 		for _, k := range own {

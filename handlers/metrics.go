@@ -1,7 +1,6 @@
 package handlers
 
 import (
-	"net/http"
 	"strings"
 	"time"
 
@@ -15,47 +14,10 @@ type RequestObserver interface {
 	ObserveRequest(route, method string, status int, d time.Duration)
 }
 
-// observeRequests reports every routed request to o.
-func observeRequests(o RequestObserver) mux.MiddlewareFunc {
-	return func(next http.Handler) http.Handler {
-		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-			start := time.Now()
-			sw := &statusWriter{ResponseWriter: w}
-			next.ServeHTTP(sw, r)
-			status := sw.status
-			if status == 0 {
-				status = http.StatusOK
-			}
-			o.ObserveRequest(routeLabel(r), r.Method, status, time.Since(start))
-		})
-	}
-}
-
-type statusWriter struct {
-	http.ResponseWriter
-	status int
-}
-
-func (s *statusWriter) WriteHeader(status int) {
-	if s.status == 0 {
-		s.status = status
-	}
-	s.ResponseWriter.WriteHeader(status)
-}
-
-func (s *statusWriter) Write(b []byte) (int, error) {
-	if s.status == 0 {
-		s.status = http.StatusOK
-	}
-	return s.ResponseWriter.Write(b)
-}
-
-func (s *statusWriter) Unwrap() http.ResponseWriter { return s.ResponseWriter }
-
 // routeLabel is the matched route's template with the variables' patterns
-// cut out: "/{pkg}/-/{file}".
-func routeLabel(r *http.Request) string {
-	route := mux.CurrentRoute(r)
+// cut out: "/{pkg}/-/{file}"; "unmatched" for none (404, 405, dot
+// segments).
+func routeLabel(route *mux.Route) string {
 	if route == nil {
 		return "unmatched"
 	}

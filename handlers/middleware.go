@@ -7,90 +7,11 @@ import (
 	"net/http"
 	"net/netip"
 	"strings"
-	"time"
 
 	"github.com/rs/zerolog"
 
 	"github.com/couchnpm/couchnpm/registry"
 )
-
-// recorder remembers the status and counts the bytes of a response.
-type recorder struct {
-	http.ResponseWriter
-	status int
-	bytes  int64
-}
-
-func (r *recorder) WriteHeader(status int) {
-	if r.status == 0 {
-		r.status = status
-	}
-	r.ResponseWriter.WriteHeader(status)
-}
-
-func (r *recorder) Write(b []byte) (int, error) {
-	if r.status == 0 {
-		r.status = http.StatusOK
-	}
-	n, err := r.ResponseWriter.Write(b)
-	r.bytes += int64(n)
-	return n, err
-}
-
-// Unwrap lets http.ResponseController reach the real writer (flushes,
-// deadlines).
-func (r *recorder) Unwrap() http.ResponseWriter { return r.ResponseWriter }
-
-// logRequests gives every request an id and a logger, and writes one line
-// per request. Paths are logged with secrets cut out; headers never are.
-func logRequests(base zerolog.Logger) func(http.Handler) http.Handler {
-	return func(next http.Handler) http.Handler {
-		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-			start := time.Now()
-			id := r.Header.Get("X-Request-Id")
-			if !validRequestID(id) {
-				id = newRequestID()
-			}
-			w.Header().Set("X-Request-Id", id)
-			ctxLog := base.With().Str("req_id", id).Logger()
-			r = r.WithContext(ctxLog.WithContext(r.Context()))
-			// The context's logger, not a copy: authenticate adds the user
-			// to it (UpdateContext) and the request line must carry it.
-			log := zerolog.Ctx(r.Context())
-			rec := &recorder{ResponseWriter: w}
-			defer func() {
-				p := recover()
-				if p == http.ErrAbortHandler { //nolint:errorlint // the sentinel is panicked, not wrapped
-					// A response cut short on purpose (a tarball stream
-					// that failed verification): log it, then let
-					// net/http drop the connection.
-					log.Warn().Str("method", r.Method).Str("path", redactPath(r.URL.EscapedPath())).
-						Int64("bytes", rec.bytes).Str("remote", r.RemoteAddr).Msg("response aborted")
-					panic(p)
-				}
-				if p != nil {
-					log.Error().Interface("panic", p).Str("path", redactPath(r.URL.EscapedPath())).Msg("handler panicked")
-					if rec.status == 0 {
-						writeJSON(rec, http.StatusInternalServerError, map[string]string{"error": "internal error", "reason": "internal error"})
-					}
-				}
-				status := rec.status
-				if status == 0 {
-					status = http.StatusOK
-				}
-				ev := log.Info()
-				if status >= 500 {
-					ev = log.Warn()
-				}
-				ev.Str("method", r.Method).Str("path", redactPath(r.URL.EscapedPath())).
-					Int("status", status).Int64("bytes", rec.bytes).
-					Float64("duration_ms", float64(time.Since(start).Microseconds())/1000).
-					Str("remote", r.RemoteAddr).Msg("request")
-			}()
-			next.ServeHTTP(rec, r)
-		})
-	}
-}
 
 func validRequestID(id string) bool {
 	if id == "" || len(id) > 64 {

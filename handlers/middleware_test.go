@@ -158,7 +158,7 @@ func TestTokenPathsNeverLogged(t *testing.T) {
 }
 
 // authenticate adds the user to the request's logger (zerolog's
-// UpdateContext), but logRequests writes the access line with its own copy
+// UpdateContext), but frontDoor writes the access line with its own copy
 // of the logger, so the line never names the user.
 func TestRequestLogNamesUser(t *testing.T) {
 	e := newEnv(t, zerolog.InfoLevel)

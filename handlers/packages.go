@@ -61,7 +61,7 @@ func (s *Server) packument(w http.ResponseWriter, r *http.Request) {
 		// not leak into them (dependency confusion).
 		p, err = s.reg.PackumentForWrite(r.Context(), user, name)
 	} else {
-		p, err = s.reg.Packument(r.Context(), user, name)
+		p, err = s.reg.SharedPackument(r.Context(), user, name) // read and rendered only
 	}
 	if err != nil {
 		writeError(w, r, err)
@@ -111,7 +111,7 @@ func (s *Server) version(w http.ResponseWriter, r *http.Request) {
 		writeError(w, r, registry.E(registry.KindInvalid, "invalid version in the URL"))
 		return
 	}
-	p, err := s.reg.Packument(r.Context(), user, name)
+	p, err := s.reg.SharedPackument(r.Context(), user, name) // read and rendered only
 	if err != nil {
 		writeError(w, r, err)
 		return
@@ -148,26 +148,50 @@ func (s *Server) tarball(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	head := r.Method == http.MethodHead
-	t, err := s.reg.Tarball(r.Context(), user, name, file, head)
+	// A revalidation (If-None-Match) asks for the digest first: known from
+	// the packument, it costs no CouchDB request, and a match no body.
+	inm := r.Header.Get("If-None-Match")
+	t, err := s.reg.Tarball(r.Context(), user, name, file, head || inm != "")
 	if err != nil {
 		writeError(w, r, err)
 		return
 	}
-	if t.Body != nil {
-		defer t.Body.Close()
-	}
 	h := w.Header()
-	h.Set("Content-Type", "application/octet-stream")
+	h["Content-Type"] = octetStream
 	// A version's tarball never changes: its number is burned forever.
-	h.Set("Cache-Control", cacheControl(user, "max-age=31536000, immutable"))
-	if t.Digest != "" {
-		h.Set("ETag", `"`+t.Digest+`"`)
+	if user.Anonymous() {
+		h["Cache-Control"] = publicImmutable
+	} else {
+		h["Cache-Control"] = privateImmutable
 	}
+	if t.Digest != "" {
+		h["Etag"] = []string{`"` + t.Digest + `"`}
+		if inm != "" && etagMatches(inm, `"`+t.Digest+`"`) {
+			closeTarball(t)
+			w.WriteHeader(http.StatusNotModified)
+			return
+		}
+	}
+	if inm != "" && !head {
+		closeTarball(t)
+		if t, err = s.reg.Tarball(r.Context(), user, name, file, false); err != nil {
+			writeError(w, r, err)
+			return
+		}
+	}
+	defer closeTarball(t)
 	if t.Size >= 0 {
-		h.Set("Content-Length", strconv.FormatInt(t.Size, 10))
+		h["Content-Length"] = []string{strconv.FormatInt(t.Size, 10)}
 	}
 	if head {
 		w.WriteHeader(http.StatusOK)
+		return
+	}
+	if t.Data != nil { // from memory: complete, verified when it was kept
+		w.WriteHeader(http.StatusOK)
+		if _, err := w.Write(t.Data); err == nil {
+			s.countDownload(name, file) // downloads.go
+		}
 		return
 	}
 	// The first chunk is read before the status goes out, so that a store
@@ -209,6 +233,20 @@ func (s *Server) tarball(w http.ResponseWriter, r *http.Request) {
 		panic(http.ErrAbortHandler)
 	}
 	s.countDownload(name, file) // downloads.go
+}
+
+// Shared header values of tarball responses (never modified).
+var (
+	octetStream      = []string{"application/octet-stream"}
+	publicImmutable  = []string{"public, max-age=31536000, immutable"}
+	privateImmutable = []string{"private, max-age=31536000, immutable"}
+)
+
+func closeTarball(t *registry.Tarball) {
+	if t.Body != nil {
+		t.Body.Close()
+		t.Body = nil
+	}
 }
 
 func (s *Server) publish(w http.ResponseWriter, r *http.Request) {

@@ -361,7 +361,7 @@ func TestNotFoundAndInvalid(t *testing.T) {
 		{"unknown scoped package", "GET", "/@s/nope", http.StatusNotFound, "not_found"},
 		{"tarball of another package", "GET", "/foo/-/bar-1.0.0.tgz", http.StatusNotFound, "not_found"},
 		{"missing tarball version", "GET", "/foo/-/foo-9.9.9.tgz", http.StatusNotFound, "not_found"},
-		{"tarball traversal", "GET", "/foo/-/..%2ffoo-1.0.0.tgz", http.StatusBadRequest, ""}, // a ".." segment once decoded (hardening.go)
+		{"tarball traversal", "GET", "/foo/-/..%2ffoo-1.0.0.tgz", http.StatusBadRequest, ""}, // a ".." segment once decoded (chain.go)
 		{"unknown api endpoint", "GET", "/-/nope", http.StatusNotFound, "not_found"},
 		{"too many segments", "GET", "/a/b/c", http.StatusNotFound, "not_found"},
 		{"encoded dot dot", "GET", "/%2e%2e", http.StatusBadRequest, ""},

@@ -21,6 +21,8 @@ type Pages interface {
 	ServeWeb(w http.ResponseWriter, r *http.Request, user registry.Identity)
 	// Login shows the log-in form (or the log-out confirmation).
 	Login(w http.ResponseWriter, r *http.Request, user registry.Identity, page LoginPage)
+	// Tokens shows the logged-in user's tokens page (webtokens.go).
+	Tokens(w http.ResponseWriter, r *http.Request, user registry.Identity, page TokensPage)
 }
 
 // wantsHTML reports whether the request prefers HTML to JSON: a browser's
@@ -65,32 +67,38 @@ func (s *Server) servePage(w http.ResponseWriter, r *http.Request) bool {
 	return true
 }
 
-// home is GET /: the home page for browsers, 404 for everyone else.
-func (s *Server) home(w http.ResponseWriter, r *http.Request) {
-	if s.cfg.Pages == nil || !wantsHTML(r) {
+// pageUser is the start of every web page handler: 404 without the web
+// UI, else the browser's user (its session cookie). ok false: the answer
+// is written.
+func (s *Server) pageUser(w http.ResponseWriter, r *http.Request) (user registry.Identity, ok bool) {
+	if s.cfg.Pages == nil {
 		s.notFound(w, r)
-		return
+		return user, false
 	}
 	user, err := s.pageIdentity(w, r)
 	if err != nil {
 		writeError(w, r, err)
+		return user, false
+	}
+	return user, true
+}
+
+// home is GET /: the home page for browsers, 404 for everyone else.
+func (s *Server) home(w http.ResponseWriter, r *http.Request) {
+	if !wantsHTML(r) {
+		s.notFound(w, r)
 		return
 	}
-	s.cfg.Pages.Home(w, r, user)
+	if user, ok := s.pageUser(w, r); ok {
+		s.cfg.Pages.Home(w, r, user)
+	}
 }
 
 // webPages serves /-/web/… (search, version pages, static files).
 func (s *Server) webPages(w http.ResponseWriter, r *http.Request) {
-	if s.cfg.Pages == nil {
-		s.notFound(w, r)
-		return
+	if user, ok := s.pageUser(w, r); ok {
+		s.cfg.Pages.ServeWeb(w, r, user)
 	}
-	user, err := s.pageIdentity(w, r)
-	if err != nil {
-		writeError(w, r, err)
-		return
-	}
-	s.cfg.Pages.ServeWeb(w, r, user)
 }
 
 // versionPage sends a browser asking for /<name>/<version> to that

@@ -14,9 +14,10 @@ import (
 
 // fakePages records which page was asked for, by whom.
 type fakePages struct {
-	calls []string
-	users []registry.Identity
-	login []LoginPage
+	calls  []string
+	users  []registry.Identity
+	login  []LoginPage
+	tokens []TokensPage
 }
 
 func (f *fakePages) Home(w http.ResponseWriter, r *http.Request, user registry.Identity) {
@@ -162,4 +163,12 @@ func TestPagesServeBrowsers(t *testing.T) {
 	if len(pages.calls) != 0 {
 		t.Errorf("writes reached the pages: %v", pages.calls)
 	}
+}
+
+func (f *fakePages) Tokens(w http.ResponseWriter, r *http.Request, user registry.Identity, p TokensPage) {
+	f.calls, f.users = append(f.calls, "tokens"), append(f.users, user)
+	f.tokens = append(f.tokens, p)
+	w.Header().Set("Content-Type", "text/html; charset=utf-8")
+	w.WriteHeader(p.Status)
+	_, _ = w.Write([]byte("<p>tokens " + p.Error + "</p>"))
 }

@@ -1,6 +1,7 @@
 package handlers
 
 import (
+	"container/list"
 	"context"
 	"errors"
 	"net/http"
@@ -9,6 +10,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/couchnpm/couchnpm/internal/retry"
 	"github.com/couchnpm/couchnpm/registry"
 )
 
@@ -76,20 +78,9 @@ func (c LoginLimit) withDefaults() LoginLimit {
 		c.now = time.Now
 	}
 	if c.sleep == nil {
-		c.sleep = sleepCtx
+		c.sleep = retry.Wait
 	}
 	return c
-}
-
-func sleepCtx(ctx context.Context, d time.Duration) error {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-t.C:
-		return nil
-	case <-ctx.Done():
-		return ctx.Err()
-	}
 }
 
 // slowSteps is how many doublings take BaseDelay to MaxDelay.
@@ -104,20 +95,41 @@ func (c LoginLimit) slowSteps() int {
 // loginLimiter is a sliding-window count of failures per key. Checks in
 // flight count too (pending), so a burst of parallel guesses cannot all
 // pass the check before the first failure is recorded.
+//
+// The entries are also kept in the order they were last used (byUse,
+// least recent first), so that dropping expired entries and making room
+// for a new key look at the oldest few, never scan the table: under the
+// mutex, a scan of MaxKeys entries on every new key would stall every
+// login while a flood of names fills the table.
 type loginLimiter struct {
 	cfg     LoginLimit
 	mu      sync.Mutex
 	entries map[string]*limitEntry
-	sweepAt time.Time
+	byUse   list.List // of *limitEntry
 }
 
 type limitEntry struct {
+	key     string
 	fails   []time.Time // within the window, oldest first, at most the key's cap
 	pending int
+	used    time.Time     // last begin or end
+	elem    *list.Element // in byUse
 }
 
 func newLoginLimiter(cfg LoginLimit) *loginLimiter {
 	return &loginLimiter{cfg: cfg.withDefaults(), entries: map[string]*limitEntry{}}
+}
+
+// touch marks e as used now: it moves to the back of byUse.
+func (l *loginLimiter) touch(e *limitEntry, now time.Time) {
+	e.used = now
+	l.byUse.MoveToBack(e.elem)
+}
+
+// drop removes e from the table.
+func (l *loginLimiter) drop(e *limitEntry) {
+	delete(l.entries, e.key)
+	l.byUse.Remove(e.elem)
 }
 
 // outcome of a guarded password check.
@@ -171,10 +183,7 @@ func (l *loginLimiter) begin(name string, addr netip.Addr) (done func(outcome), 
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	now := l.cfg.now()
-	if now.After(l.sweepAt) {
-		l.sweep(now)
-		l.sweepAt = now.Add(l.cfg.Window)
-	}
+	l.sweep(now)
 	var wait time.Duration
 	for _, k := range ks {
 		e := l.entries[k.key]
@@ -208,12 +217,14 @@ func (l *loginLimiter) begin(name string, addr netip.Addr) (done func(outcome), 
 		e := l.entries[k.key]
 		if e == nil {
 			if len(l.entries) >= l.cfg.MaxKeys {
-				l.makeRoom(now)
+				l.makeRoom()
 			}
-			e = &limitEntry{}
+			e = &limitEntry{key: k.key}
+			e.elem = l.byUse.PushBack(e)
 			l.entries[k.key] = e
 		}
 		e.pending++
+		l.touch(e, now)
 		held[i] = e
 	}
 	var once sync.Once
@@ -241,8 +252,13 @@ func (l *loginLimiter) end(ks []limitKey, held []*limitEntry, o outcome) {
 			// the count of its guesses at others).
 			e.fails = nil
 		}
-		if e.pending == 0 && len(e.fails) == 0 && l.entries[k.key] == e {
-			delete(l.entries, k.key)
+		if l.entries[k.key] != e { // made room for others meanwhile
+			continue
+		}
+		if e.pending == 0 && len(e.fails) == 0 {
+			l.drop(e)
+		} else {
+			l.touch(e, now)
 		}
 	}
 }
@@ -255,27 +271,32 @@ func (l *loginLimiter) expire(e *limitEntry, now time.Time) {
 	e.fails = e.fails[cut:]
 }
 
-// sweep drops entries with nothing left to count.
+// sweep drops the entries unused for a window: all their failures have
+// expired. It looks at the least recently used only, so each entry is
+// looked at about once.
 func (l *loginLimiter) sweep(now time.Time) {
-	for k, e := range l.entries {
-		l.expire(e, now)
-		if e.pending == 0 && len(e.fails) == 0 {
-			delete(l.entries, k)
+	for el := l.byUse.Front(); el != nil; {
+		e := el.Value.(*limitEntry)
+		if now.Before(e.used.Add(l.cfg.Window)) {
+			return // the rest were used later
 		}
+		el = el.Next()
+		if e.pending > 0 {
+			l.touch(e, now) // a check in flight for a window: look again later
+			continue
+		}
+		l.drop(e)
 	}
 }
 
-// makeRoom keeps the table bounded: expired entries first, then arbitrary
-// idle ones (a flood of distinct names or addresses can thus age out
-// others' counts, but each flooding address is itself limited).
-func (l *loginLimiter) makeRoom(now time.Time) {
-	l.sweep(now)
-	for k, e := range l.entries {
-		if len(l.entries) < l.cfg.MaxKeys {
+// makeRoom keeps the table bounded: it drops the least recently used idle
+// entry (a flood of distinct names or addresses can thus age out others'
+// counts, but each flooding address is itself limited).
+func (l *loginLimiter) makeRoom() {
+	for el := l.byUse.Front(); el != nil; el = el.Next() {
+		if e := el.Value.(*limitEntry); e.pending == 0 {
+			l.drop(e)
 			return
-		}
-		if e.pending == 0 {
-			delete(l.entries, k)
 		}
 	}
 }

@@ -203,12 +203,12 @@ func TestLoginLimitStrangerCannotLockOut(t *testing.T) {
 // A client that hangs up while slowed down ends its check as neutral.
 func TestLoginLimitDelayCancelled(t *testing.T) {
 	l := newLoginLimiter(LoginLimit{SlowAfter: 1, BaseDelay: time.Hour, MaxDelay: time.Hour})
-	h := harden(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	h := frontDoor(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		_, err := guardPassword(l, r, "alice", func() (int, error) {
 			return 0, registry.E(registry.KindUnauthorized, "wrong")
 		})
 		writeError(w, r, err)
-	}), zerolog.Nop())
+	}), zerolog.Nop(), nil)
 	req := httpRequest(t, "GET", "/-/whoami")
 	rec := httptest.NewRecorder()
 	h.ServeHTTP(rec, req) // one failure: the next check waits an hour
@@ -355,4 +355,51 @@ func TestLoginLimitNeutralOutcomes(t *testing.T) {
 	}
 	e.accounts.err = nil
 	wantStatus(t, e.couchLogin(t, "alice", "secret", addrA), http.StatusCreated)
+}
+
+// At MaxKeys, a new key pushes out the least recently used idle one, and
+// the table is never scanned whole: a flood of distinct names at the cap
+// costs each request a few steps, not a pass over 100k entries under the
+// mutex.
+func TestLoginLimiterEvictsLeastRecentlyUsed(t *testing.T) {
+	clock := &fakeClock{now: time.Unix(0, 0)}
+	l := newLoginLimiter(LoginLimit{MaxKeys: 3, PerUserAddr: -1, PerAddr: -1, now: clock.Now})
+	fail := func(name string) {
+		t.Helper()
+		done, _, err := l.begin(name, netip.Addr{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		done(failure)
+		clock.Advance(time.Second)
+	}
+	fail("a")
+	fail("b")
+	fail("c")
+	fail("a") // a is now the most recently used
+	fail("d") // pushes out b
+	for name, want := range map[string]bool{"u:a": true, "u:b": false, "u:c": true, "u:d": true} {
+		if _, ok := l.entries[name]; ok != want {
+			t.Errorf("%s kept: %v, want %v", name, ok, want)
+		}
+	}
+	if l.byUse.Len() != len(l.entries) {
+		t.Errorf("use order holds %d entries, table %d", l.byUse.Len(), len(l.entries))
+	}
+
+	big := newLoginLimiter(LoginLimit{MaxKeys: 10_000, now: clock.Now})
+	start := time.Now()
+	for i := range 60_000 {
+		done, _, err := big.begin(fmt.Sprint("flood", i), netip.AddrFrom4([4]byte{10, byte(i >> 16), byte(i >> 8), byte(i)}))
+		if err != nil {
+			t.Fatal(err)
+		}
+		done(failure)
+	}
+	if took := time.Since(start); took > 10*time.Second {
+		t.Errorf("60k distinct keys at a 10k cap took %v", took)
+	}
+	if n := len(big.entries); n > 10_000 || big.byUse.Len() != n {
+		t.Errorf("%d entries (%d in use order), want at most 10000", n, big.byUse.Len())
+	}
 }

@@ -259,8 +259,9 @@ started this login receives a token for the account you log in with.</p>
 </html>
 `))
 
-// renderLoginPage sends the page with headers that keep it out of caches,
-// frames and other sites' reach.
+// renderLoginPage sends the page with its own Content-Security-Policy; the
+// chain's front door adds the other HTML headers that keep it out of
+// caches, frames and other sites' reach (htmlSecurityHeaders).
 func renderLoginPage(w http.ResponseWriter, r *http.Request, status int, d loginPageData) {
 	var buf bytes.Buffer
 	if err := loginTemplate.Execute(&buf, d); err != nil {
@@ -270,11 +271,6 @@ func renderLoginPage(w http.ResponseWriter, r *http.Request, status int, d login
 	h := w.Header()
 	h.Set("Content-Type", "text/html; charset=utf-8")
 	h.Set("Content-Security-Policy", loginCSP)
-	h.Set("X-Frame-Options", "DENY")
-	h.Set("X-Content-Type-Options", "nosniff")
-	h.Set("Referrer-Policy", "no-referrer")
-	h.Set("Cache-Control", "no-store")
-	h.Set("Cross-Origin-Opener-Policy", "same-origin")
 	w.WriteHeader(status)
 	if r.Method != http.MethodHead {
 		_, _ = w.Write(buf.Bytes())

@@ -33,6 +33,7 @@ func (s *Server) pageRoutes(api, root *mux.Router) {
 	api.HandleFunc("/web/login", s.loginSubmit).Methods(http.MethodPost)
 	api.HandleFunc("/web/logout", s.logoutForm).Methods(http.MethodGet, http.MethodHead)
 	api.HandleFunc("/web/logout", s.logoutSubmit).Methods(http.MethodPost)
+	s.webTokenRoutes(api) // webtokens.go
 	api.PathPrefix("/web/").HandlerFunc(s.webPages).Methods(http.MethodGet, http.MethodHead)
 	root.HandleFunc("/", s.home).Methods(http.MethodGet, http.MethodHead)
 }
@@ -121,22 +122,24 @@ func safeNext(next string) string {
 	return next
 }
 
-func (s *Server) loginForm(w http.ResponseWriter, r *http.Request) {
-	if s.cfg.Pages == nil {
-		s.notFound(w, r)
-		return
-	}
-	user, err := s.pageIdentity(w, r)
-	if err != nil {
-		writeError(w, r, err)
-		return
+// formUser is pageUser for the pages with a form: also the CSRF token the
+// form carries.
+func (s *Server) formUser(w http.ResponseWriter, r *http.Request) (user registry.Identity, csrf string, ok bool) {
+	if user, ok = s.pageUser(w, r); !ok {
+		return user, "", false
 	}
 	csrf, err := s.csrfToken(w, r)
 	if err != nil {
 		writeError(w, r, err)
-		return
+		return user, "", false
 	}
-	s.cfg.Pages.Login(w, r, user, LoginPage{Status: http.StatusOK, CSRF: csrf, Next: safeNext(r.URL.Query().Get("next")), Days: sessionDays})
+	return user, csrf, true
+}
+
+func (s *Server) loginForm(w http.ResponseWriter, r *http.Request) {
+	if user, csrf, ok := s.formUser(w, r); ok {
+		s.cfg.Pages.Login(w, r, user, LoginPage{Status: http.StatusOK, CSRF: csrf, Next: safeNext(r.URL.Query().Get("next")), Days: sessionDays})
+	}
 }
 
 // LoginPage is what the login page shows.
@@ -147,17 +150,28 @@ type LoginPage struct {
 	Name   string // echoed after a failed attempt (never the password)
 	Error  string
 	Logout bool // the log-out confirmation instead of the form
+	OTP    bool // ask for a one-time password (two-factor authentication)
 	Days   int  // how long a session lasts
 }
 
-func (s *Server) loginSubmit(w http.ResponseWriter, r *http.Request) {
+// postedForm is the start of every form submission: 404 without the web
+// UI, else the form read (16 KiB at most). ok false: the answer is
+// written.
+func (s *Server) postedForm(w http.ResponseWriter, r *http.Request) (ok bool) {
 	if s.cfg.Pages == nil {
 		s.notFound(w, r)
-		return
+		return false
 	}
 	r.Body = http.MaxBytesReader(w, r.Body, 16<<10)
 	if err := r.ParseForm(); err != nil {
 		writeError(w, r, registry.Wrap(registry.KindInvalid, err, "the form could not be read"))
+		return false
+	}
+	return true
+}
+
+func (s *Server) loginSubmit(w http.ResponseWriter, r *http.Request) {
+	if !s.postedForm(w, r) {
 		return
 	}
 	page := LoginPage{Next: safeNext(r.PostForm.Get("next")), Name: strings.TrimSpace(r.PostForm.Get("name")), Days: sessionDays}
@@ -167,7 +181,7 @@ func (s *Server) loginSubmit(w http.ResponseWriter, r *http.Request) {
 			w.Header().Set("Retry-After", retryAfter(err))
 		}
 		page.Error = registry.ReasonOf(err)
-		zerolog.Ctx(r.Context()).Info().Int("status", page.Status).Str("error", err.Error()).Msg("web ui login refused")
+		zerolog.Ctx(r.Context()).Info().Int("status", page.Status).Err(err).Msg("web ui login refused")
 		if page.CSRF == "" {
 			page.CSRF, _ = s.csrfToken(w, r)
 		}
@@ -184,13 +198,20 @@ func (s *Server) loginSubmit(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	password := r.PostForm.Get("password")
-	// A read-only token: the session reads pages, it never publishes.
+	// A read-only token: the session reads pages, it never publishes. The
+	// password check is a login: an account with two-factor
+	// authentication needs its one-time password too.
 	token, err := guardPassword(s.limiter, r, page.Name, func() (sessionToken, error) { // ratelimit.go
-		tok, t, err := tc.CreateToken(r.Context(), registry.Identity{Name: page.Name},
+		id, err := s.accounts.ByPassword(r.Context(), page.Name, password, strings.TrimSpace(r.PostForm.Get("otp")), remoteAddr(r))
+		if err != nil {
+			return sessionToken{}, err
+		}
+		tok, t, err := tc.CreateToken(r.Context(), id,
 			registry.TokenRequest{Password: password, ReadOnly: true, Expires: sessionDays, Name: sessionName}, remoteAddr(r))
 		return sessionToken{tok, t}, err
 	})
 	if err != nil {
+		page.OTP = registry.KindOf(err) == registry.KindOTPRequired
 		fail(err)
 		return
 	}
@@ -206,32 +227,14 @@ type sessionToken struct {
 }
 
 func (s *Server) logoutForm(w http.ResponseWriter, r *http.Request) {
-	if s.cfg.Pages == nil {
-		s.notFound(w, r)
-		return
+	if user, csrf, ok := s.formUser(w, r); ok {
+		s.cfg.Pages.Login(w, r, user, LoginPage{Status: http.StatusOK, CSRF: csrf, Next: "/", Logout: true})
 	}
-	user, err := s.pageIdentity(w, r)
-	if err != nil {
-		writeError(w, r, err)
-		return
-	}
-	csrf, err := s.csrfToken(w, r)
-	if err != nil {
-		writeError(w, r, err)
-		return
-	}
-	s.cfg.Pages.Login(w, r, user, LoginPage{Status: http.StatusOK, CSRF: csrf, Next: "/", Logout: true})
 }
 
 // logoutSubmit deletes the session's token and its cookie.
 func (s *Server) logoutSubmit(w http.ResponseWriter, r *http.Request) {
-	if s.cfg.Pages == nil {
-		s.notFound(w, r)
-		return
-	}
-	r.Body = http.MaxBytesReader(w, r.Body, 16<<10)
-	if err := r.ParseForm(); err != nil {
-		writeError(w, r, registry.Wrap(registry.KindInvalid, err, "the form could not be read"))
+	if !s.postedForm(w, r) {
 		return
 	}
 	if err := checkForm(r); err != nil {

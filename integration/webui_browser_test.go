@@ -54,30 +54,9 @@ func TestWebUIInBrowser(t *testing.T) {
 	}
 	alice.mustRunIn(secret, "publish", "--access", "restricted")
 
-	shots := os.Getenv("COUCHNPM_UI_SCREENSHOTS")
 	shoot := func(name string) {
 		t.Helper()
-		checkAccessibility(t, br, name) // axe-core: every page shot is checked too
-		if shots == "" {
-			return
-		}
-		for _, scheme := range []string{"light", "dark"} {
-			err := br.do(chromedp.Func(func(ctx context.Context, _ *chromedp.Target) error {
-				_, err := chromedp.Call(ctx, emulation.SetEmulatedMedia, emulation.SetEmulatedMediaParams{
-					Features: []*emulation.MediaFeature{{Name: "prefers-color-scheme", Value: scheme}}})
-				return err
-			}))
-			if err != nil {
-				t.Fatal(err)
-			}
-			png, err := get(br, chromedp.FullScreenshot(100))
-			if err != nil {
-				t.Fatal(err)
-			}
-			if err := os.WriteFile(filepath.Join(shots, name+"-"+scheme+".png"), png, 0o644); err != nil {
-				t.Fatal(err)
-			}
-		}
+		shootPage(t, br, name)
 	}
 	text := func(sel string) string {
 		t.Helper()
@@ -241,6 +220,35 @@ func TestWebUIInBrowser(t *testing.T) {
 	}
 	if v := br.cspViolations(); len(v) > 0 {
 		t.Errorf("Content-Security-Policy violations: %v", v)
+	}
+}
+
+// shootPage checks the browser's current page with axe-core and, with
+// COUCHNPM_UI_SCREENSHOTS=<folder>, writes its light and dark screenshots
+// there as name-light.png and name-dark.png.
+func shootPage(t *testing.T, br *browser, name string) {
+	t.Helper()
+	checkAccessibility(t, br, name) // axe-core: every page shot is checked too
+	shots := os.Getenv("COUCHNPM_UI_SCREENSHOTS")
+	if shots == "" {
+		return
+	}
+	for _, scheme := range []string{"light", "dark"} {
+		err := br.do(chromedp.Func(func(ctx context.Context, _ *chromedp.Target) error {
+			_, err := chromedp.Call(ctx, emulation.SetEmulatedMedia, emulation.SetEmulatedMediaParams{
+				Features: []*emulation.MediaFeature{{Name: "prefers-color-scheme", Value: scheme}}})
+			return err
+		}))
+		if err != nil {
+			t.Fatal(err)
+		}
+		png, err := get(br, chromedp.FullScreenshot(100))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(shots, name+"-"+scheme+".png"), png, 0o644); err != nil {
+			t.Fatal(err)
+		}
 	}
 }
 

@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -64,7 +65,7 @@ func (m *Metrics) ObserveRequest(route, method string, status int, d time.Durati
 // The changes feeds are not timed (they last as long as they are open).
 func (m *Metrics) CouchTransport(next http.RoundTripper) http.RoundTripper {
 	return roundTripper(func(req *http.Request) (*http.Response, error) {
-		kind := couchKind(req.URL.Path)
+		kind := couchKind(req.URL.EscapedPath()) // a scoped id's %2F is not a separator
 		if kind == "changes" && req.URL.Query().Get("feed") == "continuous" {
 			return next.RoundTrip(req)
 		}
@@ -126,13 +127,43 @@ func (m *Metrics) WatchCache(stats func() cache.Stats) {
 	gauge("couchnpm_cache_feeds_up", "Databases whose changes feed is live (the rest fall back to revision checks).", func(s cache.Stats) int64 { return s.FeedsUp })
 }
 
-// WatchMirror exports the mirror's status (read at each scrape).
+// mirrorStatusTTL is how long a reading of the mirror's status (CouchDB
+// calls: the checkpoint, the lease) serves scrapes: several Prometheus
+// servers scraping every few seconds must not each cost CouchDB calls.
+const mirrorStatusTTL = 10 * time.Second
+
+// WatchMirror exports the mirror's status, read at most once per
+// mirrorStatusTTL.
 func (m *Metrics) WatchMirror(status func(ctx context.Context) (*replication.Status, error)) {
-	m.reg.MustRegister(&mirrorCollector{status: status})
+	m.reg.MustRegister(&mirrorCollector{status: status, now: time.Now})
 }
 
 type mirrorCollector struct {
 	status func(ctx context.Context) (*replication.Status, error)
+	now    func() time.Time
+
+	mu     sync.Mutex // held while reading: concurrent scrapes share one read
+	readAt time.Time
+	last   *replication.Status // nil: the last read failed
+}
+
+// read returns the cached status, reading it again once it is older than
+// mirrorStatusTTL. A failed read is cached as well, so that an outage is
+// not asked about on every scrape.
+func (c *mirrorCollector) read() *replication.Status {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if !c.readAt.IsZero() && c.now().Sub(c.readAt) < mirrorStatusTTL {
+		return c.last
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	st, err := c.status(ctx)
+	if err != nil {
+		st = nil
+	}
+	c.last, c.readAt = st, c.now()
+	return st
 }
 
 var (
@@ -153,10 +184,8 @@ func (c *mirrorCollector) Describe(ch chan<- *prometheus.Desc) {
 }
 
 func (c *mirrorCollector) Collect(ch chan<- prometheus.Metric) {
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	st, err := c.status(ctx)
-	if err != nil || st == nil {
+	st := c.read()
+	if st == nil {
 		ch <- prometheus.MustNewConstMetric(descMirrorUp, prometheus.GaugeValue, 0)
 		return
 	}

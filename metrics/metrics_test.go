@@ -2,6 +2,7 @@ package metrics
 
 import (
 	"context"
+	"errors"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -62,10 +63,52 @@ func TestCouchKind(t *testing.T) {
 		"/registry/_all_docs":         "view",
 		"/registry/foo":               "doc",
 		"/registry/foo/foo-1.0.0.tgz": "attachment",
-		"/registry":                   "db",
+		// A scoped name's slash is escaped in the document id: a document.
+		"/registry/@scope%2Ffoo":               "doc",
+		"/registry/@scope%2Ffoo/foo-1.0.0.tgz": "attachment",
+		"/registry":                            "db",
 	} {
 		if got := couchKind(path); got != want {
 			t.Errorf("couchKind(%q) = %q, want %q", path, got, want)
+		}
+	}
+}
+
+// The mirror's status costs CouchDB calls: scrapes within
+// mirrorStatusTTL share one reading, a failed one included.
+func TestMirrorStatusCached(t *testing.T) {
+	calls := 0
+	fail := false
+	now := time.Unix(1000, 0)
+	c := &mirrorCollector{now: func() time.Time { return now }, status: func(context.Context) (*replication.Status, error) {
+		calls++
+		if fail {
+			return nil, errors.New("CouchDB is down")
+		}
+		return &replication.Status{PackumentsWritten: int64(calls)}, nil
+	}}
+	m := New()
+	m.reg.MustRegister(c)
+	for i, step := range []struct {
+		advance   time.Duration
+		fail      bool
+		wantCalls int
+		want      string
+	}{
+		{0, false, 1, "couchnpm_mirror_packuments_written_total 1"},
+		{time.Second, false, 1, "couchnpm_mirror_packuments_written_total 1"},
+		{mirrorStatusTTL - 2*time.Second, false, 1, "couchnpm_mirror_packuments_written_total 1"},
+		{2 * time.Second, false, 2, "couchnpm_mirror_packuments_written_total 2"},
+		{mirrorStatusTTL, true, 3, "couchnpm_mirror_status_up 0"},
+		{time.Second, false, 3, "couchnpm_mirror_status_up 0"},
+		{mirrorStatusTTL, false, 4, "couchnpm_mirror_packuments_written_total 4"},
+	} {
+		now = now.Add(step.advance)
+		fail = step.fail
+		rec := httptest.NewRecorder()
+		m.Handler().ServeHTTP(rec, httptest.NewRequest("GET", "/metrics", nil))
+		if calls != step.wantCalls || !strings.Contains(rec.Body.String(), step.want) {
+			t.Errorf("scrape %d: %d status reads (want %d), has %q: %v", i+1, calls, step.wantCalls, step.want, strings.Contains(rec.Body.String(), step.want))
 		}
 	}
 }

@@ -23,20 +23,25 @@ func AccessOf(p *Packument) string {
 }
 
 // checkTarballRead applies checkRead to a tarball request: every download
-// loads the packument (through the packument cache when it is on). A name
-// not stored here (a mirrored one) is public.
-func (s *Service) checkTarballRead(ctx context.Context, user Identity, name string) error {
-	p, err := s.store.GetPackument(ctx, name)
+// loads the packument (through the packument cache when it is on) and
+// returns it, nil for a name not stored here (a mirrored one, public) or
+// unpublished entirely (nothing left to hide; the lookup finds no private
+// tarball). The packument returned is shared: read only.
+func (s *Service) checkTarballRead(ctx context.Context, user Identity, name string) (*Packument, error) {
+	p, err := s.store.PeekPackument(ctx, name) // read only: no copy of a cached document
 	if IsKind(err, KindNotFound) {
-		return nil
+		return nil, nil
 	}
 	if err != nil {
-		return err
+		return nil, err
 	}
 	if p.IsTombstone() {
-		return nil // nothing left to hide; the lookup finds no private tarball
+		return nil, nil
 	}
-	return s.checkRead(ctx, user, p)
+	if err := s.checkRead(ctx, user, p); err != nil {
+		return nil, err
+	}
+	return p, nil
 }
 
 // Visibility reports whether a package is public (npm access get status).

@@ -5,7 +5,6 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
-	"maps"
 	"strings"
 	"testing"
 	"time"
@@ -154,16 +153,7 @@ func BenchmarkPublishMerge2000(b *testing.B) {
 	body.Versions[v] = mustMarshal(m)
 	user := Person{Name: "bench", Email: "bench@example.com"}
 	now := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
-	fresh := func() *Packument {
-		q := *stored
-		q.Versions = maps.Clone(stored.Versions)
-		q.Time = maps.Clone(stored.Time)
-		q.DistTags = maps.Clone(stored.DistTags)
-		q.Attachments = maps.Clone(stored.Attachments)
-		q.Fields = maps.Clone(stored.Fields)
-		q.Users = maps.Clone(stored.Users)
-		return &q
-	}
+	fresh := stored.Clone
 	if pub, err := PreparePublish(name, body); err != nil {
 		b.Fatal(err)
 	} else if _, err := Merge(fresh(), pub, user, now); err != nil {

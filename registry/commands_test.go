@@ -37,12 +37,20 @@ var (
 // and 1.1.0, with users alice, bob and carol.
 func cmdService(t *testing.T, p Policy) (*Service, *memStore) {
 	t.Helper()
+	return cmdServiceWith(t, Config{Policy: p})
+}
+
+// cmdServiceWith is cmdService built from cfg; its store and users are
+// the ones cmdService sets up.
+func cmdServiceWith(t *testing.T, cfg Config) (*Service, *memStore) {
+	t.Helper()
 	store := newMemStore()
 	users := newFakeUsers()
 	for _, u := range []string{"alice", "bob", "carol"} {
 		users.add(u, "pw", u+"@example.com")
 	}
-	s := newServiceFor(Config{Store: store, Policy: p, Users: users})
+	cfg.Store, cfg.Users = store, users
+	s := newServiceFor(cfg)
 	for _, v := range []string{"1.0.0", "1.1.0"} {
 		if err := s.Publish(context.Background(), cmdAlice, "p", buildBody(t, "p", map[string]string{"latest": v}, pubVersion{version: v})); err != nil {
 			t.Fatal(err)

@@ -3,6 +3,7 @@ package registry
 import (
 	"bytes"
 	"context"
+	"crypto/md5"
 	"crypto/sha1" //nolint:gosec // npm's dist.shasum is sha1
 	"crypto/sha512"
 	"encoding/base64"
@@ -163,6 +164,7 @@ type memStore struct {
 	tarballs  map[string]map[string][]byte
 	puts      int
 	conflicts int
+	opens     int // OpenTarball and StatTarball calls: CouchDB attachment requests
 	// failFirstPuts makes the first n PutPackument calls return a conflict
 	// (as if someone else had written in between), without storing.
 	failFirstPuts int
@@ -180,6 +182,10 @@ func (s *memStore) GetPackumentForWrite(ctx context.Context, name string) (*Pack
 	s.writeReads++
 	s.mu.Unlock()
 	return s.get(name)
+}
+
+func (s *memStore) PeekPackument(ctx context.Context, name string) (*Packument, error) {
+	return s.GetPackument(ctx, name)
 }
 
 func (s *memStore) GetPackument(_ context.Context, name string) (*Packument, error) {
@@ -246,9 +252,14 @@ func (s *memStore) PutPackument(_ context.Context, p *Packument) (Written, error
 				return Written{}, err
 			}
 			s.tarballs[p.ID][k] = b
-			a = Attachment{ContentType: a.ContentType, Length: int64(len(b)), Digest: "md5-x", RevPos: n, Stub: true}
+			a = Attachment{ContentType: a.ContentType, Length: int64(len(b)), Digest: "md5-" + md5B64(b), RevPos: n, Stub: true}
 		}
 		cp.Attachments[k] = a
+	}
+	for k := range s.tarballs[p.ID] { // as in CouchDB: an attachment left out is gone
+		if _, ok := cp.Attachments[k]; !ok {
+			delete(s.tarballs[p.ID], k)
+		}
 	}
 	raw, err := json.Marshal(&cp)
 	if err != nil {
@@ -261,21 +272,29 @@ func (s *memStore) PutPackument(_ context.Context, p *Packument) (Written, error
 func (s *memStore) OpenTarball(_ context.Context, name, att string) (*Tarball, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	s.opens++
 	b, ok := s.tarballs[name][att]
 	if !ok {
 		return nil, E(KindNotFound, "no tarball %s", att)
 	}
-	return &Tarball{Body: io.NopCloser(bytes.NewReader(b)), Size: int64(len(b)), Digest: "md5-x"}, nil
+	// CouchDB's attachment ETag: the md5 without the stub's "md5-".
+	return &Tarball{Body: io.NopCloser(bytes.NewReader(b)), Size: int64(len(b)), Digest: md5B64(b)}, nil
 }
 
 func (s *memStore) StatTarball(_ context.Context, name, att string) (*Tarball, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	s.opens++
 	b, ok := s.tarballs[name][att]
 	if !ok {
 		return nil, E(KindNotFound, "no tarball %s", att)
 	}
-	return &Tarball{Size: int64(len(b)), Digest: "md5-x"}, nil
+	return &Tarball{Size: int64(len(b)), Digest: md5B64(b)}, nil
+}
+
+func md5B64(b []byte) string {
+	sum := md5.Sum(b) //nolint:gosec
+	return base64.StdEncoding.EncodeToString(sum[:])
 }
 
 func (s *memStore) stored(t testing.TB, name string) *Packument {

@@ -2,7 +2,9 @@ package registry
 
 import (
 	"encoding/json"
+	"maps"
 	"reflect"
+	"slices"
 	"sort"
 )
 
@@ -195,4 +197,29 @@ func (p *Packument) MarshalJSON() ([]byte, error) {
 		out["couchnpm"] = p.Meta
 	}
 	return json.Marshal(out)
+}
+
+// Clone copies p so that the copy can be changed without touching p: its
+// maps and slices, and Meta. The JSON values (manifests, fields) are
+// shared: nothing in couchnpm writes into a json.RawMessage in place, it
+// replaces it. Readers that share one packument (a cache, a singleflight
+// of several waiters) hand each caller a Clone.
+func (p *Packument) Clone() *Packument {
+	if p == nil {
+		return nil
+	}
+	q := *p
+	q.DistTags = maps.Clone(p.DistTags)
+	q.Versions = maps.Clone(p.Versions)
+	q.Time = maps.Clone(p.Time)
+	q.Users = maps.Clone(p.Users)
+	q.Attachments = maps.Clone(p.Attachments)
+	q.Fields = maps.Clone(p.Fields)
+	q.Maintainers = slices.Clone(p.Maintainers)
+	q.Unpublished = slices.Clone(p.Unpublished)
+	q.Conflicts = slices.Clone(p.Conflicts)
+	if p.Meta != nil {
+		q.Meta = &Meta{Changed: maps.Clone(p.Meta.Changed), Conflicts: slices.Clone(p.Meta.Conflicts)}
+	}
+	return &q
 }

@@ -2,8 +2,9 @@ package registry
 
 import (
 	"context"
-	"encoding/json"
 	"time"
+
+	"github.com/couchnpm/couchnpm/internal/retry"
 )
 
 // Written is the outcome of a document write that CouchDB accepted.
@@ -109,12 +110,10 @@ func newReports(leaves []*Packument, merged *Packument) []VersionConflict {
 
 // sleep waits the conflict backoff of attempt, or until ctx ends.
 func (s *Service) sleep(ctx context.Context, attempt int) error {
-	select {
-	case <-ctx.Done():
-		return Wrap(KindUnavailable, ctx.Err(), "gave up waiting for CouchDB")
-	case <-time.After(s.backoff(attempt)):
-		return nil
+	if err := retry.Wait(ctx, s.backoff(attempt)); err != nil {
+		return Wrap(KindUnavailable, err, "gave up waiting for CouchDB")
 	}
+	return nil
 }
 
 // confirmBound is how long a write CouchDB accepted without a quorum (202)
@@ -194,7 +193,7 @@ func (s *Service) mergeForRead(ctx context.Context, name string, p *Packument) *
 		return merged, nil
 	})
 	if merged, ok := v.(*Packument); ok && merged != nil {
-		return clonePackument(merged)
+		return merged.Clone() // each reader may change its copy
 	}
 	return p
 }
@@ -212,17 +211,4 @@ func landed(stored *Packument, pub *Publication, user string) bool {
 		}
 	}
 	return true
-}
-
-// clonePackument copies p deeply enough for a caller to change it.
-func clonePackument(p *Packument) *Packument {
-	b, err := json.Marshal(p)
-	if err != nil {
-		return p
-	}
-	var q Packument
-	if json.Unmarshal(b, &q) != nil {
-		return p
-	}
-	return &q
 }

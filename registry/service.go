@@ -19,6 +19,10 @@ type PackumentStore interface {
 	// than trusting its invalidation feed, so that the revision is current
 	// even when the last change went through another instance.
 	GetPackumentForWrite(ctx context.Context, name string) (*Packument, error)
+	// PeekPackument is GetPackument for a reader that changes nothing: the
+	// document may be shared (the packument cache's own copy), so a warm
+	// read copies nothing. Never modify what it returns.
+	PeekPackument(ctx context.Context, name string) (*Packument, error)
 	// PutPackument writes the document (with its revision, if any) in one
 	// atomic write, inline attachments included; KindConflict when the
 	// revision is stale. Written.Quorum is false for CouchDB's 202.
@@ -35,6 +39,9 @@ type Tarball struct {
 	Body   io.ReadCloser
 	Size   int64
 	Digest string
+	// Data is the whole tarball when it came from memory (Body is nil
+	// then): the tarball cache (tarballs.go).
+	Data []byte
 }
 
 // Service is the private registry: reads and publishes of packages stored in
@@ -58,6 +65,7 @@ type Service struct {
 	signer     VersionSigner      // signs published versions (signing.go); nil: unsigned
 	// attestations serves mirrored versions' attestations (attestations.go).
 	attestations AttestationSource
+	tarballs     TarballCache // hot tarballs in memory (tarballs.go); nil: none
 }
 
 // Mirror is the upstream side of the read path (see package replication).
@@ -101,6 +109,9 @@ type Config struct {
 	// Attestations serves mirrored versions' attestations
 	// (attestations.go); nil: none.
 	Attestations AttestationSource
+	// Tarballs keeps hot tarballs in memory (tarballs.go); nil: every
+	// tarball is read from the store.
+	Tarballs TarballCache
 }
 
 // NewService builds the registry from cfg in one step; a missing required
@@ -129,7 +140,7 @@ func NewService(cfg Config) (*Service, error) {
 		store: cfg.Store, mirror: cfg.Mirror, claims: cfg.Claims, orgs: cfg.Orgs,
 		cmd:       commands{policy: p, users: cfg.Users, index: cfg.Index},
 		conflicts: cfg.Conflicts, observer: cfg.Observer,
-		signer: cfg.Signer, attestations: cfg.Attestations,
+		signer: cfg.Signer, attestations: cfg.Attestations, tarballs: cfg.Tarballs,
 		now: time.Now, backoff: conflictBackoff, locks: newWriteLocks(), budget: writeBudget,
 	}, nil
 }
@@ -144,7 +155,15 @@ func (s *Service) upstreamAllowed(name string) bool {
 // Packument returns a package's document as user may see it; an
 // unpublished package is not found.
 func (s *Service) Packument(ctx context.Context, user Identity, name string) (*Packument, error) {
-	return s.packument(ctx, user, name, false)
+	return s.packumentFrom(ctx, user, name, true, s.store.GetPackument)
+}
+
+// SharedPackument is Packument for a caller that only reads and renders
+// the document (the packument and version routes): on a warm read it is
+// the packument cache's own copy, not a copy of it (PeekPackument), so it
+// must never be modified.
+func (s *Service) SharedPackument(ctx context.Context, user Identity, name string) (*Packument, error) {
+	return s.packumentFrom(ctx, user, name, true, s.store.PeekPackument)
 }
 
 // PackumentForWrite is Packument for a read that precedes a write (npm
@@ -152,17 +171,12 @@ func (s *Service) Packument(ctx context.Context, user Identity, name string) (*P
 // unpublish): the package published here only, never an upstream one of
 // the same name (dependency confusion), read as CouchDB has it now.
 func (s *Service) PackumentForWrite(ctx context.Context, user Identity, name string) (*Packument, error) {
-	return s.packument(ctx, user, name, true)
+	return s.packumentFrom(ctx, user, name, false, s.store.GetPackumentForWrite)
 }
 
-func (s *Service) packument(ctx context.Context, user Identity, name string, forWrite bool) (*Packument, error) {
+func (s *Service) packumentFrom(ctx context.Context, user Identity, name string, upstream bool, get func(context.Context, string) (*Packument, error)) (*Packument, error) {
 	if err := ValidateName(name); err != nil {
 		return nil, err
-	}
-	upstream := !forWrite
-	get := s.store.GetPackument
-	if forWrite {
-		get = s.store.GetPackumentForWrite
 	}
 	p, err := get(ctx, name)
 	if IsKind(err, KindNotFound) && upstream && s.upstreamAllowed(name) {
@@ -217,18 +231,26 @@ func (s *Service) Tarball(ctx context.Context, user Identity, name, file string,
 	if err := ValidateName(name); err != nil {
 		return nil, err
 	}
-	if err := s.checkTarballRead(ctx, user, name); err != nil {
+	p, err := s.checkTarballRead(ctx, user, name)
+	if err != nil {
 		return nil, err
 	}
 	v, err := VersionFromTarball(name, file)
 	if err != nil {
 		return nil, err
 	}
+	att := TarballName(name, v)
+	if t := s.knownTarball(p, v, head); t != nil {
+		return t, nil
+	}
 	var t *Tarball
 	if head {
-		t, err = s.store.StatTarball(ctx, name, TarballName(name, v))
+		t, err = s.store.StatTarball(ctx, name, att)
 	} else {
-		t, err = s.store.OpenTarball(ctx, name, TarballName(name, v))
+		t, err = s.store.OpenTarball(ctx, name, att)
+		if err == nil {
+			s.keepTarball(t)
+		}
 	}
 	if !IsKind(err, KindNotFound) || !s.upstreamAllowed(name) {
 		return t, err

@@ -337,6 +337,10 @@ func (b *barrierStore) GetPackumentForWrite(ctx context.Context, name string) (*
 	return b.GetPackument(ctx, name)
 }
 
+func (b *barrierStore) PeekPackument(ctx context.Context, name string) (*Packument, error) {
+	return b.GetPackument(ctx, name)
+}
+
 func (b *barrierStore) GetPackument(ctx context.Context, name string) (*Packument, error) {
 	p, err := b.memStore.GetPackument(ctx, name)
 	b.mu.Lock()
@@ -418,8 +422,15 @@ func TestWritesReadForWrite(t *testing.T) {
 			}
 			return s.Unpublish(ctx, aliceID, "p", p.Rev)
 		}, true},
+		{"import", func(s *Service) error {
+			in := &ImportedPackage{Name: "p", Maintainers: []Person{{Name: "alice"}},
+				Versions: []ImportedVersion{importedVersion(t, "p", "3.0.0", makeTarball(t, "p", "3.0.0"), nil)}}
+			_, err := s.Import(ctx, operatorID, in)
+			return err
+		}, true},
 		{"read before a write", func(s *Service) error { _, err := s.PackumentForWrite(ctx, aliceID, "p"); return err }, true},
 		{"read", func(s *Service) error { _, err := s.Packument(ctx, aliceID, "p"); return err }, false},
+		{"shared read", func(s *Service) error { _, err := s.SharedPackument(ctx, aliceID, "p"); return err }, false},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			store := newMemStore()

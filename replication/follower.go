@@ -10,6 +10,7 @@ import (
 
 	"github.com/rs/zerolog"
 
+	"github.com/couchnpm/couchnpm/internal/retry"
 	"github.com/couchnpm/couchnpm/registry"
 )
 
@@ -106,12 +107,12 @@ func (f *Follower) Run(ctx context.Context, holder string) {
 		f.log.Warn().Err(err).Msg("cannot read the follower checkpoint; retrying")
 	}
 	for err != nil && !registry.IsKind(err, registry.KindNotFound) && ctx.Err() == nil {
-		sleep(ctx, 2*time.Second)
+		_ = retry.Wait(ctx, 2*time.Second) // the loop checks ctx
 		rev, err = f.system.Get(ctx, checkpointID, &f.cp)
 	}
 	f.cp.Holder, f.cp.StartedAt, f.cp.WrittenSinceStart = holder, time.Now().UTC(), 0
 	f.log.Info().Str("since", f.cp.Since).Str("changes", f.up.cfg.Changes).Msg("follower started")
-	backoff := time.Second
+	backoff := retry.Backoff{First: time.Second, Max: f.cfg.MaxBackoff}
 	lastLog := time.Now()
 	for ctx.Err() == nil {
 		page, err := f.up.Changes(ctx, f.cp.Since, f.cfg.PageSize)
@@ -119,15 +120,14 @@ func (f *Follower) Run(ctx context.Context, holder string) {
 			if ctx.Err() != nil {
 				break
 			}
-			wait := max(RetryAfterOf(err), backoff)
-			backoff = min(backoff*2, f.cfg.MaxBackoff)
+			wait := max(RetryAfterOf(err), backoff.Next())
 			f.set(func(cp *checkpoint) { cp.State, cp.LastError = "backoff", err.Error() })
 			f.log.Warn().Err(err).Dur("retry_in", wait).Msg("changes feed failed; backing off")
 			rev = f.save(ctx, rev)
-			sleep(ctx, wait)
+			_ = retry.Wait(ctx, wait) // the loop checks ctx
 			continue
 		}
-		backoff = time.Second
+		backoff.Reset()
 		f.apply(ctx, page.Results)
 		if ctx.Err() != nil {
 			break // the page was not finished: keep the old checkpoint
@@ -156,7 +156,7 @@ func (f *Follower) Run(ctx context.Context, holder string) {
 				Int64("failures", cp.Failed).Str("state", cp.State).Msg("follower progress")
 		}
 		if short {
-			sleep(ctx, f.cfg.PollInterval)
+			_ = retry.Wait(ctx, f.cfg.PollInterval) // the loop checks ctx
 		}
 	}
 	f.set(func(cp *checkpoint) { cp.State = "stopped" })
@@ -249,17 +249,16 @@ func (f *Follower) applyOne(ctx context.Context, c Change) error {
 // change once the page is done, so a package given up on stays stale until
 // it changes again.
 func (f *Follower) fetch(ctx context.Context, name string) (*registry.Packument, error) {
-	wait := time.Second
+	backoff := retry.Backoff{First: time.Second}
 	for attempt := 1; ; attempt++ {
 		p, err := f.up.Packument(ctx, name)
 		f.mirror.stats.upstreamFetch(err)
 		if err == nil || !registry.IsKind(err, registry.KindUnavailable) || attempt >= f.cfg.Attempts || ctx.Err() != nil {
 			return p, err
 		}
-		d := min(max(RetryAfterOf(err), wait), f.cfg.MaxBackoff)
+		d := min(max(RetryAfterOf(err), backoff.Next()), f.cfg.MaxBackoff)
 		f.log.Debug().Str("pkg", name).Err(err).Dur("retry_in", d).Msg("packument fetch failed; retrying")
-		sleep(ctx, d)
-		wait *= 2
+		_ = retry.Wait(ctx, d) // the loop checks ctx
 	}
 }
 

@@ -8,6 +8,7 @@ import (
 
 	"github.com/rs/zerolog"
 
+	"github.com/couchnpm/couchnpm/internal/retry"
 	"github.com/couchnpm/couchnpm/registry"
 )
 
@@ -104,12 +105,10 @@ func (k *UpstreamKeys) fetch(ctx context.Context) ([]registry.PublicKey, error) 
 func (k *UpstreamKeys) Run(ctx context.Context, interval time.Duration) {
 	for {
 		if _, err := k.Refresh(ctx); err != nil && ctx.Err() == nil {
-			k.log.Warn().Str("upstream", k.up.Base()).Str("error", err.Error()).Msg("cannot refresh the upstream's signing keys; keeping the stored ones")
+			k.log.Warn().Str("upstream", k.up.Base()).Err(err).Msg("cannot refresh the upstream's signing keys; keeping the stored ones")
 		}
-		select {
-		case <-ctx.Done():
+		if retry.Wait(ctx, interval) != nil {
 			return
-		case <-time.After(interval):
 		}
 	}
 }
@@ -134,7 +133,7 @@ func (m *Mirror) signVerified(ctx context.Context, name, version, integrity stri
 	for attempt := 0; attempt < 5; attempt++ {
 		p, err := m.store.GetPackumentForWrite(ctx, name)
 		if err != nil {
-			m.log.Warn().Str("pkg", name).Str("error", err.Error()).Msg("cannot sign a mirrored version")
+			m.log.Warn().Str("pkg", name).Err(err).Msg("cannot sign a mirrored version")
 			return
 		}
 		manifest, ok := p.Versions[version]
@@ -151,7 +150,7 @@ func (m *Mirror) signVerified(ctx context.Context, name, version, integrity stri
 			sig, err = key.Sign(name, version, integrity)
 		}
 		if err != nil {
-			m.log.Warn().Str("pkg", name).Str("version", version).Str("error", err.Error()).Msg("cannot sign a mirrored version")
+			m.log.Warn().Str("pkg", name).Str("version", version).Err(err).Msg("cannot sign a mirrored version")
 			return
 		}
 		signed, err := registry.SetSignatures(manifest, []registry.Signature{sig})
@@ -165,7 +164,7 @@ func (m *Mirror) signVerified(ctx context.Context, name, version, integrity stri
 			return
 		}
 		if !registry.IsKind(err, registry.KindConflict) {
-			m.log.Warn().Str("pkg", name).Str("error", err.Error()).Msg("cannot store the signature of a mirrored version")
+			m.log.Warn().Str("pkg", name).Err(err).Msg("cannot store the signature of a mirrored version")
 			return
 		}
 	}

@@ -6,6 +6,7 @@ import (
 
 	"github.com/rs/zerolog"
 
+	"github.com/couchnpm/couchnpm/internal/retry"
 	"github.com/couchnpm/couchnpm/registry"
 )
 
@@ -89,7 +90,7 @@ func (l *Lease) Run(ctx context.Context, job func(ctx context.Context)) {
 			l.log.Warn().Str("lease", l.id).Err(err).Msg("cannot reach the lease")
 		}
 		if !held {
-			sleep(ctx, every)
+			_ = retry.Wait(ctx, every) // the loop checks ctx
 			continue
 		}
 		l.log.Info().Str("lease", l.id).Str("holder", l.holder).Msg("took the lease")
@@ -115,14 +116,4 @@ func (l *Lease) Run(ctx context.Context, job func(ctx context.Context)) {
 	rctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	l.Release(rctx)
-}
-
-// sleep waits d or until ctx ends.
-func sleep(ctx context.Context, d time.Duration) {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-	case <-t.C:
-	}
 }

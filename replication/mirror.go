@@ -13,12 +13,14 @@ import (
 	"io"
 	"net/url"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/rs/zerolog"
 	"golang.org/x/sync/singleflight"
 
+	"github.com/couchnpm/couchnpm/internal/retry"
 	"github.com/couchnpm/couchnpm/registry"
 )
 
@@ -81,12 +83,53 @@ type Mirror struct {
 	filter   *Filter
 	maxAge   time.Duration // on-demand refresh age
 	flights  singleflight.Group
-	log      zerolog.Logger
-	stats    *Stats
+	// downloads are the upstream tarball downloads under way, by id.
+	dmu       sync.Mutex
+	downloads map[string]*sharedDownload
+	window    int64 // of each download (shared.go); 0: shareWindow
+	log       zerolog.Logger
+	stats     *Stats
 	// nameCheck bounds Known: how long a first publish waits for the
 	// upstream to say whether it has the name.
 	nameCheck time.Duration
 	signer    registry.VersionSigner // signs verified unsigned versions (keys.go); nil: never
+	// cleanup runs the clean-ups that outlive a request (discardBroken)
+	// until Close.
+	cleanup background
+}
+
+// background runs goroutines that end with a context of their own, and
+// waits for them when it is closed.
+type background struct {
+	mu     sync.Mutex
+	closed bool
+	ctx    context.Context
+	stop   context.CancelFunc
+	wg     sync.WaitGroup
+}
+
+func newBackground() background {
+	ctx, stop := context.WithCancel(context.Background())
+	return background{ctx: ctx, stop: stop}
+}
+
+// goWith runs fn(ctx) unless closed.
+func (b *background) goWith(fn func(ctx context.Context)) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.closed {
+		return
+	}
+	b.wg.Go(func() { fn(b.ctx) })
+}
+
+// close ends the goroutines' context and waits for them.
+func (b *background) close() {
+	b.mu.Lock()
+	b.closed = true
+	b.mu.Unlock()
+	b.stop()
+	b.wg.Wait()
 }
 
 // MirrorConfig configures a Mirror.
@@ -106,8 +149,12 @@ func NewMirror(cfg MirrorConfig, store PackumentStore, tarballs DocStore, up *Up
 		cfg.NameCheckTimeout = 10 * time.Second
 	}
 	return &Mirror{mode: cfg.Mode, store: store, tarballs: tarballs, up: up, filter: filter,
-		maxAge: cfg.MaxAge, nameCheck: cfg.NameCheckTimeout, log: log, stats: stats}
+		maxAge: cfg.MaxAge, nameCheck: cfg.NameCheckTimeout, log: log, stats: stats, cleanup: newBackground()}
 }
+
+// Close stops the mirror's background clean-ups and waits for them (at
+// shutdown, with the other background work).
+func (m *Mirror) Close() { m.cleanup.close() }
 
 // Known reports whether the upstream has name: a copy is mirrored, or the
 // upstream serves its packument (asked within NameCheckTimeout; a name the
@@ -211,7 +258,8 @@ func (m *Mirror) pull(ctx context.Context, name string) (*registry.Packument, er
 		if res.Err != nil {
 			return nil, res.Err
 		}
-		return res.Val.(*registry.Packument), nil
+		// One answer, several waiters: each gets its own copy to change.
+		return res.Val.(*registry.Packument).Clone(), nil
 	}
 }
 
@@ -295,121 +343,73 @@ func (m *Mirror) Tarball(ctx context.Context, name, version string, head bool) (
 	}
 	m.stats.misses.Add(1)
 	want := expected{source: v.Dist.Tarball, integrity: v.Dist.Integrity, shasum: v.Dist.Shasum}
-	// The request that starts the fetch (a GET) gets the bytes as they
-	// arrive from upstream; requests that join it wait and read the
-	// verified copy from CouchDB.
-	var lead *leaderStream
-	if !head {
-		lead = newLeaderStream()
-		defer lead.detach()
-	}
-	ch := m.flights.DoChan("tgz:"+id, func() (any, error) {
+	// One download per tarball, however many clients ask: it streams at
+	// upstream speed into CouchDB and into a shared buffer that every
+	// waiting GET reads at its own pace (shared.go).
+	d := m.download(id, func(d *sharedDownload) {
 		// Detached: the fetch finishes for the other waiters even when the
 		// client that started it hangs up.
 		fctx := context.WithoutCancel(ctx)
-		if err := m.fetchTarball(fctx, id, want, lead); err != nil {
-			return nil, err
+		err := m.fetchTarball(fctx, id, want, d)
+		d.finish(err) // the clients get the verified end now
+		if err == nil {
+			m.signVerified(fctx, name, version, want.integrity)
+			if a := v.Dist.Attestations; a != nil {
+				m.prefetchAttestations(fctx, name, version, a.URL)
+			}
 		}
-		m.signVerified(fctx, name, version, want.integrity)
-		if a := v.Dist.Attestations; a != nil {
-			m.prefetchAttestations(fctx, name, version, a.URL)
-		}
-		return nil, nil
 	})
-	var ready <-chan int64
-	if lead != nil {
-		ready = lead.ready
+	if head {
+		select {
+		case <-ctx.Done():
+			return nil, registry.Wrap(registry.KindUnavailable, ctx.Err(), "gave up waiting for the upstream tarball")
+		case <-d.finished:
+		}
+		if d.err != nil {
+			return nil, d.err
+		}
+		return m.openCached(ctx, id, head)
 	}
 	select {
 	case <-ctx.Done():
 		return nil, registry.Wrap(registry.KindUnavailable, ctx.Err(), "gave up waiting for the upstream tarball")
-	case size := <-ready:
-		return &registry.Tarball{Body: lead.take(), Size: size}, nil
-	case res := <-ch:
-		if res.Err != nil {
-			return nil, res.Err
+	case <-d.ready:
+	}
+	d.mu.Lock()
+	size, failed, err := d.size, d.done && d.err != nil, d.err
+	d.mu.Unlock()
+	if failed {
+		return nil, err
+	}
+	return &registry.Tarball{Body: d.reader(ctx), Size: size}, nil
+}
+
+// download returns the download of id under way, or starts one with fetch
+// (which ends it with finish).
+func (m *Mirror) download(id string, fetch func(d *sharedDownload)) *sharedDownload {
+	m.dmu.Lock()
+	defer m.dmu.Unlock()
+	if d := m.downloads[id]; d != nil {
+		return d
+	}
+	d := newSharedDownload(m.window, func(ctx context.Context) (io.ReadCloser, error) {
+		t, err := m.openCached(ctx, id, false)
+		if err != nil {
+			return nil, err
 		}
+		return t.Body, nil
+	})
+	if m.downloads == nil {
+		m.downloads = map[string]*sharedDownload{}
 	}
-	return m.openCached(ctx, id, head)
-}
-
-// holdBack is how much of a streamed tarball's end the first client gets
-// only after the whole tarball was verified: a tampered or truncated
-// download never reaches it complete (its connection is cut instead).
-const holdBack = 64 << 10
-
-// leaderStream hands a tarball to the client whose request started the
-// download while it streams into CouchDB. The client's pace sets the
-// download's; a client that leaves stops receiving, the download goes on.
-type leaderStream struct {
-	ready chan int64 // the upstream answered: the size, or -1
-	pr    *io.PipeReader
-	pw    *io.PipeWriter
-	tail  []byte
-	dead  bool // the client is gone
-	taken chan struct{}
-}
-
-func newLeaderStream() *leaderStream {
-	pr, pw := io.Pipe()
-	return &leaderStream{ready: make(chan int64, 1), pr: pr, pw: pw, taken: make(chan struct{})}
-}
-
-// take hands the stream to the client.
-func (s *leaderStream) take() io.ReadCloser {
-	close(s.taken)
-	return s.pr
-}
-
-// detach releases a stream nobody took (a joined request, an error).
-func (s *leaderStream) detach() {
-	select {
-	case <-s.taken:
-	default:
-		s.pr.Close()
-	}
-}
-
-// start says the upstream answered with size bytes (-1: unknown).
-func (s *leaderStream) start(size int64) {
-	if s != nil {
-		s.ready <- size
-	}
-}
-
-// Write passes bytes on to the client, all but the last holdBack.
-func (s *leaderStream) Write(p []byte) (int, error) {
-	if s.dead {
-		return len(p), nil
-	}
-	s.tail = append(s.tail, p...)
-	if n := len(s.tail) - holdBack; n > 0 {
-		if _, err := s.pw.Write(s.tail[:n]); err != nil {
-			s.dead, s.tail = true, nil
-			return len(p), nil
-		}
-		s.tail = append(s.tail[:0], s.tail[n:]...)
-	}
-	return len(p), nil
-}
-
-// finish ends the client's stream: the held-back end after a verified
-// download, or the error (the client's response is cut short).
-func (s *leaderStream) finish(err error) {
-	if s == nil {
-		return
-	}
-	if err == nil && !s.dead {
-		if _, werr := s.pw.Write(s.tail); werr != nil {
-			err = werr
-		}
-	}
-	s.tail = nil
-	if err != nil {
-		s.pw.CloseWithError(err)
-		return
-	}
-	s.pw.Close()
+	m.downloads[id] = d
+	go func() {
+		fetch(d)
+		m.dmu.Lock()
+		delete(m.downloads, id)
+		m.dmu.Unlock()
+	}()
+	return d
 }
 
 func (m *Mirror) openCached(ctx context.Context, id string, head bool) (*registry.Tarball, error) {
@@ -436,8 +436,7 @@ type expected struct {
 // deletes the staging document: nothing unverified is ever served, and no
 // byte is held in memory. Two instances fetching at once both stage; the
 // second COPY finds the entry there, which is as good.
-func (m *Mirror) fetchTarball(ctx context.Context, id string, want expected, lead *leaderStream) (err error) {
-	defer func() { lead.finish(err) }()
+func (m *Mirror) fetchTarball(ctx context.Context, id string, want expected, d *sharedDownload) (err error) {
 	log := m.log.With().Str("tarball", id).Str("source", want.source).Logger()
 	if want.integrity == "" && want.shasum == "" {
 		return registry.E(registry.KindBadGateway, "%s has no checksum in its packument; refusing to cache it unverified", id)
@@ -450,18 +449,15 @@ func (m *Mirror) fetchTarball(ctx context.Context, id string, want expected, lea
 	}
 	defer cancel()
 	defer body.Close()
-	lead.start(size)
+	d.start(size)
 	staging := "staging:" + id + ":" + randomSuffix()
 	h1, h512, h5 := sha1.New(), sha512.New(), md5.New() //nolint:gosec
-	hashes := io.MultiWriter(h1, h512, h5)
-	if lead != nil {
-		hashes = io.MultiWriter(h1, h512, h5, lead)
-	}
+	hashes := io.MultiWriter(h1, h512, h5, d)
 	counted := &countingReader{r: io.TeeReader(body, hashes)}
 	rev, err := m.tarballs.PutAttachment(ctx, staging, "", tarballFile, "application/octet-stream", counted)
 	if err != nil {
 		log.Warn().Err(err).Int64("bytes", counted.n).Msg("tarball download broke")
-		go m.discardBroken(staging)
+		m.cleanup.goWith(func(ctx context.Context) { m.discardBroken(ctx, staging) })
 		return registry.Wrap(registry.KindUnavailable, err, "the upstream tarball download of %s failed", id)
 	}
 	defer m.abandon(ctx, staging, rev)
@@ -508,19 +504,28 @@ func (m *Mirror) abandon(ctx context.Context, id, rev string) {
 // discardBroken removes the staging document of an upload that broke off
 // (a truncated or timed-out download). CouchDB commits nothing then, but
 // PouchDB Server stores the part that arrived, at times only after the
-// client has given up: look a few times.
-func (m *Mirror) discardBroken(staging string) {
+// client has given up: look a few times, until ctx ends (shutdown).
+func (m *Mirror) discardBroken(ctx context.Context, staging string) {
 	for _, wait := range []time.Duration{100 * time.Millisecond, time.Second, 3 * time.Second, 10 * time.Second} {
-		time.Sleep(wait)
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		rev, err := m.tarballs.Get(ctx, staging, &struct{}{})
-		if err == nil {
-			m.abandon(ctx, staging, rev)
-			cancel()
+		if retry.Wait(ctx, wait) != nil {
 			return
 		}
-		cancel()
+		if m.discardOnce(ctx, staging) {
+			return
+		}
 	}
+}
+
+// discardOnce removes the staging document if it is there.
+func (m *Mirror) discardOnce(ctx context.Context, staging string) bool {
+	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	rev, err := m.tarballs.Get(ctx, staging, &struct{}{})
+	if err != nil {
+		return false
+	}
+	m.abandon(ctx, staging, rev)
+	return true
 }
 
 // matches compares computed digests with the packument's: every sha512 or

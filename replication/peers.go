@@ -6,23 +6,42 @@ import (
 	"encoding/hex"
 	"fmt"
 	"net/url"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
 	"time"
 
 	"github.com/rs/zerolog"
+
+	"github.com/couchnpm/couchnpm/internal/retry"
 )
 
-// PeerOwner tags the _replicator documents couchnpm keeps for peer sites.
-const PeerOwner = "peer"
+// PeerOwner tags the _replicator documents couchnpm keeps for peer sites;
+// each also lists the scopes (database prefixes) of the registries that
+// keep it, and a registry only ever removes its own scope.
+//
+// It is not LegacyPeerOwner so that a couchnpm of an older version on the
+// same CouchDB, which deleted every LegacyPeerOwner document not in its
+// own list, never sees these.
+const PeerOwner = "peer-scoped"
+
+// LegacyPeerOwner tagged peer documents before they were scoped. Whose
+// such a document is can only be told by its target: one of a registry's
+// own databases makes it that registry's; a shared system database
+// (_users) could be any registry's, so it is left alone unless a registry
+// still wants it (then the registry's ensure takes it over).
+const LegacyPeerOwner = "peer"
 
 // PeerReplicator is the CouchDB side of peer replication (*couch.Client).
 type PeerReplicator[R any] interface {
 	EnsureReplication(ctx context.Context, r R) (bool, error)
 	ReplicationState(ctx context.Context, id string) (map[string]any, error)
-	ReplicationIDs(ctx context.Context, owner string) ([]string, error)
-	DeleteReplication(ctx context.Context, id string) error
+	// ReplicationIDs lists the _replicator documents keep says yes to.
+	ReplicationIDs(ctx context.Context, keep func(owner string, scopes []string, targetDB string) bool) ([]string, error)
+	// ReleaseReplication takes scope off a document and deletes it once
+	// no scope keeps it.
+	ReleaseReplication(ctx context.Context, id, scope string) (bool, error)
 	IsCouchDB(ctx context.Context) (bool, error)
 }
 
@@ -93,6 +112,8 @@ type PeerStatus struct {
 // idempotent.
 type Peers[R any] struct {
 	links []PeerLink
+	scope string          // this registry's database prefix
+	dbs   map[string]bool // the databases that travel between sites
 	repl  PeerReplicator[R]
 	make  func(PeerLink) R
 	log   zerolog.Logger
@@ -102,10 +123,17 @@ type Peers[R any] struct {
 	checkedAt time.Time
 }
 
-// NewPeers returns the keeper of links; mk turns a link into the
-// replicator's document type.
-func NewPeers[R any](links []PeerLink, repl PeerReplicator[R], mk func(PeerLink) R, log zerolog.Logger) *Peers[R] {
-	return &Peers[R]{links: links, repl: repl, make: mk, log: log.With().Str("component", "peers").Logger()}
+// NewPeers returns the keeper of links for the registry whose database
+// prefix is scope and whose databases dbs travel between sites (as in
+// PeerLinks); mk turns a link into the replicator's document type
+// (carrying scope, PeerOwner and the link's id). Without links it only
+// removes this registry's replications (Ensure).
+func NewPeers[R any](links []PeerLink, scope string, dbs []string, repl PeerReplicator[R], mk func(PeerLink) R, log zerolog.Logger) *Peers[R] {
+	own := map[string]bool{}
+	for _, db := range dbs {
+		own[db] = true
+	}
+	return &Peers[R]{links: links, scope: scope, dbs: own, repl: repl, make: mk, log: log.With().Str("component", "peers").Logger()}
 }
 
 // Run ensures every link now and every period, removes the links of peers
@@ -115,17 +143,15 @@ func (p *Peers[R]) Run(ctx context.Context, period, poll time.Duration) {
 	var ensured time.Time
 	for {
 		if time.Since(ensured) >= period {
-			p.ensure(ctx)
+			p.Ensure(ctx)
 			ensured = time.Now()
 		}
 		st := p.read(ctx)
 		p.mu.Lock()
 		p.status, p.checkedAt = st, time.Now()
 		p.mu.Unlock()
-		select {
-		case <-ctx.Done():
+		if retry.Wait(ctx, poll) != nil {
 			return
-		case <-time.After(poll):
 		}
 	}
 }
@@ -137,7 +163,9 @@ func (p *Peers[R]) Status() ([]PeerStatus, time.Time) {
 	return append([]PeerStatus(nil), p.status...), p.checkedAt
 }
 
-func (p *Peers[R]) ensure(ctx context.Context) {
+// Ensure writes every link's document and removes this registry's
+// documents of peers no longer configured, once.
+func (p *Peers[R]) Ensure(ctx context.Context) {
 	want := map[string]bool{}
 	for _, l := range p.links {
 		want[l.ID] = true
@@ -154,7 +182,7 @@ func (p *Peers[R]) ensure(ctx context.Context) {
 	if couch, err := p.repl.IsCouchDB(ctx); err != nil || !couch {
 		return
 	}
-	ids, err := p.repl.ReplicationIDs(ctx, PeerOwner)
+	ids, err := p.repl.ReplicationIDs(ctx, p.ours)
 	if err != nil {
 		p.log.Warn().Err(err).Msg("cannot list the peer replications")
 		return
@@ -163,12 +191,32 @@ func (p *Peers[R]) ensure(ctx context.Context) {
 		if want[id] {
 			continue
 		}
-		if err := p.repl.DeleteReplication(ctx, id); err != nil {
+		if deleted, err := p.repl.ReleaseReplication(ctx, id, p.scope); err != nil {
 			p.log.Warn().Str("id", id).Err(err).Msg("cannot remove the replication of a peer no longer configured")
-		} else {
+		} else if deleted {
 			p.log.Info().Str("id", id).Msg("removed the replication of a peer no longer configured")
+		} else {
+			p.log.Info().Str("id", id).Msg("released the replication of a peer no longer configured; another registry on this CouchDB still keeps it")
 		}
 	}
+}
+
+// ours tells whether a _replicator document (its owner, scopes and target
+// database) belongs to this registry: a peer document that lists its
+// scope, or an unscoped one of the older form whose target is one of this
+// registry's own databases. Nothing else is ever removed: the documents of
+// other registries on the same CouchDB, the mirror's, the operator's.
+func (p *Peers[R]) ours(owner string, scopes []string, targetDB string) bool {
+	switch owner {
+	case PeerOwner:
+		return slices.Contains(scopes, p.scope)
+	case LegacyPeerOwner:
+		if targetDB == "" || strings.HasPrefix(targetDB, "_") {
+			return false // a system database every registry here shares
+		}
+		return p.dbs[targetDB]
+	}
+	return false
 }
 
 // read reads every link's state from CouchDB's scheduler (or, on PouchDB

@@ -5,6 +5,8 @@ import (
 	"time"
 
 	"github.com/rs/zerolog"
+
+	"github.com/couchnpm/couchnpm/internal/retry"
 )
 
 // ReplicationKeeper creates or updates a _replicator document and removes
@@ -42,10 +44,8 @@ func KeepReplicating[R any](ctx context.Context, k ReplicationKeeper[R], r R, ro
 		for _, id := range removed {
 			log.Warn().Str("ddoc", id).Msg("removed an upstream design document from the mirror")
 		}
-		select {
-		case <-ctx.Done():
+		if retry.Wait(ctx, sweepEvery) != nil {
 			return
-		case <-time.After(sweepEvery):
 		}
 	}
 }

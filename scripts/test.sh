@@ -7,7 +7,8 @@
 # release named by COUCHDB_HOME or COUCHDB_RELEASE (scripts/couchdb.sh; skipped, in
 # one line, without either), and on PouchDB Server (scripts/devdb.sh install). With
 # COUCHDB_URL (+ COUCHDB_USER/COUCHDB_PASSWORD) it runs once, against that CouchDB.
-# It also installs the client package managers (clients/node_modules) and, run as
+# It also installs the client package managers (clients/node_modules), Verdaccio 5
+# for the import tests (bench/verdaccio/node_modules) and, run as
 # root with apt-get, Chromium system-wide (README: "What scripts/test.sh installs").
 # Every step runs even when an earlier one failed; the exit status is non-zero if any failed.
 #
@@ -98,6 +99,14 @@ else
 		npm ci --prefix "$ROOT/clients" --no-audit --no-fund --loglevel=error || failed+=("clients install")
 	fi
 	# --- end package managers ---
+	# --- Verdaccio 5 for the import tests (integration/import_test.go) ---
+	# Pinned by bench/verdaccio/package-lock.json; its install scripts are
+	# not needed.
+	if [[ ! -d "$ROOT/bench/verdaccio/node_modules" ]]; then
+		echo "== npm ci --prefix bench/verdaccio"
+		npm ci --prefix "$ROOT/bench/verdaccio" --ignore-scripts --no-audit --no-fund --loglevel=error || failed+=("verdaccio install")
+	fi
+	# --- end Verdaccio ---
 	# --- Chromium for the web login tests (integration/weblogin_test.go) ---
 	# Installed from Debian when missing and we are root with apt-get (as in
 	# CI; the tests then fail rather than skip without it); otherwise those

@@ -7,22 +7,33 @@ import (
 	"github.com/couchnpm/couchnpm/registry"
 )
 
-// BenchmarkPackagePage renders a warm package page (README already
-// rendered for the revision) over an in-memory registry: the page's own
-// cost, without CouchDB.
+// BenchmarkPackagePage is a warm package page over an in-memory registry
+// with download counts and dependents on: the page's own cost, without
+// CouchDB. anonymous is the common case (the page is sent from memory
+// while its revision stands); signed-in renders the layout around the
+// revision's cached fragments on every view.
 func BenchmarkPackagePage(b *testing.B) {
-	s := newSite(&testing.T{})
-	req := httptest.NewRequest("GET", "/widget", nil)
-	b.ReportAllocs()
-	b.RunParallel(func(pb *testing.PB) {
-		for pb.Next() {
-			rec := httptest.NewRecorder()
-			s.Package(rec, req, registry.Identity{}, "widget")
-			if rec.Code != 200 {
-				b.Fatalf("status %d", rec.Code)
-			}
-		}
-	})
+	for _, bc := range []struct {
+		name string
+		user registry.Identity
+	}{{"anonymous", registry.Identity{}}, {"signed-in", alice}} {
+		b.Run(bc.name, func(b *testing.B) {
+			s := newSite(&testing.T{})
+			s.cfg.Downloads = fakeDownloads{"2024-03-01": 3}
+			s.cfg.Dependents = &fakeDependents{}
+			req := httptest.NewRequest("GET", "/widget", nil)
+			b.ReportAllocs()
+			b.RunParallel(func(pb *testing.PB) {
+				for pb.Next() {
+					rec := httptest.NewRecorder()
+					s.Package(rec, req, bc.user, "widget")
+					if rec.Code != 200 {
+						b.Fatalf("status %d", rec.Code)
+					}
+				}
+			})
+		})
+	}
 }
 
 // BenchmarkRenderReadme is the cold path: markdown and sanitizing of a

@@ -14,6 +14,7 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/rs/zerolog"
@@ -59,6 +60,16 @@ type Config struct {
 	Recent    Recent       // nil: no "recently updated" list
 	Mirror    MirrorStatus // nil: mirroring is off
 	Downloads Downloads    // nil: no download counts on package pages
+	// The status page's other readings (status.go); nil: not shown.
+	Peers     PeerStatus
+	Conflicts ConflictStatus
+	Counts    Counts
+	// IsAdmin tells who sees the admin-only details (peer hosts, error
+	// texts, the upstream's address); nil: nobody.
+	IsAdmin func(name string) bool
+	// The package page's related lists (related.go); nil: not shown.
+	Dependents Dependents
+	Tarballs   TarballCache
 }
 
 // Site serves the pages.
@@ -68,6 +79,14 @@ type Site struct {
 	pages  map[string]*template.Template
 	static http.Handler
 	frags  *fragmentCache
+
+	anonPages      *shortCache                   // anonymous package pages, by name@rev and address
+	charts         *ttlMap[*downloadChart]       // by package name, chartTTL
+	dependents     *ttlMap[[]registry.Dependent] // by package name
+	cachedState    *ttlMap[map[string]bool]      // by name@rev
+	conflictsCache *ttlMap[*conflictsView]       // by kind of viewer, mirrorTTL
+	countsCache    *cached[SiteCounts]           // nil without Counts
+	mirrorCache    *cached[*replication.Status]  // nil without Mirror
 }
 
 // csp allows this site's own style sheet and script file only: no inline
@@ -90,13 +109,28 @@ func New(cfg Config, reg Registry) *Site {
 		"versionHref": versionPath,
 		"bytes":       humanBytes,
 		"add":         func(a, b int) int { return a + b },
+		"shortKey":    func(k string) string { return k[:min(len(k), 6)] },
+		"date":        dateOf,
+		"hostOf":      hostOf,
 	}
 	pages := map[string]*template.Template{}
-	for _, p := range []string{"home", "search", "package", "version", "error", "login", "user"} {
+	for _, p := range []string{"home", "search", "package", "version", "error", "login", "user", "tokens", "status"} {
 		pages[p] = template.Must(template.New("layout.html").Funcs(funcs).ParseFS(templateFS, "templates/layout.html", "templates/"+p+".html"))
 	}
 	sub, _ := fs.Sub(staticFS, "static")
-	return &Site{cfg: cfg, reg: reg, pages: pages, static: http.StripPrefix("/-/web/static/", http.FileServerFS(sub)), frags: newFragmentCache(512)}
+	s := &Site{cfg: cfg, reg: reg, pages: pages, static: http.StripPrefix("/-/web/static/", http.FileServerFS(sub)), frags: newFragmentCache(512)}
+	s.anonPages = &shortCache{ttl: anonPageTTL, max: relatedEntries}
+	s.charts = &ttlMap[*downloadChart]{ttl: chartTTL, max: relatedEntries}
+	s.conflictsCache = &ttlMap[*conflictsView]{ttl: mirrorTTL, max: 2}
+	s.dependents = &ttlMap[[]registry.Dependent]{ttl: relatedTTL, max: relatedEntries}
+	s.cachedState = &ttlMap[map[string]bool]{ttl: relatedTTL, max: relatedEntries}
+	if cfg.Counts != nil {
+		s.countsCache = &cached[SiteCounts]{ttl: countsTTL, load: cfg.Counts.Counts}
+	}
+	if cfg.Mirror != nil {
+		s.mirrorCache = &cached[*replication.Status]{ttl: mirrorTTL, load: cfg.Mirror.Status}
+	}
+	return s
 }
 
 // page is the data every page gets: its own data and the layout's.
@@ -112,16 +146,31 @@ type page struct {
 // render writes a page; a template error is logged and answered with a
 // plain 500 (never a stack or partial page).
 func (s *Site) render(w http.ResponseWriter, r *http.Request, status int, name string, user registry.Identity, title string, data any) {
-	var buf bytes.Buffer
+	s.renderKeep(w, r, status, name, user, title, data, nil)
+}
+
+// renderKeep is render; keep, when set, gets a copy of the page's bytes
+// (the package page keeps anonymous pages a moment).
+func (s *Site) renderKeep(w http.ResponseWriter, r *http.Request, status int, name string, user registry.Identity, title string, data any, keep func([]byte)) {
+	buf := pageBuffers.Get().(*bytes.Buffer)
+	defer putPageBuffer(buf)
 	p := page{Title: title, User: user.Name, Registry: s.cfg.PublicURL, Path: r.URL.RequestURI(), Data: data}
 	if q, ok := data.(*searchView); ok {
 		p.Query = q.Query
 	}
-	if err := s.pages[name].ExecuteTemplate(&buf, "layout.html", p); err != nil {
+	if err := s.pages[name].ExecuteTemplate(buf, "layout.html", p); err != nil {
 		zerolog.Ctx(r.Context()).Error().Str("page", name).Str("error", err.Error()).Msg("page template failed")
 		http.Error(w, "the page could not be rendered", http.StatusInternalServerError)
 		return
 	}
+	if keep != nil {
+		keep(bytes.Clone(buf.Bytes()))
+	}
+	writePage(w, r, status, name, user, buf.Bytes())
+}
+
+// writePage sends a rendered page with the site's headers.
+func writePage(w http.ResponseWriter, r *http.Request, status int, name string, user registry.Identity, body []byte) {
 	h := w.Header()
 	h.Set("Content-Type", "text/html; charset=utf-8")
 	h.Set("Content-Security-Policy", csp)
@@ -131,16 +180,31 @@ func (s *Site) render(w http.ResponseWriter, r *http.Request, status int, name s
 	h.Add("Vary", "Accept")
 	h.Add("Vary", "Authorization")
 	h.Add("Vary", "Cookie")
-	if user.Anonymous() {
+	if name == "tokens" {
+		h.Set("Cache-Control", "no-store") // a new token may be on it
+	} else if user.Anonymous() {
 		h.Set("Cache-Control", "no-cache")
 	} else {
 		h.Set("Cache-Control", "private, no-cache")
 	}
-	h.Set("Content-Length", strconv.Itoa(buf.Len()))
+	h.Set("Content-Length", strconv.Itoa(len(body)))
 	w.WriteHeader(status)
 	if r.Method != http.MethodHead {
-		_, _ = w.Write(buf.Bytes())
+		_, _ = w.Write(body)
 	}
+}
+
+// pageBuffers are reused page buffers: a warm package page is mostly
+// copied fragments, and growing a fresh buffer to the page's size was a
+// third of its cost.
+var pageBuffers = sync.Pool{New: func() any { return bytes.NewBuffer(make([]byte, 0, 64<<10)) }}
+
+func putPageBuffer(b *bytes.Buffer) {
+	if b.Cap() > 1<<20 {
+		return // a huge README's page: let it go
+	}
+	b.Reset()
+	pageBuffers.Put(b)
 }
 
 // fail renders an error page for err: a readable reason and the status
@@ -190,8 +254,9 @@ func statusOf(k registry.Kind) int {
 type homeView struct {
 	Recent      []recentRow
 	RecentError bool
-	Mirror      *replication.Status
+	Mirror      *mirrorView // the status page's view of it (admin-only details left out)
 	MirrorError bool
+	Counts      *SiteCounts
 }
 
 type recentRow struct {
@@ -229,13 +294,14 @@ func (s *Site) Home(w http.ResponseWriter, r *http.Request, user registry.Identi
 		}
 	}
 	if s.cfg.Mirror != nil {
-		st, err := s.cfg.Mirror.Status(ctx)
+		st, err := s.mirrorStatus(ctx)
 		if err != nil {
 			hv.MirrorError = true
 		} else {
-			hv.Mirror = st
+			hv.Mirror = mirrorOf(st, s.isAdmin(user))
 		}
 	}
+	hv.Counts = s.counts(ctx)
 	s.render(w, r, http.StatusOK, "home", user, "", &hv)
 }
 
@@ -243,7 +309,10 @@ func (s *Site) Home(w http.ResponseWriter, r *http.Request, user registry.Identi
 // revision, and what changes between views (downloads; the layout's user).
 type packageData struct {
 	*fragments
-	Downloads *downloadChart
+	Downloads      *downloadChart
+	Dependents     []Dep
+	MoreDependents bool
+	Tarballs       *tarballCacheView // mirrored packages only
 }
 
 // fragments are the parts of a package page that depend on the package's
@@ -270,18 +339,34 @@ type bar struct {
 	Height    int // percent of the tallest day, 0..100, in steps of 5
 }
 
+// chartTTL is how long a package's download chart is reused: reading it
+// costs CouchDB the last three days' count documents, which a busy page
+// must not pay on every view; counts still show within seconds.
+const chartTTL = 2 * time.Second
+
 // downloadsOf reads the last 30 days of name's downloads; nil when there
 // is no counter or the counts cannot be read (the page shows without).
 func (s *Site) downloadsOf(ctx context.Context, name string) *downloadChart {
 	if s.cfg.Downloads == nil {
 		return nil
 	}
-	to := time.Now().UTC().Truncate(24 * time.Hour)
-	days, err := s.cfg.Downloads.Days(ctx, name, to.AddDate(0, 0, -29), to)
+	c, err := s.charts.load(ctx, name, func(ctx context.Context) (*downloadChart, error) {
+		to := time.Now().UTC().Truncate(24 * time.Hour)
+		days, err := s.cfg.Downloads.Days(ctx, name, to.AddDate(0, 0, -29), to)
+		if err != nil {
+			return nil, err
+		}
+		return chartOf(days), nil
+	})
 	if err != nil {
 		zerolog.Ctx(ctx).Warn().Str("error", err.Error()).Msg("package page: download counts unavailable")
 		return nil
 	}
+	return c
+}
+
+// chartOf draws days as bars.
+func chartOf(days []downloads.DayCount) *downloadChart {
 	c := &downloadChart{}
 	var peak int64
 	for i, d := range days {
@@ -313,7 +398,22 @@ func (s *Site) Package(w http.ResponseWriter, r *http.Request, user registry.Ide
 		s.fail(w, r, user, err)
 		return
 	}
-	s.render(w, r, http.StatusOK, "package", user, p.Name, &packageData{fragments: fr, Downloads: s.downloadsOf(r.Context(), p.Name)})
+	// An anonymous page is the same for every anonymous visitor: it is
+	// kept a moment by revision and address (the log-in link names it),
+	// and a busy page is sent from memory. A signed-in visitor's page
+	// names them and may list restricted dependents: rendered each time.
+	var keep func([]byte)
+	if user.Anonymous() && p.Rev != "" {
+		key := p.Name + "@" + p.Rev + " " + r.URL.RequestURI()
+		if body, ok := s.anonPages.fresh(key); ok {
+			writePage(w, r, http.StatusOK, "package", user, body)
+			return
+		}
+		keep = func(b []byte) { s.anonPages.set(key, b) }
+	}
+	pd := &packageData{fragments: fr, Downloads: s.downloadsOf(r.Context(), p.Name), Tarballs: s.cachedTarballs(r.Context(), p)}
+	pd.Dependents, pd.MoreDependents = s.dependentsOf(r.Context(), user, p.Name)
+	s.renderKeep(w, r, http.StatusOK, "package", user, p.Name, pd, keep)
 }
 
 // fragments renders (or finds) the revision's fragments. The key is the
@@ -355,6 +455,10 @@ func (s *Site) ServeWeb(w http.ResponseWriter, r *http.Request, user registry.Id
 	case strings.HasPrefix(path, "/static/"):
 		w.Header().Set("Cache-Control", "public, max-age=3600")
 		s.static.ServeHTTP(w, r)
+	case path == "/status":
+		s.statusPage(w, r, user)
+	case path == "/status.json":
+		s.statusJSON(w, r, user)
 	case path == "/search":
 		s.search(w, r, user)
 	case strings.HasPrefix(path, "/package/"):
@@ -524,4 +628,36 @@ func (s *Site) userPage(w http.ResponseWriter, r *http.Request, user registry.Id
 		return
 	}
 	s.render(w, r, http.StatusOK, "user", user, name, uv)
+}
+
+// Tokens shows the logged-in user's tokens; the handlers check the
+// password and make the changes (handlers/webtokens.go).
+func (s *Site) Tokens(w http.ResponseWriter, r *http.Request, user registry.Identity, p handlers.TokensPage) {
+	if p.Status == 0 {
+		p.Status = http.StatusOK
+	}
+	s.render(w, r, p.Status, "tokens", user, "Tokens", &p)
+}
+
+// dateOf writes a time as a day (a token's creation or expiry).
+func dateOf(t any) string {
+	switch v := t.(type) {
+	case time.Time:
+		return v.UTC().Format("2006-01-02")
+	case *time.Time:
+		if v != nil {
+			return v.UTC().Format("2006-01-02")
+		}
+	}
+	return ""
+}
+
+// hostOf is the host (and port) of a URL, as npm's per-registry settings
+// name it.
+func hostOf(raw string) string {
+	u, err := url.Parse(raw)
+	if err != nil {
+		return ""
+	}
+	return u.Host + strings.TrimSuffix(u.Path, "/")
 }

@@ -167,3 +167,9 @@ func publishBody(base, name string, versions []string, sizes map[string]int, pad
 		"_attachments": atts,
 	})
 }
+
+// describe is the data set in one paragraph of the report.
+func (d *dataset) describe() string {
+	return fmt.Sprintf("%d packages × %d versions (tarballs: 20 KB for old versions, 20 KB–5 MB skewed towards small for the latest), %d packument(s) of %d versions, one %d MB tarball; loaded into couchnpm and Verdaccio by HTTP PUT (npm's publish body).",
+		len(d.Packages), len(d.Packages[0].Versions), len(d.Big), len(d.Big[0].Versions), d.HugeSize>>20)
+}

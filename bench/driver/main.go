@@ -43,7 +43,22 @@ var (
 	flagConns     = flag.Int("connections", 32, "wrk connections")
 	flagSkipLoad  = flag.Bool("skip-load", false, "the data set is loaded already")
 	flagBigCheck  = flag.Bool("big-check", false, "only load one over-5 MB packument into couchnpm and measure its abbreviated GET, appended to -out")
-	flagStream    = flag.Bool("stream-check", false, "only the streaming check (f) against couchnpm, appended to -out: run it on a freshly started couchnpm")
+	flagStream    = flag.Bool("stream-check", false, "only the streaming check (f) against couchnpm, written to -json: run it on a freshly started couchnpm")
+	flagStore     = flag.String("store", "pouchdb", "the store couchnpm runs on in this pass (pouchdb, couchdb): names the results")
+	flagStoreDesc = flag.String("store-desc", "", "one line describing the store of this pass")
+	flagJSON      = flag.String("json", "", "write this pass's results as JSON here (bench/run.sh; -report turns them into -out)")
+	flagLoad      = flag.String("load", "couchnpm,verdaccio", "the servers to load the data set into (comma separated)")
+	flagBareBin   = flag.String("bare-bin", "", "the built bench/bare server: started on the bytes couchnpm serves, measured as the limit column")
+	flagReport    = flag.Bool("report", false, "only write -out from the passes' JSON and the scenario scripts' output under -work")
+	flagStores    = flag.String("stores", "pouchdb,couchdb", "the passes in the report, in order (-report)")
+	flagTotal     = flag.Duration("total", 0, "the whole run's duration, for the report (-report)")
+	flagPackages  = flag.Int("packages", 200, "ordinary packages in the data set (not in -small)")
+	flagVersions  = flag.Int("versions", 30, "versions of each ordinary package (not in -small)")
+	flagMeasure   = flag.String("measure-path", "", "only measure GET of this path on -couchnpm (a 2 s warm-up, then -duration) and print one markdown row (for bench/scenarios scripts)")
+	flagScenario  = flag.String("scenario", "", "the scenario's name in the row (-measure-path)")
+	flagAccept    = flag.String("accept", "", "Accept header of -measure-path (with it, Accept-Encoding: gzip)")
+	flagHeader    = flag.Bool("header", false, "print the table's header before the row (-measure-path)")
+	flagOnly      = flag.String("only", "", "measure only the scenarios whose name starts with this, e.g. \"(g)\" (with -skip-load on a loaded registry)")
 )
 
 func main() {
@@ -59,6 +74,15 @@ func logf(format string, args ...any) {
 }
 
 func run() error {
+	if *flagReport {
+		passes, err := readPasses(*flagWork, strings.Split(*flagStores, ","))
+		if err != nil {
+			return err
+		}
+		md := report(passes, *flagTotal)
+		fmt.Println(md)
+		return os.WriteFile(*flagOut, []byte(md), 0o644)
+	}
 	var pids [3]int
 	fmt.Sscanf(*flagPIDs, "%d,%d,%d", &pids[0], &pids[1], &pids[2])
 	couchAuth := ""
@@ -73,9 +97,8 @@ func run() error {
 	dur := *flagDuration
 	if *flagSmall {
 		d = newDataset(10, 3, 1, 200, 5<<20)
-		dur = 2 * time.Second
 	} else {
-		d = newDataset(200, 30, 2, 2000, 50<<20)
+		d = newDataset(*flagPackages, *flagVersions, 2, 2000, 50<<20)
 	}
 	if err := os.MkdirAll(*flagWork, 0o755); err != nil {
 		return err
@@ -83,16 +106,30 @@ func run() error {
 	if *flagStream {
 		return streamCheck(d, cn, cd, dur)
 	}
+	if *flagMeasure != "" {
+		return measurePath(cn, *flagMeasure, *flagScenario, *flagAccept, dur)
+	}
 	if *flagBigCheck {
 		return bigCheck(d, cn, cd, dur)
 	}
 	started := time.Now()
+	var toLoad []*target
+	for _, t := range []*target{cn, vd} {
+		if strings.Contains(","+*flagLoad+",", ","+t.Label+",") {
+			toLoad = append(toLoad, t)
+		}
+	}
+	loadBegin := time.Now()
 	if !*flagSkipLoad {
-		// Both registries load at once (couchnpm's load is mostly CouchDB's
+		// The registries load at once (couchnpm's load is mostly CouchDB's
 		// work, Verdaccio's its own single thread).
-		errs := make(chan error, 2)
-		for _, t := range []*target{cn, vd} {
+		errs := make(chan error, len(toLoad))
+		for _, t := range toLoad {
 			go func() {
+				if t.Base == "" { // not measured (-verdaccio "" with -only)
+					errs <- nil
+					return
+				}
 				if err := login(t); err != nil {
 					errs <- err
 					return
@@ -106,34 +143,59 @@ func run() error {
 				errs <- nil
 			}()
 		}
-		for range 2 {
+		for range toLoad {
 			if err := <-errs; err != nil {
 				return err
 			}
 		}
 	}
-	res := &results{dataset: d, duration: dur, conns: *flagConns, small: *flagSmall}
-	res.machine = describeMachine()
+	loadTook := time.Since(loadBegin)
+	res := &results{LoadTook: loadTook, Loaded: *flagLoad, Store: *flagStore, StoreDesc: *flagStoreDesc, Dataset: d.describe(), HugeMB: d.HugeSize >> 20,
+		Duration: dur, Conns: *flagConns, Small: *flagSmall, Machine: describeMachine()}
+	var bare *target
+	if *flagBareBin != "" {
+		b, stop, err := startBare(d, cn)
+		if err != nil {
+			logf("bare server: %v", err)
+			res.Notes = append(res.Notes, "the bare server did not start: "+err.Error())
+		} else {
+			defer stop()
+			bare = b
+		}
+	}
 	for _, accept := range []string{"application/json", corgi} {
 		if st, _, body, err := do("GET", cn.Base+"/"+d.Big[0].Name, "", nil, "Accept", accept); err == nil && st == 200 {
-			res.notes = append(res.notes, fmt.Sprintf("%s (%d versions) as %s from couchnpm: %.1f MB uncompressed", d.Big[0].Name, len(d.Big[0].Versions), accept, float64(len(body))/(1<<20)))
+			res.Notes = append(res.Notes, fmt.Sprintf("%s (%d versions) as %s from couchnpm: %.1f MB uncompressed", d.Big[0].Name, len(d.Big[0].Versions), accept, float64(len(body))/(1<<20)))
 		}
 	}
 	if st, _, body, err := do("GET", cd.Base+"/"+d.Big[0].Name, cd.Auth, nil); err == nil && st == 200 {
-		res.notes = append(res.notes, fmt.Sprintf("%s as stored in CouchDB: %.1f MB", d.Big[0].Name, float64(len(body))/(1<<20)))
+		res.Notes = append(res.Notes, fmt.Sprintf("%s as stored in CouchDB: %.1f MB", d.Big[0].Name, float64(len(body))/(1<<20)))
 	}
-	if err := measureAll(res, d, cn, vd, cd, dur); err != nil {
+	res.Load = loadAvg()
+	if err := measureAll(res, d, cn, vd, cd, bare, dur); err != nil {
 		return err
 	}
-	if err := npmCI(res, d, cn, vd); err != nil {
-		logf("npm ci: %v", err)
-		res.notes = append(res.notes, "npm ci failed: "+err.Error())
+	if *flagOnly == "" { // a partial run measures the scenarios asked for only
+		if err := npmCI(res, d, cn, vd); err != nil {
+			logf("npm ci: %v", err)
+			res.Notes = append(res.Notes, "npm ci failed: "+err.Error())
+		}
 	}
-	res.notes = append(res.notes, globalNotes...)
-	res.total = time.Since(started)
-	md := res.markdown()
-	fmt.Println(md)
-	return os.WriteFile(*flagOut, []byte(md), 0o644)
+	res.Notes = append(res.Notes, globalNotes...)
+	res.Total = time.Since(started)
+	return writeJSON(res)
+}
+
+// writeJSON writes v to -json (bench/run.sh's -report reads it).
+func writeJSON(v any) error {
+	if *flagJSON == "" {
+		return fmt.Errorf("-json is needed: the report is written by -report")
+	}
+	b, err := json.MarshalIndent(v, "", "  ")
+	if err != nil {
+		return err
+	}
+	return os.WriteFile(*flagJSON, b, 0o644)
 }
 
 var client = &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 16}, Timeout: 10 * time.Minute}
@@ -290,28 +352,16 @@ func publish(t *target, p pkgSpec, versions []string) error {
 
 // streamCheck measures (f) alone on a couchnpm process that has done
 // nothing else (no publish bodies, no packument cache in its heap) and
-// appends the result to -out.
+// writes the result to -json.
 func streamCheck(d *dataset, cn, cd *target, dur time.Duration) error {
 	before := rssOf(cn.PID)
 	reqs := []request{{Path: tarballPath(cn, d.Huge.Name, "1.0.0"), Headers: headersFor(cn, "")}}
-	r, err := wrk(cn, reqs, 20, dur, "")
+	r, err := wrk(cn, reqs, 20, longDur(dur), "")
 	if err != nil {
 		return err
 	}
 	logf("fresh couchnpm, 20 clients on the %d MB tarball: %.0f req/s, %.0f MB/s, RSS %d MB before, peak %d MB", d.HugeSize>>20, r.ReqPerS, r.MBPerS, before>>20, r.PeakRSS>>20)
-	ok := "met"
-	if r.PeakRSS >= 100<<20 {
-		ok = "**missed**"
-	}
-	md := fmt.Sprintf("\n## Streaming check on a fresh couchnpm\n\nThe (f) row above is measured on the process that took every publish of the load (a %d MB tarball arrives as one JSON body) and holds the warm packument cache, so its RSS is mostly that heap and GC headroom. `bench/run.sh` then restarts couchnpm on the same CouchDB and streams the same tarball to 20 clients for %v:\n\n| RSS before | peak RSS while streaming | req/s | MB/s | p50 | p99 | errors / non-2xx |\n|---:|---:|---:|---:|---:|---:|---:|\n| %d MB | %d MB | %.1f | %.0f | %s | %s | %d / %d |\n\nTarget couchnpm RSS < 100 MB while 20 clients stream %d MB tarballs: %s.\n",
-		d.HugeSize>>20, dur, before>>20, r.PeakRSS>>20, r.ReqPerS, r.MBPerS, dur2(r.P50), dur2(r.P99), r.Errors, r.Non2xx, d.HugeSize>>20, ok)
-	f, err := os.OpenFile(*flagOut, os.O_APPEND|os.O_WRONLY, 0o644)
-	if err != nil {
-		return err
-	}
-	defer f.Close()
-	_, err = f.WriteString(md)
-	return err
+	return writeJSON(r)
 }
 
 func dur2(d time.Duration) string { return dur(d) }
@@ -357,4 +407,25 @@ func bigCheck(d *dataset, cn, cd *target, dur time.Duration) error {
 	defer f.Close()
 	_, err = f.WriteString(md)
 	return err
+}
+
+// measurePath measures one GET path on t and prints its markdown row, in
+// the columns of the report's tables (a scenario script's building block).
+func measurePath(t *target, path, name, accept string, dur time.Duration) error {
+	reqs := []request{{Path: path, Headers: headersFor(t, accept)}}
+	if _, err := wrk(t, reqs, *flagConns, minDur(2*time.Second, dur), ""); err != nil {
+		return err
+	}
+	r, err := wrk(t, reqs, *flagConns, dur, "")
+	if err != nil {
+		return err
+	}
+	if name == "" {
+		name = "GET " + path
+	}
+	if *flagHeader {
+		fmt.Println("| scenario | server | req/s | MB/s | p50 | p99 | peak RSS | errors / non-2xx·3xx |\n|---|---|---:|---:|---:|---:|---:|---:|")
+	}
+	fmt.Printf("| %s | %s | %.0f | %.1f | %s | %s | %d MB | %d / %d |\n", name, t.Label, r.ReqPerS, r.MBPerS, dur2(r.P50), dur2(r.P99), r.PeakRSS>>20, r.Errors, r.Non2xx)
+	return nil
 }

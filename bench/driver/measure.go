@@ -59,6 +59,22 @@ type scenario struct {
 	Build func(t *target) ([]request, error)
 	// Profile: take a CPU profile of couchnpm during its run.
 	Profile bool
+	// Bare: measure the bare server too (it holds the bytes of (a) and (c)).
+	Bare bool
+	// Long: the run lasts at least hugeRunMin (50 MB downloads).
+	Long bool
+}
+
+// hugeRunMin is the shortest measured run of the 50 MB tarball: 20 clients
+// on a store that streams 50–100 MB/s (CouchDB 3.5 here) finish one round
+// of downloads in 10–20 s, so a shorter run would count almost none.
+const hugeRunMin = 20 * time.Second
+
+func longDur(dur time.Duration) time.Duration {
+	if *flagSmall {
+		return dur
+	}
+	return max(dur, hugeRunMin)
 }
 
 func pkgPath(t *target, name string) string {
@@ -98,7 +114,7 @@ func headersFor(t *target, accept string) map[string]string {
 	return h
 }
 
-func measureAll(res *results, d *dataset, cn, vd, cd *target, dur time.Duration) error {
+func measureAll(res *results, d *dataset, cn, vd, cd, bare *target, dur time.Duration) error {
 	names := make([]string, 0, len(d.Packages))
 	for _, p := range d.Packages {
 		names = append(names, p.Name)
@@ -146,23 +162,47 @@ func measureAll(res *results, d *dataset, cn, vd, cd *target, dur time.Duration)
 		}
 		return []request{{Path: pkgPath(t, d.Big[0].Name), Headers: h}}, nil
 	}
+	// The web UI's package page as a browser asks for it; couchnpm only
+	// (the bench's Verdaccio runs without its web UI, CouchDB has none).
+	pages := func(t *target) ([]request, error) {
+		if t.Label != "couchnpm" {
+			return nil, nil
+		}
+		var reqs []request
+		for _, n := range names {
+			reqs = append(reqs, request{Path: pkgPath(t, n), Headers: map[string]string{
+				"Accept": "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8", "Accept-Encoding": "gzip"}})
+		}
+		return reqs, nil
+	}
 	huge := func(t *target) ([]request, error) {
 		return []request{{Path: tarballPath(t, d.Huge.Name, "1.0.0"), Headers: headersFor(t, "")}}, nil
 	}
 	scenarios := []scenario{
-		{Name: "(a) abbreviated packument GET (warm)", Conns: *flagConns, Build: packuments(corgi, false), Profile: true},
+		{Name: "(a) abbreviated packument GET (warm)", Conns: *flagConns, Build: packuments(corgi, false), Profile: true, Bare: true},
 		{Name: "(b) full packument GET (warm)", Conns: *flagConns, Build: packuments("application/json", false)},
-		{Name: "(c) tarball GET (20 KB)", Conns: *flagConns, Build: tarballs, Profile: true},
+		{Name: "(c) tarball GET (20 KB)", Conns: *flagConns, Build: tarballs, Profile: true, Bare: true},
 		{Name: "(d) 304 revalidation (abbreviated)", Conns: *flagConns, Build: packuments(corgi, true)},
 		{Name: fmt.Sprintf("(e) abbreviated GET of a %d-version packument", len(d.Big[0].Versions)), Conns: 8, Build: big, Profile: true},
-		{Name: fmt.Sprintf("(f) %d MB tarball, 20 clients", d.HugeSize>>20), Conns: 20, Build: huge},
+		{Name: fmt.Sprintf("(f) %d MB tarball, 20 clients", d.HugeSize>>20), Conns: 20, Build: huge, Long: true},
+		{Name: "(g) package page (warm, text/html)", Conns: *flagConns, Build: pages, Profile: true},
 	}
 	for _, sc := range scenarios {
-		for _, t := range []*target{cn, vd, cd} {
+		if *flagOnly != "" && !strings.HasPrefix(sc.Name, *flagOnly) {
+			continue
+		}
+		targets := []*target{cn, vd, cd}
+		if sc.Bare && bare != nil {
+			targets = append(targets, bare)
+		}
+		for _, t := range targets {
+			if t.Base == "" {
+				continue // not measured in this run
+			}
 			reqs, err := sc.Build(t)
 			if err != nil {
 				logf("%s on %s: %v", sc.Name, t.Label, err)
-				res.runs = append(res.runs, wrkRun{Scenario: sc.Name, Target: t.Label, Errors: -1})
+				res.Runs = append(res.Runs, wrkRun{Scenario: sc.Name, Target: t.Label, Errors: -1})
 				continue
 			}
 			if len(reqs) == 0 {
@@ -171,22 +211,26 @@ func measureAll(res *results, d *dataset, cn, vd, cd *target, dur time.Duration)
 			// Warm up (fills caches), then measure.
 			if _, err := wrk(t, reqs, sc.Conns, minDur(2*time.Second, dur), ""); err != nil {
 				logf("%s on %s: warm-up: %v", sc.Name, t.Label, err)
-				res.runs = append(res.runs, wrkRun{Scenario: sc.Name, Target: t.Label, Errors: -1})
+				res.Runs = append(res.Runs, wrkRun{Scenario: sc.Name, Target: t.Label, Errors: -1})
 				continue
 			}
 			prof := ""
 			if sc.Profile && t.Label == "couchnpm" && *flagPprof != "" {
-				prof = filepath.Join(*flagWork, "profile-"+strings.Fields(sc.Name)[0][1:2]+".pb.gz")
+				prof = filepath.Join(*flagWork, "profile-"+*flagStore+"-"+strings.Fields(sc.Name)[0][1:2]+".pb.gz")
 			}
-			r, err := wrk(t, reqs, sc.Conns, dur, prof)
+			runDur := dur
+			if sc.Long {
+				runDur = longDur(dur)
+			}
+			r, err := wrk(t, reqs, sc.Conns, runDur, prof)
 			if err != nil {
 				logf("%s on %s: %v", sc.Name, t.Label, err)
-				res.runs = append(res.runs, wrkRun{Scenario: sc.Name, Target: t.Label, Errors: -1})
+				res.Runs = append(res.Runs, wrkRun{Scenario: sc.Name, Target: t.Label, Errors: -1})
 				continue
 			}
 			r.Scenario, r.Target = sc.Name, t.Label
 			logf("%-45s %-10s %9.0f req/s  p50 %-9v p99 %-9v rss %d MB  errors %d non2xx %d", sc.Name, t.Label, r.ReqPerS, r.P50, r.P99, r.PeakRSS>>20, r.Errors, r.Non2xx)
-			res.runs = append(res.runs, *r)
+			res.Runs = append(res.Runs, *r)
 		}
 	}
 	return nil
@@ -394,7 +438,7 @@ func npmCI(res *results, d *dataset, targets ...*target) error {
 			return fmt.Errorf("%s: npm ci: %v\n%s", t.Label, err, out)
 		}
 		logf("npm ci against %s: %v (peak RSS %d MB)", t.Label, took.Round(time.Millisecond), peak.Load()>>20)
-		res.ci = append(res.ci, ciRun{Target: t.Label, Took: took, PeakRSS: peak.Load()})
+		res.CI = append(res.CI, ciRun{Target: t.Label, Took: took, PeakRSS: peak.Load()})
 		_ = os.RemoveAll(cache)
 		_ = os.RemoveAll(filepath.Join(dir, "node_modules"))
 	}

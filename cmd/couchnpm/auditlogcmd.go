@@ -3,8 +3,6 @@ package main
 import (
 	"context"
 	"encoding/json"
-	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"os"
@@ -97,12 +95,7 @@ func auditLogMain(args []string, stdout, stderr io.Writer, now func() time.Time)
 	if verify {
 		args = args[1:]
 	}
-	fs := flag.NewFlagSet("couchnpm audit-log", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	fs.Usage = func() { fmt.Fprint(stderr, auditLogUsage) }
-	cfg := &config{}
-	e := &envFlags{fs: fs}
-	cfg.registerCouch(e)
+	fs := newOperatorFlags("couchnpm audit-log", auditLogUsage, stderr)
 	var pkg, user, action, since string
 	var limit int
 	var asJSON bool
@@ -114,26 +107,17 @@ func auditLogMain(args []string, stdout, stderr io.Writer, now func() time.Time)
 		fs.StringVar(&since, "since", "", "only entries at or after this time, or this long ago (24h)")
 		fs.IntVar(&limit, "limit", 100, "at most this many entries, the newest; 0: all")
 	}
-	rest, err := parseInterspersed(fs, args)
-	if errors.Is(err, flag.ErrHelp) {
-		return 0
+	rest, exit, ok := fs.parse(args)
+	if !ok {
+		return exit
 	}
-	if err != nil {
-		return 2
-	}
+	cfg := fs.cfg
 	if len(rest) > 0 {
 		fmt.Fprint(stderr, auditLogUsage)
 		return 2
 	}
-	if len(e.errs) > 0 {
-		fmt.Fprintln(stderr, "couchnpm: bad configuration:", errors.Join(e.errs...))
-		return 2
-	}
-	if err := cfg.checkCouch(); err != nil {
-		fmt.Fprintln(stderr, "couchnpm: bad configuration:", err)
-		return 2
-	}
 	var from time.Time
+	var err error
 	if since != "" {
 		if from, err = parseSince(since, now()); err != nil {
 			fmt.Fprintln(stderr, "couchnpm:", err)

@@ -2,8 +2,6 @@ package main
 
 import (
 	"context"
-	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"os"
@@ -36,12 +34,7 @@ func claimMain(args []string, claim bool, stdout, stderr io.Writer) int {
 	if claim {
 		name = "couchnpm claim"
 	}
-	fs := flag.NewFlagSet(name, flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	fs.Usage = func() { fmt.Fprint(stderr, claimUsage) }
-	cfg := &config{}
-	e := &envFlags{fs: fs}
-	cfg.registerCouch(e)
+	fs := newOperatorFlags(name, claimUsage, stderr)
 	var owner, reason, by string
 	var list, asJSON bool
 	if claim {
@@ -51,21 +44,11 @@ func claimMain(args []string, claim bool, stdout, stderr io.Writer) int {
 		fs.BoolVar(&list, "list", false, "list the claimed names")
 		fs.BoolVar(&asJSON, "json", false, "with --list: print JSON")
 	}
-	names, err := parseInterspersed(fs, args)
-	if errors.Is(err, flag.ErrHelp) {
-		return 0
+	names, exit, ok := fs.parse(args)
+	if !ok {
+		return exit
 	}
-	if err != nil {
-		return 2
-	}
-	if len(e.errs) > 0 {
-		fmt.Fprintln(stderr, "couchnpm: bad configuration:", errors.Join(e.errs...))
-		return 2
-	}
-	if err := cfg.checkCouch(); err != nil {
-		fmt.Fprintln(stderr, "couchnpm: bad configuration:", err)
-		return 2
-	}
+	cfg := fs.cfg
 	if list != (len(names) == 0) || len(names) > 1 {
 		fmt.Fprint(stderr, claimUsage)
 		return 2
@@ -142,23 +125,6 @@ func claimMain(args []string, claim bool, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stdout, "note: %s is already published here; if it is unpublished, the upstream's versions come back\n", pkg)
 	}
 	return 0
-}
-
-// parseInterspersed parses flags that may come before or after the
-// positional arguments (`claim NAME --owner x`), which flag.Parse alone
-// stops at.
-func parseInterspersed(fs *flag.FlagSet, args []string) ([]string, error) {
-	var positional []string
-	for {
-		if err := fs.Parse(args); err != nil {
-			return nil, err
-		}
-		if fs.NArg() == 0 {
-			return positional, nil
-		}
-		positional = append(positional, fs.Arg(0))
-		args = fs.Args()[1:]
-	}
 }
 
 // publishedHere reports whether a package (or its tombstone) named name is

@@ -154,9 +154,19 @@ var dbNameRe = regexp.MustCompile(`^[a-z][a-z0-9_$()+/-]*$`)
 
 // parseServe reads the serve subcommand's flags and checks them.
 func parseServe(args []string) (*config, error) {
+	return parseServeAs("couchnpm serve", args, nil)
+}
+
+// parseServeAs reads serve's flags for the command name, with the
+// command's own flags (extra, when not nil) beside them: couchnpm doctor
+// is given serve's configuration.
+func parseServeAs(name string, args []string, extra func(*envFlags)) (*config, error) {
 	c := &config{}
-	fs := flag.NewFlagSet("couchnpm serve", flag.ContinueOnError)
+	fs := flag.NewFlagSet(name, flag.ContinueOnError)
 	e := &envFlags{fs: fs}
+	if extra != nil {
+		extra(e)
+	}
 	e.str(&c.Listen, "listen", "COUCHNPM_LISTEN", "127.0.0.1:4880", "address to listen on")
 	e.str(&c.PublicURL, "public-url", "COUCHNPM_PUBLIC_URL", "", "base URL clients reach the registry at, written into dist.tarball (default: http://<listen address>)")
 	c.registerCouch(e)
@@ -218,7 +228,35 @@ func (c *config) checkCouch() error {
 	return nil
 }
 
+// check checks the configuration and fills in what is derived from it
+// (the public URL, the instance id, the parsed parts of the sections).
+// The first mistake is reported, in the order of the checks.
 func (c *config) check() error {
+	for _, check := range []func() error{
+		c.checkListen,
+		c.checkCouch,
+		c.checkSignupDomains,
+		c.checkLogging,
+		c.checkTimeouts,
+		c.Fastpath.check,
+		c.Peers.check,
+		c.Commands.check,
+		func() error { return c.Mirror.check(c.CouchURL) },
+	} {
+		if err := check(); err != nil {
+			return err
+		}
+	}
+	if c.InstanceID == "" {
+		host, _ := os.Hostname()
+		c.InstanceID = fmt.Sprintf("%s-%d", host, os.Getpid())
+	}
+	return nil
+}
+
+// checkListen checks --listen and --public-url; without a public URL,
+// clients reach the listen address (loopback for an any-address).
+func (c *config) checkListen() error {
 	host, port, err := net.SplitHostPort(c.Listen)
 	if err != nil {
 		return fmt.Errorf("--listen %q is not host:port", c.Listen)
@@ -234,14 +272,19 @@ func (c *config) check() error {
 		return fmt.Errorf("--public-url %q must be an http(s) URL without query", c.PublicURL)
 	}
 	c.PublicURL = strings.TrimRight(c.PublicURL, "/")
-	if err := c.checkCouch(); err != nil {
-		return err
-	}
+	return nil
+}
+
+func (c *config) checkSignupDomains() error {
 	for _, d := range c.SignupEmailDomains {
 		if strings.ContainsAny(d, "@ \t/") || !strings.Contains(d, ".") {
 			return fmt.Errorf("--signup-email-domains: %q is not a domain (like example.com)", d)
 		}
 	}
+	return nil
+}
+
+func (c *config) checkLogging() error {
 	switch c.LogFormat {
 	case "json", "console":
 	default:
@@ -252,21 +295,12 @@ func (c *config) check() error {
 	default:
 		return fmt.Errorf("--log-level %q: want debug, info, warn or error", c.LogLevel)
 	}
+	return nil
+}
+
+func (c *config) checkTimeouts() error {
 	if c.CouchWait < 0 || c.ShutdownTimeout <= 0 {
 		return errors.New("timeouts must be positive")
 	}
-	if c.InstanceID == "" {
-		host, _ := os.Hostname()
-		c.InstanceID = fmt.Sprintf("%s-%d", host, os.Getpid())
-	}
-	if err := c.Fastpath.check(); err != nil {
-		return err
-	}
-	if err := c.Peers.check(); err != nil {
-		return err
-	}
-	if err := c.Commands.check(); err != nil {
-		return err
-	}
-	return c.Mirror.check(c.CouchURL)
+	return nil
 }

@@ -9,6 +9,7 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/couchnpm/couchnpm/couch"
+	"github.com/couchnpm/couchnpm/internal/retry"
 	"github.com/couchnpm/couchnpm/registry"
 )
 
@@ -128,7 +129,7 @@ func (w *conflictWatch) follow(ctx context.Context, db *couch.Packuments, resolv
 			l.Warn().Str("pkg", id).Err(err).Msg("could not merge conflicting revisions; retried at the next change or sweep")
 		}
 	}
-	delay := time.Second
+	backoff := retry.Backoff{First: time.Second, Max: 30 * time.Second}
 	for ctx.Err() == nil {
 		swept := false
 		err := db.FollowConflicts(ctx, 5*time.Second, func(id string) {
@@ -143,7 +144,7 @@ func (w *conflictWatch) follow(ctx context.Context, db *couch.Packuments, resolv
 						one(id)
 					}
 				}
-				delay = time.Second
+				backoff.Reset()
 				return
 			}
 			one(id)
@@ -151,13 +152,11 @@ func (w *conflictWatch) follow(ctx context.Context, db *couch.Packuments, resolv
 		if ctx.Err() != nil {
 			return
 		}
+		delay := backoff.Next()
 		l.Warn().Err(err).Dur("retry_in", delay).Msg("conflict feed broke")
-		select {
-		case <-ctx.Done():
+		if retry.Wait(ctx, delay) != nil {
 			return
-		case <-time.After(delay):
 		}
-		delay = min(delay*2, 30*time.Second)
 	}
 }
 

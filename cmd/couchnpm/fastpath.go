@@ -25,7 +25,8 @@ import (
 // the profiler.
 type fastpathConfig struct {
 	CacheBytes int64
-	Pprof      string // listen address of /debug/pprof and /metrics; "" = off
+	Pprof      string             // listen address of /debug/pprof and /metrics; "" = off
+	Tarballs   tarballCacheConfig // tarcache.go
 
 	cache   *cache.Cache     // set by wiring, nil when the cache is off
 	metrics *metrics.Metrics // set by wiring
@@ -41,6 +42,7 @@ func (f *fastpathConfig) register(e *envFlags) {
 		}
 	}
 	e.fs.Var(cacheSize{byteSize{&f.CacheBytes}}, "cache-bytes", "memory bound of the packument cache, a `size` like 256MB; 0 turns it off (env COUCHNPM_CACHE_BYTES)")
+	f.Tarballs.register(e)
 	e.str(&f.Pprof, "pprof", "COUCHNPM_PPROF", "", "listen address for /debug/pprof/ and /metrics, like 127.0.0.1:6060 (default: off)")
 }
 

@@ -2,8 +2,6 @@ package main
 
 import (
 	"context"
-	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"os"
@@ -35,33 +33,18 @@ func keysCommand(args []string) int {
 }
 
 func keysMain(args []string, stdout, stderr io.Writer) int {
-	fs := flag.NewFlagSet("couchnpm keys", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	fs.Usage = func() { fmt.Fprint(stderr, keysUsage) }
-	cfg := &config{}
-	e := &envFlags{fs: fs}
-	cfg.registerCouch(e)
+	fs := newOperatorFlags("couchnpm keys", keysUsage, stderr)
 	var asJSON bool
 	var keyFile string
 	fs.BoolVar(&asJSON, "json", false, "with list: print JSON")
 	fs.StringVar(&keyFile, "signing-key-file", os.Getenv("COUCHNPM_SIGNING_KEY_FILE"), "with sign-existing: the key serve signs with, when it is given one")
-	words, err := parseInterspersed(fs, args)
-	if errors.Is(err, flag.ErrHelp) {
-		return 0
+	words, exit, ok := fs.parse(args)
+	if !ok {
+		return exit
 	}
-	if err != nil {
-		return 2
-	}
-	if len(e.errs) > 0 {
-		fmt.Fprintln(stderr, "couchnpm: bad configuration:", errors.Join(e.errs...))
-		return 2
-	}
+	cfg := fs.cfg
 	if len(words) != 1 || (words[0] != "list" && words[0] != "rotate" && words[0] != "sign-existing") {
 		fmt.Fprint(stderr, keysUsage)
-		return 2
-	}
-	if err := cfg.checkCouch(); err != nil {
-		fmt.Fprintln(stderr, "couchnpm: bad configuration:", err)
 		return 2
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)

@@ -34,6 +34,8 @@ commands:
   replication status  show the state of the replications with peer sites (--peer)
   user            add, disable, enable, delete and list accounts (couchnpm user -h)
   keys            list or rotate the signing keys, sign old versions (couchnpm keys -h)
+  doctor          check CouchDB and the registry's data, with the fix for each finding
+  import          copy packages and users from Verdaccio or another registry (couchnpm import -h)
 `
 
 func main() {
@@ -82,6 +84,10 @@ func run(args []string) int {
 		return userCommand(args[1:]) // usercmd.go
 	case "keys":
 		return keysCommand(args[1:]) // keyscmd.go
+	case "doctor":
+		return doctorCommand(args[1:]) // doctor.go
+	case "import":
+		return importCommand(args[1:]) // importcmd.go
 	case "-h", "--help", "help":
 		fmt.Fprint(os.Stdout, usage)
 		return 0
@@ -173,7 +179,7 @@ func serve(cfg *config) error {
 		return err
 	}
 	clog := newConflictLog(log) // conflicts.go
-	reg, err := newRegistry(cfg, db, sig, mirror, clog)
+	reg, err := newRegistry(cfg, db, sig, mirror, clog, log)
 	if err != nil {
 		return err
 	}
@@ -187,7 +193,7 @@ func serve(cfg *config) error {
 		return err
 	}
 	runFastpath(ctx, cfg, &background)
-	accounts := registry.NewAccounts(db.Users(), db.Tokens(), cfg.AllowSignup).WithSignupEmailDomains(cfg.SignupEmailDomains)
+	accounts := registry.NewAccounts(registry.WithImportedPasswords(db.Users(), db.Users()), db.Tokens(), cfg.AllowSignup).WithSignupEmailDomains(cfg.SignupEmailDomains)
 	hcfg := handlers.Config{PublicURL: cfg.PublicURL, MaxPublishBytes: cfg.MaxPublishBytes, Mirror: mirrorStatus, Conflicts: conflicts, Peers: peers}
 	// The audit log; stopAudit (deferred after the server's shutdown)
 	// flushes what in-flight requests recorded (auditlogcmd.go).

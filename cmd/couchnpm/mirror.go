@@ -83,6 +83,8 @@ func checkHTTPURL(flag, raw string) error {
 	return nil
 }
 
+// check checks the mirror's flags and parses its lists and headers; the
+// upstream URLs are needed by the mode that uses them.
 func (m *mirrorConfig) check(couchURL string) error {
 	mode, err := replication.ParseMode(m.ModeName)
 	if err != nil {
@@ -91,17 +93,34 @@ func (m *mirrorConfig) check(couchURL string) error {
 	m.Mode = mode
 	m.allowList = splitList(m.Allow)
 	m.privateScopes = splitList(m.PrivateScopes)
-	m.parsedHeaders = http.Header{}
-	for _, pair := range strings.Split(m.Headers, ";") {
+	if m.parsedHeaders, err = parseHeaders(m.Headers); err != nil {
+		return err
+	}
+	if err := m.checkBounds(); err != nil {
+		return err
+	}
+	return m.checkUpstreams(couchURL)
+}
+
+// parseHeaders reads --upstream-headers: "Name: value" pairs separated by
+// ";".
+func parseHeaders(raw string) (http.Header, error) {
+	h := http.Header{}
+	for _, pair := range strings.Split(raw, ";") {
 		if strings.TrimSpace(pair) == "" {
 			continue
 		}
 		k, v, ok := strings.Cut(pair, ":")
 		if !ok || strings.TrimSpace(k) == "" {
-			return fmt.Errorf("--upstream-headers: %q is not a \"Name: value\" pair", pair)
+			return nil, fmt.Errorf("--upstream-headers: %q is not a \"Name: value\" pair", pair)
 		}
-		m.parsedHeaders.Add(strings.TrimSpace(k), strings.TrimSpace(v))
+		h.Add(strings.TrimSpace(k), strings.TrimSpace(v))
 	}
+	return h, nil
+}
+
+// checkBounds checks the sizes, counts and durations.
+func (m *mirrorConfig) checkBounds() error {
 	if m.PageSize < 1 || m.PageSize > 10000 {
 		return errors.New("--follow-page-size must be between 1 and 10000")
 	}
@@ -111,13 +130,19 @@ func (m *mirrorConfig) check(couchURL string) error {
 	if m.MaxConcurrent < 1 || m.MaxConcurrent > 4096 {
 		return errors.New("--upstream-max-concurrent must be between 1 and 4096")
 	}
-	if mode == replication.ModeOff {
+	return nil
+}
+
+// checkUpstreams checks the URLs the mode needs; replicate mode's target
+// defaults to COUCHDB_URL.
+func (m *mirrorConfig) checkUpstreams(couchURL string) error {
+	if m.Mode == replication.ModeOff {
 		return nil
 	}
 	if err := checkHTTPURL("upstream", m.Upstream); err != nil {
-		return fmt.Errorf("mirror mode %s needs COUCHNPM_UPSTREAM: %w", mode, err)
+		return fmt.Errorf("mirror mode %s needs COUCHNPM_UPSTREAM: %w", m.Mode, err)
 	}
-	switch mode {
+	switch m.Mode {
 	case replication.ModeFollow:
 		if err := checkHTTPURL("upstream-changes", m.Changes); err != nil {
 			return fmt.Errorf("follow mode needs COUCHNPM_UPSTREAM_CHANGES: %w", err)

@@ -15,6 +15,37 @@ import (
 	"github.com/couchnpm/couchnpm/replication"
 )
 
+// statusCommand is the flags of a command that asks a running couchnpm
+// for a status (mirror status, replication status).
+type statusCommand struct {
+	*flag.FlagSet
+	base   string // the registry's URL
+	asJSON bool
+}
+
+func newStatusCommand(name string) *statusCommand {
+	sc := &statusCommand{FlagSet: flag.NewFlagSet(name, flag.ContinueOnError)}
+	def := os.Getenv("COUCHNPM_PUBLIC_URL")
+	if def == "" {
+		def = "http://127.0.0.1:4880"
+	}
+	sc.StringVar(&sc.base, "url", def, "the registry's URL (env COUCHNPM_PUBLIC_URL)")
+	sc.BoolVar(&sc.asJSON, "json", false, "print the raw JSON")
+	return sc
+}
+
+// parse reads args; with ok false, the command ends with exit (0 after
+// -h, 2 after a bad flag, said on stderr).
+func (sc *statusCommand) parse(args []string) (exit int, ok bool) {
+	if err := parseFlags(sc.FlagSet, args); errors.Is(err, flag.ErrHelp) {
+		return 0, false
+	} else if err != nil {
+		fmt.Fprintf(os.Stderr, "couchnpm: bad flag: %v (%s -h lists the flags)\n", err, sc.Name())
+		return 2, false
+	}
+	return 0, true
+}
+
 // mirrorCommand runs `couchnpm mirror status`: it asks a running couchnpm
 // for its mirror status and prints it for people.
 func mirrorCommand(args []string) int {
@@ -22,19 +53,11 @@ func mirrorCommand(args []string) int {
 		fmt.Fprintln(os.Stderr, "usage: couchnpm mirror status [--url URL] [--json] [--watch]")
 		return 2
 	}
-	fs := flag.NewFlagSet("couchnpm mirror status", flag.ContinueOnError)
-	def := os.Getenv("COUCHNPM_PUBLIC_URL")
-	if def == "" {
-		def = "http://127.0.0.1:4880"
-	}
-	base := fs.String("url", def, "the registry's URL (env COUCHNPM_PUBLIC_URL)")
-	asJSON := fs.Bool("json", false, "print the raw JSON")
-	watch := fs.Bool("watch", false, "keep printing a progress line until caught up")
-	if err := parseFlags(fs, args[1:]); errors.Is(err, flag.ErrHelp) {
-		return 0
-	} else if err != nil {
-		fmt.Fprintf(os.Stderr, "couchnpm: bad flag: %v (couchnpm mirror status -h lists the flags)\n", err)
-		return 2
+	sc := newStatusCommand("couchnpm mirror status")
+	base, asJSON := &sc.base, &sc.asJSON
+	watch := sc.Bool("watch", false, "keep printing a progress line until caught up")
+	if exit, ok := sc.parse(args[1:]); !ok {
+		return exit
 	}
 	for {
 		st, raw, err := fetchStatus(strings.TrimRight(*base, "/"))
@@ -75,6 +98,11 @@ func getStatus(base, path string, v any) ([]byte, error) {
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, base+path, nil)
 	if err != nil {
 		return nil, err
+	}
+	// An admin's token shows the admin-only details (peer addresses,
+	// error texts); without one, what anyone may see.
+	if tok := os.Getenv("COUCHNPM_TOKEN"); tok != "" {
+		req.Header.Set("Authorization", "Bearer "+tok)
 	}
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {

@@ -46,3 +46,25 @@ func TestMirrorStatusBadFlagIsOneLine(t *testing.T) {
 		t.Errorf("exit %d, stderr %q; want 2 and one line", code, stderr)
 	}
 }
+
+// With COUCHNPM_TOKEN set, the status commands send it (an admin sees the
+// peers' addresses); without, they ask anonymously.
+func TestStatusCommandsSendTheToken(t *testing.T) {
+	var got []string
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		got = append(got, r.Header.Get("Authorization"))
+		io.WriteString(w, `{"peers":[{"peer":"peer 1","db":"npm","state":"running","docs_written":1}]}`)
+	}))
+	defer srv.Close()
+	for _, tok := range []string{"", "cnpm_admin"} {
+		t.Setenv("COUCHNPM_TOKEN", tok)
+		var code int
+		_, stderr := capture(t, func() { code = run([]string{"replication", "status", "--url", srv.URL}) })
+		if code != 0 {
+			t.Fatalf("exit %d: %s", code, stderr)
+		}
+	}
+	if len(got) != 2 || got[0] != "" || got[1] != "Bearer cnpm_admin" {
+		t.Errorf("Authorization headers sent: %q", got)
+	}
+}

@@ -2,8 +2,6 @@ package main
 
 import (
 	"context"
-	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"os"
@@ -35,29 +33,14 @@ func orgMain(args []string, stdout, stderr io.Writer) int {
 		}
 		return 2
 	}
-	fs := flag.NewFlagSet("couchnpm org create", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	fs.Usage = func() { fmt.Fprint(stderr, orgUsage) }
-	cfg := &config{}
-	e := &envFlags{fs: fs}
-	cfg.registerCouch(e)
+	fs := newOperatorFlags("couchnpm org create", orgUsage, stderr)
 	var owner string
 	fs.StringVar(&owner, "owner", "", "the user who owns the new org (required)")
-	names, err := parseInterspersed(fs, args[1:])
-	if errors.Is(err, flag.ErrHelp) {
-		return 0
+	names, exit, ok := fs.parse(args[1:])
+	if !ok {
+		return exit
 	}
-	if err != nil {
-		return 2
-	}
-	if len(e.errs) > 0 {
-		fmt.Fprintln(stderr, "couchnpm: bad configuration:", errors.Join(e.errs...))
-		return 2
-	}
-	if err := cfg.checkCouch(); err != nil {
-		fmt.Fprintln(stderr, "couchnpm: bad configuration:", err)
-		return 2
-	}
+	cfg := fs.cfg
 	if len(names) != 1 {
 		fmt.Fprint(stderr, orgUsage)
 		return 2

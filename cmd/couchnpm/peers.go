@@ -2,8 +2,6 @@ package main
 
 import (
 	"context"
-	"errors"
-	"flag"
 	"fmt"
 	"os"
 	"strings"
@@ -65,9 +63,6 @@ func peerDBs(db *couch.Client) []string {
 // startPeers keeps the peer replications and returns their status for the
 // handlers (nil without peers).
 func startPeers(ctx context.Context, cfg *config, db *couch.Client, bg *sync.WaitGroup, log zerolog.Logger) (handlers.PeerStatus, error) {
-	if len(cfg.Peers.Peers) == 0 {
-		return nil, nil
-	}
 	local := cfg.Mirror.ReplTarget // CouchDB's URL as CouchDB reaches it
 	if local == "" {
 		local = cfg.CouchURL
@@ -76,9 +71,19 @@ func startPeers(ctx context.Context, cfg *config, db *couch.Client, bg *sync.Wai
 	if err != nil {
 		return nil, err
 	}
-	k := replication.NewPeers(links, db, func(l replication.PeerLink) couch.Replication {
-		return couch.Replication{ID: l.ID, Source: l.Source, Target: l.Target, Owner: replication.PeerOwner}
+	scope := db.DBName(couch.RolePackages) // the prefix: what this registry's documents carry
+	k := replication.NewPeers(links, scope, peerDBs(db), db, func(l replication.PeerLink) couch.Replication {
+		return couch.Replication{ID: l.ID, Source: l.Source, Target: l.Target, Owner: replication.PeerOwner, Scope: scope}
 	}, log)
+	if len(links) == 0 {
+		// The last peer removed: stop this registry's replications, once.
+		bg.Add(1)
+		go func() {
+			defer bg.Done()
+			k.Ensure(ctx)
+		}()
+		return nil, nil
+	}
 	if m := cfg.Fastpath.metrics; m != nil {
 		m.WatchPeers(k.Status)
 	}
@@ -94,21 +99,13 @@ func startPeers(ctx context.Context, cfg *config, db *couch.Client, bg *sync.Wai
 // couchnpm for the state of its peer replications.
 func replicationCommand(args []string) int {
 	if len(args) == 0 || args[0] != "status" {
-		fmt.Fprintln(os.Stderr, "usage: couchnpm replication status [--url URL] [--json]")
+		fmt.Fprintln(os.Stderr, "usage: couchnpm replication status [--url URL] [--json] (env COUCHNPM_TOKEN: an admin's token shows the peers' addresses and errors)")
 		return 2
 	}
-	fs := flag.NewFlagSet("couchnpm replication status", flag.ContinueOnError)
-	def := os.Getenv("COUCHNPM_PUBLIC_URL")
-	if def == "" {
-		def = "http://127.0.0.1:4880"
-	}
-	base := fs.String("url", def, "the registry's URL (env COUCHNPM_PUBLIC_URL)")
-	asJSON := fs.Bool("json", false, "print the raw JSON")
-	if err := parseFlags(fs, args[1:]); errors.Is(err, flag.ErrHelp) {
-		return 0
-	} else if err != nil {
-		fmt.Fprintf(os.Stderr, "couchnpm: bad flag: %v (couchnpm replication status -h lists the flags)\n", err)
-		return 2
+	sc := newStatusCommand("couchnpm replication status")
+	base, asJSON := &sc.base, &sc.asJSON
+	if exit, ok := sc.parse(args[1:]); !ok {
+		return exit
 	}
 	var st struct {
 		Peers     []replication.PeerStatus `json:"peers"`

@@ -4,7 +4,6 @@ import (
 	"bufio"
 	"context"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"os"
@@ -52,43 +51,26 @@ func userCommand(args []string) int {
 		fmt.Fprintf(os.Stderr, "couchnpm user: unknown command %q\n%s", verb, userUsage)
 		return 2
 	}
-	c := &config{}
-	fs := flag.NewFlagSet("couchnpm user "+verb, flag.ContinueOnError)
-	fs.SetOutput(os.Stderr)
-	e := &envFlags{fs: fs}
-	c.registerCouch(e)
+	fs := newOperatorFlags("couchnpm user "+verb, "", os.Stderr)
 	email := fs.String("email", "", "add: the account's e-mail address")
 	passwordFile := fs.String("password-file", "", "add: read the password from this file (first line); default: stdin")
 	asJSON := fs.Bool("json", false, "list: print JSON")
-	// The name may come before, between or after the flags (the flag
-	// package stops at the first argument that is not a flag).
+	// The name may come before, between or after the flags.
+	words, exit, ok := fs.parse(args)
+	if !ok {
+		return exit
+	}
+	c := fs.cfg
+	if len(words) > 1 {
+		fmt.Fprintf(os.Stderr, "couchnpm user %s: unexpected argument %q\n", verb, words[1])
+		return 2
+	}
 	var name string
-	for rest := args; ; {
-		if err := fs.Parse(rest); err != nil {
-			if errors.Is(err, flag.ErrHelp) {
-				return 0
-			}
-			return 2
-		}
-		if fs.NArg() == 0 {
-			break
-		}
-		if name != "" {
-			fmt.Fprintf(os.Stderr, "couchnpm user %s: unexpected argument %q\n", verb, fs.Arg(0))
-			return 2
-		}
-		name, rest = fs.Arg(0), fs.Args()[1:]
+	if len(words) == 1 {
+		name = words[0]
 	}
 	if (verb == "list") != (name == "") {
 		fmt.Fprint(os.Stderr, userUsage)
-		return 2
-	}
-	if len(e.errs) > 0 {
-		fmt.Fprintln(os.Stderr, "couchnpm: bad configuration:", errors.Join(e.errs...))
-		return 2
-	}
-	if err := c.checkCouch(); err != nil {
-		fmt.Fprintln(os.Stderr, "couchnpm: bad configuration:", err)
 		return 2
 	}
 

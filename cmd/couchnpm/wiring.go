@@ -19,11 +19,15 @@ import (
 // TTL plus one renewal period (20 s).
 const followerLeaseTTL = 15 * time.Second
 
+// followerLeaseID is the follower lease's document in the system database.
+const followerLeaseID = "lease:follower"
+
 // newRegistry builds the registry in one step from everything it reads and
 // writes through: the private packages, the accounts and views of the
-// command surface, orgs, the signing key, the conflict store and, when
-// mirroring, the upstream mirror with the operators' claims.
-func newRegistry(cfg *config, db *couch.Client, sig *signing, m *upstreamMirror, conflicts registry.ConflictObserver) (*registry.Service, error) {
+// command surface, orgs, the signing key, the conflict store, the tarball
+// cache (tarcache.go) and, when mirroring, the upstream mirror with the
+// operators' claims.
+func newRegistry(cfg *config, db *couch.Client, sig *signing, m *upstreamMirror, conflicts registry.ConflictObserver, log zerolog.Logger) (*registry.Service, error) {
 	rc := registry.Config{
 		Store:     cfg.Fastpath.store(db, couch.RolePackages),
 		Users:     db.Users(),
@@ -33,6 +37,7 @@ func newRegistry(cfg *config, db *couch.Client, sig *signing, m *upstreamMirror,
 		Conflicts: db.Packuments(couch.RolePackages),
 		Observer:  conflicts,
 		Signer:    sig.keyring,
+		Tarballs:  cfg.Fastpath.Tarballs.build(cfg.Fastpath.metrics, log),
 	}
 	if m != nil { // a nil *replication.Mirror must not become a non-nil interface
 		rc.Mirror = m.mirror
@@ -78,19 +83,23 @@ func newMirror(cfg *config, db *couch.Client, sig *signing, log zerolog.Logger) 
 }
 
 // startMirror starts the mirror's background work (the follower under a
-// lease, or the _replicator document keeper, and the upstream's keys); nil
-// status when mirroring is off.
+// lease, or the _replicator document keeper, and the upstream's keys) and
+// closes the mirror when ctx ends; nil status when mirroring is off.
 func startMirror(ctx context.Context, cfg *config, db *couch.Client, m *upstreamMirror, reg *registry.Service, sig *signing, bg *sync.WaitGroup) (handlers.MirrorStatus, error) {
 	if m == nil {
 		return nil, nil
 	}
 	mc, up, log := cfg.Mirror, m.up, m.log
+	bg.Go(func() { // the mirror's clean-ups end with the other background work
+		<-ctx.Done()
+		m.mirror.Close()
+	})
 	system := db.Docs(couch.RoleSystem)
 	sig.mirror(ctx, up, system, bg, log) // signing.go
 
-	lease := replication.NewLease(system, "lease:follower", cfg.InstanceID, followerLeaseTTL, log)
+	lease := replication.NewLease(system, followerLeaseID, cfg.InstanceID, followerLeaseTTL, log)
 	reporter := &replication.Reporter{Mode: mc.Mode, Upstream: up.Base(), Instance: cfg.InstanceID,
-		System: system, Lease: lease, Stats: m.stats, Replication: db, ReplID: "couchnpm-" + db.DBName(couch.RoleMirror)}
+		System: system, Lease: lease, Stats: m.stats, Replication: db, ReplID: mirrorReplicationID(db)}
 	log.Info().Str("mode", string(mc.Mode)).Str("upstream", up.Base()).Msg("mirror enabled")
 
 	switch mc.Mode {

@@ -8,6 +8,7 @@ package registrytest
 import (
 	"bytes"
 	"context"
+	"crypto/md5" //nolint:gosec // CouchDB's attachment digest
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
@@ -59,7 +60,8 @@ func Orgs(t testing.TB, owner string, orgs ...string) *MemDocs {
 
 // MemStore is an in-memory registry.PackumentStore with CouchDB's revision
 // check: a write must carry the current _rev (none for a new document).
-// Inline attachments become stubs, their bytes kept as tarballs.
+// Inline attachments become stubs, their bytes kept as tarballs; digests
+// are CouchDB's (the md5, base64).
 type MemStore struct {
 	registry.PackumentStore // nil; keeps the fake building if the interface grows
 
@@ -67,6 +69,7 @@ type MemStore struct {
 	docs     map[string][]byte
 	revs     map[string]int
 	tarballs map[string][]byte // name + "/" + attachment
+	opens    int               // tarball requests (OpenTarball, StatTarball)
 }
 
 // NewMemStore returns an empty store.
@@ -95,6 +98,12 @@ func (s *MemStore) GetPackumentForWrite(ctx context.Context, name string) (*regi
 	return s.GetPackument(ctx, name)
 }
 
+// PeekPackument implements registry.PackumentStore: each read decodes its
+// own copy, so sharing is moot.
+func (s *MemStore) PeekPackument(ctx context.Context, name string) (*registry.Packument, error) {
+	return s.GetPackument(ctx, name)
+}
+
 // PutPackument implements registry.PackumentStore.
 func (s *MemStore) PutPackument(_ context.Context, p *registry.Packument) (registry.Written, error) {
 	s.mu.Lock()
@@ -117,7 +126,7 @@ func (s *MemStore) PutPackument(_ context.Context, p *registry.Packument) (regis
 				return registry.Written{}, err
 			}
 			s.tarballs[p.ID+"/"+k] = b
-			a = registry.Attachment{ContentType: a.ContentType, Length: int64(len(b)), Digest: "md5-mem", Stub: true}
+			a = registry.Attachment{ContentType: a.ContentType, Length: int64(len(b)), Digest: "md5-" + MD5(b), Stub: true}
 		}
 		cp.Attachments[k] = a
 	}
@@ -133,11 +142,27 @@ func (s *MemStore) PutPackument(_ context.Context, p *registry.Packument) (regis
 func (s *MemStore) OpenTarball(_ context.Context, name, att string) (*registry.Tarball, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	s.opens++
 	b, ok := s.tarballs[name+"/"+att]
 	if !ok {
 		return nil, registry.E(registry.KindNotFound, "no tarball")
 	}
-	return &registry.Tarball{Body: io.NopCloser(bytes.NewReader(b)), Size: int64(len(b)), Digest: "md5-mem"}, nil
+	// CouchDB's attachment ETag: the md5 without the stub's "md5-".
+	return &registry.Tarball{Body: io.NopCloser(bytes.NewReader(b)), Size: int64(len(b)), Digest: MD5(b)}, nil
+}
+
+// MD5 is CouchDB's digest of an attachment: its md5, base64.
+func MD5(b []byte) string {
+	sum := md5.Sum(b) //nolint:gosec // CouchDB's digest, not a security boundary
+	return base64.StdEncoding.EncodeToString(sum[:])
+}
+
+// Opens returns the number of tarball requests (OpenTarball, StatTarball)
+// so far: what would be CouchDB attachment requests.
+func (s *MemStore) Opens() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.opens
 }
 
 // StatTarball implements registry.PackumentStore.

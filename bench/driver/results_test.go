@@ -1,0 +1,78 @@
+package main
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+func TestTargetsPerStore(t *testing.T) {
+	res := &results{Store: "pouchdb", HugeMB: 50, Duration: 8 * time.Second, Runs: []wrkRun{
+		{Scenario: "(a) abbreviated", Target: "couchnpm", ReqPerS: 6000},
+		{Scenario: "(a) abbreviated", Target: "verdaccio", ReqPerS: 100},
+		{Scenario: "(a) abbreviated", Target: "couchdb", ReqPerS: 300},
+		{Scenario: "(a) abbreviated", Target: "bare", ReqPerS: 20000},
+		{Scenario: "(c) tarball", Target: "couchnpm", ReqPerS: 500},
+		{Scenario: "(c) tarball", Target: "verdaccio", ReqPerS: 100},
+		{Scenario: "(c) tarball", Target: "couchdb", Errors: -1},
+		{Scenario: "(c) tarball", Target: "bare", ReqPerS: 20000},
+	}, CI: []ciRun{{Target: "couchnpm", Took: 4 * time.Second}, {Target: "verdaccio", Took: 10 * time.Second}}}
+	passes := []*pass{
+		{Store: "pouchdb", Res: res, Targets: map[string]targetLine{"follower": {Status: "missed", Figure: "120/s"}}},
+		{Store: "couchdb", NotRun: "no release", Targets: map[string]targetLine{}},
+	}
+	table := targetsTable(passes)
+	tests := []struct{ name, row, want string }{
+		{"tarball vs Verdaccio met", "(c) tarball GET ≥ 3× Verdaccio", "met: 5.00×"},
+		{"tarball vs failed raw run", "(c) tarball GET ≥ 1× the raw", "| not measured |"},
+		{"abbreviated vs bare missed", "≥ 0.6× the bare server", "**missed**: 0.30×"},
+		{"npm ci met", "`npm ci`", "met: 0.40×"},
+		{"tarball vs bare is a figure only", "tarball GET ÷ the bare server", "| 0.03× (500 vs 20000 req/s) |"},
+		{"scenario line", "follower ≥ 500", "**missed**: 120/s"},
+		{"no scenario script", "cold pull-through", "not measured (no scenario script reported it)"},
+		{"store not run", "(c) tarball GET ≥ 3× Verdaccio", "| not run |"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			for _, l := range strings.Split(table, "\n") {
+				if strings.Contains(l, tc.row) {
+					if !strings.Contains(l, tc.want) {
+						t.Fatalf("row %q lacks %q:\n%s", tc.row, tc.want, l)
+					}
+					return
+				}
+			}
+			t.Fatalf("no row %q in\n%s", tc.row, table)
+		})
+	}
+}
+
+func TestReadPassesScenarioOutput(t *testing.T) {
+	dir := t.TempDir()
+	must := func(err error) {
+		t.Helper()
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	must(os.MkdirAll(filepath.Join(dir, "results"), 0o755))
+	must(os.MkdirAll(filepath.Join(dir, "scenarios", "couchdb"), 0o755))
+	must(os.WriteFile(filepath.Join(dir, "results", "couchdb.json"), mustJSON(&results{Store: "couchdb"}), 0o644))
+	must(os.WriteFile(filepath.Join(dir, "results", "pouchdb.notrun"), []byte("left out\n"), 0o644))
+	must(os.WriteFile(filepath.Join(dir, "scenarios", "couchdb", "g-page.md"), []byte("| (g) | couchnpm | 900 |\n"), 0o644))
+	must(os.WriteFile(filepath.Join(dir, "scenarios", "couchdb", "targets.tsv"), []byte("web\tmet\t900 req/s\tweb page ≥ 100 req/s\nbad line\n"), 0o644))
+	passes, err := readPasses(dir, []string{"pouchdb", "couchdb"})
+	must(err)
+	md := report(passes, time.Minute)
+	for _, want := range []string{
+		"## Results on PouchDB Server\n\nNot run: left out.",
+		"### g-page\n\n| (g) | couchnpm | 900 |",
+		"| web page ≥ 100 req/s | not run | met: 900 req/s |",
+	} {
+		if !strings.Contains(md, want) {
+			t.Errorf("report lacks %q:\n%s", want, md)
+		}
+	}
+}

@@ -1,0 +1,264 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/rs/zerolog"
+
+	"github.com/couchnpm/couchnpm/auditlog"
+	"github.com/couchnpm/couchnpm/couch"
+	"github.com/couchnpm/couchnpm/importer"
+	"github.com/couchnpm/couchnpm/registry"
+)
+
+const importUsage = `usage:
+  couchnpm import verdaccio STORAGE_DIR [--htpasswd FILE | --config CONFIG.yaml] [--owner USER] [--access A]
+  couchnpm import registry URL --scope @acme [--token T] [--owner USER] [--access A]
+
+Copies packages (every version, tarballs verified against dist.integrity and
+dist.shasum, dist-tags, deprecations, readme, times, maintainers) into this
+registry, through the publish path: versions are signed, the audit log
+records each package. Re-running skips what is here already (same version,
+same tarball) and refuses what conflicts (a version here with another
+tarball). verdaccio also imports the accounts of Verdaccio's htpasswd file
+(--htpasswd, or the file its config names): bcrypt hashes keep working at
+the first npm login; other kinds are refused. Maintainers map to users of
+the same name here; --owner maintains packages with none. Both commands
+reach CouchDB as serve does (COUCHDB_URL, COUCHDB_USER, COUCHDB_PASSWORD,
+--db-prefix). Exit status 1 when anything was refused.
+`
+
+func importCommand(args []string) int {
+	return importMain(args, os.Stdout, os.Stderr)
+}
+
+func importMain(args []string, stdout, stderr io.Writer) int {
+	if len(args) == 0 || (args[0] != "verdaccio" && args[0] != "registry") {
+		fmt.Fprint(stderr, importUsage)
+		if len(args) > 0 && (args[0] == "-h" || args[0] == "--help") {
+			return 0
+		}
+		return 2
+	}
+	kind := args[0]
+	fs := flag.NewFlagSet("couchnpm import "+kind, flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.Usage = func() {
+		fmt.Fprint(stderr, importUsage, "\nflags of couchnpm import "+kind+":\n")
+		fs.PrintDefaults()
+	}
+	cfg := &config{}
+	e := &envFlags{fs: fs}
+	cfg.registerCouch(e)
+	// The key serve signs with, when it is given as a file.
+	e.str(&cfg.Signing.KeyFile, "signing-key-file", "COUCHNPM_SIGNING_KEY_FILE", "", "the PEM key serve signs with, when serve is given one (default: the key kept in CouchDB)")
+	var htpasswd, vconfig, owner, by, scope, token, access string
+	var parallel int
+	fs.StringVar(&owner, "owner", "", "the user who maintains imported packages none of whose maintainers is a user here")
+	fs.StringVar(&access, "access", "", "access of the packages new here: public or restricted (default: restricted for what the source shows only with --token, else public)")
+	fs.IntVar(&parallel, "parallel", 4, "packages copied at a time (1-16)")
+	fs.StringVar(&by, "by", os.Getenv("USER"), "who runs the import, for the audit log and the versions' publisher (default: $USER)")
+	if kind == "verdaccio" {
+		fs.StringVar(&htpasswd, "htpasswd", "", "Verdaccio's htpasswd file: its accounts are imported")
+		fs.StringVar(&vconfig, "config", "", "Verdaccio's config.yaml, to find its htpasswd file")
+	} else {
+		fs.StringVar(&scope, "scope", "", "the scope to copy (@acme)")
+		e.str(&token, "token", "COUCHNPM_IMPORT_TOKEN", "", "bearer token for the source registry (sent to its host only)")
+	}
+	pos, err := parseInterspersed(fs, args[1:])
+	if errors.Is(err, flag.ErrHelp) {
+		return 0
+	}
+	if err != nil {
+		return 2
+	}
+	if len(e.errs) > 0 {
+		fmt.Fprintln(stderr, "couchnpm: bad configuration:", errors.Join(e.errs...))
+		return 2
+	}
+	if err := cfg.checkCouch(); err != nil {
+		fmt.Fprintln(stderr, "couchnpm: bad configuration:", err)
+		return 2
+	}
+	if len(pos) != 1 {
+		fmt.Fprint(stderr, importUsage)
+		return 2
+	}
+	if by == "" {
+		by = "operator"
+	}
+	if access != "" && access != registry.AccessPublic && access != registry.AccessRestricted {
+		fmt.Fprintln(stderr, "couchnpm: --access must be public or restricted")
+		return 2
+	}
+	var src importer.Source
+	var entries []importer.HtpasswdEntry
+	var htpasswdSeen bool
+	if kind == "verdaccio" {
+		v, err := importer.NewVerdaccio(pos[0])
+		if err != nil {
+			fmt.Fprintln(stderr, "couchnpm:", err)
+			return 2
+		}
+		src = v
+		if htpasswd == "" && vconfig != "" {
+			if htpasswd, err = importer.HtpasswdFromConfig(vconfig); err != nil {
+				fmt.Fprintln(stderr, "couchnpm: --config:", err)
+				return 2
+			}
+		}
+		if htpasswd != "" {
+			f, err := os.Open(htpasswd)
+			if err != nil {
+				fmt.Fprintln(stderr, "couchnpm: htpasswd:", err)
+				return 2
+			}
+			var bad []error
+			entries, bad = importer.ParseHtpasswd(f)
+			f.Close()
+			for _, b := range bad {
+				fmt.Fprintln(stderr, "couchnpm: warning:", b)
+			}
+			htpasswdSeen = true
+		}
+	} else {
+		if scope == "" {
+			fmt.Fprintln(stderr, "couchnpm: import registry needs --scope @name")
+			return 2
+		}
+		r, err := importer.NewRegistry(pos[0], scope, token)
+		if err != nil {
+			fmt.Fprintln(stderr, "couchnpm:", err)
+			return 2
+		}
+		src = r
+	}
+
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
+	defer stop()
+	db, code := operatorDB(ctx, cfg, stderr, true)
+	if db == nil {
+		return code
+	}
+	log := zerolog.New(stderr).With().Timestamp().Logger()
+	sig, err := startSigning(ctx, cfg, db, zerolog.Nop())
+	if err != nil {
+		fmt.Fprintln(stderr, "couchnpm:", err)
+		return 1
+	}
+	// The packages straight into CouchDB (no cache: this process only
+	// writes), signed with the registry's key, conflicts merged on the way.
+	reg, err := registry.NewService(registry.Config{
+		Store: db.Packuments(couch.RolePackages), Users: db.Users(), Index: db.Packuments(couch.RolePackages),
+		Orgs: db.Docs(couch.RoleSystem), Conflicts: db.Packuments(couch.RolePackages), Observer: newConflictLog(log),
+		Signer: sig.keyring,
+	})
+	if err != nil {
+		fmt.Fprintln(stderr, "couchnpm:", err)
+		return 1
+	}
+	// Users first: the packages' maintainers map to them.
+	var users []importer.UserReport
+	if htpasswdSeen {
+		users = importer.ImportUsers(ctx, entries, db.Users())
+		for _, u := range users {
+			log.Info().Str("user", u.Name).Str("outcome", u.Outcome).Str("reason", u.Reason).Msg("user imported")
+		}
+	} else if kind == "verdaccio" {
+		fmt.Fprintln(stderr, "couchnpm: no --htpasswd or --config: no accounts are imported")
+	}
+
+	if owner != "" {
+		if _, err := db.Users().GetUser(ctx, owner); err != nil {
+			fmt.Fprintf(stderr, "couchnpm: --owner %s: %s\n", owner, registry.ReasonOf(err))
+			return 2
+		}
+	}
+	audit, stopAudit := importAudit(ctx, db, by, stderr)
+	defer stopAudit()
+	obs := importer.Observers{audit}
+	if isTerminal(stderr) {
+		obs = append(obs, &importer.Bar{W: stderr})
+	} else {
+		obs = append(obs, &importer.LogLines{Log: log})
+	}
+	im := &importer.Importer{Source: src, Target: reg, Accounts: db.Users(),
+		Operator: registry.Identity{Name: by}, Owner: owner, Access: access, Parallel: parallel, Observer: obs}
+	reports, err := im.Run(ctx)
+	if err != nil && len(reports) == 0 {
+		fmt.Fprintln(stderr, "couchnpm: import:", err)
+		return 1
+	}
+	refused := importer.Summary(stdout, reports, users)
+	if err != nil {
+		fmt.Fprintln(stderr, "couchnpm: import stopped:", err, "(run it again to go on)")
+		return 1
+	}
+	if refused > 0 {
+		return 1
+	}
+	return 0
+}
+
+// importAuditor records one audit log entry per imported package.
+type importAuditor struct {
+	ctx context.Context
+	w   *auditlog.Writer
+	by  string
+}
+
+func (a *importAuditor) Start(int) {}
+
+func (a *importAuditor) Done(r importer.PackageReport) {
+	if a.w == nil || (len(r.Copied) == 0 && len(r.Refused) == 0) {
+		return // nothing happened: a rerun's skips are not events
+	}
+	ev := auditlog.Event{Actor: a.by, Action: "import", Package: r.Name, Target: strings.Join(r.Copied, ","), Outcome: auditlog.OutcomeOK}
+	if len(r.Refused) > 0 {
+		var why []string
+		for v, reason := range r.Refused {
+			why = append(why, strings.TrimPrefix(v+": ", ": ")+reason)
+		}
+		ev.Outcome, ev.Reason = auditlog.OutcomeRefused, strings.Join(why, "; ")
+	}
+	a.w.Record(a.ctx, ev)
+}
+
+// importAudit starts the audit log writer of an import; stop flushes it.
+func importAudit(ctx context.Context, db *couch.Client, by string, stderr io.Writer) (*importAuditor, func()) {
+	host, _ := os.Hostname()
+	a := &importAuditor{ctx: ctx, by: by}
+	w := auditlog.NewWriter(db.AuditLog(), "cli-"+host, auditlog.WriterConfig{}, zerolog.New(stderr).Level(zerolog.WarnLevel))
+	if err := w.Start(ctx); err != nil {
+		fmt.Fprintln(stderr, "couchnpm: warning: the import is not recorded in the audit log:", err)
+		return a, func() {}
+	}
+	a.w = w
+	done := make(chan struct{})
+	runCtx, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	go func() {
+		defer close(done)
+		w.Run(runCtx, 30*time.Second)
+	}()
+	return a, func() { cancel(); <-done }
+}
+
+// isTerminal reports whether w is a terminal (the progress bar's place;
+// NO_COLOR is about colour, not about redrawing a line).
+func isTerminal(w io.Writer) bool {
+	f, ok := w.(*os.File)
+	if !ok {
+		return false
+	}
+	fi, err := f.Stat()
+	return err == nil && fi.Mode()&os.ModeCharDevice != 0
+}

@@ -1,0 +1,326 @@
+package registry
+
+import (
+	"context"
+	"encoding/json"
+	"net/netip"
+	"strings"
+	"testing"
+
+	"golang.org/x/crypto/bcrypt"
+)
+
+// importedVersion is a version as another registry serves it.
+func importedVersion(t *testing.T, name, version string, tgz []byte, extra map[string]any) ImportedVersion {
+	t.Helper()
+	m := map[string]any{"name": name, "version": version,
+		"dist": map[string]any{"shasum": sha1Hex(tgz), "integrity": sha512SRI(tgz), "tarball": "http://elsewhere.example/x.tgz"}}
+	for k, v := range extra {
+		m[k] = v
+	}
+	b, _ := json.Marshal(m)
+	return ImportedVersion{Version: version, Manifest: b, Tarball: tgz, Time: "2020-01-02T03:04:05.000Z"}
+}
+
+var operatorID = Identity{Name: "ops"}
+
+func TestServiceImport(t *testing.T) {
+	ctx := context.Background()
+	tgz1, tgz2 := makeTarball(t, "@acme/lib", "1.0.0"), makeTarball(t, "@acme/lib", "1.1.0")
+	other := makeTarball(t, "@acme/lib", "1.0.0-other")
+	pkg := func(vs ...ImportedVersion) *ImportedPackage {
+		return &ImportedPackage{Name: "@acme/lib", Versions: vs, DistTags: map[string]string{"latest": "1.1.0", "stable": "1.0.0"},
+			Readme: "# lib", Created: "2019-12-31T00:00:00.000Z", Maintainers: []Person{{Name: "carol"}}}
+	}
+	v1 := importedVersion(t, "@acme/lib", "1.0.0", tgz1, map[string]any{"deprecated": "use 1.1", "_npmUser": map[string]any{"name": "dave"}})
+	v2 := importedVersion(t, "@acme/lib", "1.1.0", tgz2, nil)
+
+	tests := []struct {
+		name        string
+		first       *ImportedPackage // imported before, if any
+		publishHere bool             // 1.1.0 published here before, by carol
+		in          *ImportedPackage
+		wantCopied  string
+		wantSkipped string
+		wantRefused string // substring of a refusal of 1.0.0 or 1.1.0
+		wantErr     string
+	}{
+		{name: "new package: every version copied", in: pkg(v1, v2), wantCopied: "1.0.0,1.1.0"},
+		{name: "rerun: everything skipped", first: pkg(v1, v2), in: pkg(v1, v2), wantSkipped: "1.0.0,1.1.0"},
+		{name: "resumed: only the missing version copied", first: pkg(v1), in: pkg(v1, v2), wantCopied: "1.1.0", wantSkipped: "1.0.0"},
+		{name: "same version, other tarball: refused", first: pkg(v1),
+			in:         pkg(ImportedVersion{Version: "1.0.0", Manifest: importedVersion(t, "@acme/lib", "1.0.0", other, nil).Manifest, Tarball: other}, v2),
+			wantCopied: "1.1.0", wantRefused: "different tarball"},
+		{name: "tarball not matching its integrity: refused",
+			in:         pkg(ImportedVersion{Version: "1.0.0", Manifest: v1.Manifest, Tarball: other}, v2),
+			wantCopied: "1.1.0", wantRefused: "does not match"},
+		{name: "manifest naming another package: refused",
+			in:         pkg(importedVersion(t, "@acme/evil", "1.0.0", tgz1, nil), v2),
+			wantCopied: "1.1.0", wantRefused: "names package"},
+		{name: "no maintainer: error", in: &ImportedPackage{Name: "@acme/lib", Versions: []ImportedVersion{v1}}, wantErr: "no maintainer"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			store := newMemStore()
+			s := newTestService(store)
+			if tc.first != nil {
+				if _, err := s.Import(ctx, operatorID, tc.first); err != nil {
+					t.Fatal(err)
+				}
+			}
+			res, err := s.Import(ctx, operatorID, tc.in)
+			if tc.wantErr != "" {
+				if err == nil || !strings.Contains(err.Error(), tc.wantErr) {
+					t.Fatalf("err = %v, want %q", err, tc.wantErr)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := strings.Join(res.Copied, ","); got != tc.wantCopied {
+				t.Errorf("copied %q, want %q", got, tc.wantCopied)
+			}
+			if got := strings.Join(res.Skipped, ","); got != tc.wantSkipped {
+				t.Errorf("skipped %q, want %q", got, tc.wantSkipped)
+			}
+			var refused []string
+			for v, why := range res.Refused {
+				refused = append(refused, v+": "+why)
+			}
+			if tc.wantRefused == "" && len(refused) > 0 || tc.wantRefused != "" && (len(refused) != 1 || !strings.Contains(refused[0], tc.wantRefused)) {
+				t.Errorf("refused %q, want one with %q", refused, tc.wantRefused)
+			}
+			doc := store.stored(t, "@acme/lib")
+			if doc.DistTags["latest"] != "1.1.0" && strings.Contains(tc.wantCopied+tc.wantSkipped, "1.1.0") {
+				t.Errorf("dist-tags %v", doc.DistTags)
+			}
+			if len(doc.Maintainers) != 1 || doc.Maintainers[0].Name != "carol" {
+				t.Errorf("maintainers %v, want carol", doc.Maintainers)
+			}
+		})
+	}
+}
+
+func TestServiceImportKeepsSourceData(t *testing.T) {
+	ctx := context.Background()
+	store := newMemStore()
+	s := newTestService(store)
+	tgz1, tgz2 := makeTarball(t, "lib", "1.0.0"), makeTarball(t, "lib", "1.1.0")
+	in := &ImportedPackage{Name: "lib", Versions: []ImportedVersion{
+		importedVersion(t, "lib", "1.0.0", tgz1, map[string]any{"deprecated": "use 1.1", "_npmUser": map[string]any{"name": "dave"}}),
+		importedVersion(t, "lib", "1.1.0", tgz2, nil),
+	}, DistTags: map[string]string{"latest": "1.1.0", "stable": "1.0.0", "1.0": "1.0.0"}, Readme: "# lib readme",
+		Created: "2019-12-31T00:00:00.000Z", Maintainers: []Person{{Name: "carol", Email: "c@example.com"}}}
+	if _, err := s.Import(ctx, operatorID, in); err != nil {
+		t.Fatal(err)
+	}
+	doc := store.stored(t, "lib")
+	if doc.DistTags["latest"] != "1.1.0" || doc.DistTags["stable"] != "1.0.0" || len(doc.DistTags) != 2 {
+		t.Errorf("dist-tags %v: want latest and stable (an invalid tag dropped)", doc.DistTags)
+	}
+	if doc.Time["1.0.0"] != "2020-01-02T03:04:05.000Z" || doc.Time["created"] != "2019-12-31T00:00:00.000Z" {
+		t.Errorf("time %v: the source's times are kept", doc.Time)
+	}
+	if AccessOf(doc) != AccessPublic {
+		t.Errorf("access %s, want public by default", AccessOf(doc))
+	}
+	if got := jsonString(t, doc.Fields["readme"]); got != "# lib readme" {
+		t.Errorf("readme %q", got)
+	}
+	m := manifestOf(t, doc, "1.0.0")
+	if got := jsonString(t, m["deprecated"]); got != "use 1.1" {
+		t.Errorf("deprecated %q", got)
+	}
+	if !strings.Contains(string(m["_npmUser"]), `"dave"`) {
+		t.Errorf("_npmUser %s: the source's publisher is kept", m["_npmUser"])
+	}
+	if !strings.Contains(string(m["dist"]), `"tarball":"/lib/-/lib-1.0.0.tgz"`) || strings.Contains(string(m["dist"]), "elsewhere") {
+		t.Errorf("dist %s: the tarball URL is this registry's", m["dist"])
+	}
+	// A dist-tag moved here after the import stays on a rerun.
+	if err := s.SetDistTag(ctx, Identity{Name: "carol"}, "lib", "stable", "1.1.0"); err != nil {
+		t.Fatal(err)
+	}
+	res, err := s.Import(ctx, operatorID, in)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if store.stored(t, "lib").DistTags["stable"] != "1.1.0" || res.TagsKept["stable"] != "1.1.0" {
+		t.Errorf("rerun moved a tag back: %v, kept %v", store.stored(t, "lib").DistTags, res.TagsKept)
+	}
+}
+
+func TestServiceImportSigns(t *testing.T) {
+	ctx := context.Background()
+	store := newMemStore()
+	key, err := NewSigningKey(t0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := newTestServiceWith(Config{Store: store, Signer: staticSigner{key}})
+	tgz := makeTarball(t, "lib", "1.0.0")
+	in := &ImportedPackage{Name: "lib", Versions: []ImportedVersion{importedVersion(t, "lib", "1.0.0", tgz, map[string]any{
+		"dist": map[string]any{"integrity": sha512SRI(tgz), "signatures": []any{map[string]any{"keyid": "forged", "sig": "x"}}}})},
+		Maintainers: []Person{{Name: "carol"}}}
+	if _, err := s.Import(ctx, operatorID, in); err != nil {
+		t.Fatal(err)
+	}
+	_, sigs, _ := DistOf(store.stored(t, "lib").Versions["1.0.0"])
+	if len(sigs) != 1 || sigs[0].KeyID != key.KeyID {
+		t.Fatalf("signatures %+v: want exactly this registry's", sigs)
+	}
+}
+
+func TestCheckImportedHash(t *testing.T) {
+	strong, _ := bcrypt.GenerateFromPassword([]byte("pw"), 10)
+	cheap, _ := bcrypt.GenerateFromPassword([]byte("pw"), 4)
+	tests := []struct {
+		name, hash, wantErr string
+	}{
+		{name: "bcrypt $2a$ cost 10", hash: string(strong)},
+		{name: "bcrypt $2y$ (htpasswd -B)", hash: "$2y$" + string(strong)[4:]},
+		{name: "bcrypt $2b$", hash: "$2b$" + string(strong)[4:]},
+		{name: "bcrypt below cost 10", hash: string(cheap), wantErr: "cost 4"},
+		{name: "malformed bcrypt", hash: "$2a$10$short", wantErr: "malformed"},
+		{name: "SHA-1", hash: "{SHA}W6ph5Mm5Pz8GgiULbPgzG37mj9g=", wantErr: "unsalted SHA-1"},
+		{name: "apr1", hash: "$apr1$x$abcdefghijklmnopqrstuv", wantErr: "apr1"},
+		{name: "DES crypt (Verdaccio's default)", hash: "+HODfaIBgcG..", wantErr: "DES crypt"},
+		{name: "SHA-crypt", hash: "$6$salt$hash", wantErr: "not supported"},
+		{name: "plain text", hash: "hunter2hunter2", wantErr: "unknown hash kind"},
+		{name: "empty", hash: "", wantErr: "no password hash"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			err := CheckImportedHash(tc.hash)
+			if tc.wantErr == "" {
+				if err != nil {
+					t.Fatal(err)
+				}
+				return
+			}
+			if err == nil || !strings.Contains(ReasonOf(err), tc.wantErr) {
+				t.Fatalf("err %v, want %q", err, tc.wantErr)
+			}
+			if len(tc.hash) > 6 && strings.Contains(ReasonOf(err), tc.hash) {
+				t.Fatalf("the reason repeats the hash: %s", ReasonOf(err))
+			}
+		})
+	}
+}
+
+// fakeImported is an in-memory ImportedPasswords over a UserStore that
+// knows one password per user.
+type fakeImported struct {
+	UserStore
+	passwords map[string]string
+	hashes    map[string]string
+	adopted   int
+	from      netip.Addr // the client address of the last CheckPassword
+}
+
+func (f *fakeImported) CheckPassword(_ context.Context, name, password string, from netip.Addr) error {
+	f.from = from
+	if p, ok := f.passwords[name]; ok && p == password {
+		return nil
+	}
+	return E(KindUnauthorized, "name or password is incorrect")
+}
+
+func (f *fakeImported) ImportedHash(_ context.Context, name string) (string, error) {
+	return f.hashes[name], nil
+}
+
+func (f *fakeImported) AdoptPassword(_ context.Context, name, hash, password string) error {
+	if f.hashes[name] != hash {
+		return nil
+	}
+	delete(f.hashes, name)
+	f.passwords[name] = password
+	f.adopted++
+	return nil
+}
+
+func TestImportedPasswordAdoptedAtFirstLogin(t *testing.T) {
+	ctx := context.Background()
+	hash, _ := bcrypt.GenerateFromPassword([]byte("verdaccio-pw"), 10)
+	cheap, _ := bcrypt.GenerateFromPassword([]byte("cheap-pw"), 4)
+	f := &fakeImported{passwords: map[string]string{"bob": "bob-pw", "carol": "random-unknown"},
+		hashes: map[string]string{"carol": string(hash), "erin": string(cheap)}}
+	users := WithImportedPasswords(f, f)
+	steps := []struct {
+		user, password string
+		wantOK         bool
+	}{
+		{"carol", "wrong", false},
+		{"carol", "verdaccio-pw", true}, // adopts it
+		{"carol", "verdaccio-pw", true}, // now CouchDB's own check
+		{"bob", "bob-pw", true},
+		{"bob", "verdaccio-pw", false},
+		{"erin", "cheap-pw", false}, // a hash the import would refuse never logs in
+	}
+	client := netip.MustParseAddr("192.0.2.7")
+	for i, st := range steps {
+		f.from = netip.Addr{}
+		err := users.CheckPassword(ctx, st.user, st.password, client)
+		if (err == nil) != st.wantOK {
+			t.Fatalf("step %d (%s): err = %v, want ok=%v", i, st.user, err, st.wantOK)
+		}
+		if f.from != client {
+			t.Fatalf("step %d: the store saw client %v, want %v", i, f.from, client)
+		}
+		if err != nil && !IsKind(err, KindUnauthorized) {
+			t.Fatalf("step %d: kind %v, want unauthorized", i, KindOf(err))
+		}
+	}
+	if f.adopted != 1 || f.hashes["carol"] != "" || f.passwords["carol"] != "verdaccio-pw" {
+		t.Fatalf("adopted %d times, hash left %q", f.adopted, f.hashes["carol"])
+	}
+}
+
+func TestCheckTarball(t *testing.T) {
+	tgz := makeTarball(t, "lib", "1.0.0")
+	other := makeTarball(t, "lib", "2.0.0")
+	tests := []struct {
+		name, integrity, shasum string
+		data                    []byte
+		ok                      bool
+	}{
+		{name: "sha512 and sha1 match", integrity: sha512SRI(tgz), shasum: sha1Hex(tgz), data: tgz, ok: true},
+		{name: "sha1 integrity only (old packages)", integrity: sha1SRI(tgz), data: tgz, ok: true},
+		{name: "shasum only", shasum: sha1Hex(tgz), data: tgz, ok: true},
+		{name: "sha512 differs", integrity: sha512SRI(other), shasum: sha1Hex(tgz), data: tgz},
+		{name: "shasum differs", integrity: sha512SRI(tgz), shasum: sha1Hex(other), data: tgz},
+		{name: "neither given", data: tgz},
+		{name: "only unknown algorithms", integrity: "sha256-abc", data: tgz},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			err := CheckTarball(tc.integrity, tc.shasum, tc.data)
+			if (err == nil) != tc.ok {
+				t.Fatalf("err = %v, want ok=%v", err, tc.ok)
+			}
+		})
+	}
+}
+
+type staticSigner struct{ key SigningKey }
+
+func (s staticSigner) ActiveKey(context.Context) (SigningKey, error) { return s.key, nil }
+
+func TestServiceImportRestricted(t *testing.T) {
+	store := newMemStore()
+	s := newTestService(store)
+	tgz := makeTarball(t, "@acme/secret", "1.0.0")
+	in := &ImportedPackage{Name: "@acme/secret", Access: AccessRestricted, Maintainers: []Person{{Name: "carol"}},
+		Versions: []ImportedVersion{importedVersion(t, "@acme/secret", "1.0.0", tgz, nil)}}
+	if _, err := s.Import(context.Background(), operatorID, in); err != nil {
+		t.Fatal(err)
+	}
+	if AccessOf(store.stored(t, "@acme/secret")) != AccessRestricted {
+		t.Fatal("a restricted import became public")
+	}
+	if _, err := s.Packument(context.Background(), Identity{Name: "mallory"}, "@acme/secret"); !IsKind(err, KindNotFound) {
+		t.Fatalf("a stranger reads the restricted import: %v", err)
+	}
+}
