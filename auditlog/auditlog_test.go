@@ -7,6 +7,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"testing/synctest"
 	"time"
 
 	"github.com/rs/zerolog"
@@ -158,46 +159,56 @@ func (m *memStore) all() []Entry {
 	return out
 }
 
+// Entries written across restarts and failed writes chain up and verify.
+// In a synctest bubble: the retries' backoff passes in fake time.
 func TestWriterChainsAcrossRestartsAndRetries(t *testing.T) {
-	store := &memStore{docs: map[string]Entry{}, fail: 2}
-	clock := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
-	run := func(n int) *Writer {
-		clock = clock.Add(time.Hour)
-		now := clock
-		w := NewWriter(store, "host:1", WriterConfig{MaxBackoff: time.Millisecond, now: func() time.Time { return now }}, zerolog.Nop())
-		if err := w.Start(context.Background()); err != nil {
-			t.Fatal(err)
+	synctest.Test(t, func(t *testing.T) {
+		store := &memStore{docs: map[string]Entry{}, fail: 2}
+		clock := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+		run := func(n int) *Writer {
+			clock = clock.Add(time.Hour)
+			now := clock
+			w := NewWriter(store, "host:1", WriterConfig{MaxBackoff: time.Millisecond, now: func() time.Time { return now }}, zerolog.Nop())
+			if err := w.Start(context.Background()); err != nil {
+				t.Fatal(err)
+			}
+			ctx, cancel := context.WithCancel(context.Background())
+			done := make(chan struct{})
+			go func() { w.Run(ctx, time.Second); close(done) }()
+			for i := 0; i < n; i++ {
+				w.Record(ctx, Event{Action: "publish", Actor: "alice", Outcome: OutcomeOK})
+			}
+			// The writer retries after a backoff: in the bubble, time moves
+			// only when every goroutine waits, so this ends as soon as the
+			// entries are written, without real waiting.
+			deadline := time.Now().Add(time.Minute) // fake time too
+			for w.Written() < int64(n) {
+				if time.Now().After(deadline) {
+					t.Fatalf("%d of %d entries written", w.Written(), n)
+				}
+				time.Sleep(time.Millisecond)
+			}
+			cancel()
+			<-done
+			return w
 		}
-		ctx, cancel := context.WithCancel(context.Background())
-		done := make(chan struct{})
-		go func() { w.Run(ctx, time.Second); close(done) }()
-		for i := 0; i < n; i++ {
-			w.Record(ctx, Event{Action: "publish", Actor: "alice", Outcome: OutcomeOK})
+		w1 := run(3)
+		w2 := run(4)
+		if w1.Chain() == w2.Chain() || !strings.HasPrefix(w1.Chain(), "host_1@") {
+			t.Fatalf("chains %q %q", w1.Chain(), w2.Chain())
 		}
-		deadline := time.Now().Add(5 * time.Second)
-		for w.Written() < int64(n) && time.Now().Before(deadline) {
-			time.Sleep(5 * time.Millisecond)
+		all := store.all()
+		if len(all) != 7 {
+			t.Fatalf("stored %d entries, want 7 (retries must not lose or duplicate)", len(all))
 		}
-		cancel()
-		<-done
-		return w
-	}
-	w1 := run(3)
-	w2 := run(4)
-	if w1.Chain() == w2.Chain() || !strings.HasPrefix(w1.Chain(), "host_1@") {
-		t.Fatalf("chains %q %q", w1.Chain(), w2.Chain())
-	}
-	all := store.all()
-	if len(all) != 7 {
-		t.Fatalf("stored %d entries, want 7 (retries must not lose or duplicate)", len(all))
-	}
-	heads, problems := Verify(all)
-	if len(problems) != 0 || len(heads) != 2 {
-		t.Fatalf("heads %v problems %v", heads, problems)
-	}
-	if store.appends < 3 {
-		t.Fatalf("the failing store was not retried: %d appends", store.appends)
-	}
+		heads, problems := Verify(all)
+		if len(problems) != 0 || len(heads) != 2 {
+			t.Fatalf("heads %v problems %v", heads, problems)
+		}
+		if store.appends < 3 {
+			t.Fatalf("the failing store was not retried: %d appends", store.appends)
+		}
+	})
 }
 
 func TestWriterDropsWhenFullAndFlushesOnShutdown(t *testing.T) {
@@ -250,25 +261,25 @@ func BenchmarkChainUp(b *testing.B) {
 
 // A batch CouchDB refuses for good is dropped (and counted), not retried
 // forever in front of every later entry; verify shows the gap.
+// (In a synctest bubble: synctest.Wait returns once the writer waits for more.)
 func TestWriterDropsRefusedBatch(t *testing.T) {
-	store := &memStore{docs: map[string]Entry{}, refuse: 1}
-	w := NewWriter(store, "i", WriterConfig{BatchSize: 2}, zerolog.Nop())
-	for i := 0; i < 4; i++ {
-		w.Record(context.Background(), Event{Action: "publish"})
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan struct{})
-	go func() { w.Run(ctx, time.Second); close(done) }()
-	deadline := time.Now().Add(5 * time.Second)
-	for w.Written() < 2 && time.Now().Before(deadline) {
-		time.Sleep(5 * time.Millisecond)
-	}
-	cancel()
-	<-done
-	if w.Written() != 2 || w.Dropped() != 2 {
-		t.Fatalf("written %d dropped %d, want 2 and 2", w.Written(), w.Dropped())
-	}
-	if _, problems := Verify(store.all()); len(problems) != 1 || problems[0].Kind != ProblemMissing {
-		t.Fatalf("verify: %v, want the gap reported", problems)
-	}
+	synctest.Test(t, func(t *testing.T) {
+		store := &memStore{docs: map[string]Entry{}, refuse: 1}
+		w := NewWriter(store, "i", WriterConfig{BatchSize: 2}, zerolog.Nop())
+		for i := 0; i < 4; i++ {
+			w.Record(context.Background(), Event{Action: "publish"})
+		}
+		ctx, cancel := context.WithCancel(context.Background())
+		done := make(chan struct{})
+		go func() { w.Run(ctx, time.Second); close(done) }()
+		synctest.Wait() // the writer took every entry and waits for more
+		cancel()
+		<-done
+		if w.Written() != 2 || w.Dropped() != 2 {
+			t.Fatalf("written %d dropped %d, want 2 and 2", w.Written(), w.Dropped())
+		}
+		if _, problems := Verify(store.all()); len(problems) != 1 || problems[0].Kind != ProblemMissing {
+			t.Fatalf("verify: %v, want the gap reported", problems)
+		}
+	})
 }

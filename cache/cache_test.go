@@ -8,9 +8,11 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
+	"testing/synctest"
 	"time"
 
 	"github.com/couchnpm/couchnpm/registry"
+	"github.com/couchnpm/couchnpm/registry/registrytest"
 )
 
 // fakeDB is an in-memory CouchDB database with a changes feed the test
@@ -48,6 +50,10 @@ func (f *fakeDB) write(name string, versions ...string) string {
 	p.Rev = fmt.Sprintf("%d-%032x", f.n, f.n)
 	f.docs[name] = p
 	return p.Rev
+}
+
+func (f *fakeDB) GetPackumentForWrite(ctx context.Context, name string) (*registry.Packument, error) {
+	return f.GetPackument(ctx, name)
 }
 
 func (f *fakeDB) PeekPackument(ctx context.Context, name string) (*registry.Packument, error) {
@@ -364,22 +370,28 @@ func TestChangeDuringLoadIsNotKept(t *testing.T) {
 	}
 }
 
+// Eight concurrent reads of a document being loaded make one load. The
+// test runs in a synctest bubble: synctest.Wait returns once every reader
+// is blocked (the loading one on the held read, the others on its flight),
+// so the load is released only after all of them asked.
 func TestSingleFlightLoad(t *testing.T) {
-	h := newHarness(t, 1<<20, true)
-	h.db.write("big", "1.0.0")
-	release := make(chan struct{})
-	h.db.getHook = func(string) { <-release }
-	var wg sync.WaitGroup
-	for range 8 {
-		wg.Add(1)
-		go func() { defer wg.Done(); h.get(t, "big") }()
-	}
-	time.Sleep(50 * time.Millisecond)
-	close(release)
-	wg.Wait()
-	if g := h.db.gets.Load(); g != 1 {
-		t.Fatalf("%d concurrent loads of one document, want 1", g)
-	}
+	synctest.Test(t, func(t *testing.T) {
+		h := newHarness(t, 1<<20, true)
+		h.db.write("big", "1.0.0")
+		release := make(chan struct{})
+		h.db.getHook = func(string) { <-release }
+		var wg sync.WaitGroup
+		for range 8 {
+			wg.Add(1)
+			go func() { defer wg.Done(); h.get(t, "big") }()
+		}
+		synctest.Wait()
+		close(release)
+		wg.Wait()
+		if g := h.db.gets.Load(); g != 1 {
+			t.Fatalf("%d concurrent loads of one document, want 1", g)
+		}
+	})
 }
 
 func TestByteBoundEvictsLeastRecentlyUsed(t *testing.T) {
@@ -407,47 +419,52 @@ func TestByteBoundEvictsLeastRecentlyUsed(t *testing.T) {
 	}
 }
 
+// Concurrent requests for one revision's body render it once. In a
+// synctest bubble the render's sleep holds it (in fake time) until every
+// other request is waiting for it.
 func TestBodyRenderedOncePerRevision(t *testing.T) {
-	h := newHarness(t, 1<<20, true)
-	h.db.write("a", "1.0.0")
-	var renders atomic.Int64
-	big := []byte(fmt.Sprintf(`{"x":%q}`, make([]byte, 4096)))
-	render := func() ([]byte, error) {
-		renders.Add(1)
-		time.Sleep(20 * time.Millisecond)
-		return big, nil
-	}
-	p := h.get(t, "a")
-	var wg sync.WaitGroup
-	for range 8 {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			raw, gz, err := h.c.Body(p, "corgi", render)
-			if err != nil || len(raw) != len(big) || len(gz) == 0 || len(gz) >= len(raw) {
-				t.Errorf("body: %d raw, %d gz, %v", len(raw), len(gz), err)
-			}
-		}()
-	}
-	wg.Wait()
-	if n := renders.Load(); n != 1 {
-		t.Fatalf("%d renders of one revision", n)
-	}
-	// Another kind renders separately; a new revision renders again.
-	h.c.Body(p, "full", render)
-	h.db.write("a", "1.0.0", "2.0.0")
-	h.change("a")
-	p2 := h.get(t, "a")
-	h.c.Body(p2, "corgi", render)
-	if n := renders.Load(); n != 3 {
-		t.Fatalf("%d renders, want 3", n)
-	}
-	// The old revision's body is gone with its entry: a request still
-	// holding it renders it uncached.
-	raw, gz, _ := h.c.Body(p, "corgi", render)
-	if gz != nil || len(raw) == 0 || renders.Load() != 4 {
-		t.Fatal("a body of a dropped revision was served from the cache")
-	}
+	synctest.Test(t, func(t *testing.T) {
+		h := newHarness(t, 1<<20, true)
+		h.db.write("a", "1.0.0")
+		var renders atomic.Int64
+		big := []byte(fmt.Sprintf(`{"x":%q}`, make([]byte, 4096)))
+		render := func() ([]byte, error) {
+			renders.Add(1)
+			time.Sleep(20 * time.Millisecond)
+			return big, nil
+		}
+		p := h.get(t, "a")
+		var wg sync.WaitGroup
+		for range 8 {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				raw, gz, err := h.c.Body(p, "corgi", render)
+				if err != nil || len(raw) != len(big) || len(gz) == 0 || len(gz) >= len(raw) {
+					t.Errorf("body: %d raw, %d gz, %v", len(raw), len(gz), err)
+				}
+			}()
+		}
+		wg.Wait()
+		if n := renders.Load(); n != 1 {
+			t.Fatalf("%d renders of one revision", n)
+		}
+		// Another kind renders separately; a new revision renders again.
+		h.c.Body(p, "full", render)
+		h.db.write("a", "1.0.0", "2.0.0")
+		h.change("a")
+		p2 := h.get(t, "a")
+		h.c.Body(p2, "corgi", render)
+		if n := renders.Load(); n != 3 {
+			t.Fatalf("%d renders, want 3", n)
+		}
+		// The old revision's body is gone with its entry: a request still
+		// holding it renders it uncached.
+		raw, gz, _ := h.c.Body(p, "corgi", render)
+		if gz != nil || len(raw) == 0 || renders.Load() != 4 {
+			t.Fatal("a body of a dropped revision was served from the cache")
+		}
+	})
 }
 
 // TestAccessControlOnHits runs the registry's read path over the cache: a
@@ -460,7 +477,7 @@ func TestAccessControlOnHits(t *testing.T) {
 	h.db.docs["secret"].Fields["access"] = json.RawMessage(`"restricted"`)
 	h.db.docs["secret"].Maintainers = []registry.Person{{Name: "alice"}}
 	h.db.mu.Unlock()
-	svc := registry.NewService(h.s)
+	svc := registrytest.NewService(t, registry.Config{Store: h.s})
 	ctx := context.Background()
 	alice := registry.Identity{Name: "alice"}
 	for range 3 {
@@ -494,7 +511,7 @@ func TestFreshReadChecksRevision(t *testing.T) {
 	if p := h.get(t, "a"); p.Rev == rev2 {
 		t.Fatal("the test needs a stale entry: the feed already delivered the change")
 	}
-	p, err := h.s.GetPackument(registry.WithFreshRead(context.Background()), "a")
+	p, err := h.s.GetPackumentForWrite(context.Background(), "a")
 	if err != nil {
 		t.Fatal(err)
 	}

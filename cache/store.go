@@ -22,25 +22,30 @@ type Store struct {
 // CouchDB (once for concurrent callers) when unknown or changed. The caller
 // gets its own copy, free to change.
 func (s *Store) GetPackument(ctx context.Context, name string) (*registry.Packument, error) {
-	return s.get(ctx, name, (*registry.Packument).Clone)
+	return s.get(ctx, name, false, (*registry.Packument).Clone)
+}
+
+// GetPackumentForWrite is GetPackument for a read that precedes a write: it
+// always checks the revision, since its writer sends it back to CouchDB.
+func (s *Store) GetPackumentForWrite(ctx context.Context, name string) (*registry.Packument, error) {
+	return s.get(ctx, name, true, (*registry.Packument).Clone)
 }
 
 // PeekPackument is GetPackument without the copy: the caller gets the
 // cached document itself and must not change it (the tarball route's
 // access check reads it on every download).
 func (s *Store) PeekPackument(ctx context.Context, name string) (*registry.Packument, error) {
-	return s.get(ctx, name, func(p *registry.Packument) *registry.Packument { return p })
+	return s.get(ctx, name, false, func(p *registry.Packument) *registry.Packument { return p })
 }
 
-func (s *Store) get(ctx context.Context, name string, out func(*registry.Packument) *registry.Packument) (*registry.Packument, error) {
+func (s *Store) get(ctx context.Context, name string, forWrite bool, out func(*registry.Packument) *registry.Packument) (*registry.Packument, error) {
 	c, db := s.c, s.db
 	c.mu.Lock()
 	e := db.entries[name]
 	if e != nil {
 		now := c.now()
-		// A read that precedes a write (registry.FreshRead) always checks
-		// the revision: its writer sends it back to CouchDB.
-		if live := c.liveGenLocked(db, now); live != 0 && e.gen == live && !registry.FreshRead(ctx) {
+		// A read that precedes a write always checks the revision.
+		if live := c.liveGenLocked(db, now); live != 0 && e.gen == live && !forWrite {
 			c.lru.MoveToFront(e.elem)
 			c.mu.Unlock()
 			c.hits.Add(1)

@@ -19,11 +19,6 @@ import (
 // GetPackument reads a packument document (attachments as stubs) with the
 // losing leaf revisions CouchDB knows of (_conflicts), which cost nothing
 // extra to ask for.
-// PeekPackument is GetPackument: each read decodes its own copy.
-func (s *Packuments) PeekPackument(ctx context.Context, name string) (*registry.Packument, error) {
-	return s.GetPackument(ctx, name)
-}
-
 func (s *Packuments) GetPackument(ctx context.Context, name string) (*registry.Packument, error) {
 	ctx, cancel := s.c.ctx(ctx)
 	defer cancel()
@@ -32,6 +27,17 @@ func (s *Packuments) GetPackument(ctx context.Context, name string) (*registry.P
 		return nil, translate(err, "read package "+name)
 	}
 	return &p, nil
+}
+
+// PeekPackument is GetPackument: each read decodes its own copy.
+func (s *Packuments) PeekPackument(ctx context.Context, name string) (*registry.Packument, error) {
+	return s.GetPackument(ctx, name)
+}
+
+// GetPackumentForWrite is GetPackument: nothing here caches, every read is
+// CouchDB's current revision.
+func (s *Packuments) GetPackumentForWrite(ctx context.Context, name string) (*registry.Packument, error) {
+	return s.GetPackument(ctx, name)
 }
 
 // PutPackument writes the document and its inline attachments in one

@@ -5,6 +5,7 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"net/netip"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -193,5 +194,43 @@ func TestWaitReadyLockedOut(t *testing.T) {
 	}
 	if time.Since(start) > 2*time.Second {
 		t.Errorf("WaitReady retried a refusal for %s", time.Since(start))
+	}
+}
+
+// A password check names the client (X-Forwarded-For), so that CouchDB's
+// lockout stops the guessing address only; without a valid address it
+// names none.
+func TestCheckPasswordSendsClientAddress(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		from netip.Addr
+		want string
+	}{
+		{"IPv4", netip.MustParseAddr("192.0.2.7"), "192.0.2.7"},
+		{"IPv4 mapped in IPv6", netip.MustParseAddr("::ffff:192.0.2.8"), "192.0.2.8"},
+		{"none", netip.Addr{}, ""},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var hits atomic.Int64
+			up := fakeCouch(t, "admin", "pw", &hits)
+			got := make(chan string, 1)
+			srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				if r.Method == http.MethodPost && r.URL.Path == "/_session" {
+					got <- r.Header.Get("X-Forwarded-For")
+					w.Header().Set("Content-Type", "application/json")
+					io.WriteString(w, `{"ok":true,"name":"alice","roles":[]}`)
+					return
+				}
+				up.Config.Handler.ServeHTTP(w, r)
+			}))
+			t.Cleanup(srv.Close)
+			c := openTest(t, srv.URL, "admin", "pw")
+			if err := c.Users().CheckPassword(t.Context(), "alice", "secret", tc.from); err != nil {
+				t.Fatal(err)
+			}
+			if h := <-got; h != tc.want {
+				t.Errorf("X-Forwarded-For = %q, want %q", h, tc.want)
+			}
+		})
 	}
 }

@@ -9,6 +9,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"net/netip"
 	"strings"
 	"testing"
 	"time"
@@ -263,7 +264,7 @@ func TestCheckPassword(t *testing.T) {
 			}))
 			t.Cleanup(srv.Close)
 			c := openTest(t, srv.URL, "admin", "service-secret")
-			err := c.Users().CheckPassword(context.Background(), "alice", "pw")
+			err := c.Users().CheckPassword(context.Background(), "alice", "pw", netip.Addr{})
 			if tc.wantKind == 0 {
 				if err != nil {
 					t.Errorf("err %v", err)

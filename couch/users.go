@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"io"
 	"net/http"
+	"net/netip"
 	"time"
 
 	kivik "github.com/go-kivik/kivik/v4"
@@ -243,15 +244,15 @@ func (u *Users) CreateUser(ctx context.Context, name, password, email string) er
 // everyone. CouchDB (mochiweb) takes the client from X-Forwarded-For when
 // the connection comes from 127.0.0.1 or 10.0.0.0/8 (newer mochiweb: also
 // 172.16.0.0/12 and 192.168.0.0/16), so the caller's address
-// (registry.WithClientAddr) is sent along: the lockout then only stops the
+// (from) is sent along: the lockout then only stops the
 // guessing address, as couchnpm's own limits do. From other addresses
 // CouchDB ignores the header; there, turn its lockout off
 // (deploy/couchdb.ini) and let couchnpm's limits work.
-func (u *Users) CheckPassword(ctx context.Context, name, password string) error {
+func (u *Users) CheckPassword(ctx context.Context, name, password string, from netip.Addr) error {
 	body, _ := json.Marshal(map[string]string{"name": name, "password": password})
 	hdr := http.Header{}
-	if addr, ok := registry.ClientAddr(ctx); ok {
-		hdr.Set("X-Forwarded-For", addr.String())
+	if from.IsValid() {
+		hdr.Set("X-Forwarded-For", from.Unmap().String())
 	}
 	resp, err := u.c.do(ctx, rawRequest{
 		method: http.MethodPost, path: "/_session", body: body, header: hdr, asUser: true, op: "check password",

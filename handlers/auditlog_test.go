@@ -44,12 +44,12 @@ func TestAuditLogRecordsWritesAndSecurityEvents(t *testing.T) {
 		{name: "deprecate sends the whole document back, maintainers included", method: "PUT", path: "/foo",
 			body:    `{"_id":"foo","name":"foo","maintainers":[{"name":"alice"}],"versions":{"1.0.0":{"name":"foo","version":"1.0.0","deprecated":"old"},"2.0.0-beta.1":{"name":"foo","version":"2.0.0-beta.1"}}}`,
 			headers: []string{"Authorization: Bearer cnpm_alice", "Npm-Command: deprecate"},
-			// The fake registry has no command surface: a 500, recorded as failed.
-			want: &auditlog.Event{Actor: "alice", Action: "deprecate", Package: "foo", Target: "deprecated: 1.0.0", Outcome: auditlog.OutcomeFailed, Status: 500, Reason: "the registry does not implement the command surface"}},
+			// The command surface's registry is empty: refused, and recorded so.
+			want: &auditlog.Event{Actor: "alice", Action: "deprecate", Package: "foo", Target: "deprecated: 1.0.0", Outcome: auditlog.OutcomeRefused, Status: 404, Reason: "no package foo"}},
 		{name: "an owner change that calls itself a star is recorded", method: "PUT", path: "/foo",
 			body:    `{"_id":"foo","_rev":"3-abc","users":{"alice":true},"maintainers":[{"name":"mallory"}]}`,
 			headers: []string{"Authorization: Bearer cnpm_alice", "Npm-Command: star"},
-			want:    &auditlog.Event{Actor: "alice", Action: "owner.set", Package: "foo", Target: "mallory", Outcome: auditlog.OutcomeFailed, Status: 500, Reason: "the registry does not implement the command surface"}},
+			want:    &auditlog.Event{Actor: "alice", Action: "owner.set", Package: "foo", Target: "mallory", Outcome: auditlog.OutcomeRefused, Status: 404, Reason: `cannot make "mallory" a maintainer: no such user`}},
 		{name: "a read is not recorded", method: "GET", path: "/foo", headers: []string{"Authorization: Bearer cnpm_alice"}},
 		{name: "a failed login names the user tried, never the password", method: "PUT", path: "/-/user/org.couchdb.user:alice",
 			body: `{"name":"alice","password":"wrong-` + secret + `"}`,
@@ -75,7 +75,7 @@ func TestAuditLogRecordsWritesAndSecurityEvents(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			e := newEnv(t, zerolog.Disabled)
 			rec := &memRecorder{}
-			e.h = New(Config{PublicURL: publicURL, MaxPublishBytes: 4096, AuditLog: rec}, e.reg, e.accounts, e.pinger, zerolog.Nop())
+			e.h = mustNew(t, Config{PublicURL: publicURL, MaxPublishBytes: 4096, AuditLog: rec}, fakeServices(t, e.reg, e.accounts, e.pinger), zerolog.Nop())
 			req := httpRequestWithBody(t, tc.method, tc.path, tc.body)
 			for _, h := range tc.headers {
 				k, v, _ := strings.Cut(h, ": ")
@@ -126,7 +126,7 @@ func httpRequestWithBody(t *testing.T, method, target, body string) *http.Reques
 func TestAuditLogWebLogin(t *testing.T) {
 	e, wl := newWebLoginTestEnv(t)
 	rec := &memRecorder{}
-	e.h = New(Config{PublicURL: publicURL, MaxPublishBytes: 4096, WebLogin: wl, AuditLog: rec}, e.reg, e.accounts, e.pinger, zerolog.Nop())
+	e.h = mustNew(t, Config{PublicURL: publicURL, MaxPublishBytes: 4096, WebLogin: wl, AuditLog: rec}, fakeServices(t, e.reg, e.accounts, e.pinger), zerolog.Nop())
 	login, _ := startWebLogin(t, e, `{}`)
 	if r := e.do(t, "GET", login, nil); r.Code != http.StatusOK {
 		t.Fatalf("GET the login page: %d", r.Code)

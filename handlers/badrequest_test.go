@@ -1,19 +1,17 @@
 package handlers
 
 import (
-	"archive/tar"
 	"bytes"
-	"compress/gzip"
 	"context"
 	"crypto/sha1" //nolint:gosec // npm's dist.shasum
 	"crypto/sha512"
 	"encoding/base64"
 	"encoding/hex"
 	"encoding/json"
-	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"net/netip"
 	"net/url"
 	"slices"
 	"strings"
@@ -23,13 +21,15 @@ import (
 
 	"github.com/rs/zerolog"
 
+	"github.com/couchnpm/couchnpm/internal/testkit"
 	"github.com/couchnpm/couchnpm/registry"
+	"github.com/couchnpm/couchnpm/registry/registrytest"
 )
 
 // recordingStore is memStore (e2e_test.go) remembering every name and
 // attachment that reached it, to prove that no hostile path does.
 type recordingStore struct {
-	*memStore
+	*registrytest.MemStore
 	mu    sync.Mutex
 	names []string // "name" or "name/attachment"
 }
@@ -43,13 +43,17 @@ func (s *recordingStore) note(name, att string) {
 	s.names = append(s.names, name)
 }
 
+func (s *recordingStore) GetPackumentForWrite(ctx context.Context, name string) (*registry.Packument, error) {
+	return s.GetPackument(ctx, name)
+}
+
 func (s *recordingStore) PeekPackument(ctx context.Context, name string) (*registry.Packument, error) {
 	return s.GetPackument(ctx, name)
 }
 
 func (s *recordingStore) GetPackument(ctx context.Context, name string) (*registry.Packument, error) {
 	s.note(name, "")
-	return s.memStore.GetPackument(ctx, name)
+	return s.MemStore.GetPackument(ctx, name)
 }
 
 func (s *recordingStore) PutPackument(ctx context.Context, p *registry.Packument) (registry.Written, error) {
@@ -57,17 +61,17 @@ func (s *recordingStore) PutPackument(ctx context.Context, p *registry.Packument
 	for att := range p.Attachments {
 		s.note(p.ID, att)
 	}
-	return s.memStore.PutPackument(ctx, p)
+	return s.MemStore.PutPackument(ctx, p)
 }
 
 func (s *recordingStore) OpenTarball(ctx context.Context, name, att string) (*registry.Tarball, error) {
 	s.note(name, att)
-	return s.memStore.OpenTarball(ctx, name, att)
+	return s.MemStore.OpenTarball(ctx, name, att)
 }
 
 func (s *recordingStore) StatTarball(ctx context.Context, name, att string) (*registry.Tarball, error) {
 	s.note(name, att)
-	return s.memStore.StatTarball(ctx, name, att)
+	return s.MemStore.StatTarball(ctx, name, att)
 }
 
 // checkReached fails when a name or attachment that reached the store is
@@ -99,7 +103,7 @@ func (s *recordingStore) checkReached(t testing.TB) {
 	}
 }
 
-// fakeUsers and fakeIndex let EnableCommands run in memory.
+// fakeUsers gives the command surface the accounts alice and bob.
 type fakeUsers struct{}
 
 func (fakeUsers) GetUser(_ context.Context, name string) (*registry.User, error) {
@@ -109,7 +113,7 @@ func (fakeUsers) GetUser(_ context.Context, name string) (*registry.User, error)
 	return nil, registry.E(registry.KindNotFound, "no user %s", name)
 }
 func (fakeUsers) CreateUser(context.Context, string, string, string) error { return nil }
-func (fakeUsers) CheckPassword(_ context.Context, name, password string) error {
+func (fakeUsers) CheckPassword(_ context.Context, name, password string, _ netip.Addr) error {
 	if (name == "alice" || name == "bob") && password == "secret" {
 		return nil
 	}
@@ -119,14 +123,6 @@ func (fakeUsers) CheckPassword(_ context.Context, name, password string) error {
 func (fakeUsers) UpdateTwoFactor(context.Context, string, registry.TwoFactorChange) error {
 	return nil
 }
-
-type fakeIndex struct{}
-
-func (fakeIndex) SearchTerm(context.Context, string, bool, int) ([]registry.SearchRow, error) {
-	return nil, nil
-}
-func (fakeIndex) StarredBy(context.Context, string) ([]string, error)    { return nil, nil }
-func (fakeIndex) MaintainedBy(context.Context, string) ([]string, error) { return nil, nil }
 
 // realEnv is handlers.New over the real registry.Service and an
 // in-memory store, with foo@1.0.0 published by alice.
@@ -141,16 +137,15 @@ const realLimit = 1 << 20 // MaxPublishBytes of realEnv
 
 func newRealHandler(t testing.TB, cfg Config) *realEnv {
 	t.Helper()
-	store := &recordingStore{memStore: newMemStore()}
-	svc := registry.NewService(store)
-	svc.EnableCommands(registry.Policy{}, fakeUsers{}, fakeIndex{})
+	store := &recordingStore{MemStore: registrytest.NewMemStore()}
+	svc := newService(t, registry.Config{Store: store})
 	e := &realEnv{store: store, accounts: newFakeAccounts(), logs: &syncBuffer{}}
 	cfg.PublicURL = "http://registry.test"
 	if cfg.MaxPublishBytes == 0 {
 		cfg.MaxPublishBytes = realLimit
 	}
-	e.h = New(cfg, svc, e.accounts, fakePinger{}, zerolog.New(e.logs))
-	tgz := buildTarball("foo", "1.0.0")
+	e.h = mustNew(t, cfg, realServices(svc, e.accounts, noTokens()), zerolog.New(e.logs))
+	tgz := testkit.Tarball("foo", "1.0.0")
 	if err := svc.Publish(context.Background(), registry.Identity{Name: "alice"}, "foo", mustPublishBody(t, publishDoc(t, "foo", "1.0.0", tgz))); err != nil {
 		t.Fatalf("seed publish: %v", err)
 	}
@@ -194,24 +189,11 @@ func publishDoc(t testing.TB, name, version string, tgz []byte) map[string]any {
 
 func publishJSON(t testing.TB, name, version string) string {
 	t.Helper()
-	b, err := json.Marshal(publishDoc(t, name, version, buildTarball(name, version)))
+	b, err := json.Marshal(publishDoc(t, name, version, testkit.Tarball(name, version)))
 	if err != nil {
 		t.Fatal(err)
 	}
 	return string(b)
-}
-
-// buildTarball is tarballFor (e2e_test.go) for any testing.TB.
-func buildTarball(name, version string) []byte {
-	var buf bytes.Buffer
-	gz := gzip.NewWriter(&buf)
-	tw := tar.NewWriter(gz)
-	pj := fmt.Sprintf(`{"name":%q,"version":%q}`, name, version)
-	_ = tw.WriteHeader(&tar.Header{Name: "package/package.json", Mode: 0o644, Size: int64(len(pj))})
-	_, _ = io.WriteString(tw, pj)
-	_ = tw.Close()
-	_ = gz.Close()
-	return buf.Bytes()
 }
 
 func (e *realEnv) serve(req *http.Request) *httptest.ResponseRecorder {
@@ -236,8 +218,8 @@ func rawRequest(t testing.TB, method, target string, body io.Reader) *http.Reque
 }
 
 func TestBadRequests(t *testing.T) {
-	tgz := buildTarball("foo", "1.1.0")
-	other := buildTarball("foo", "6.6.6")
+	tgz := testkit.Tarball("foo", "1.1.0")
+	other := testkit.Tarball("foo", "6.6.6")
 	enc := func(doc map[string]any) string {
 		b, err := json.Marshal(doc)
 		if err != nil {
@@ -263,7 +245,7 @@ func TestBadRequests(t *testing.T) {
 		msg                string
 	}{
 		// names
-		{"uppercase new name", "PUT", "/Foo", "", enc(publishDoc(t, "Foo", "1.0.0", buildTarball("Foo", "1.0.0"))), 400, "must be lowercase"},
+		{"uppercase new name", "PUT", "/Foo", "", enc(publishDoc(t, "Foo", "1.0.0", testkit.Tarball("Foo", "1.0.0"))), 400, "must be lowercase"},
 		{"dot-dot name", "GET", "/..", "", "", 400, ". or .. segment"},
 		{"dot-dot name, encoded", "GET", "/%2e%2e", "", "", 400, ". or .. segment"},
 		{"dot-dot name, encoded, publish", "PUT", "/%2E%2E", "", goodBody, 400, ". or .. segment"},
@@ -272,7 +254,7 @@ func TestBadRequests(t *testing.T) {
 		{"node_modules publish", "PUT", "/node_modules", "", goodBody, 400, "reserved"},
 		{"215 characters", "GET", "/" + long, "", "", 400, "longer than 214"},
 		{"215 characters, publish", "PUT", "/" + long, "", goodBody, 400, "longer than 214"},
-		{"core module name", "PUT", "/http", "", enc(publishDoc(t, "http", "1.0.0", buildTarball("http", "1.0.0"))), 400, "core module"},
+		{"core module name", "PUT", "/http", "", enc(publishDoc(t, "http", "1.0.0", testkit.Tarball("http", "1.0.0"))), 400, "core module"},
 		{"invalid UTF-8 in the URL name", "GET", "/fo%FFo", "", "", 400, "URL-safe"},
 		{"encoded slash in an unscoped name", "GET", "/a%2fb", "", "", 400, "scoped name"},
 		// path traversal
@@ -307,7 +289,7 @@ func TestBadRequests(t *testing.T) {
 			delete(a, "foo-1.1.0.tgz")
 		}), 400, "is not a tarball of foo"},
 		{"missing attachments", "PUT", "/newpkg", "", enc(func() map[string]any {
-			d := publishDoc(t, "newpkg", "1.0.0", buildTarball("newpkg", "1.0.0"))
+			d := publishDoc(t, "newpkg", "1.0.0", testkit.Tarball("newpkg", "1.0.0"))
 			delete(d, "_attachments")
 			return d
 		}()), 400, "one tarball per version"},
@@ -332,7 +314,7 @@ func TestBadRequests(t *testing.T) {
 			d["versions"] = map[string]any{"1.1": version(d)}
 		}), 400, "strict semver"},
 		{"version-like dist-tag", "PUT", "/foo", "", bend(func(d map[string]any) { d["dist-tags"] = map[string]any{"v1.1.0": "1.1.0"} }), 400, "must not look like a version"},
-		{"republish", "PUT", "/foo", "", enc(publishDoc(t, "foo", "1.0.0", buildTarball("foo", "1.0.0"))), 403, "previously published"},
+		{"republish", "PUT", "/foo", "", enc(publishDoc(t, "foo", "1.0.0", testkit.Tarball("foo", "1.0.0"))), 403, "previously published"},
 		// hostile JSON
 		{"100k nested arrays", "PUT", "/foo", "", `{"name":"foo","x":` + strings.Repeat("[", 100_000), 400, "nests deeper"},
 		{"100k nested objects", "PUT", "/foo", "", strings.Repeat(`{"a":`, 10_000), 400, "nests deeper"},
@@ -393,7 +375,7 @@ func TestBadRequests(t *testing.T) {
 			}
 			e.store.checkReached(t)
 			if tc.method == "PUT" {
-				p, err := e.store.memStore.GetPackument(context.Background(), "foo")
+				p, err := e.store.MemStore.GetPackument(context.Background(), "foo")
 				if err != nil || len(p.Versions) != 1 {
 					t.Errorf("the refused publish changed foo: %v", p.SortedVersions())
 				}
@@ -419,8 +401,8 @@ func TestBadRequestsBaseline(t *testing.T) {
 // checks on "versions" and "_attachments" did not see.
 func TestPublishKeysAreCaseSensitive(t *testing.T) {
 	e := newRealHandler(t, Config{})
-	evil := publishDoc(t, "foo", "6.6.6", buildTarball("foo", "6.6.6"))
-	doc := publishDoc(t, "foo", "1.1.0", buildTarball("foo", "1.1.0"))
+	evil := publishDoc(t, "foo", "6.6.6", testkit.Tarball("foo", "6.6.6"))
+	doc := publishDoc(t, "foo", "1.1.0", testkit.Tarball("foo", "1.1.0"))
 	doc["VERSIONS"] = evil["versions"]
 	doc["_ATTACHMENTS"] = evil["_attachments"]
 	doc["Dist-Tags"] = map[string]any{"latest": "6.6.6"}
@@ -434,7 +416,7 @@ func TestPublishKeysAreCaseSensitive(t *testing.T) {
 	if rec := e.serve(req); rec.Code != http.StatusCreated {
 		t.Fatalf("status %d: %s", rec.Code, rec.Body.String())
 	}
-	p, err := e.store.memStore.GetPackument(context.Background(), "foo")
+	p, err := e.store.MemStore.GetPackument(context.Background(), "foo")
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -13,13 +13,15 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/couchnpm/couchnpm/cache"
+	"github.com/couchnpm/couchnpm/internal/testkit"
 	"github.com/couchnpm/couchnpm/metrics"
 	"github.com/couchnpm/couchnpm/registry"
+	"github.com/couchnpm/couchnpm/registry/registrytest"
 )
 
-// liveStore is memStore as a packument cache backend whose changes feed is
+// liveStore is registrytest.MemStore as a packument cache backend whose changes feed is
 // always live (a heartbeat every 100ms), so that reads are cache hits.
-type liveStore struct{ *memStore }
+type liveStore struct{ *registrytest.MemStore }
 
 func (l liveStore) DeletePackument(context.Context, string, string) error { return nil }
 func (l liveStore) PackumentRev(ctx context.Context, name string) (string, error) {
@@ -66,20 +68,20 @@ func (d *discardWriter) Write(p []byte) (int, error) {
 // 200 versions, each with a 20 KB tarball.
 func hotPathServer(b testing.TB, versions int) http.Handler {
 	b.Helper()
-	store := newMemStore()
+	store := registrytest.NewMemStore()
 	c := cache.New(cache.Config{MaxBytes: 1 << 30, Heartbeat: 100 * time.Millisecond, Log: zerolog.Nop()})
 	cs := c.Store("bench", liveStore{store})
 	ctx, cancel := context.WithCancel(context.Background())
 	b.Cleanup(cancel)
 	go c.Run(ctx)
-	reg := registry.NewService(cs).WithTarballCache(cache.NewTarballs(256<<20, 4<<20))
+	reg := newService(b, registry.Config{Store: cs, Tarballs: cache.NewTarballs(256<<20, 4<<20)})
 	m := metrics.New()
 	m.WatchCache(c.Stats)
-	h := New(Config{PublicURL: "http://registry.test", MaxPublishBytes: 64 << 20, Bodies: c, Observer: m},
-		reg, newFakeAccounts(), fakePinger{}, zerolog.New(io.Discard))
+	h := mustNew(b, Config{PublicURL: "http://registry.test", MaxPublishBytes: 64 << 20, Bodies: c, Observer: m},
+		realServices(reg, newFakeAccounts(), noTokens()), zerolog.New(io.Discard))
 	for i := range versions {
 		v := fmt.Sprintf("1.%d.0", i)
-		tgz := tarballFor(b, "hot", v)
+		tgz := testkit.Tarball("hot", v)
 		tgz = append(tgz, make([]byte, 20<<10-len(tgz))...) // 20 KB, as in bench/
 		body := npmPublishBody(b, "hot", v, "latest", tgz)
 		req, _ := http.NewRequest("PUT", "/hot", strings.NewReader(body))

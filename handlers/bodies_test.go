@@ -67,9 +67,8 @@ func TestPackumentBodiesFromCache(t *testing.T) {
 	bodies := &memBodies{bodies: map[string][2][]byte{}}
 	obs := &memObserver{}
 	metricsHit := false
-	cached.h = New(Config{PublicURL: publicURL, MaxPublishBytes: 4096, Bodies: bodies, Observer: obs,
-		Metrics: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { metricsHit = true })},
-		cached.reg, cached.accounts, cached.pinger, zerolog.Nop())
+	cached.h = mustNew(t, Config{PublicURL: publicURL, MaxPublishBytes: 4096, Bodies: bodies, Observer: obs,
+		Metrics: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { metricsHit = true })}, fakeServices(t, cached.reg, cached.accounts, cached.pinger), zerolog.Nop())
 
 	for _, accept := range []string{"application/json", corgiType} {
 		want := plain.do(t, http.MethodGet, "/foo", nil, "Accept: "+accept)

@@ -21,11 +21,12 @@ import (
 // outermost first:
 //
 //	frontDoor    request id and logger, the one ResponseWriter wrapper,
-//	             security headers, dot segments refused, the login limiter
-//	             and client address in the context; in a defer: panics
-//	             recovered, one log line and one metrics observation for
-//	             every request (mux's 404/405 and panics included)
-//	authenticate credentials resolved once (middleware.go)
+//	             security headers, dot segments refused; in a defer:
+//	             panics recovered, one log line and one metrics
+//	             observation for every request (mux's 404/405 and panics
+//	             included)
+//	authenticate credentials resolved once, password checks under the
+//	             login limiter lim (middleware.go)
 //	recordAudit  writes and refused credentials recorded (auditlog.go)
 //	router       gorilla/mux; its only middleware, noteRoute, tells the
 //	             front door which route matched (for the metrics label)
@@ -35,8 +36,8 @@ func chain(router *mux.Router, log zerolog.Logger, accounts Accounts, audit audi
 	if audit != nil {
 		h = recordAudit(audit)(h)
 	}
-	h = authenticate(accounts)(h)
-	return frontDoor(h, log, obs, lim)
+	h = authenticate(accounts, lim)(h)
+	return frontDoor(h, log, obs)
 }
 
 // exchange is what the chain learns of one request while it is served: the
@@ -169,7 +170,7 @@ func htmlSecurityHeaders(hdr http.Header) {
 // before routing: no such path is an npm URL, and mux would otherwise
 // answer 301 to a cleaned path. Paths are logged with secrets cut out
 // (redactPath); headers never are.
-func frontDoor(next http.Handler, base zerolog.Logger, obs RequestObserver, lim *loginLimiter) http.Handler {
+func frontDoor(next http.Handler, base zerolog.Logger, obs RequestObserver) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		start := time.Now()
 		id := r.Header.Get("X-Request-Id")
@@ -181,7 +182,6 @@ func frontDoor(next http.Handler, base zerolog.Logger, obs RequestObserver, lim 
 		ex := &exchange{}
 		reqLog := base.With().Str("req_id", id).Logger()
 		ctx := context.WithValue(reqLog.WithContext(r.Context()), exchangeKey{}, ex)
-		ctx = registry.WithClientAddr(withLimiter(ctx, lim), remoteAddr(r))
 		r = r.WithContext(ctx)
 		w = ex.wrap(w)
 		// The context's logger, not a copy: authenticate adds the user to

@@ -3,6 +3,7 @@ package handlers
 import (
 	"context"
 	"net/http"
+	"net/netip"
 
 	"github.com/gorilla/mux"
 
@@ -11,8 +12,7 @@ import (
 
 // Commands is what npm's management commands need of the registry
 // (dist-tag, deprecate, owner, unpublish, star, access, search).
-// *registry.Service implements it; the routes find it on the Registry
-// given to New, so wiring needs no new argument.
+// *registry.Service implements it; New takes it as Services.Commands.
 type Commands interface {
 	DistTags(ctx context.Context, user registry.Identity, name string) (map[string]string, error)
 	SetDistTag(ctx context.Context, user registry.Identity, name, tag, version string) error
@@ -31,9 +31,10 @@ type Commands interface {
 	DefaultAccess() string
 }
 
-// TokenCommands is what npm token needs; *registry.Accounts implements it.
+// TokenCommands is what npm token needs; *registry.Accounts implements it
+// (Services.Tokens).
 type TokenCommands interface {
-	CreateToken(ctx context.Context, user registry.Identity, req registry.TokenRequest) (string, *registry.Token, error)
+	CreateToken(ctx context.Context, user registry.Identity, req registry.TokenRequest, from netip.Addr) (string, *registry.Token, error)
 	ListTokens(ctx context.Context, user registry.Identity) ([]*registry.Token, error)
 	RevokeToken(ctx context.Context, user registry.Identity, ref string) error
 }
@@ -66,24 +67,6 @@ func (s *Server) commandRoutes(api, root *mux.Router) {
 	root.HandleFunc("/"+pkgVar+"/-/{file:.+}/-rev/{rev}", audited("unpublish.tarball", s.deleteTarball)).Methods(del)
 }
 
-// commands finds the command surface on the registry.
-func (s *Server) commands() (Commands, error) {
-	c, ok := s.reg.(Commands)
-	if !ok {
-		return nil, registry.E(registry.KindInternal, "the registry does not implement the command surface")
-	}
-	return c, nil
-}
-
-// tokenCommands finds npm token's operations on the accounts.
-func (s *Server) tokenCommands() (TokenCommands, error) {
-	t, ok := s.accounts.(TokenCommands)
-	if !ok {
-		return nil, registry.E(registry.KindInternal, "the accounts do not implement token management")
-	}
-	return t, nil
-}
-
 // prelude resolves what nearly every command handler needs: the caller
 // (logged in when needUser is set), the package in the route, and the
 // command surface.
@@ -104,8 +87,7 @@ func (s *Server) prelude(r *http.Request, needUser bool) (registry.Identity, str
 			return user, "", nil, err
 		}
 	}
-	c, err := s.commands()
-	return user, name, c, err
+	return user, name, s.cmds, nil
 }
 
 var errNoAccess = registry.E(registry.KindInvalid, "this registry only supports setting access (public or restricted), not mfa settings")

@@ -49,7 +49,7 @@ func (f *fakeDownloads) Versions(_ context.Context, name string, _, _ time.Time)
 func TestDownloadCounts(t *testing.T) {
 	e := newEnv(t, zerolog.Disabled)
 	dl := &fakeDownloads{counts: map[string]map[string]int64{}}
-	e.h = New(Config{PublicURL: publicURL, MaxPublishBytes: 4096, Downloads: dl}, accessRegistry{e.reg}, e.accounts, e.pinger, zerolog.Nop())
+	e.h = mustNew(t, Config{PublicURL: publicURL, MaxPublishBytes: 4096, Downloads: dl}, fakeServices(t, accessRegistry{e.reg}, e.accounts, e.pinger), zerolog.Nop())
 	secret := *e.reg.packs["@s/p"]
 	secret.Fields = map[string]json.RawMessage{"access": json.RawMessage(`"restricted"`)}
 	e.reg.packs["@s/p"] = &secret

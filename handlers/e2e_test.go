@@ -1,11 +1,8 @@
 package handlers
 
 import (
-	"archive/tar"
 	"bytes"
-	"compress/gzip"
 	"context"
-	"crypto/md5"  //nolint:gosec
 	"crypto/sha1" //nolint:gosec
 	"crypto/sha512"
 	"encoding/base64"
@@ -21,116 +18,10 @@ import (
 
 	"github.com/rs/zerolog"
 
+	"github.com/couchnpm/couchnpm/internal/testkit"
 	"github.com/couchnpm/couchnpm/registry"
+	"github.com/couchnpm/couchnpm/registry/registrytest"
 )
-
-// memStore is a small in-memory PackumentStore with CouchDB's revision
-// check, for driving the real registry.Service through the handlers.
-type memStore struct {
-	registry.PackumentStore // nil; keeps the fake building if the interface grows
-
-	mu       sync.Mutex
-	docs     map[string][]byte
-	revs     map[string]int
-	tarballs map[string][]byte // name + "/" + attachment
-	opens    int               // tarball requests (OpenTarball, StatTarball)
-}
-
-func newMemStore() *memStore {
-	return &memStore{docs: map[string][]byte{}, revs: map[string]int{}, tarballs: map[string][]byte{}}
-}
-
-func (s *memStore) PeekPackument(ctx context.Context, name string) (*registry.Packument, error) {
-	return s.GetPackument(ctx, name)
-}
-
-func (s *memStore) GetPackument(_ context.Context, name string) (*registry.Packument, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	raw, ok := s.docs[name]
-	if !ok {
-		return nil, registry.E(registry.KindNotFound, "no package %s", name)
-	}
-	var p registry.Packument
-	if err := json.Unmarshal(raw, &p); err != nil {
-		return nil, err
-	}
-	return &p, nil
-}
-
-func (s *memStore) PutPackument(_ context.Context, p *registry.Packument) (registry.Written, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	cur := ""
-	if n := s.revs[p.ID]; n > 0 {
-		cur = fmt.Sprintf("%d-r", n)
-	}
-	if p.Rev != cur {
-		return registry.Written{}, registry.E(registry.KindConflict, "conflict")
-	}
-	cp := *p
-	s.revs[p.ID]++
-	cp.Rev = fmt.Sprintf("%d-r", s.revs[p.ID])
-	cp.Attachments = map[string]registry.Attachment{}
-	for k, a := range p.Attachments {
-		if a.Data != "" {
-			b, err := base64.StdEncoding.DecodeString(a.Data)
-			if err != nil {
-				return registry.Written{}, err
-			}
-			s.tarballs[p.ID+"/"+k] = b
-			a = registry.Attachment{ContentType: a.ContentType, Length: int64(len(b)), Digest: "md5-" + md5B64(b), Stub: true}
-		}
-		cp.Attachments[k] = a
-	}
-	raw, err := json.Marshal(&cp)
-	if err != nil {
-		return registry.Written{}, err
-	}
-	s.docs[p.ID] = raw
-	return registry.Written{Rev: cp.Rev, Quorum: true}, nil
-}
-
-func (s *memStore) OpenTarball(_ context.Context, name, att string) (*registry.Tarball, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.opens++
-	b, ok := s.tarballs[name+"/"+att]
-	if !ok {
-		return nil, registry.E(registry.KindNotFound, "no tarball")
-	}
-	// CouchDB's attachment ETag: the md5 without the stub's "md5-".
-	return &registry.Tarball{Body: io.NopCloser(bytes.NewReader(b)), Size: int64(len(b)), Digest: md5B64(b)}, nil
-}
-
-func md5B64(b []byte) string {
-	sum := md5.Sum(b) //nolint:gosec
-	return base64.StdEncoding.EncodeToString(sum[:])
-}
-
-func (s *memStore) StatTarball(ctx context.Context, name, att string) (*registry.Tarball, error) {
-	t, err := s.OpenTarball(ctx, name, att)
-	if err != nil {
-		return nil, err
-	}
-	t.Body = nil
-	return t, nil
-}
-
-func tarballFor(t testing.TB, name, version string) []byte {
-	t.Helper()
-	var buf bytes.Buffer
-	gz := gzip.NewWriter(&buf)
-	tw := tar.NewWriter(gz)
-	pj := fmt.Sprintf(`{"name":%q,"version":%q}`, name, version)
-	if err := tw.WriteHeader(&tar.Header{Name: "package/package.json", Mode: 0o644, Size: int64(len(pj))}); err != nil {
-		t.Fatal(err)
-	}
-	_, _ = io.WriteString(tw, pj)
-	_ = tw.Close()
-	_ = gz.Close()
-	return buf.Bytes()
-}
 
 // npmPublishBody is what npm 10 sends for `npm publish`.
 func npmPublishBody(t testing.TB, name, version, tag string, tgz []byte) string {
@@ -162,12 +53,12 @@ func npmPublishBody(t testing.TB, name, version, tag string, tgz []byte) string 
 	return string(b)
 }
 
-func newRealEnv(t *testing.T) (*httptest.Server, *memStore, *syncBuffer) {
+func newRealEnv(t *testing.T) (*httptest.Server, *registrytest.MemStore, *syncBuffer) {
 	t.Helper()
-	store := newMemStore()
+	store := registrytest.NewMemStore()
 	logs := &syncBuffer{}
-	h := New(Config{PublicURL: "http://registry.test", MaxPublishBytes: 1 << 20},
-		registry.NewService(store), newFakeAccounts(), fakePinger{}, zerolog.New(logs))
+	h := mustNew(t, Config{PublicURL: "http://registry.test", MaxPublishBytes: 1 << 20},
+		realServices(newService(t, registry.Config{Store: store, Orgs: registrytest.Orgs(t, "alice", "corp")}), newFakeAccounts(), noTokens()), zerolog.New(logs))
 	srv := httptest.NewServer(h)
 	t.Cleanup(srv.Close)
 	return srv, store, logs
@@ -205,7 +96,7 @@ func TestEndToEndPublishAndInstall(t *testing.T) {
 			srv, _, _ := newRealEnv(t)
 			pathName := strings.Replace(name, "/", "%2f", 1) // npm escapes the scope's slash
 			auth := "Authorization: Bearer cnpm_alice"
-			tgz1 := tarballFor(t, name, "1.0.0")
+			tgz1 := testkit.Tarball(name, "1.0.0")
 			resp, b := call(t, "PUT", srv.URL+"/"+pathName, npmPublishBody(t, name, "1.0.0", "latest", tgz1), auth, "Content-Type: application/json")
 			if resp.StatusCode != 201 {
 				t.Fatalf("publish: %d %s", resp.StatusCode, b)
@@ -214,12 +105,12 @@ func TestEndToEndPublishAndInstall(t *testing.T) {
 			if resp.StatusCode != 403 {
 				t.Errorf("republish: %d %s, want 403", resp.StatusCode, b)
 			}
-			tgz2 := tarballFor(t, name, "2.0.0-beta.1")
+			tgz2 := testkit.Tarball(name, "2.0.0-beta.1")
 			resp, b = call(t, "PUT", srv.URL+"/"+pathName, npmPublishBody(t, name, "2.0.0-beta.1", "beta", tgz2), auth, "Content-Type: application/json")
 			if resp.StatusCode != 201 {
 				t.Fatalf("publish beta: %d %s", resp.StatusCode, b)
 			}
-			resp, b = call(t, "PUT", srv.URL+"/"+pathName, npmPublishBody(t, name, "3.0.0", "latest", tarballFor(t, name, "3.0.0")))
+			resp, b = call(t, "PUT", srv.URL+"/"+pathName, npmPublishBody(t, name, "3.0.0", "latest", testkit.Tarball(name, "3.0.0")))
 			if resp.StatusCode != 401 {
 				t.Errorf("anonymous publish: %d %s", resp.StatusCode, b)
 			}
@@ -294,7 +185,7 @@ func TestEndToEndConcurrentPublishes(t *testing.T) {
 	bodies := make([]string, n)
 	for i := range bodies {
 		v := fmt.Sprintf("1.%d.0", i)
-		bodies[i] = npmPublishBody(t, "race", v, "latest", tarballFor(t, "race", v))
+		bodies[i] = npmPublishBody(t, "race", v, "latest", testkit.Tarball("race", v))
 	}
 	var wg sync.WaitGroup
 	codes := make([]int, n)

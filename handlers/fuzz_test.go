@@ -14,15 +14,15 @@ import (
 	"fmt"
 	"net/http"
 	"net/http/httptest"
-	"os"
-	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
 
 	"github.com/rs/zerolog"
 
+	"github.com/couchnpm/couchnpm/internal/testkit"
 	"github.com/couchnpm/couchnpm/registry"
+	"github.com/couchnpm/couchnpm/registry/registrytest"
 )
 
 // memTokens is an in-memory registry.TokenStore (and TokenLister).
@@ -149,14 +149,13 @@ func FuzzRequestPath(f *testing.F) {
 		}
 		req.RemoteAddr = "192.0.2.1:1234"
 
-		store := &recordingStore{memStore: newMemStore()}
-		svc := registry.NewService(store)
-		svc.EnableCommands(registry.Policy{}, fakeUsers{}, fakeIndex{})
+		store := &recordingStore{MemStore: registrytest.NewMemStore()}
+		svc := newService(t, registry.Config{Store: store})
 		accounts := registry.NewAccounts(fakeUsers{}, &memTokens{m: map[string]*registry.Token{
 			registry.TokenKey(fuzzToken): {Key: registry.TokenKey(fuzzToken), User: "alice", Email: "alice@example.com"},
 		}}, true)
 		logs := &syncBuffer{}
-		h := New(Config{PublicURL: "http://registry.test", MaxPublishBytes: 1 << 20}, svc, accounts, fakePinger{}, zerolog.New(logs))
+		h := mustNew(t, Config{PublicURL: "http://registry.test", MaxPublishBytes: 1 << 20}, realServices(svc, accounts, accounts), zerolog.New(logs))
 		if err := svc.Publish(context.Background(), registry.Identity{Name: "alice"}, "foo", mustPublishBody(t, publishDoc(t, "foo", "1.0.0", fuzzTarball))); err != nil {
 			t.Fatal(err)
 		}
@@ -177,22 +176,4 @@ func FuzzRequestPath(f *testing.F) {
 
 const fuzzToken = "cnpm_fuzzTokenForAlice"
 
-var fuzzTarball = buildTarball("foo", "1.0.0")
-
-// TestWriteFuzzSeeds writes the seeds above under testdata/fuzz/ so that the
-// committed corpus matches the code.
-func TestWriteFuzzSeeds(t *testing.T) {
-	if os.Getenv("COUCHNPM_WRITE_FUZZ_SEEDS") == "" {
-		t.Skip("set COUCHNPM_WRITE_FUZZ_SEEDS=1 to rewrite testdata/fuzz")
-	}
-	dir := filepath.Join("testdata", "fuzz", "FuzzRequestPath")
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	for i, s := range pathSeeds(t) {
-		content := fmt.Sprintf("go test fuzz v1\nuint8(%d)\nstring(%q)\n[]byte(%q)\n", s.sel, s.target, s.body)
-		if err := os.WriteFile(filepath.Join(dir, fmt.Sprintf("seed_%02d", i)), []byte(content), 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-}
+var fuzzTarball = testkit.Tarball("foo", "1.0.0")

@@ -5,8 +5,10 @@ package handlers
 
 import (
 	"context"
+	"fmt"
 	"net/http"
 	"net/netip"
+	"strings"
 	"time"
 
 	"github.com/gorilla/mux"
@@ -20,27 +22,30 @@ import (
 // Registry is what the package routes need of the registry.
 type Registry interface {
 	Packument(ctx context.Context, user registry.Identity, name string) (*registry.Packument, error)
+	// PackumentForWrite is Packument for a read that precedes a write:
+	// the private package only (never the mirror), its current revision.
+	PackumentForWrite(ctx context.Context, user registry.Identity, name string) (*registry.Packument, error)
 	// SharedPackument is Packument for reading and rendering only: the
 	// result may be the packument cache's own copy; never modify it.
 	SharedPackument(ctx context.Context, user registry.Identity, name string) (*registry.Packument, error)
-	// LocalPackument is Packument without the upstream mirror.
-	LocalPackument(ctx context.Context, user registry.Identity, name string) (*registry.Packument, error)
 	Tarball(ctx context.Context, user registry.Identity, name, file string, head bool) (*registry.Tarball, error)
 	Publish(ctx context.Context, user registry.Identity, name string, body *registry.PublishBody) error
 }
 
 // Accounts is what the user routes and authentication need. otp is the
-// request's npm-otp header (two-factor authentication).
+// request's npm-otp header (two-factor authentication); addr and from the
+// client's address (remoteAddr), for token CIDR rules and CouchDB's
+// per-client lockout of password guesses.
 type Accounts interface {
-	Login(ctx context.Context, name, password, email, otp string) (string, error)
+	Login(ctx context.Context, name, password, email, otp string, from netip.Addr) (string, error)
 	User(ctx context.Context, name string) (*registry.User, error)
 	ByToken(ctx context.Context, token string, addr netip.Addr) (registry.Identity, error)
-	ByPassword(ctx context.Context, name, password, otp string) (registry.Identity, error)
+	ByPassword(ctx context.Context, name, password, otp string, from netip.Addr) (registry.Identity, error)
 	Logout(ctx context.Context, token string) error
 	// VerifyWrite checks the one-time password a write needs from an
 	// account in auth-and-writes mode (twofa.go).
 	VerifyWrite(ctx context.Context, id registry.Identity, otp string) (registry.Identity, error)
-	SetTwoFactor(ctx context.Context, id registry.Identity, req registry.TwoFactorRequest, otp string) (registry.TwoFactorAnswer, error)
+	SetTwoFactor(ctx context.Context, id registry.Identity, req registry.TwoFactorRequest, otp string, from netip.Addr) (registry.TwoFactorAnswer, error)
 }
 
 // Pinger tells whether the storage answers.
@@ -94,13 +99,48 @@ type Config struct {
 	IsAdmin func(name string) bool
 }
 
+// Services are what the routes call. Every one is required: New refuses a
+// nil one, so no route finds a dependency missing at run time.
+type Services struct {
+	Registry Registry      // package reads and publishes
+	Commands Commands      // npm's management commands (commands.go)
+	Orgs     Orgs          // npm org, npm team, npm access grant/revoke (orgs.go)
+	Accounts Accounts      // users, logins, authentication
+	Tokens   TokenCommands // npm token (tokens.go)
+	DB       Pinger        // GET /-/ping
+}
+
+// check names the services that are missing.
+func (d Services) check() error {
+	var missing []string
+	for _, s := range []struct {
+		name string
+		nil  bool
+	}{
+		{"Registry", d.Registry == nil}, {"Commands", d.Commands == nil}, {"Orgs", d.Orgs == nil},
+		{"Accounts", d.Accounts == nil}, {"Tokens", d.Tokens == nil}, {"DB", d.DB == nil},
+	} {
+		if s.nil {
+			missing = append(missing, s.name)
+		}
+	}
+	if len(missing) > 0 {
+		return fmt.Errorf("handlers.New: missing %s", strings.Join(missing, ", "))
+	}
+	return nil
+}
+
 // Server holds the dependencies of the routes.
 type Server struct {
 	cfg      Config
 	reg      Registry
+	cmds     Commands
+	orgs     Orgs
 	accounts Accounts
+	tokens   TokenCommands
 	db       Pinger
 	render   registry.Render
+	limiter  *loginLimiter // every password and one-time code check (ratelimit.go)
 }
 
 // pkgVar is the route variable for a package name, for every route that
@@ -108,9 +148,14 @@ type Server struct {
 // (npm escapes the slash). The name itself is validated by the handler.
 const pkgVar = `{pkg:@[^/%]+(?:/|%2[fF])[^/]+|[^/@][^/]*}`
 
-// New builds the HTTP handler.
-func New(cfg Config, reg Registry, accounts Accounts, db Pinger, log zerolog.Logger) http.Handler {
-	s := &Server{cfg: cfg, reg: reg, accounts: accounts, db: db, render: registry.Render{BaseURL: cfg.PublicURL}}
+// New builds the HTTP handler over svc; a missing service is an error.
+func New(cfg Config, svc Services, log zerolog.Logger) (http.Handler, error) {
+	if err := svc.check(); err != nil {
+		return nil, err
+	}
+	accounts := svc.Accounts
+	s := &Server{cfg: cfg, reg: svc.Registry, cmds: svc.Commands, orgs: svc.Orgs, accounts: accounts, tokens: svc.Tokens,
+		db: svc.DB, render: registry.Render{BaseURL: cfg.PublicURL}, limiter: newLoginLimiter(cfg.LoginLimit)}
 	r := mux.NewRouter()
 	// Match on the escaped path, so "@scope%2fname" stays one segment.
 	r.UseEncodedPath()
@@ -150,8 +195,9 @@ func New(cfg Config, reg Registry, accounts Accounts, db Pinger, log zerolog.Log
 	})
 	// The one middleware chain (chain.go): logging, metrics, recovery,
 	// security headers, authentication and audit for every request, mux's
-	// own 404 and 405 included.
-	return chain(r, log, accounts, cfg.AuditLog, cfg.Observer, newLoginLimiter(cfg.LoginLimit))
+	// own 404 and 405 included; its password checks share the routes'
+	// login limiter.
+	return chain(r, log, accounts, cfg.AuditLog, cfg.Observer, s.limiter), nil
 }
 
 func (s *Server) notFound(w http.ResponseWriter, r *http.Request) {

@@ -42,7 +42,7 @@ func TestHTMLSecurityHeaders(t *testing.T) {
 		}
 		_, _ = w.Write([]byte("<!doctype html><html><body>hi</body></html>"))
 	})
-	h := frontDoor(page, zerolog.Nop(), nil, nil)
+	h := frontDoor(page, zerolog.Nop(), nil)
 	for _, path := range []string{"/page", "/sniffed"} {
 		rec := httptest.NewRecorder()
 		h.ServeHTTP(rec, httptest.NewRequest("GET", path, nil))

@@ -17,6 +17,7 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/couchnpm/couchnpm/registry"
+	"github.com/couchnpm/couchnpm/registry/registrytest"
 )
 
 const publicURL = "https://npm.example.com"
@@ -26,7 +27,7 @@ type fakeRegistry struct {
 	Registry // nil; keeps the fake building if the interface grows
 
 	mu        sync.Mutex
-	local     int // LocalPackument calls
+	local     int // PackumentForWrite calls
 	packs     map[string]*registry.Packument
 	tarballs  map[string][]byte // "name@version"
 	err       error             // returned by every call when set
@@ -64,8 +65,8 @@ func (f *fakeRegistry) SharedPackument(ctx context.Context, user registry.Identi
 	return f.Packument(ctx, user, name)
 }
 
-// LocalPackument is Packument, counted: the fake has no mirror.
-func (f *fakeRegistry) LocalPackument(ctx context.Context, user registry.Identity, name string) (*registry.Packument, error) {
+// PackumentForWrite is Packument, counted: the fake has no mirror.
+func (f *fakeRegistry) PackumentForWrite(ctx context.Context, user registry.Identity, name string) (*registry.Packument, error) {
 	f.mu.Lock()
 	f.local++
 	f.mu.Unlock()
@@ -139,7 +140,7 @@ func newFakeAccounts() *fakeAccounts {
 	}
 }
 
-func (f *fakeAccounts) Login(_ context.Context, name, password, email, _ string) (string, error) {
+func (f *fakeAccounts) Login(_ context.Context, name, password, email, _ string, _ netip.Addr) (string, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	if f.err != nil {
@@ -188,7 +189,7 @@ func (f *fakeAccounts) ByToken(_ context.Context, token string, _ netip.Addr) (r
 	return id, nil
 }
 
-func (f *fakeAccounts) ByPassword(_ context.Context, name, password, _ string) (registry.Identity, error) {
+func (f *fakeAccounts) ByPassword(_ context.Context, name, password, _ string, _ netip.Addr) (registry.Identity, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	if p, ok := f.passwords[name]; !ok || p != password {
@@ -286,7 +287,7 @@ func newEnv(t *testing.T, level zerolog.Level) *env {
 	e.reg.tarballs["foo@1.0.0"] = bytes.Repeat([]byte("foo-tarball-bytes "), 1000)
 	e.reg.tarballs["@s/p@1.0.0"] = []byte("scoped tarball bytes")
 	log := zerolog.New(e.logs).Level(level)
-	e.h = New(Config{PublicURL: publicURL, MaxPublishBytes: 4096}, e.reg, e.accounts, e.pinger, log)
+	e.h = mustNew(t, Config{PublicURL: publicURL, MaxPublishBytes: 4096}, fakeServices(t, e.reg, e.accounts, e.pinger), log)
 	return e
 }
 
@@ -375,4 +376,42 @@ func serve(e *env, req *http.Request) *httptest.ResponseRecorder {
 	rec := httptest.NewRecorder()
 	e.h.ServeHTTP(rec, req)
 	return rec
+}
+
+// newService builds a registry for a test from cfg (registrytest.NewService)
+// whose accounts, unless cfg names others, are fakeUsers.
+func newService(t testing.TB, cfg registry.Config) *registry.Service {
+	t.Helper()
+	if cfg.Users == nil {
+		cfg.Users = fakeUsers{}
+	}
+	return registrytest.NewService(t, cfg)
+}
+
+// realServices are the Services of a real registry svc.
+func realServices(svc *registry.Service, accounts Accounts, tokens TokenCommands) Services {
+	return Services{Registry: svc, Commands: svc, Orgs: svc, Accounts: accounts, Tokens: tokens, DB: fakePinger{}}
+}
+
+// fakeServices are the Services around reg, a fake serving packages only:
+// the command surface is a registry over an empty store, and npm token
+// works on no tokens.
+func fakeServices(t testing.TB, reg Registry, accounts Accounts, db Pinger) Services {
+	cmds := newService(t, registry.Config{})
+	return Services{Registry: reg, Commands: cmds, Orgs: cmds, Accounts: accounts, Tokens: noTokens(), DB: db}
+}
+
+// noTokens is npm token over an empty token store.
+func noTokens() *registry.Accounts {
+	return registry.NewAccounts(fakeUsers{}, &memTokens{m: map[string]*registry.Token{}}, false)
+}
+
+// mustNew is New for a test.
+func mustNew(t testing.TB, cfg Config, svc Services, log zerolog.Logger) http.Handler {
+	t.Helper()
+	h, err := New(cfg, svc, log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return h
 }

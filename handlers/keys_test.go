@@ -47,7 +47,7 @@ func TestKeysEndpoint(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			h := New(Config{PublicURL: publicURL, Keys: tc.own, UpstreamKeys: tc.up}, &fakeRegistry{}, newFakeAccounts(), &fakePinger{}, zerolog.Nop())
+			h := mustNew(t, Config{PublicURL: publicURL, Keys: tc.own, UpstreamKeys: tc.up}, fakeServices(t, &fakeRegistry{}, newFakeAccounts(), &fakePinger{}), zerolog.Nop())
 			rec := httptest.NewRecorder()
 			h.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/-/npm/v1/keys", nil))
 			if rec.Code != tc.wantStatus {
@@ -83,7 +83,7 @@ func TestKeysEndpoint(t *testing.T) {
 
 func TestAttestationsEndpoint(t *testing.T) {
 	att := fakeAttestations{"@s/p@1.0.0": `{"attestations":[]}`, "foo@1.0.0": `{"attestations":[1]}`}
-	h := New(Config{PublicURL: publicURL, Attestations: att}, &fakeRegistry{}, newFakeAccounts(), &fakePinger{}, zerolog.Nop())
+	h := mustNew(t, Config{PublicURL: publicURL, Attestations: att}, fakeServices(t, &fakeRegistry{}, newFakeAccounts(), &fakePinger{}), zerolog.Nop())
 	tests := []struct {
 		path       string
 		wantStatus int

@@ -122,13 +122,8 @@ func (s *Server) replaceDistTags(w http.ResponseWriter, r *http.Request) {
 // update answers a PUT /{pkg} without tarballs: deprecate, star, owner
 // change, single-version unpublish (see registry.Service.Update).
 func (s *Server) update(w http.ResponseWriter, r *http.Request, user registry.Identity, name string, body *registry.UpdateBody) {
-	c, err := s.commands()
-	if err != nil {
-		writeError(w, r, err)
-		return
-	}
 	rev := mux.Vars(r)["rev"]
-	if err := c.Update(r.Context(), user, name, rev, body); err != nil {
+	if err := s.cmds.Update(r.Context(), user, name, rev, body); err != nil {
 		writeError(w, r, err)
 		return
 	}

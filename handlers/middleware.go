@@ -52,7 +52,7 @@ type authResult struct {
 
 // authenticate resolves the request's credentials once, up front; handlers
 // decide what a failure means for them (see identity and optionalIdentity).
-func authenticate(accounts Accounts) func(http.Handler) http.Handler {
+func authenticate(accounts Accounts, lim *loginLimiter) func(http.Handler) http.Handler {
 	return func(next http.Handler) http.Handler {
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			var res authResult
@@ -63,8 +63,8 @@ func authenticate(accounts Accounts) func(http.Handler) http.Handler {
 				res.id, res.err = accounts.ByToken(r.Context(), strings.TrimSpace(h[len("Bearer "):]), remoteAddr(r))
 			default:
 				if user, pass, ok := r.BasicAuth(); ok {
-					res.id, res.err = guardPassword(r, user, func() (registry.Identity, error) { // ratelimit.go
-						return accounts.ByPassword(r.Context(), user, pass, r.Header.Get(otpHeader))
+					res.id, res.err = guardPassword(lim, r, user, func() (registry.Identity, error) { // ratelimit.go
+						return accounts.ByPassword(r.Context(), user, pass, r.Header.Get(otpHeader), remoteAddr(r))
 					})
 				} else {
 					res.err = registry.E(registry.KindUnauthorized, "unsupported Authorization scheme")
@@ -76,7 +76,7 @@ func authenticate(accounts Accounts) func(http.Handler) http.Handler {
 				})
 				if needsWriteOTP(r, res.id) { // twofa.go
 					id := res.id
-					res.id, res.err = guardPassword(r, id.Name, func() (registry.Identity, error) { // ratelimit.go: wrong codes count as guesses
+					res.id, res.err = guardPassword(lim, r, id.Name, func() (registry.Identity, error) { // ratelimit.go: wrong codes count as guesses
 						return accounts.VerifyWrite(r.Context(), id, r.Header.Get(otpHeader))
 					})
 					if res.err != nil {

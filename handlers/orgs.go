@@ -11,7 +11,7 @@ import (
 )
 
 // Orgs is what npm org, npm team and npm access grant/revoke need of the
-// registry; *registry.Service implements it.
+// registry; *registry.Service implements it (Services.Orgs).
 type Orgs interface {
 	SetOrgMember(ctx context.Context, user registry.Identity, org, member, role string) (*registry.Membership, error)
 	RemoveOrgMember(ctx context.Context, user registry.Identity, org, member string) error
@@ -73,11 +73,7 @@ func (s *Server) orgPrelude(r *http.Request) (orgRequest, error) {
 			return q, err
 		}
 	}
-	o, ok := s.reg.(Orgs)
-	if !ok {
-		return q, registry.E(registry.KindInternal, "the registry does not implement orgs")
-	}
-	q.orgs = o
+	q.orgs = s.orgs
 	return q, nil
 }
 

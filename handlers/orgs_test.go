@@ -1,11 +1,7 @@
 package handlers
 
 import (
-	"context"
-	"encoding/json"
-	"fmt"
 	"strings"
-	"sync"
 	"testing"
 
 	"github.com/rs/zerolog"
@@ -13,55 +9,13 @@ import (
 	"github.com/couchnpm/couchnpm/registry"
 )
 
-// memState is a registry.StateDocs with CouchDB's revision rules.
-type memState struct {
-	mu   sync.Mutex
-	docs map[string][]byte
-	revs map[string]int
-}
-
-func (m *memState) Get(_ context.Context, id string, v any) (string, error) {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	b, ok := m.docs[id]
-	if !ok {
-		return "", registry.E(registry.KindNotFound, "missing")
-	}
-	return fmt.Sprint(m.revs[id]), json.Unmarshal(b, v)
-}
-
-func (m *memState) Put(_ context.Context, id, rev string, v any) (string, error) {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	_, ok := m.docs[id]
-	if ok && rev != fmt.Sprint(m.revs[id]) || !ok && rev != "" {
-		return "", registry.E(registry.KindConflict, "conflict")
-	}
-	b, err := json.Marshal(v)
-	if err != nil {
-		return "", err
-	}
-	m.docs[id] = b
-	m.revs[id]++
-	return fmt.Sprint(m.revs[id]), nil
-}
-
-func (m *memState) Delete(_ context.Context, id, _ string) error {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	delete(m.docs, id)
-	return nil
-}
-
 // TestOrgRoutes drives the org and team endpoints in the shapes npm's
 // libnpmorg, libnpmteam and libnpmaccess send and read.
 func TestOrgRoutes(t *testing.T) {
-	svc := registry.NewService(newMemStore())
-	svc.EnableCommands(registry.Policy{}, fakeUsers{}, fakeIndex{})
-	svc.WithOrgs(&memState{docs: map[string][]byte{}, revs: map[string]int{}})
+	svc := newService(t, registry.Config{})
 	accounts := newFakeAccounts()
 	accounts.tokens["cnpm_bob"] = registry.Identity{Name: "bob"}
-	h := New(Config{PublicURL: "http://registry.test", MaxPublishBytes: 1 << 20}, svc, accounts, fakePinger{}, zerolog.Nop())
+	h := mustNew(t, Config{PublicURL: "http://registry.test", MaxPublishBytes: 1 << 20}, realServices(svc, accounts, noTokens()), zerolog.Nop())
 	do := func(method, path, token, body string) (int, string) {
 		t.Helper()
 		req := rawRequest(t, method, path, strings.NewReader(body))

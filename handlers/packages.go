@@ -59,7 +59,7 @@ func (s *Server) packument(w http.ResponseWriter, r *http.Request) {
 		// read-modify-write of deprecate, owner, unpublish) concern the
 		// private package only: an upstream package of the same name must
 		// not leak into them (dependency confusion).
-		p, err = s.reg.LocalPackument(registry.WithFreshRead(r.Context()), user, name)
+		p, err = s.reg.PackumentForWrite(r.Context(), user, name)
 	} else {
 		p, err = s.reg.SharedPackument(r.Context(), user, name) // read and rendered only
 	}
@@ -284,10 +284,8 @@ func (s *Server) publish(w http.ResponseWriter, r *http.Request) {
 	body := &update.PublishBody
 	noteOf(r).target = versionList(body.Versions)
 	if body.Access == nil { // npm ≥ 11 sends null unless --access is given
-		if c, err := s.commands(); err == nil {
-			access := c.DefaultAccess()
-			body.Access = &access
-		}
+		access := s.cmds.DefaultAccess()
+		body.Access = &access
 	}
 	if err := s.reg.Publish(r.Context(), user, name, body); err != nil {
 		writeError(w, r, err)

@@ -84,8 +84,8 @@ func TestPagesLeaveClientAnswersUnchanged(t *testing.T) {
 	without := newEnv(t, zerolog.Disabled)
 	pages := &fakePages{}
 	with := newEnv(t, zerolog.Disabled)
-	with.h = New(Config{PublicURL: publicURL, MaxPublishBytes: 4096, Pages: pages}, with.reg, with.accounts, with.pinger, zerolog.Nop())
-	without.h = New(Config{PublicURL: publicURL, MaxPublishBytes: 4096}, without.reg, without.accounts, without.pinger, zerolog.Nop())
+	with.h = mustNew(t, Config{PublicURL: publicURL, MaxPublishBytes: 4096, Pages: pages}, fakeServices(t, with.reg, with.accounts, with.pinger), zerolog.Nop())
+	without.h = mustNew(t, Config{PublicURL: publicURL, MaxPublishBytes: 4096}, fakeServices(t, without.reg, without.accounts, without.pinger), zerolog.Nop())
 	accepts := []string{
 		"application/vnd.npm.install-v1+json; q=1.0, application/json; q=0.8, */*",
 		"application/json",
@@ -120,7 +120,7 @@ func TestPagesLeaveClientAnswersUnchanged(t *testing.T) {
 func TestPagesServeBrowsers(t *testing.T) {
 	pages := &fakePages{}
 	e := newEnv(t, zerolog.Disabled)
-	e.h = New(Config{PublicURL: publicURL, MaxPublishBytes: 4096, Pages: pages}, e.reg, e.accounts, e.pinger, zerolog.Nop())
+	e.h = mustNew(t, Config{PublicURL: publicURL, MaxPublishBytes: 4096, Pages: pages}, fakeServices(t, e.reg, e.accounts, e.pinger), zerolog.Nop())
 	browser := "Accept: text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8"
 	for _, tc := range []struct{ path, want string }{
 		{"/", "home"},

@@ -25,7 +25,7 @@ func TestReplicationStatusHidesPeersFromNonAdmins(t *testing.T) {
 		{Peer: "https://couch.site-b.internal:6984", DB: "npm", State: "crashing", LastError: "connection refused: https://couch.site-b.internal:6984/npm"},
 		{Peer: "https://couch.site-c.internal", DB: "_users", State: "running"},
 	}
-	e.h = New(Config{PublicURL: publicURL, Peers: peers, IsAdmin: func(n string) bool { return n == "root" }}, e.reg, e.accounts, e.pinger, zerolog.Nop())
+	e.h = mustNew(t, Config{PublicURL: publicURL, Peers: peers, IsAdmin: func(n string) bool { return n == "root" }}, fakeServices(t, e.reg, e.accounts, e.pinger), zerolog.Nop())
 	for _, tc := range []struct {
 		name, auth string
 		admin      bool

@@ -319,23 +319,12 @@ func retryAfter(err error) string {
 	return "60"
 }
 
-type limiterKey struct{}
-
-func withLimiter(ctx context.Context, l *loginLimiter) context.Context {
-	return context.WithValue(ctx, limiterKey{}, l)
-}
-
-// guardPassword runs check, a verification of name's password, under the
-// request's login limiter (none outside New's handler: then it just runs
-// check). A refused credential (KindUnauthorized) counts as a failure; a
-// blocked caller gets a 429 error and check is not run at all; a check of
-// a name under attack first waits its delay. The web
-// login's form can use it too.
-func guardPassword[T any](r *http.Request, name string, check func() (T, error)) (T, error) {
-	l, _ := r.Context().Value(limiterKey{}).(*loginLimiter)
-	if l == nil {
-		return check()
-	}
+// guardPassword runs check, a verification of name's password in request
+// r, under the login limiter l (the Server's). A refused credential
+// (KindUnauthorized) counts as a failure; a blocked caller gets a 429 error
+// and check is not run at all; a check of a name under attack first waits
+// its delay.
+func guardPassword[T any](l *loginLimiter, r *http.Request, name string, check func() (T, error)) (T, error) {
 	done, delay, err := l.begin(name, remoteAddr(r))
 	if err != nil {
 		var zero T

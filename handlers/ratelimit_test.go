@@ -10,6 +10,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"testing/synctest"
 	"time"
 
 	"github.com/rs/zerolog"
@@ -57,7 +58,7 @@ func newLimitEnv(t *testing.T, lim LoginLimit) *limitEnv {
 		le.delays = append(le.delays, d)
 		return nil
 	}
-	e.h = New(Config{PublicURL: publicURL, MaxPublishBytes: 4096, LoginLimit: lim}, e.reg, e.accounts, e.pinger, zerolog.New(e.logs))
+	e.h = mustNew(t, Config{PublicURL: publicURL, MaxPublishBytes: 4096, LoginLimit: lim}, fakeServices(t, e.reg, e.accounts, e.pinger), zerolog.New(e.logs))
 	return le
 }
 
@@ -203,11 +204,11 @@ func TestLoginLimitStrangerCannotLockOut(t *testing.T) {
 func TestLoginLimitDelayCancelled(t *testing.T) {
 	l := newLoginLimiter(LoginLimit{SlowAfter: 1, BaseDelay: time.Hour, MaxDelay: time.Hour})
 	h := frontDoor(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		_, err := guardPassword(r, "alice", func() (int, error) {
+		_, err := guardPassword(l, r, "alice", func() (int, error) {
 			return 0, registry.E(registry.KindUnauthorized, "wrong")
 		})
 		writeError(w, r, err)
-	}), zerolog.Nop(), nil, l)
+	}), zerolog.Nop(), nil)
 	req := httpRequest(t, "GET", "/-/whoami")
 	rec := httptest.NewRecorder()
 	h.ServeHTTP(rec, req) // one failure: the next check waits an hour
@@ -269,49 +270,56 @@ type blockingAccounts struct {
 	release chan struct{}
 }
 
-func (b *blockingAccounts) ByPassword(ctx context.Context, name, password, otp string) (registry.Identity, error) {
+func (b *blockingAccounts) ByPassword(ctx context.Context, name, password, otp string, from netip.Addr) (registry.Identity, error) {
 	b.mu.Lock()
 	b.checks++
 	b.mu.Unlock()
 	<-b.release
-	return b.fakeAccounts.ByPassword(ctx, name, password, otp)
+	return b.fakeAccounts.ByPassword(ctx, name, password, otp, from)
 }
 
+// Forty parallel guesses admit ten password checks; the other thirty are
+// refused at once. In a synctest bubble synctest.Wait tells when every
+// guess is either answered or held in its check.
 func TestLoginLimitParallelGuesses(t *testing.T) {
-	acc := &blockingAccounts{fakeAccounts: newFakeAccounts(), release: make(chan struct{})}
-	h := New(Config{PublicURL: publicURL, LoginLimit: LoginLimit{PerAddr: -1}}, &fakeRegistry{}, acc, fakePinger{}, zerolog.Nop())
-	const n = 40
-	codes := make(chan int, n)
-	var wg sync.WaitGroup
-	for i := 0; i < n; i++ {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			req := httpRequest(t, "GET", "/-/whoami")
-			req.Header.Set("Authorization", basicAuth("alice", fmt.Sprint("guess", i)))
-			rec := httptest.NewRecorder()
-			h.ServeHTTP(rec, req)
-			codes <- rec.Code
-		}()
-	}
-	// The refused ones return at once; then let the admitted checks end.
-	deadline := time.Now().Add(5 * time.Second)
-	for len(codes) < n-10 && time.Now().Before(deadline) {
-		time.Sleep(time.Millisecond)
-	}
-	close(acc.release)
-	wg.Wait()
-	close(codes)
-	count := map[int]int{}
-	for c := range codes {
-		count[c]++
-	}
-	if count[http.StatusUnauthorized] != 10 || count[http.StatusTooManyRequests] != n-10 {
-		t.Errorf("statuses = %v, want 10×401 and %d×429", count, n-10)
-	}
-	if acc.checks != 10 {
-		t.Errorf("%d password checks ran, want 10", acc.checks)
-	}
+	synctest.Test(t, func(t *testing.T) {
+		acc := &blockingAccounts{fakeAccounts: newFakeAccounts(), release: make(chan struct{})}
+		h := mustNew(t, Config{PublicURL: publicURL, LoginLimit: LoginLimit{PerAddr: -1}}, fakeServices(t, &fakeRegistry{}, acc, fakePinger{}), zerolog.Nop())
+		const n = 40
+		codes := make(chan int, n)
+		var wg sync.WaitGroup
+		for i := 0; i < n; i++ {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				req := httpRequest(t, "GET", "/-/whoami")
+				req.Header.Set("Authorization", basicAuth("alice", fmt.Sprint("guess", i)))
+				rec := httptest.NewRecorder()
+				h.ServeHTTP(rec, req)
+				codes <- rec.Code
+			}()
+		}
+		// The refused ones return at once, the admitted ones wait in their
+		// password check: once every goroutine is blocked, exactly those are
+		// left.
+		synctest.Wait()
+		if got := len(codes); got != n-10 {
+			t.Errorf("%d answered while the admitted checks run, want %d", got, n-10)
+		}
+		close(acc.release)
+		wg.Wait()
+		close(codes)
+		count := map[int]int{}
+		for c := range codes {
+			count[c]++
+		}
+		if count[http.StatusUnauthorized] != 10 || count[http.StatusTooManyRequests] != n-10 {
+			t.Errorf("statuses = %v, want 10×401 and %d×429", count, n-10)
+		}
+		if acc.checks != 10 {
+			t.Errorf("%d password checks ran, want 10", acc.checks)
+		}
+	})
 }
 
 func TestLoginLimiterBounded(t *testing.T) {

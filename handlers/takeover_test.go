@@ -9,7 +9,9 @@ import (
 
 	"github.com/rs/zerolog"
 
+	"github.com/couchnpm/couchnpm/internal/testkit"
 	"github.com/couchnpm/couchnpm/registry"
+	"github.com/couchnpm/couchnpm/registry/registrytest"
 )
 
 // namesMirror is an upstream that knows every name, or cannot be asked
@@ -43,12 +45,12 @@ func TestTakeoverPublishStatuses(t *testing.T) {
 		{"a private scope", true, "@corp/ms", 201, ""},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			reg := registry.NewService(newMemStore()).WithMirror(namesMirror{down: tc.down})
-			srv := httptest.NewServer(New(Config{PublicURL: "http://registry.test", MaxPublishBytes: 1 << 20},
-				reg, newFakeAccounts(), fakePinger{}, zerolog.Nop()))
+			reg := newService(t, registry.Config{Mirror: namesMirror{down: tc.down}, Orgs: registrytest.Orgs(t, "alice", "corp")})
+			srv := httptest.NewServer(mustNew(t, Config{PublicURL: "http://registry.test", MaxPublishBytes: 1 << 20},
+				realServices(reg, newFakeAccounts(), noTokens()), zerolog.Nop()))
 			t.Cleanup(srv.Close)
 			path := "/" + strings.Replace(tc.pkg, "/", "%2f", 1)
-			resp, b := call(t, "PUT", srv.URL+path, npmPublishBody(t, tc.pkg, "99.0.0", "latest", tarballFor(t, tc.pkg, "99.0.0")),
+			resp, b := call(t, "PUT", srv.URL+path, npmPublishBody(t, tc.pkg, "99.0.0", "latest", testkit.Tarball(tc.pkg, "99.0.0")),
 				"Authorization: Bearer cnpm_alice", "Content-Type: application/json")
 			if resp.StatusCode != tc.status {
 				t.Fatalf("publish: %d %s, want %d", resp.StatusCode, b, tc.status)

@@ -10,15 +10,17 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/couchnpm/couchnpm/cache"
+	"github.com/couchnpm/couchnpm/internal/testkit"
 	"github.com/couchnpm/couchnpm/registry"
+	"github.com/couchnpm/couchnpm/registry/registrytest"
 )
 
 // newTarballEnv is newRealEnv with the tarball cache on.
-func newTarballEnv(t *testing.T) (*httptest.Server, *memStore) {
+func newTarballEnv(t *testing.T) (*httptest.Server, *registrytest.MemStore) {
 	t.Helper()
-	store := newMemStore()
-	reg := registry.NewService(store).WithTarballCache(cache.NewTarballs(1<<20, 1<<20))
-	h := New(Config{PublicURL: "http://registry.test", MaxPublishBytes: 1 << 20}, reg, newFakeAccounts(), fakePinger{}, zerolog.Nop())
+	store := registrytest.NewMemStore()
+	reg := newService(t, registry.Config{Store: store, Tarballs: cache.NewTarballs(1<<20, 1<<20)})
+	h := mustNew(t, Config{PublicURL: "http://registry.test", MaxPublishBytes: 1 << 20}, realServices(reg, newFakeAccounts(), noTokens()), zerolog.Nop())
 	srv := httptest.NewServer(h)
 	t.Cleanup(srv.Close)
 	return srv, store
@@ -26,13 +28,13 @@ func newTarballEnv(t *testing.T) (*httptest.Server, *memStore) {
 
 func TestTarballCacheHTTP(t *testing.T) {
 	srv, store := newTarballEnv(t)
-	tgz := tarballFor(t, "hot", "1.0.0")
+	tgz := testkit.Tarball("hot", "1.0.0")
 	if resp, b := call(t, "PUT", srv.URL+"/hot", npmPublishBody(t, "hot", "1.0.0", "latest", tgz), "Authorization: Bearer cnpm_alice", "Content-Type: application/json"); resp.StatusCode != 201 {
 		t.Fatalf("publish: %d %s", resp.StatusCode, b)
 	}
 	url := srv.URL + "/hot/-/hot-1.0.0.tgz"
-	etag := `"` + md5B64(tgz) + `"`
-	opens := func() int { store.mu.Lock(); defer store.mu.Unlock(); return store.opens }
+	etag := `"` + registrytest.MD5(tgz) + `"`
+	opens := store.Opens
 
 	check := func(t *testing.T, resp *http.Response, b []byte, wantOpens int) {
 		t.Helper()

@@ -91,8 +91,8 @@ func (s *Server) createToken(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	var t *registry.Token
-	token, err := guardPassword(r, user.Name, func() (tok string, err error) { // ratelimit.go: a password check
-		tok, t, err = tc.CreateToken(r.Context(), user, req)
+	token, err := guardPassword(s.limiter, r, user.Name, func() (tok string, err error) { // ratelimit.go: a password check
+		tok, t, err = tc.CreateToken(r.Context(), user, req, remoteAddr(r))
 		return tok, err
 	})
 	if err != nil {
@@ -133,6 +133,5 @@ func (s *Server) tokenRequest(r *http.Request) (registry.Identity, TokenCommands
 	if err != nil {
 		return user, nil, err
 	}
-	tc, err := s.tokenCommands()
-	return user, tc, err
+	return user, s.tokens, nil
 }

@@ -120,8 +120,8 @@ func (s *Server) setProfile(w http.ResponseWriter, r *http.Request) {
 		writeError(w, r, registry.Wrap(registry.KindInvalid, err, "tfa must be {password, mode} or [code]"))
 		return
 	}
-	ans, err := guardPassword(r, id.Name, func() (registry.TwoFactorAnswer, error) { // ratelimit.go: password and code checks
-		return s.accounts.SetTwoFactor(r.Context(), id, req, r.Header.Get(otpHeader))
+	ans, err := guardPassword(s.limiter, r, id.Name, func() (registry.TwoFactorAnswer, error) { // ratelimit.go: password and code checks
+		return s.accounts.SetTwoFactor(r.Context(), id, req, r.Header.Get(otpHeader), remoteAddr(r))
 	})
 	if err != nil {
 		writeError(w, r, err)

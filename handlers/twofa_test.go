@@ -14,6 +14,7 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/couchnpm/couchnpm/registry"
+	"github.com/couchnpm/couchnpm/registry/registrytest"
 )
 
 func TestNeedsWriteOTP(t *testing.T) {
@@ -108,12 +109,11 @@ func TestTwoFactorOverHTTP(t *testing.T) {
 		registry.TokenKey(aliceTok): {Key: registry.TokenKey(aliceTok), User: "alice"},
 		registry.TokenKey(bobTok):   {Key: registry.TokenKey(bobTok), User: "bob"},
 	}}
-	store := &recordingStore{memStore: newMemStore()}
-	svc := registry.NewService(store)
-	svc.EnableCommands(registry.Policy{}, users, fakeIndex{})
+	store := &recordingStore{MemStore: registrytest.NewMemStore()}
+	svc := newService(t, registry.Config{Store: store, Users: users})
 	accounts := registry.NewAccounts(users, tokens, false)
 	logs := &syncBuffer{}
-	h := New(Config{PublicURL: "http://registry.test", MaxPublishBytes: 1 << 20}, svc, accounts, fakePinger{}, zerolog.New(logs))
+	h := mustNew(t, Config{PublicURL: "http://registry.test", MaxPublishBytes: 1 << 20}, realServices(svc, accounts, accounts), zerolog.New(logs))
 	if err := svc.Publish(context.Background(), registry.Identity{Name: "alice"}, "foo", mustPublishBody(t, publishDoc(t, "foo", "1.0.0", fuzzTarball))); err != nil {
 		t.Fatal(err)
 	}

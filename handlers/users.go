@@ -49,12 +49,12 @@ func (s *Server) login(w http.ResponseWriter, r *http.Request) {
 			body.Password = p
 		}
 	}
-	token, err := guardPassword(r, name, func() (string, error) { // ratelimit.go
+	token, err := guardPassword(s.limiter, r, name, func() (string, error) { // ratelimit.go
 		// Inside the guard: a rate-limited login asks CouchDB nothing.
 		if _, err := s.accounts.User(r.Context(), name); registry.IsKind(err, registry.KindNotFound) {
 			note.action = "adduser" // Login creates the account (when sign-up is allowed)
 		}
-		return s.accounts.Login(r.Context(), name, body.Password, body.Email, r.Header.Get(otpHeader))
+		return s.accounts.Login(r.Context(), name, body.Password, body.Email, r.Header.Get(otpHeader), remoteAddr(r))
 	})
 	if err != nil {
 		writeError(w, r, err)

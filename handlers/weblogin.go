@@ -10,6 +10,7 @@ import (
 	"html/template"
 	"io"
 	"net/http"
+	"net/netip"
 	"strings"
 
 	"github.com/gorilla/mux"
@@ -22,7 +23,8 @@ import (
 type WebLogins interface {
 	Start(ctx context.Context, create bool) (page, done string, err error)
 	Page(ctx context.Context, page string) (*registry.WebLoginPage, error)
-	Submit(ctx context.Context, page, name, password, email string, create bool) (*registry.User, error)
+	// Submit checks the credentials the client at from typed in.
+	Submit(ctx context.Context, page, name, password, email string, create bool, from netip.Addr) (*registry.User, error)
 	Collect(ctx context.Context, done string) (string, error)
 }
 
@@ -147,8 +149,8 @@ func (s *Server) webLoginPage(w http.ResponseWriter, r *http.Request) {
 		note.target = "create if new"
 	}
 	password := r.PostForm.Get("password")
-	user, err := guardPassword(r, name, func() (*registry.User, error) { // ratelimit.go: a password check
-		return s.cfg.WebLogin.Submit(r.Context(), id, name, password, email, create)
+	user, err := guardPassword(s.limiter, r, name, func() (*registry.User, error) { // ratelimit.go: a password check
+		return s.cfg.WebLogin.Submit(r.Context(), id, name, password, email, create, remoteAddr(r))
 	})
 	if err != nil {
 		status := loginStatus(err)

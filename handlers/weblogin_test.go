@@ -5,6 +5,7 @@ import (
 	"crypto/sha256"
 	"encoding/base64"
 	"net/http"
+	"net/netip"
 	"net/url"
 	"strings"
 	"sync"
@@ -75,7 +76,7 @@ func (f *fakeWebLogins) Page(_ context.Context, page string) (*registry.WebLogin
 	return &registry.WebLoginPage{Create: l.create, SignUp: f.signup, User: l.user}, nil
 }
 
-func (f *fakeWebLogins) Submit(_ context.Context, page, name, password, email string, create bool) (*registry.User, error) {
+func (f *fakeWebLogins) Submit(_ context.Context, page, name, password, email string, create bool, _ netip.Addr) (*registry.User, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	l, err := f.find(page)
@@ -125,7 +126,7 @@ func newWebLoginTestEnv(t *testing.T) (*env, *fakeWebLogins) {
 	t.Helper()
 	e := newEnv(t, zerolog.DebugLevel)
 	wl := newFakeWebLogins()
-	e.h = New(Config{PublicURL: publicURL, MaxPublishBytes: 4096, WebLogin: wl}, e.reg, e.accounts, e.pinger, zerolog.New(e.logs).Level(zerolog.DebugLevel))
+	e.h = mustNew(t, Config{PublicURL: publicURL, MaxPublishBytes: 4096, WebLogin: wl}, fakeServices(t, e.reg, e.accounts, e.pinger), zerolog.New(e.logs).Level(zerolog.DebugLevel))
 	return e, wl
 }
 

@@ -192,11 +192,7 @@ func (s *Server) loginSubmit(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	page.CSRF = r.PostForm.Get("csrf")
-	tc, err := s.tokenCommands()
-	if err != nil {
-		writeError(w, r, err)
-		return
-	}
+	tc := s.tokens
 	if err := registry.ValidateUsername(page.Name); err != nil {
 		fail(registry.E(registry.KindUnauthorized, "name or password is incorrect"))
 		return
@@ -205,13 +201,13 @@ func (s *Server) loginSubmit(w http.ResponseWriter, r *http.Request) {
 	// A read-only token: the session reads pages, it never publishes. The
 	// password check is a login: an account with two-factor
 	// authentication needs its one-time password too.
-	token, err := guardPassword(r, page.Name, func() (sessionToken, error) { // ratelimit.go
-		id, err := s.accounts.ByPassword(r.Context(), page.Name, password, strings.TrimSpace(r.PostForm.Get("otp")))
+	token, err := guardPassword(s.limiter, r, page.Name, func() (sessionToken, error) { // ratelimit.go
+		id, err := s.accounts.ByPassword(r.Context(), page.Name, password, strings.TrimSpace(r.PostForm.Get("otp")), remoteAddr(r))
 		if err != nil {
 			return sessionToken{}, err
 		}
 		tok, t, err := tc.CreateToken(r.Context(), id,
-			registry.TokenRequest{Password: password, ReadOnly: true, Expires: sessionDays, Name: sessionName})
+			registry.TokenRequest{Password: password, ReadOnly: true, Expires: sessionDays, Name: sessionName}, remoteAddr(r))
 		return sessionToken{tok, t}, err
 	})
 	if err != nil {

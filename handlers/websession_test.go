@@ -3,6 +3,7 @@ package handlers
 import (
 	"context"
 	"net/http"
+	"net/netip"
 	"net/url"
 	"strings"
 	"testing"
@@ -19,7 +20,7 @@ type sessionAccounts struct {
 	created []registry.TokenRequest
 }
 
-func (a *sessionAccounts) CreateToken(_ context.Context, user registry.Identity, req registry.TokenRequest) (string, *registry.Token, error) {
+func (a *sessionAccounts) CreateToken(_ context.Context, user registry.Identity, req registry.TokenRequest, _ netip.Addr) (string, *registry.Token, error) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	if p, ok := a.passwords[user.Name]; !ok || p != req.Password {
@@ -40,7 +41,9 @@ func sessionEnv(t *testing.T) (*env, *fakePages, *sessionAccounts) {
 	e := newEnv(t, zerolog.Disabled)
 	acc := &sessionAccounts{fakeAccounts: e.accounts}
 	pages := &fakePages{}
-	e.h = New(Config{PublicURL: publicURL, MaxPublishBytes: 4096, Pages: pages}, e.reg, acc, e.pinger, zerolog.Nop())
+	svc := fakeServices(t, e.reg, acc, e.pinger)
+	svc.Tokens = acc
+	e.h = mustNew(t, Config{PublicURL: publicURL, MaxPublishBytes: 4096, Pages: pages}, svc, zerolog.Nop())
 	return e, pages, acc
 }
 

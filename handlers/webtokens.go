@@ -83,12 +83,7 @@ func (s *Server) tokensCaller(w http.ResponseWriter, r *http.Request) (registry.
 		http.Redirect(w, r, "/-/web/login?"+url.Values{"next": {"/-/web/tokens"}}.Encode(), http.StatusSeeOther)
 		return user, nil, false
 	}
-	tc, err := s.tokenCommands()
-	if err != nil {
-		writeError(w, r, err)
-		return user, nil, false
-	}
-	return user, tc, true
+	return user, s.tokens, true
 }
 
 // showTokens fills the list, the CSRF token and the session's own token
@@ -145,8 +140,8 @@ func (s *Server) tokensWrite(w http.ResponseWriter, r *http.Request, page *Token
 		s.tokensFail(w, r, user, tc, *page, registry.E(registry.KindUnauthorized, "enter your password: changing tokens needs it, as npm token does"))
 		return user, user, nil, false
 	}
-	writer, err := guardPassword(r, user.Name, func() (registry.Identity, error) { // ratelimit.go: a password check
-		return s.accounts.ByPassword(r.Context(), user.Name, password, strings.TrimSpace(r.PostForm.Get("otp")))
+	writer, err := guardPassword(s.limiter, r, user.Name, func() (registry.Identity, error) { // ratelimit.go: a password check
+		return s.accounts.ByPassword(r.Context(), user.Name, password, strings.TrimSpace(r.PostForm.Get("otp")), remoteAddr(r))
 	})
 	if err != nil {
 		if registry.KindOf(err) == registry.KindOTPRequired {
@@ -200,7 +195,7 @@ func (s *Server) tokensCreate(w http.ResponseWriter, r *http.Request) {
 		}
 		req.Expires = days
 	}
-	token, t, err := tc.CreateToken(r.Context(), writer, req)
+	token, t, err := tc.CreateToken(r.Context(), writer, req, remoteAddr(r))
 	if err != nil {
 		s.tokensFail(w, r, user, tc, page, err)
 		return

@@ -3,6 +3,7 @@ package handlers
 import (
 	"context"
 	"net/http"
+	"net/netip"
 	"net/url"
 	"strings"
 	"testing"
@@ -24,7 +25,7 @@ type tokenPageAccounts struct {
 	list      []*registry.Token
 }
 
-func (a *tokenPageAccounts) CreateToken(_ context.Context, user registry.Identity, req registry.TokenRequest) (string, *registry.Token, error) {
+func (a *tokenPageAccounts) CreateToken(_ context.Context, user registry.Identity, req registry.TokenRequest, _ netip.Addr) (string, *registry.Token, error) {
 	if err := user.CanWrite(); err != nil {
 		return "", nil, err
 	}
@@ -53,7 +54,9 @@ func TestWebTokensPage(t *testing.T) {
 	acc.tokens["cnpm_session"] = registry.Identity{Name: "alice", ReadOnly: true, Token: &registry.Token{Key: strings.Repeat("cd", 32)}}
 	acc.list = []*registry.Token{{Key: strings.Repeat("cd", 32), Name: "web session", ReadOnly: true}, {Key: strings.Repeat("ef", 32)}}
 	pages := &fakePages{}
-	e.h = New(Config{PublicURL: publicURL, MaxPublishBytes: 4096, Pages: pages}, e.reg, acc, e.pinger, zerolog.Nop())
+	svc := fakeServices(t, e.reg, acc, e.pinger)
+	svc.Tokens = acc
+	e.h = mustNew(t, Config{PublicURL: publicURL, MaxPublishBytes: 4096, Pages: pages}, svc, zerolog.Nop())
 	const csrf = "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"
 	session := "Cookie: " + sessionCookie + "=cnpm_session; " + csrfCookie + "=" + csrf
 	form := "Content-Type: application/x-www-form-urlencoded"

@@ -3,59 +3,12 @@ package importer
 import (
 	"context"
 	"encoding/json"
-	"fmt"
 	"strings"
-	"sync"
 	"testing"
 
 	"github.com/couchnpm/couchnpm/registry"
+	"github.com/couchnpm/couchnpm/registry/registrytest"
 )
-
-// memStore is a registry.PackumentStore in memory, with CouchDB's
-// revision rule; enough for registry.Service.Import.
-type memStore struct {
-	registry.PackumentStore
-	mu   sync.Mutex
-	docs map[string][]byte
-	puts int
-}
-
-func (m *memStore) GetPackument(_ context.Context, name string) (*registry.Packument, error) {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	b, ok := m.docs[name]
-	if !ok {
-		return nil, registry.E(registry.KindNotFound, "no package %s", name)
-	}
-	var p registry.Packument
-	if err := json.Unmarshal(b, &p); err != nil {
-		return nil, err
-	}
-	return &p, nil
-}
-
-func (m *memStore) PutPackument(_ context.Context, p *registry.Packument) (registry.Written, error) {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	var cur struct {
-		Rev string `json:"_rev"`
-	}
-	if b, ok := m.docs[p.Name]; ok {
-		json.Unmarshal(b, &cur)
-	}
-	if cur.Rev != p.Rev {
-		return registry.Written{}, registry.E(registry.KindConflict, "conflict")
-	}
-	m.puts++
-	c := *p
-	c.Rev = fmt.Sprintf("%d-x", m.puts)
-	b, err := json.Marshal(&c)
-	if err != nil {
-		return registry.Written{}, err
-	}
-	m.docs[p.Name] = b
-	return registry.Written{Rev: c.Rev, Quorum: true}, nil
-}
 
 // memSource is a Source of packuments built in the test.
 type memSource struct {
@@ -93,8 +46,8 @@ func TestImporterBatchesLargePackages(t *testing.T) {
 		p.Versions[v], _ = json.Marshal(versionDoc("big", v, "http://src/big/-/big-"+v+".tgz", data))
 	}
 	src.pkgs["big"] = p
-	store := &memStore{docs: map[string][]byte{}}
-	im := &Importer{Source: src, Target: registry.NewService(store), Accounts: someUsers{"carol": true},
+	store := registrytest.NewMemStore()
+	im := &Importer{Source: src, Target: registrytest.NewService(t, registry.Config{Store: store}), Accounts: someUsers{"carol": true},
 		Operator: registry.Identity{Name: "ops"}, Owner: "carol", Access: registry.AccessRestricted}
 	reps, err := im.Run(ctx)
 	if err != nil {
@@ -103,10 +56,11 @@ func TestImporterBatchesLargePackages(t *testing.T) {
 	if len(reps) != 1 || len(reps[0].Copied) != 6 || len(reps[0].Refused) != 0 {
 		t.Fatalf("reports %+v", reps)
 	}
-	if store.puts != 3 {
-		t.Errorf("%d writes, want 3 batches of two versions", store.puts)
-	}
+	// The store's revision counts the document's writes.
 	doc, _ := store.GetPackument(ctx, "big")
+	if doc.Rev != "3-r" {
+		t.Errorf("revision %s, want 3-r: 3 batches of two versions", doc.Rev)
+	}
 	if doc.DistTags["latest"] != "1.4.0" || doc.DistTags["old"] != "1.0.0" || doc.DistTags["next"] != "2.0.0-rc.1" {
 		t.Errorf("dist-tags %v", doc.DistTags)
 	}
@@ -115,8 +69,9 @@ func TestImporterBatchesLargePackages(t *testing.T) {
 	}
 	// Again: nothing written, everything skipped.
 	reps, _ = im.Run(ctx)
-	if store.puts != 3 || len(reps[0].Skipped) != 6 || reps[0].Outcome() != "skipped" {
-		t.Errorf("rerun: %d writes, report %+v", store.puts, reps[0])
+	doc, _ = store.GetPackument(ctx, "big")
+	if doc.Rev != "3-r" || len(reps[0].Skipped) != 6 || reps[0].Outcome() != "skipped" {
+		t.Errorf("rerun: revision %s, report %+v", doc.Rev, reps[0])
 	}
 }
 

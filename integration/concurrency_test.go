@@ -10,11 +10,13 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"net/http"
 	"os"
 	"path/filepath"
 	"sort"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 )
@@ -252,9 +254,8 @@ func couchConflicts(db, doc string) int {
 	if !suite.ownCouch {
 		return -1
 	}
-	time.Sleep(300 * time.Millisecond) // let the log reach the file
-	b, err := os.ReadFile(filepath.Join(suite.tmp, "pouchdb", "log.txt"))
-	if err != nil {
+	b, ok := pouchLogFlushed()
+	if !ok {
 		return -1
 	}
 	needle := " PUT /" + urlPathEscape(db) + "/" + urlPathEscape(doc)
@@ -269,6 +270,31 @@ func couchConflicts(db, doc string) int {
 		}
 	}
 	return n
+}
+
+// sentinels numbers the requests pouchLogFlushed marks the log with.
+var sentinels atomic.Int64
+
+// pouchLogFlushed reads PouchDB Server's request log once every request
+// made before the call is in it: it sends a request of its own (a GET of a
+// database that does not exist, named for this call) and waits for that
+// line, which the log writes after the earlier ones.
+func pouchLogFlushed() ([]byte, bool) {
+	marker := fmt.Sprintf("couchnpm-log-sentinel-%d-%d", os.Getpid(), sentinels.Add(1))
+	if resp, err := http.Get(suite.couchURL + "/" + marker); err == nil {
+		resp.Body.Close()
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		b, err := os.ReadFile(filepath.Join(suite.tmp, "pouchdb", "log.txt"))
+		if err == nil && bytes.Contains(b, []byte("/"+marker)) {
+			return b, true
+		}
+		if time.Now().After(deadline) {
+			return nil, false
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
 }
 
 // statusCounts tallies answers ("201", "409", "error") under a lock.

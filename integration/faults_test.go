@@ -138,6 +138,21 @@ func goroutines(reg *registry) int {
 	return n
 }
 
+// steady polls count until two readings 100ms apart agree (within 5s) and
+// returns the last one.
+func steady(count func() int) int {
+	deadline := time.Now().Add(5 * time.Second)
+	last := count()
+	for {
+		time.Sleep(100 * time.Millisecond)
+		n := count()
+		if n == last || time.Now().After(deadline) {
+			return n
+		}
+		last = n
+	}
+}
+
 // settled polls count until it is at most limit (within 15s) and returns the
 // last value.
 func settled(count func() int, limit int) int {
@@ -185,8 +200,9 @@ func TestFaultsCouchDBOutageUnderLoad(t *testing.T) {
 	time.Sleep(time.Second)
 	close(stop)
 	warm.wait()
-	time.Sleep(300 * time.Millisecond)
-	fdBefore, grBefore := fdCount(t, reg), goroutines(reg)
+	// The baseline once the warm-up's connections are at rest.
+	fdBefore := steady(func() int { return fdCount(t, reg) })
+	grBefore := goroutines(reg)
 
 	stop = make(chan struct{})
 	l.run(readers, publishers, 2, stop)

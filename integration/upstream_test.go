@@ -3,9 +3,6 @@
 package integration
 
 import (
-	"archive/tar"
-	"bytes"
-	"compress/gzip"
 	"crypto/sha1"
 	"crypto/sha512"
 	"encoding/base64"
@@ -22,6 +19,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/couchnpm/couchnpm/internal/testkit"
 )
 
 // fakeUpstream is a small public-registry stand-in the mirror tests run:
@@ -485,23 +484,10 @@ func (u *fakeUpstream) serveChanges(r *http.Request) (int, any) {
 // makeTarballBytes builds a real npm package tarball: package/package.json
 // and package/index.js exporting {name, version, marker}.
 func makeTarballBytes(name, version, marker string, deps ...map[string]string) []byte {
-	pkg := map[string]any{"name": name, "version": version, "main": "index.js"}
+	manifest := map[string]any{"main": "index.js"}
 	if len(deps) > 0 && deps[0] != nil {
-		pkg["dependencies"] = deps[0]
+		manifest["dependencies"] = deps[0]
 	}
-	pj, _ := json.Marshal(pkg)
-	files := []struct{ name, body string }{
-		{"package/package.json", string(pj)},
-		{"package/index.js", fmt.Sprintf("module.exports = { name: %q, version: %q, marker: %q };\n", name, version, marker)},
-	}
-	var buf bytes.Buffer
-	gz := gzip.NewWriter(&buf)
-	tw := tar.NewWriter(gz)
-	for _, f := range files {
-		tw.WriteHeader(&tar.Header{Name: f.name, Mode: 0o644, Size: int64(len(f.body)), ModTime: time.Unix(499162500, 0)})
-		tw.Write([]byte(f.body))
-	}
-	tw.Close()
-	gz.Close()
-	return buf.Bytes()
+	return testkit.Package{Name: name, Version: version, Manifest: manifest,
+		Index: fmt.Sprintf("module.exports = { name: %q, version: %q, marker: %q };\n", name, version, marker)}.Tarball()
 }

@@ -237,6 +237,10 @@ func (b *bgNPM) String() string {
 // response {...}"), to register its secret with the log check.
 var doneURLRE = regexp.MustCompile(`/-/v1/login/done/[A-Za-z0-9_-]+`)
 
+// donePollRE finds an answered poll of the doneUrl in npm's verbose log
+// (npm-registry-fetch logs "fetch GET 202 <url> <ms>").
+var donePollRE = regexp.MustCompile(`GET 202 \S*/-/v1/login/done/`)
+
 // webLoginSecrets registers the ids in the login and done URLs as
 // secrets that must not appear in couchnpm's log.
 func webLoginSecrets(t *testing.T, reg *registry, loginURL string, b *bgNPM) {
@@ -503,7 +507,10 @@ func TestWebLoginExpiredAndUnknown(t *testing.T) {
 	login := u.startNPM("login", "--loglevel=verbose")
 	loginURL := login.loginURL(t)
 	webLoginSecrets(t, reg, loginURL, login)
-	time.Sleep(1500 * time.Millisecond) // a poll or two
+	// npm is polling: its verbose log shows an answered poll (202).
+	eventually(t, 10*time.Second, "npm polls its doneUrl", func() (bool, string) {
+		return donePollRE.MatchString(login.stderr.String()), login.String()
+	})
 	expireWebLogin(t, webLoginDocPath(t, reg, loginURL))
 	start := time.Now()
 	if !login.wait(20 * time.Second) {

@@ -107,9 +107,6 @@ func (s *Service) SetAccess(ctx context.Context, user Identity, name, access str
 // view's rows (which carry maintainers and access), so that no packument
 // is loaded.
 func (s *Service) PackagesOf(ctx context.Context, user Identity, owner string) (map[string]string, error) {
-	if err := s.enabled(); err != nil {
-		return nil, err
-	}
 	out := map[string]string{}
 	if owner == user.Name && !user.Anonymous() {
 		names, err := s.cmd.index.MaintainedBy(ctx, owner)
@@ -184,9 +181,6 @@ func (f *rowFilter) permission(ctx context.Context, r SearchRow) (permission, er
 // team, else "read"). No package in the scope is KindNotFound: npm then
 // asks /-/user/<scope>/package instead.
 func (s *Service) PackagesInScope(ctx context.Context, user Identity, scope string) (map[string]string, error) {
-	if err := s.enabled(); err != nil {
-		return nil, err
-	}
 	scope = strings.ToLower(strings.TrimPrefix(scope, "@"))
 	rows, err := s.cmd.index.SearchTerm(ctx, "scope:"+scope, false, maxSearchRows)
 	if err != nil {
@@ -215,9 +209,6 @@ func (s *Service) PackagesInScope(ctx context.Context, user Identity, scope stri
 // StarredBy lists the packages who starred, leaving out restricted ones
 // the caller may not read.
 func (s *Service) StarredBy(ctx context.Context, user Identity, who string) ([]string, error) {
-	if err := s.enabled(); err != nil {
-		return nil, err
-	}
 	names, err := s.cmd.index.StarredBy(ctx, who)
 	if err != nil {
 		return nil, err

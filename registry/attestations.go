@@ -23,12 +23,6 @@ type AttestationSource interface {
 	Attestations(ctx context.Context, name, version, source string) ([]byte, error)
 }
 
-// WithAttestations serves mirrored versions' attestations from src.
-func (s *Service) WithAttestations(src AttestationSource) *Service {
-	s.attestations = src
-	return s
-}
-
 // AttestationsPath is the registry-relative path of a version's
 // attestations (the scope's slash escaped, as in packument URLs).
 func AttestationsPath(name, version string) string {

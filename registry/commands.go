@@ -77,34 +77,16 @@ type PackageIndex interface {
 	MaintainedBy(ctx context.Context, user string) ([]string, error)
 }
 
-// commands is Service's command-surface state (see EnableCommands).
+// commands is Service's command-surface state (see Config).
 type commands struct {
 	policy Policy
 	users  UserStore
 	index  PackageIndex
 }
 
-// EnableCommands gives the service what the command surface needs: the
-// policy, the accounts (new owners must exist) and the view index. Without
-// it the commands answer with an internal error.
-func (s *Service) EnableCommands(p Policy, users UserStore, index PackageIndex) {
-	if p.DefaultAccess == "" {
-		p.DefaultAccess = AccessPublic
-	}
-	if p.Unpublish.Mode == "" {
-		p.Unpublish.Mode = UnpublishMaintainers
-	}
-	s.cmd = commands{policy: p, users: users, index: index}
-}
-
 // DefaultAccess is the access level of new packages whose publish names
 // none (npm ≥ 11 sends access null unless --access is given).
-func (s *Service) DefaultAccess() string {
-	if s.cmd.policy.DefaultAccess == "" {
-		return AccessPublic
-	}
-	return s.cmd.policy.DefaultAccess
-}
+func (s *Service) DefaultAccess() string { return s.cmd.policy.DefaultAccess }
 
 // IsAdmin reports whether user is one of the registry's admins (--admins).
 func (s *Service) IsAdmin(user string) bool { return s.isAdmin(user) }
@@ -116,13 +98,6 @@ func (s *Service) isAdmin(user string) bool {
 		}
 	}
 	return false
-}
-
-func (s *Service) enabled() error {
-	if s.cmd.users == nil || s.cmd.index == nil {
-		return E(KindInternal, "the command surface is not configured (EnableCommands was not called)")
-	}
-	return nil
 }
 
 // stamp is the registry's time format (npm's: milliseconds, Z).

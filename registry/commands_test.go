@@ -37,13 +37,20 @@ var (
 // and 1.1.0, with users alice, bob and carol.
 func cmdService(t *testing.T, p Policy) (*Service, *memStore) {
 	t.Helper()
+	return cmdServiceWith(t, Config{Policy: p})
+}
+
+// cmdServiceWith is cmdService built from cfg; its store and users are
+// the ones cmdService sets up.
+func cmdServiceWith(t *testing.T, cfg Config) (*Service, *memStore) {
+	t.Helper()
 	store := newMemStore()
-	s := NewService(store)
 	users := newFakeUsers()
 	for _, u := range []string{"alice", "bob", "carol"} {
 		users.add(u, "pw", u+"@example.com")
 	}
-	s.EnableCommands(p, users, stubIndex{})
+	cfg.Store, cfg.Users = store, users
+	s := newServiceFor(cfg)
 	for _, v := range []string{"1.0.0", "1.1.0"} {
 		if err := s.Publish(context.Background(), cmdAlice, "p", buildBody(t, "p", map[string]string{"latest": v}, pubVersion{version: v})); err != nil {
 			t.Fatal(err)
@@ -220,7 +227,6 @@ func TestDistTagRules(t *testing.T) {
 }
 
 func TestSearchRanksAndHides(t *testing.T) {
-	s := NewService(newMemStore())
 	row := func(name string, restricted, deprecated bool, kw ...string) SearchRow {
 		r := SearchRow{Name: name, Keywords: kw, Restricted: restricted, Deprecated: deprecated}
 		if restricted {
@@ -228,11 +234,11 @@ func TestSearchRanksAndHides(t *testing.T) {
 		}
 		return r
 	}
-	s.EnableCommands(Policy{}, newFakeUsers(), stubIndex{rows: map[string][]SearchRow{
+	s := newServiceFor(Config{Index: stubIndex{rows: map[string][]SearchRow{
 		"pad":      {row("padder", false, false, "pad"), row("left-pad", false, false, "pad"), row("@x/pad", true, false, "pad"), row("old", false, true, "pad")},
 		"left-pad": {row("left-pad", false, false, "pad")},
 		"left":     {row("left-pad", false, false, "pad"), row("lefty", false, false)},
-	}})
+	}}})
 	names := func(id Identity, text string) string {
 		hits, _, err := s.Search(context.Background(), id, SearchQuery{Text: text})
 		if err != nil {
@@ -283,9 +289,9 @@ func TestCreateToken(t *testing.T) {
 	users.add("alice", "pw", "alice@example.com")
 	now := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
 	a.now = func() time.Time { return now }
-	_, _, err := a.CreateToken(ctx, cmdAlice, TokenRequest{Password: "wrong"})
+	_, _, err := a.CreateToken(ctx, cmdAlice, TokenRequest{Password: "wrong"}, netip.Addr{})
 	wantKind(t, err, KindUnauthorized)
-	_, _, err = a.CreateToken(ctx, Identity{Name: "alice", ReadOnly: true}, TokenRequest{Password: "pw"})
+	_, _, err = a.CreateToken(ctx, Identity{Name: "alice", ReadOnly: true}, TokenRequest{Password: "pw"}, netip.Addr{})
 	wantKind(t, err, KindForbidden)
 	for _, bad := range []TokenRequest{
 		{Password: "pw", CIDR: []string{"10.0.0.0/33"}},
@@ -293,11 +299,11 @@ func TestCreateToken(t *testing.T) {
 		{Password: "pw", Permission: "no-access"},
 		{Password: "pw", Scopes: []string{"@acme"}},
 	} {
-		_, _, err = a.CreateToken(ctx, cmdAlice, bad)
+		_, _, err = a.CreateToken(ctx, cmdAlice, bad, netip.Addr{})
 		wantKind(t, err, KindInvalid)
 	}
 	tok, rec, err := a.CreateToken(ctx, cmdAlice, TokenRequest{Password: "pw", Permission: "read-only",
-		CIDR: []string{"10.1.2.3/8", "192.168.0.7"}, Expires: 2, Name: "ci"})
+		CIDR: []string{"10.1.2.3/8", "192.168.0.7"}, Expires: 2, Name: "ci"}, netip.Addr{})
 	if err != nil {
 		t.Fatal(err)
 	}

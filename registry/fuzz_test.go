@@ -5,9 +5,8 @@ package registry
 //
 //	go test -run '^$' -fuzz '^FuzzNames$' -fuzztime 30s ./registry/
 //
-// The seeds are added in code and committed under testdata/fuzz/<Name>/
-// (COUCHNPM_WRITE_FUZZ_SEEDS=1 go test -run TestWriteFuzzSeeds ./registry/
-// rewrites the seed_* files there).
+// The seeds are added in code (f.Add); testdata/fuzz/<Name>/ keeps only
+// the inputs fuzzing found, which replay as unit tests.
 
 import (
 	"bytes"
@@ -17,8 +16,6 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
-	"os"
-	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
@@ -632,44 +629,4 @@ func FuzzCheckJSON(f *testing.F) {
 			t.Fatalf("CheckJSON(%q) = %v, reference says accepted=%v", data, err, want)
 		}
 	})
-}
-
-// --- the committed seed corpus ----------------------------------------------
-
-// TestWriteFuzzSeeds writes the seeds above under testdata/fuzz/<Name>/ so
-// that the committed corpus matches the code.
-func TestWriteFuzzSeeds(t *testing.T) {
-	if os.Getenv("COUCHNPM_WRITE_FUZZ_SEEDS") == "" {
-		t.Skip("set COUCHNPM_WRITE_FUZZ_SEEDS=1 to rewrite testdata/fuzz")
-	}
-	writeFuzzSeeds(t, "FuzzNames", nameSeeds())
-	writeFuzzSeeds(t, "FuzzVersions", versionSeeds())
-	writeFuzzSeeds(t, "FuzzPublish", publishSeeds(t))
-	writeFuzzSeeds(t, "FuzzAbbreviated", abbreviatedSeeds())
-	writeFuzzSeeds(t, "FuzzCheckJSON", checkJSONSeeds())
-}
-
-func writeFuzzSeeds(t *testing.T, name string, seeds [][]any) {
-	t.Helper()
-	dir := filepath.Join("testdata", "fuzz", name)
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	for i, args := range seeds {
-		var b strings.Builder
-		b.WriteString("go test fuzz v1\n")
-		for _, a := range args {
-			switch v := a.(type) {
-			case string:
-				fmt.Fprintf(&b, "string(%q)\n", v)
-			case []byte:
-				fmt.Fprintf(&b, "[]byte(%q)\n", v)
-			default:
-				t.Fatalf("seed type %T", a)
-			}
-		}
-		if err := os.WriteFile(filepath.Join(dir, fmt.Sprintf("seed_%02d", i)), []byte(b.String()), 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
 }

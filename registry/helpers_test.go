@@ -1,9 +1,7 @@
 package registry
 
 import (
-	"archive/tar"
 	"bytes"
-	"compress/gzip"
 	"context"
 	"crypto/md5"
 	"crypto/sha1" //nolint:gosec // npm's dist.shasum is sha1
@@ -12,40 +10,12 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"github.com/couchnpm/couchnpm/internal/testkit"
 	"io"
 	"strings"
 	"sync"
 	"testing"
 )
-
-// makeTarball builds a real npm-style .tgz: package/package.json plus
-// package/index.js, gzip-compressed.
-func makeTarball(t testing.TB, name, version string) []byte {
-	t.Helper()
-	var buf bytes.Buffer
-	gz := gzip.NewWriter(&buf)
-	tw := tar.NewWriter(gz)
-	files := map[string]string{
-		"package/package.json": fmt.Sprintf(`{"name":%q,"version":%q}`, name, version),
-		"package/index.js":     "module.exports = " + fmt.Sprintf("%q", name+"@"+version) + ";\n",
-	}
-	for _, fn := range []string{"package/package.json", "package/index.js"} {
-		body := files[fn]
-		if err := tw.WriteHeader(&tar.Header{Name: fn, Mode: 0o644, Size: int64(len(body)), Typeflag: tar.TypeReg}); err != nil {
-			t.Fatal(err)
-		}
-		if _, err := io.WriteString(tw, body); err != nil {
-			t.Fatal(err)
-		}
-	}
-	if err := tw.Close(); err != nil {
-		t.Fatal(err)
-	}
-	if err := gz.Close(); err != nil {
-		t.Fatal(err)
-	}
-	return buf.Bytes()
-}
 
 func sha1Hex(b []byte) string {
 	s := sha1.Sum(b) //nolint:gosec
@@ -148,6 +118,41 @@ func wantKind(t testing.TB, err error, k Kind) {
 	}
 }
 
+// newServiceFor builds a Service from cfg for a test: the required
+// dependencies cfg leaves nil become in-memory fakes (a memStore, no users,
+// an empty index, no orgs).
+func newServiceFor(cfg Config) *Service {
+	if cfg.Store == nil {
+		cfg.Store = newMemStore()
+	}
+	if cfg.Users == nil {
+		cfg.Users = newFakeUsers()
+	}
+	if cfg.Index == nil {
+		cfg.Index = stubIndex{}
+	}
+	if cfg.Orgs == nil {
+		cfg.Orgs = newMemDocs()
+	}
+	s, err := NewService(cfg)
+	if err != nil {
+		panic(err)
+	}
+	return s
+}
+
+// orgDocs returns an orgs database holding orgs, each owned by owner
+// alone: the scope rule then lets owner publish under them.
+func orgDocs(owner string, orgs ...string) *memDocs {
+	docs := newMemDocs()
+	for _, o := range orgs {
+		if err := CreateOrg(context.Background(), docs, o, owner, t0); err != nil {
+			panic(err)
+		}
+	}
+	return docs
+}
+
 // memStore is an in-memory PackumentStore with CouchDB's revision rules:
 // a write must carry the current _rev (none for a new document), otherwise
 // it is a KindConflict. Documents are deep-copied in and out.
@@ -164,10 +169,19 @@ type memStore struct {
 	// (as if someone else had written in between), without storing.
 	failFirstPuts int
 	getErr        error
+	// reads and writeReads count GetPackument and GetPackumentForWrite.
+	reads, writeReads int
 }
 
 func newMemStore() *memStore {
 	return &memStore{docs: map[string][]byte{}, tarballs: map[string]map[string][]byte{}}
+}
+
+func (s *memStore) GetPackumentForWrite(ctx context.Context, name string) (*Packument, error) {
+	s.mu.Lock()
+	s.writeReads++
+	s.mu.Unlock()
+	return s.get(name)
 }
 
 func (s *memStore) PeekPackument(ctx context.Context, name string) (*Packument, error) {
@@ -175,6 +189,13 @@ func (s *memStore) PeekPackument(ctx context.Context, name string) (*Packument, 
 }
 
 func (s *memStore) GetPackument(_ context.Context, name string) (*Packument, error) {
+	s.mu.Lock()
+	s.reads++
+	s.mu.Unlock()
+	return s.get(name)
+}
+
+func (s *memStore) get(name string) (*Packument, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.getErr != nil {
@@ -286,3 +307,9 @@ func (s *memStore) stored(t testing.TB, name string) *Packument {
 }
 
 var _ = strings.TrimSpace
+
+// makeTarball builds a real npm-style .tgz: package/package.json plus
+// package/index.js.
+func makeTarball(_ testing.TB, name, version string) []byte {
+	return testkit.Tarball(name, version)
+}

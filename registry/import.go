@@ -85,7 +85,6 @@ func (s *Service) Import(ctx context.Context, operator Identity, pkg *ImportedPa
 		}
 		key = &k
 	}
-	ctx = WithFreshRead(ctx) // the revision read here is written back
 	unlock, err := s.locks.lock(ctx, name)
 	if err != nil {
 		return nil, err
@@ -93,7 +92,7 @@ func (s *Service) Import(ctx context.Context, operator Identity, pkg *ImportedPa
 	defer unlock()
 	merges, start := 0, time.Now()
 	for attempt := 0; ; attempt++ {
-		stored, err := s.store.GetPackument(ctx, name)
+		stored, err := s.store.GetPackumentForWrite(ctx, name) // its revision is written back
 		if IsKind(err, KindNotFound) {
 			stored, err = nil, nil
 		}

@@ -3,6 +3,7 @@ package registry
 import (
 	"context"
 	"encoding/json"
+	"net/netip"
 	"strings"
 	"testing"
 
@@ -153,12 +154,11 @@ func TestServiceImportKeepsSourceData(t *testing.T) {
 func TestServiceImportSigns(t *testing.T) {
 	ctx := context.Background()
 	store := newMemStore()
-	s := newTestService(store)
 	key, err := NewSigningKey(t0)
 	if err != nil {
 		t.Fatal(err)
 	}
-	s.WithSigner(staticSigner{key})
+	s := newTestServiceWith(Config{Store: store, Signer: staticSigner{key}})
 	tgz := makeTarball(t, "lib", "1.0.0")
 	in := &ImportedPackage{Name: "lib", Versions: []ImportedVersion{importedVersion(t, "lib", "1.0.0", tgz, map[string]any{
 		"dist": map[string]any{"integrity": sha512SRI(tgz), "signatures": []any{map[string]any{"keyid": "forged", "sig": "x"}}}})},
@@ -216,9 +216,11 @@ type fakeImported struct {
 	passwords map[string]string
 	hashes    map[string]string
 	adopted   int
+	from      netip.Addr // the client address of the last CheckPassword
 }
 
-func (f *fakeImported) CheckPassword(_ context.Context, name, password string) error {
+func (f *fakeImported) CheckPassword(_ context.Context, name, password string, from netip.Addr) error {
+	f.from = from
 	if p, ok := f.passwords[name]; ok && p == password {
 		return nil
 	}
@@ -257,10 +259,15 @@ func TestImportedPasswordAdoptedAtFirstLogin(t *testing.T) {
 		{"bob", "verdaccio-pw", false},
 		{"erin", "cheap-pw", false}, // a hash the import would refuse never logs in
 	}
+	client := netip.MustParseAddr("192.0.2.7")
 	for i, st := range steps {
-		err := users.CheckPassword(ctx, st.user, st.password)
+		f.from = netip.Addr{}
+		err := users.CheckPassword(ctx, st.user, st.password, client)
 		if (err == nil) != st.wantOK {
 			t.Fatalf("step %d (%s): err = %v, want ok=%v", i, st.user, err, st.wantOK)
+		}
+		if f.from != client {
+			t.Fatalf("step %d: the store saw client %v, want %v", i, f.from, client)
 		}
 		if err != nil && !IsKind(err, KindUnauthorized) {
 			t.Fatalf("step %d: kind %v, want unauthorized", i, KindOf(err))

@@ -2,6 +2,7 @@ package registry
 
 import (
 	"context"
+	"net/netip"
 	"strings"
 
 	"golang.org/x/crypto/bcrypt"
@@ -87,8 +88,8 @@ type importingUsers struct {
 	imported ImportedPasswords
 }
 
-func (u importingUsers) CheckPassword(ctx context.Context, name, password string) error {
-	err := u.UserStore.CheckPassword(ctx, name, password)
+func (u importingUsers) CheckPassword(ctx context.Context, name, password string, from netip.Addr) error {
+	err := u.UserStore.CheckPassword(ctx, name, password, from)
 	if !IsKind(err, KindUnauthorized) {
 		return err
 	}

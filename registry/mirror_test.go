@@ -43,7 +43,7 @@ func (m *fakeMirror) Tarball(_ context.Context, name, version string, head bool)
 func TestServiceMirrorGuard(t *testing.T) {
 	ctx := context.Background()
 	store := newMemStore()
-	local := newTestService(store)
+	local := newTestServiceWith(Config{Store: store, Orgs: orgDocs("alice", "corp")})
 	for _, name := range []string{"local", "@corp/lib"} {
 		if err := local.Publish(ctx, aliceID, name, buildBody(t, name, nil, pubVersion{version: "1.0.0"})); err != nil {
 			t.Fatal(err)
@@ -108,7 +108,7 @@ func TestServiceMirrorGuard(t *testing.T) {
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			m := &fakeMirror{private: "@corp/"}
-			s := newTestService(store).WithMirror(m)
+			s := newTestServiceWith(Config{Store: store, Mirror: m})
 			err := tc.run(s)
 			if tc.kind == -1 {
 				if err != nil {

@@ -16,7 +16,6 @@ func (s *Service) modify(ctx context.Context, user Identity, name string, change
 	if err := user.CanWrite(); err != nil {
 		return err
 	}
-	ctx = WithFreshRead(ctx) // the revision read here is written back
 	unlock, err := s.locks.lock(ctx, name)
 	if err != nil {
 		return err
@@ -24,7 +23,7 @@ func (s *Service) modify(ctx context.Context, user Identity, name string, change
 	defer unlock()
 	merges, start := 0, time.Now()
 	for attempt := 0; ; attempt++ {
-		doc, err := s.store.GetPackument(ctx, name)
+		doc, err := s.store.GetPackumentForWrite(ctx, name) // its revision is written back
 		if err != nil {
 			return err
 		}

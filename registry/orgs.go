@@ -98,13 +98,6 @@ type OrgSize struct {
 	Size int    `json:"size"`
 }
 
-// WithOrgs keeps orgs and teams in docs (the system database) and turns on
-// the scope rule for new packages (orgs.go).
-func (s *Service) WithOrgs(docs StateDocs) *Service {
-	s.orgs = docs
-	return s
-}
-
 // ValidateOrgName checks an org (scope) or team name: lower case letters,
 // digits, - _ and ., not starting with . or _, at most 50 characters.
 func ValidateOrgName(what, name string) error {
@@ -124,10 +117,9 @@ func ValidateOrgName(what, name string) error {
 	return nil
 }
 
-// loadOrg returns org name and its revision; nil when there is no such org
-// (or orgs are not configured).
+// loadOrg returns org name and its revision; nil when there is no such org.
 func (s *Service) loadOrg(ctx context.Context, name string) (*Org, string, error) {
-	if s.orgs == nil || name == "" {
+	if name == "" {
 		return nil, "", nil
 	}
 	var o Org
@@ -243,9 +235,6 @@ func (s *Service) requireWriter(ctx context.Context, user Identity, p *Packument
 // belongs to an org (its members publish) or, when no org has it, to the
 // user of that name.
 func (s *Service) checkScope(ctx context.Context, user Identity, name string) error {
-	if s.orgs == nil {
-		return nil
-	}
 	scope, _, _ := SplitName(name)
 	if scope == "" {
 		return nil
@@ -270,9 +259,6 @@ func (s *Service) checkScope(ctx context.Context, user Identity, name string) er
 // orgVisible returns org name for user: members and registry admins see
 // it; everyone else gets the 404 of an unknown org.
 func (s *Service) orgVisible(ctx context.Context, user Identity, name string) (*Org, error) {
-	if err := s.orgsEnabled(); err != nil {
-		return nil, err
-	}
 	if err := ValidateOrgName("org", name); err != nil {
 		return nil, err
 	}
@@ -293,20 +279,10 @@ func errNoOrg(name string) error {
 	return E(KindNotFound, "no org %s (or you are not one of its members)", name)
 }
 
-func (s *Service) orgsEnabled() error {
-	if s.orgs == nil {
-		return E(KindInternal, "orgs are not configured (WithOrgs was not called)")
-	}
-	return s.enabled()
-}
-
 // changeOrg runs a read-modify-write cycle on org name for user, who must
 // be one of its owners or admins; a conflict re-reads and re-applies.
 // change sees the caller's role.
 func (s *Service) changeOrg(ctx context.Context, user Identity, name string, change func(o *Org, role string) error) (*Org, error) {
-	if err := s.orgsEnabled(); err != nil {
-		return nil, err
-	}
 	if err := user.CanWrite(); err != nil {
 		return nil, err
 	}
@@ -395,9 +371,6 @@ func CreateOrg(ctx context.Context, docs StateDocs, name, owner string, now time
 // org set). The first call for an org that does not exist creates it with
 // the caller as its owner.
 func (s *Service) SetOrgMember(ctx context.Context, user Identity, org, member, role string) (*Membership, error) {
-	if err := s.orgsEnabled(); err != nil {
-		return nil, err
-	}
 	if err := user.CanWrite(); err != nil {
 		return nil, err
 	}
@@ -501,9 +474,6 @@ func (o *Org) dropMember(member string) {
 
 // leaveOrg lets a member of any role remove themselves.
 func (s *Service) leaveOrg(ctx context.Context, user Identity, org string) error {
-	if err := s.orgsEnabled(); err != nil {
-		return err
-	}
 	if err := user.CanWrite(); err != nil {
 		return err
 	}

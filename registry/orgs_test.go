@@ -72,14 +72,12 @@ func TestPackagePermission(t *testing.T) {
 // @acme/open.
 func orgService(t *testing.T) (*Service, *memDocs) {
 	t.Helper()
-	s := NewService(newMemStore())
 	users := newFakeUsers()
 	for _, u := range []string{"alice", "bob", "carol", "mallory", "root"} {
 		users.add(u, "pw", u+"@example.com")
 	}
-	s.EnableCommands(Policy{Admins: []string{"root"}}, users, stubIndex{})
 	docs := newMemDocs()
-	s.WithOrgs(docs)
+	s := newServiceFor(Config{Policy: Policy{Admins: []string{"root"}}, Users: users, Orgs: docs})
 	ctx := context.Background()
 	if _, err := s.SetOrgMember(ctx, cmdAlice, "acme", "alice", RoleOwner); err != nil {
 		t.Fatal(err)
@@ -282,12 +280,11 @@ func TestOrgsConcurrentChanges(t *testing.T) {
 // Another user's package list leaves out the restricted packages the
 // caller may not read; the owner's own list has them all.
 func TestPackagesOfHidesRestricted(t *testing.T) {
-	s := NewService(newMemStore())
 	rows := []SearchRow{
 		{Name: "open", Maintainers: []Person{{Name: "alice"}}},
 		{Name: "@acme/secret", Maintainers: []Person{{Name: "alice"}}, Restricted: true},
 	}
-	s.EnableCommands(Policy{Admins: []string{"root"}}, newFakeUsers(), listIndex{stubIndex: stubIndex{rows: map[string][]SearchRow{"maintainer:alice": rows}}, maintained: []string{"open", "@acme/secret"}})
+	s := newServiceFor(Config{Policy: Policy{Admins: []string{"root"}}, Index: listIndex{stubIndex: stubIndex{rows: map[string][]SearchRow{"maintainer:alice": rows}}, maintained: []string{"open", "@acme/secret"}}})
 	ctx := context.Background()
 	for _, tc := range []struct {
 		who  Identity

@@ -1,6 +1,7 @@
 package registry
 
 import (
+	"net/netip"
 	"strings"
 	"testing"
 )
@@ -87,7 +88,7 @@ func TestSignupEmail(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			a, users, _ := newTestAccounts(true)
 			a.WithSignupEmailDomains(tc.domains)
-			_, err := a.Login(t.Context(), "alice", "Sturdy-pw-42x", tc.email, "")
+			_, err := a.Login(t.Context(), "alice", "Sturdy-pw-42x", tc.email, "", netip.Addr{})
 			if tc.kind == -1 {
 				if err != nil {
 					t.Fatalf("Login with %q: %v", tc.email, err)

@@ -247,101 +247,31 @@ func Merge(stored *Packument, pub *Publication, user Person, now time.Time) (*Pa
 }
 
 // mergePublish is Merge; teamWriter says that user, not a maintainer, is a
-// member of a team granted read-write on the package (orgs.go).
+// member of a team granted read-write on the package (orgs.go). Its steps:
+// the document to publish into, the new version numbers checked against
+// it, each version's manifest added, the tags, the times and access, and
+// the root fields hoisted from latest.
 func mergePublish(stored *Packument, pub *Publication, user Person, now time.Time, teamWriter bool) (*Packument, error) {
-	var doc *Packument
-	if stored == nil {
-		if err := ValidateNewName(pub.Name); err != nil {
-			return nil, err
-		}
-		doc = NewPackument(pub.Name)
-	} else {
-		doc = stored
-		// npm ≥ 7 no longer sends maintainers: the registry owns them. A
-		// package whose every maintainer is gone (old data) stays locked
-		// rather than claimable by the first comer.
-		if !teamWriter && !doc.HasMaintainer(user.Name) {
-			return nil, E(KindForbidden, "you (%s) are not a maintainer of %s", user.Name, pub.Name)
-		}
+	doc, err := publishTarget(stored, pub.Name, user, teamWriter)
+	if err != nil {
+		return nil, err
 	}
-	if len(doc.Maintainers) == 0 {
-		doc.Maintainers = []Person{user}
+	if err := checkNewVersions(doc, pub.Versions); err != nil {
+		return nil, err
 	}
 	stamp := now.UTC().Format("2006-01-02T15:04:05.000Z")
-	// Versions are compared by SemVer precedence: build metadata does not
-	// make a new version (npm strips it), so 1.0.0+x is 1.0.0 again.
-	for i, nv := range pub.Versions {
-		for v := range doc.Versions {
-			if CompareVersions(nv.Version, v) == 0 {
-				return nil, E(KindForbidden, "cannot publish over the previously published version %s%s", v, sameNumber(nv.Version, v))
-			}
-		}
-		for v := range doc.Time { // also holds unpublished versions ("created"/"modified" never compare equal)
-			if CompareVersions(nv.Version, v) == 0 {
-				return nil, E(KindForbidden, "cannot publish over the previously published version %s%s: it was unpublished and version numbers cannot be reused", v, sameNumber(nv.Version, v))
-			}
-		}
-		for _, other := range pub.Versions[:i] {
-			if CompareVersions(nv.Version, other.Version) == 0 {
-				return nil, E(KindInvalid, "versions %s and %s of this publish are the same version (build metadata is ignored)", other.Version, nv.Version)
-			}
-		}
-	}
 	readmes := map[string]string{} // version → its manifest's readme
 	for _, nv := range pub.Versions {
-		m := make(map[string]json.RawMessage, len(nv.Manifest)+4)
-		for k, v := range nv.Manifest {
-			m[k] = v
+		m, readme, ok := publishedManifest(pub.Name, nv, user, doc.Maintainers)
+		if ok {
+			readmes[nv.Version] = readme
 		}
-		if r, ok := m["readme"]; ok {
-			var s string
-			if json.Unmarshal(r, &s) == nil {
-				readmes[nv.Version] = s
-			}
-			delete(m, "readme")
-		}
-		for _, k := range []string{"_rev", "_attachments"} {
-			delete(m, k)
-		}
-		m["_id"] = mustJSON(pub.Name + "@" + nv.Version)
-		m["_npmUser"] = mustJSON(user)
-		m["maintainers"] = mustJSON(doc.Maintainers)
-		var dist map[string]json.RawMessage
-		_ = json.Unmarshal(m["dist"], &dist)
-		if dist == nil {
-			dist = map[string]json.RawMessage{}
-		}
-		// Signatures and attestations are the registry's word, never the
-		// publisher's: a client could otherwise bring its own.
-		delete(dist, "signatures")
-		delete(dist, "attestations")
-		dist["shasum"] = mustJSON(nv.Shasum)
-		// Always the computed sha512: the client's string may carry entries
-		// checkIntegrity does not verify (sha256, sha384), and npm checks
-		// the strongest one.
-		dist["integrity"] = mustJSON(nv.Integrity)
-		// A path relative to the registry; the read path writes the public
-		// URL in front of it, so a changed public URL needs no data change.
-		dist["tarball"] = mustJSON(TarballPath(pub.Name, nv.Version))
-		m["dist"] = mustJSON(dist)
-		doc.Versions[nv.Version] = mustJSON(m)
+		doc.Versions[nv.Version] = m
 		doc.Time[nv.Version] = stamp
 		doc.Attachments[nv.Attachment] = Attachment{ContentType: "application/octet-stream", Data: nv.Data}
 	}
-	for tag, v := range pub.Tags {
-		doc.DistTags[tag] = v
-	}
-	if _, ok := doc.DistTags["latest"]; !ok {
-		doc.DistTags["latest"] = HighestVersion(versionsOf(pub))
-	}
-	doc.Unpublished = nil
-	if doc.Time["created"] == "" {
-		doc.Time["created"] = stamp
-	}
-	doc.Time["modified"] = stamp
-	if pub.Access != "" && stored == nil {
-		doc.Fields["access"] = mustJSON(pub.Access)
-	}
+	applyPublishTags(doc, pub)
+	stampPublish(doc, stamp, stored == nil, pub.Access)
 	latest := doc.DistTags["latest"]
 	if lm, ok := doc.Versions[latest]; ok && (stored == nil || containsVersion(pub, latest)) {
 		hoist(doc, lm)
@@ -352,18 +282,141 @@ func mergePublish(stored *Packument, pub *Publication, user Person, now time.Tim
 			readme = &s
 		}
 		if readme != nil {
-			r := *readme
-			if len(r) > MaxReadme {
-				cut := MaxReadme
-				for cut > 0 && !utf8.RuneStart(r[cut]) {
-					cut-- // never split a multi-byte character
-				}
-				r = r[:cut]
-			}
-			doc.Fields["readme"] = mustJSON(r)
+			doc.Fields["readme"] = mustJSON(cutReadme(*readme))
 		}
 	}
 	return doc, nil
+}
+
+// publishTarget is the document a publish of name by user goes into: a new
+// one (the name must be valid for a new package) or stored, which user
+// must maintain unless teamWriter. A document without maintainers gets
+// user.
+func publishTarget(stored *Packument, name string, user Person, teamWriter bool) (*Packument, error) {
+	doc := stored
+	if stored == nil {
+		if err := ValidateNewName(name); err != nil {
+			return nil, err
+		}
+		doc = NewPackument(name)
+	} else if !teamWriter && !doc.HasMaintainer(user.Name) {
+		// npm ≥ 7 no longer sends maintainers: the registry owns them. A
+		// package whose every maintainer is gone (old data) stays locked
+		// rather than claimable by the first comer.
+		return nil, E(KindForbidden, "you (%s) are not a maintainer of %s", user.Name, name)
+	}
+	if len(doc.Maintainers) == 0 {
+		doc.Maintainers = []Person{user}
+	}
+	return doc, nil
+}
+
+// checkNewVersions refuses a version number doc has, or had (unpublished
+// versions keep their time entry), or that the publish carries twice.
+// Versions are compared by SemVer precedence: build metadata does not make
+// a new version (npm strips it), so 1.0.0+x is 1.0.0 again.
+func checkNewVersions(doc *Packument, versions []NewVersion) error {
+	for i, nv := range versions {
+		for v := range doc.Versions {
+			if CompareVersions(nv.Version, v) == 0 {
+				return E(KindForbidden, "cannot publish over the previously published version %s%s", v, sameNumber(nv.Version, v))
+			}
+		}
+		for v := range doc.Time { // "created"/"modified" never compare equal
+			if CompareVersions(nv.Version, v) == 0 {
+				return E(KindForbidden, "cannot publish over the previously published version %s%s: it was unpublished and version numbers cannot be reused", v, sameNumber(nv.Version, v))
+			}
+		}
+		for _, other := range versions[:i] {
+			if CompareVersions(nv.Version, other.Version) == 0 {
+				return E(KindInvalid, "versions %s and %s of this publish are the same version (build metadata is ignored)", other.Version, nv.Version)
+			}
+		}
+	}
+	return nil
+}
+
+// publishedManifest is the manifest stored for nv of package name: the
+// client's, without its readme (returned apart, ok when it had one) and
+// CouchDB's fields, with the registry's _id, _npmUser, maintainers and
+// dist (publishedDist).
+func publishedManifest(name string, nv NewVersion, user Person, maintainers []Person) (m Manifest, readme string, ok bool) {
+	fields := make(map[string]json.RawMessage, len(nv.Manifest)+4)
+	for k, v := range nv.Manifest {
+		fields[k] = v
+	}
+	if r, has := fields["readme"]; has {
+		ok = json.Unmarshal(r, &readme) == nil
+		delete(fields, "readme")
+	}
+	delete(fields, "_rev")
+	delete(fields, "_attachments")
+	fields["_id"] = mustJSON(name + "@" + nv.Version)
+	fields["_npmUser"] = mustJSON(user)
+	fields["maintainers"] = mustJSON(maintainers)
+	fields["dist"] = publishedDist(fields["dist"], name, nv)
+	return mustJSON(fields), readme, ok
+}
+
+// publishedDist is the dist object stored for nv: the client's, with the
+// registry's checksums and tarball path, and never the client's signatures
+// or attestations (those are the registry's word: a client could
+// otherwise bring its own).
+func publishedDist(client json.RawMessage, name string, nv NewVersion) json.RawMessage {
+	var dist map[string]json.RawMessage
+	_ = json.Unmarshal(client, &dist)
+	if dist == nil {
+		dist = map[string]json.RawMessage{}
+	}
+	delete(dist, "signatures")
+	delete(dist, "attestations")
+	dist["shasum"] = mustJSON(nv.Shasum)
+	// Always the computed sha512: the client's string may carry entries
+	// checkIntegrity does not verify (sha256, sha384), and npm checks the
+	// strongest one.
+	dist["integrity"] = mustJSON(nv.Integrity)
+	// A path relative to the registry; the read path writes the public URL
+	// in front of it, so a changed public URL needs no data change.
+	dist["tarball"] = mustJSON(TarballPath(name, nv.Version))
+	return mustJSON(dist)
+}
+
+// applyPublishTags sets the publish's tags; a package without latest gets
+// the highest version published.
+func applyPublishTags(doc *Packument, pub *Publication) {
+	for tag, v := range pub.Tags {
+		doc.DistTags[tag] = v
+	}
+	if _, ok := doc.DistTags["latest"]; !ok {
+		doc.DistTags["latest"] = HighestVersion(versionsOf(pub))
+	}
+}
+
+// stampPublish marks doc published at stamp: no longer unpublished,
+// created (if new) and modified; a new package takes access from the
+// publish when it names one.
+func stampPublish(doc *Packument, stamp string, isNew bool, access string) {
+	doc.Unpublished = nil
+	if doc.Time["created"] == "" {
+		doc.Time["created"] = stamp
+	}
+	doc.Time["modified"] = stamp
+	if access != "" && isNew {
+		doc.Fields["access"] = mustJSON(access)
+	}
+}
+
+// cutReadme cuts r to MaxReadme bytes, never inside a multi-byte
+// character.
+func cutReadme(r string) string {
+	if len(r) <= MaxReadme {
+		return r
+	}
+	cut := MaxReadme
+	for cut > 0 && !utf8.RuneStart(r[cut]) {
+		cut--
+	}
+	return r[:cut]
 }
 
 func hoist(doc *Packument, manifest Manifest) {

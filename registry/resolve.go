@@ -38,13 +38,6 @@ type ConflictObserver interface {
 	WriteUnconfirmed(name string)
 }
 
-// WithConflicts makes the service merge conflicting revisions of private
-// packuments on the read and write paths, reporting each to obs.
-func (s *Service) WithConflicts(cs ConflictStore, obs ConflictObserver) *Service {
-	s.conflicts, s.observer = cs, obs
-	return s
-}
-
 // maxResolveAttempts bounds the re-reads when another writer or resolver
 // moves the winner while a merge is written.
 const maxResolveAttempts = 8

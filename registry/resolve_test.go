@@ -64,14 +64,13 @@ func TestPublishFollowsUpNoQuorum(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			mem := newMemStore()
-			s := newTestService(noQuorumStore{mem})
-			s.confirmFor = 50 * time.Millisecond
 			view := &leafView{store: mem}
 			if tc.stale {
 				view.stale = NewPackument("foo")
 			}
 			obs := &observed{}
-			s.WithConflicts(view, obs)
+			s := newTestServiceWith(Config{Store: noQuorumStore{mem}, Conflicts: view, Observer: obs})
+			s.confirmFor = 50 * time.Millisecond
 			if err := s.Publish(t.Context(), aliceID, "foo", buildBody(t, "foo", nil, pubVersion{version: "1.0.0"})); err != nil {
 				t.Fatalf("publish answered with a 202: %v", err)
 			}

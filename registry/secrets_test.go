@@ -31,7 +31,7 @@ func TestTokensLookedUpByHashOnly(t *testing.T) {
 	rec := &keyRecorder{fakeTokens: newFakeTokens()}
 	a := NewAccounts(newFakeUsers(), rec, true)
 	ctx := context.Background()
-	token, err := a.Login(ctx, "alice", "Sturdy-pw-42x", "alice@example.com", "")
+	token, err := a.Login(ctx, "alice", "Sturdy-pw-42x", "alice@example.com", "", netip.Addr{})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"io"
 	"math/rand/v2"
+	"strings"
 	"time"
 
 	"golang.org/x/sync/singleflight"
@@ -13,6 +14,11 @@ import (
 type PackumentStore interface {
 	// GetPackument returns the stored document; KindNotFound when absent.
 	GetPackument(ctx context.Context, name string) (*Packument, error)
+	// GetPackumentForWrite is GetPackument for a read whose revision is
+	// written back: a caching store confirms it against CouchDB rather
+	// than trusting its invalidation feed, so that the revision is current
+	// even when the last change went through another instance.
+	GetPackumentForWrite(ctx context.Context, name string) (*Packument, error)
 	// PeekPackument is GetPackument for a reader that changes nothing: the
 	// document may be shared (the packument cache's own copy), so a warm
 	// read copies nothing. Never modify what it returns.
@@ -44,7 +50,7 @@ type Service struct {
 	store  PackumentStore
 	mirror Mirror    // nil when mirroring is off
 	claims ClaimBook // names an operator claimed (takeover.go); nil: none
-	orgs   StateDocs // orgs and teams (orgs.go); nil: no orgs, no scope rule
+	orgs   StateDocs // orgs and teams (orgs.go)
 	now    func() time.Time
 	cmd    commands // command surface: policy and indexes (commands.go)
 	// backoff is the wait before retrying a write that lost a conflict.
@@ -75,15 +81,68 @@ type Mirror interface {
 	Known(ctx context.Context, name string) (bool, error)
 }
 
-// NewService returns a registry over store.
-func NewService(store PackumentStore) *Service {
-	return &Service{store: store, now: time.Now, backoff: conflictBackoff, locks: newWriteLocks(), budget: writeBudget}
+// Config is everything a Service is built from. Store, Users, Index and
+// Orgs are required; the rest are optional, and nil turns the feature off.
+type Config struct {
+	Store PackumentStore // the private packages (required)
+	// Users are the accounts: new owners must exist (required).
+	Users UserStore
+	// Index answers the listing commands from CouchDB views (required).
+	Index PackageIndex
+	// Orgs keeps orgs and teams and so decides the scope rule (orgs.go,
+	// required).
+	Orgs   StateDocs
+	Policy Policy // the command surface's policy; zero value: defaults
+	// Mirror resolves names not published here upstream; nil: mirroring
+	// is off.
+	Mirror Mirror
+	// Claims holds the names an operator claimed (takeover.go); nil:
+	// none.
+	Claims ClaimBook
+	// Conflicts merges conflicting revisions of private packuments on the
+	// read and write paths, reporting each to Observer (resolve.go); nil:
+	// never merged here.
+	Conflicts ConflictStore
+	Observer  ConflictObserver // nil: not reported
+	// Signer signs every published version (signing.go); nil: unsigned.
+	Signer VersionSigner
+	// Attestations serves mirrored versions' attestations
+	// (attestations.go); nil: none.
+	Attestations AttestationSource
+	// Tarballs keeps hot tarballs in memory (tarballs.go); nil: every
+	// tarball is read from the store.
+	Tarballs TarballCache
 }
 
-// WithMirror makes names that are not published here resolve through m.
-func (s *Service) WithMirror(m Mirror) *Service {
-	s.mirror = m
-	return s
+// NewService builds the registry from cfg in one step; a missing required
+// dependency is an error here, never an answer at run time.
+func NewService(cfg Config) (*Service, error) {
+	var missing []string
+	for _, d := range []struct {
+		name string
+		nil  bool
+	}{{"Store", cfg.Store == nil}, {"Users", cfg.Users == nil}, {"Index", cfg.Index == nil}, {"Orgs", cfg.Orgs == nil}} {
+		if d.nil {
+			missing = append(missing, d.name)
+		}
+	}
+	if len(missing) > 0 {
+		return nil, E(KindInternal, "registry.NewService: missing %s", strings.Join(missing, ", "))
+	}
+	p := cfg.Policy
+	if p.DefaultAccess == "" {
+		p.DefaultAccess = AccessPublic
+	}
+	if p.Unpublish.Mode == "" {
+		p.Unpublish.Mode = UnpublishMaintainers
+	}
+	return &Service{
+		store: cfg.Store, mirror: cfg.Mirror, claims: cfg.Claims, orgs: cfg.Orgs,
+		cmd:       commands{policy: p, users: cfg.Users, index: cfg.Index},
+		conflicts: cfg.Conflicts, observer: cfg.Observer,
+		signer: cfg.Signer, attestations: cfg.Attestations, tarballs: cfg.Tarballs,
+		now: time.Now, backoff: conflictBackoff, locks: newWriteLocks(), budget: writeBudget,
+	}, nil
 }
 
 // upstreamAllowed is the dependency-confusion guard's last step: a name
@@ -96,7 +155,7 @@ func (s *Service) upstreamAllowed(name string) bool {
 // Packument returns a package's document as user may see it; an
 // unpublished package is not found.
 func (s *Service) Packument(ctx context.Context, user Identity, name string) (*Packument, error) {
-	return s.packument(ctx, user, name, true)
+	return s.packumentFrom(ctx, user, name, true, s.store.GetPackument)
 }
 
 // SharedPackument is Packument for a caller that only reads and renders
@@ -107,13 +166,12 @@ func (s *Service) SharedPackument(ctx context.Context, user Identity, name strin
 	return s.packumentFrom(ctx, user, name, true, s.store.PeekPackument)
 }
 
-// LocalPackument is Packument for packages published here only.
-func (s *Service) LocalPackument(ctx context.Context, user Identity, name string) (*Packument, error) {
-	return s.packument(ctx, user, name, false)
-}
-
-func (s *Service) packument(ctx context.Context, user Identity, name string, upstream bool) (*Packument, error) {
-	return s.packumentFrom(ctx, user, name, upstream, s.store.GetPackument)
+// PackumentForWrite is Packument for a read that precedes a write (npm
+// publish's version check, the read-modify-write of deprecate, owner,
+// unpublish): the package published here only, never an upstream one of
+// the same name (dependency confusion), read as CouchDB has it now.
+func (s *Service) PackumentForWrite(ctx context.Context, user Identity, name string) (*Packument, error) {
+	return s.packumentFrom(ctx, user, name, false, s.store.GetPackumentForWrite)
 }
 
 func (s *Service) packumentFrom(ctx context.Context, user Identity, name string, upstream bool, get func(context.Context, string) (*Packument, error)) (*Packument, error) {
@@ -256,7 +314,6 @@ func (s *Service) Publish(ctx context.Context, user Identity, name string, body 
 		}
 		key = &k
 	}
-	ctx = WithFreshRead(ctx) // the revision read here is written back
 	unlock, err := s.locks.lock(ctx, name)
 	if err != nil {
 		return err
@@ -264,7 +321,7 @@ func (s *Service) Publish(ctx context.Context, user Identity, name string, body 
 	defer unlock()
 	merges, start := 0, time.Now()
 	for attempt := 0; ; attempt++ {
-		stored, err := s.store.GetPackument(ctx, name)
+		stored, err := s.store.GetPackumentForWrite(ctx, name) // its revision is written back
 		if IsKind(err, KindNotFound) {
 			stored, err = nil, nil
 		}

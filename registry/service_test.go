@@ -13,7 +13,12 @@ import (
 )
 
 func newTestService(store PackumentStore) *Service {
-	s := NewService(store)
+	return newTestServiceWith(Config{Store: store})
+}
+
+// newTestServiceWith is newTestService built from cfg (see newServiceFor).
+func newTestServiceWith(cfg Config) *Service {
+	s := newServiceFor(cfg)
 	s.now = func() time.Time { return t0 }
 	s.backoff = func(int) time.Duration { return time.Millisecond } // no real waits in unit tests
 	return s
@@ -23,7 +28,7 @@ var aliceID = Identity{Name: "alice", Email: "alice@example.com"}
 
 func TestServicePublishAndRead(t *testing.T) {
 	store := newMemStore()
-	s := newTestService(store)
+	s := newTestServiceWith(Config{Store: store, Orgs: orgDocs("alice", "s")})
 	ctx := t.Context()
 	tgz := makeTarball(t, "@s/p", "1.0.0")
 	if err := s.Publish(ctx, aliceID, "@s/p", buildBody(t, "@s/p", map[string]string{"latest": "1.0.0"}, pubVersion{version: "1.0.0", tgz: tgz})); err != nil {
@@ -327,6 +332,11 @@ type barrierStore struct {
 	readers int
 }
 
+// GetPackumentForWrite is the publishes' read, held like GetPackument.
+func (b *barrierStore) GetPackumentForWrite(ctx context.Context, name string) (*Packument, error) {
+	return b.GetPackument(ctx, name)
+}
+
 func (b *barrierStore) PeekPackument(ctx context.Context, name string) (*Packument, error) {
 	return b.GetPackument(ctx, name)
 }
@@ -349,4 +359,92 @@ func (b *barrierStore) GetPackument(ctx context.Context, name string) (*Packumen
 		}
 	}
 	return p, err
+}
+
+// A Service is built complete or not at all: each missing required
+// dependency is named at construction.
+func TestNewServiceRefusesMissingDependencies(t *testing.T) {
+	full := Config{Store: newMemStore(), Users: newFakeUsers(), Index: stubIndex{}, Orgs: newMemDocs()}
+	for _, tc := range []struct {
+		name  string
+		edit  func(c *Config)
+		wants []string
+	}{
+		{"complete", func(*Config) {}, nil},
+		{"optional ones left out", func(c *Config) { c.Mirror, c.Claims, c.Signer = nil, nil, nil }, nil},
+		{"no store", func(c *Config) { c.Store = nil }, []string{"Store"}},
+		{"no accounts nor orgs", func(c *Config) { c.Users, c.Orgs = nil, nil }, []string{"Users", "Orgs"}},
+		{"nothing", func(c *Config) { *c = Config{} }, []string{"Store", "Users", "Index", "Orgs"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			cfg := full
+			tc.edit(&cfg)
+			s, err := NewService(cfg)
+			if tc.wants == nil {
+				if err != nil || s == nil {
+					t.Fatalf("NewService = %v, %v; want a service", s, err)
+				}
+				if s.DefaultAccess() != AccessPublic || s.cmd.policy.Unpublish.Mode != UnpublishMaintainers {
+					t.Errorf("policy defaults not applied: %+v", s.cmd.policy)
+				}
+				return
+			}
+			if err == nil || s != nil {
+				t.Fatalf("NewService = %v, %v; want an error", s, err)
+			}
+			for _, w := range tc.wants {
+				if !strings.Contains(err.Error(), w) {
+					t.Errorf("error %q does not name %s", err, w)
+				}
+			}
+		})
+	}
+}
+
+// A read whose revision is written back goes through
+// GetPackumentForWrite, so that a caching store confirms it; plain reads
+// do not.
+func TestWritesReadForWrite(t *testing.T) {
+	ctx := context.Background()
+	for _, tc := range []struct {
+		name      string
+		run       func(s *Service) error
+		wantWrite bool
+	}{
+		{"publish", func(s *Service) error {
+			return s.Publish(ctx, aliceID, "p", buildBody(t, "p", nil, pubVersion{version: "2.0.0"}))
+		}, true},
+		{"dist-tag add", func(s *Service) error { return s.SetDistTag(ctx, aliceID, "p", "beta", "1.0.0") }, true},
+		{"unpublish", func(s *Service) error {
+			p, err := s.store.GetPackument(ctx, "p")
+			if err != nil {
+				return err
+			}
+			return s.Unpublish(ctx, aliceID, "p", p.Rev)
+		}, true},
+		{"import", func(s *Service) error {
+			in := &ImportedPackage{Name: "p", Maintainers: []Person{{Name: "alice"}},
+				Versions: []ImportedVersion{importedVersion(t, "p", "3.0.0", makeTarball(t, "p", "3.0.0"), nil)}}
+			_, err := s.Import(ctx, operatorID, in)
+			return err
+		}, true},
+		{"read before a write", func(s *Service) error { _, err := s.PackumentForWrite(ctx, aliceID, "p"); return err }, true},
+		{"read", func(s *Service) error { _, err := s.Packument(ctx, aliceID, "p"); return err }, false},
+		{"shared read", func(s *Service) error { _, err := s.SharedPackument(ctx, aliceID, "p"); return err }, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			store := newMemStore()
+			s := newTestService(store)
+			if err := s.Publish(ctx, aliceID, "p", buildBody(t, "p", nil, pubVersion{version: "1.0.0"})); err != nil {
+				t.Fatal(err)
+			}
+			before := store.writeReads
+			if err := tc.run(s); err != nil {
+				t.Fatal(err)
+			}
+			if got := store.writeReads > before; got != tc.wantWrite {
+				t.Errorf("read for write: %v, want %v", got, tc.wantWrite)
+			}
+		})
+	}
 }

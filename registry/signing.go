@@ -386,12 +386,6 @@ type VersionSigner interface {
 	ActiveKey(ctx context.Context) (SigningKey, error)
 }
 
-// WithSigner makes every publish sign its versions with signer.
-func (s *Service) WithSigner(signer VersionSigner) *Service {
-	s.signer = signer
-	return s
-}
-
 // signVersions writes dist.signatures of the versions pub adds to doc.
 func signVersions(key SigningKey, doc *Packument, pub *Publication) error {
 	for _, nv := range pub.Versions {

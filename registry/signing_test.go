@@ -210,7 +210,7 @@ func TestPublishSignsEachVersionAndDropsClientSignatures(t *testing.T) {
 	ctx := context.Background()
 	store := newMemStore()
 	keyring := NewKeyring(newMemDocs(), nil)
-	s := NewService(store).WithSigner(keyring)
+	s := newServiceFor(Config{Store: store, Signer: keyring})
 	body := buildBody(t, "signed", nil,
 		pubVersion{version: "1.0.0", extra: map[string]any{}},
 		pubVersion{version: "1.1.0"})
@@ -241,7 +241,7 @@ func TestPublishSignsEachVersionAndDropsClientSignatures(t *testing.T) {
 	}
 
 	// Keys that cannot be read fail the publish: no unsigned version lands.
-	s = NewService(store).WithSigner(NewKeyring(failingDocs{E(KindUnavailable, "CouchDB is down")}, nil))
+	s = newServiceFor(Config{Store: store, Signer: NewKeyring(failingDocs{E(KindUnavailable, "CouchDB is down")}, nil)})
 	err := s.Publish(ctx, aliceID, "signed", buildBody(t, "signed", nil, pubVersion{version: "2.0.0"}))
 	if !IsKind(err, KindUnavailable) {
 		t.Errorf("publish with the keys unreadable = %v, want unavailable", err)

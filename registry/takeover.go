@@ -29,13 +29,6 @@ import (
 // claim. CouchDB reserves top-level names starting with "_".
 const fieldClaim = "couchnpm_claim"
 
-// WithClaims makes the names claimed in book publishable here although the
-// upstream knows them.
-func (s *Service) WithClaims(book ClaimBook) *Service {
-	s.claims = book
-	return s
-}
-
 func (s *Service) lookupClaim(ctx context.Context, name string) (*Claim, error) {
 	if s.claims == nil {
 		return nil, nil

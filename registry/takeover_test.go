@@ -49,16 +49,15 @@ func claimsOf(t *testing.T, pairs ...string) *Claims {
 	return c
 }
 
-// takeoverService is a service with the command surface (for unpublish),
-// users alice and bob, over store.
-func takeoverService(store PackumentStore) *Service {
-	s := newTestService(store)
+// takeoverService is a service with users alice and bob over store, the
+// mirror m and the claims book (both optional).
+func takeoverService(store PackumentStore, m Mirror, claims ClaimBook) *Service {
 	users := newFakeUsers()
 	for _, u := range []string{"alice", "bob"} {
 		users.add(u, "pw", u+"@example.com")
 	}
-	s.EnableCommands(Policy{}, users, stubIndex{})
-	return s
+	// alice owns the orgs of the scoped names the tests publish
+	return newTestServiceWith(Config{Store: store, Users: users, Orgs: orgDocs("alice", "types", "corp"), Mirror: m, Claims: claims})
 }
 
 func TestTakeoverFirstPublish(t *testing.T) {
@@ -122,16 +121,18 @@ func TestTakeoverFirstPublish(t *testing.T) {
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			store := newMemStore()
-			s := takeoverService(store)
 			if tc.before != nil {
-				tc.before(s)
+				tc.before(takeoverService(store, nil, nil))
 			}
+			var m Mirror // a nil *namesMirror would not be a nil Mirror
 			if tc.mirror != nil {
-				s.WithMirror(tc.mirror)
+				m = tc.mirror
 			}
+			var claims ClaimBook
 			if tc.claims != nil {
-				s.WithClaims(tc.claims)
+				claims = tc.claims
 			}
+			s := takeoverService(store, m, claims)
 			err := publish(s, tc.who, tc.pkg, "99.0.0")
 			if tc.kind == -1 {
 				if err != nil {
@@ -172,7 +173,7 @@ func TestTakeoverUnpublishFallsBack(t *testing.T) {
 	store := newMemStore()
 	m := newNamesMirror("ms", "left-pad", "priv-lib")
 	claims := claimsOf(t, "ms", "alice")
-	s := takeoverService(store).WithMirror(m).WithClaims(claims)
+	s := takeoverService(store, m, claims)
 	unpublish := func(name string) {
 		t.Helper()
 		p, err := store.GetPackument(ctx, name)
@@ -257,7 +258,7 @@ func TestTakeoverUnpublishFallsBack(t *testing.T) {
 func TestTakeoverClaimReleasesOldTombstone(t *testing.T) {
 	ctx := context.Background()
 	store := newMemStore()
-	old := takeoverService(store) // the mirror was not checked back then
+	old := takeoverService(store, nil, nil) // the mirror was not checked back then
 	if err := old.Publish(ctx, cmdBob, "is-odd", buildBody(t, "is-odd", nil, pubVersion{version: "99.0.0"})); err != nil {
 		t.Fatal(err)
 	}
@@ -266,7 +267,7 @@ func TestTakeoverClaimReleasesOldTombstone(t *testing.T) {
 		t.Fatal(err)
 	}
 	claims := NewClaims(newMemDocs())
-	s := takeoverService(store).WithMirror(newNamesMirror("is-odd")).WithClaims(claims)
+	s := takeoverService(store, newNamesMirror("is-odd"), claims)
 	if _, err := s.Packument(ctx, Identity{}, "is-odd"); !IsKind(err, KindNotFound) {
 		t.Fatalf("old tombstone: %v, want not found until claimed", err)
 	}
@@ -282,7 +283,7 @@ func TestTakeoverClaimReleasesOldTombstone(t *testing.T) {
 
 // A claim store that fails makes the guard fail closed.
 func TestTakeoverClaimStoreDown(t *testing.T) {
-	s := takeoverService(newMemStore()).WithMirror(newNamesMirror()).WithClaims(failingClaims{})
+	s := takeoverService(newMemStore(), newNamesMirror(), failingClaims{})
 	err := s.Publish(context.Background(), cmdAlice, "fresh", buildBody(t, "fresh", nil, pubVersion{version: "1.0.0"}))
 	wantKind(t, err, KindUnavailable)
 }
@@ -347,11 +348,11 @@ func TestClaimsBook(t *testing.T) {
 func TestTakeoverRepairLiveTakeover(t *testing.T) {
 	ctx := context.Background()
 	store := newMemStore()
-	if err := takeoverService(store).Publish(ctx, cmdBob, "ms", buildBody(t, "ms", nil, pubVersion{version: "99.0.0"})); err != nil {
+	if err := takeoverService(store, nil, nil).Publish(ctx, cmdBob, "ms", buildBody(t, "ms", nil, pubVersion{version: "99.0.0"})); err != nil {
 		t.Fatal(err)
 	}
 	claims := NewClaims(newMemDocs())
-	s := takeoverService(store).WithMirror(newNamesMirror("ms")).WithClaims(claims)
+	s := takeoverService(store, newNamesMirror("ms"), claims)
 	if p, err := s.Packument(ctx, Identity{}, "ms"); err != nil || p.Fields["x-from"] != nil {
 		t.Fatalf("the existing package must keep shadowing: %v", err)
 	}
@@ -376,7 +377,7 @@ func TestTakeoverRepairLiveTakeover(t *testing.T) {
 func TestTakeoverClaimSurvivesUpdates(t *testing.T) {
 	ctx := context.Background()
 	store := newMemStore()
-	s := takeoverService(store).WithMirror(newNamesMirror("ms")).WithClaims(claimsOf(t, "ms", "alice"))
+	s := takeoverService(store, newNamesMirror("ms"), claimsOf(t, "ms", "alice"))
 	if err := s.Publish(ctx, cmdAlice, "ms", buildBody(t, "ms", nil, pubVersion{version: "99.0.0"})); err != nil {
 		t.Fatal(err)
 	}
@@ -402,7 +403,7 @@ func TestTakeoverClaimSurvivesUpdates(t *testing.T) {
 func TestTakeoverShadows(t *testing.T) {
 	ctx := context.Background()
 	store := newMemStore()
-	s := takeoverService(store).WithMirror(newNamesMirror("fork")).WithClaims(claimsOf(t, "fork", "alice"))
+	s := takeoverService(store, newNamesMirror("fork"), claimsOf(t, "fork", "alice"))
 	for _, name := range []string{"live", "gone", "fork"} {
 		if err := s.Publish(ctx, cmdAlice, name, buildBody(t, name, nil, pubVersion{version: "1.0.0"})); err != nil {
 			t.Fatal(err)

@@ -21,12 +21,6 @@ type TarballCache interface {
 	Put(digest string, data []byte)
 }
 
-// WithTarballCache serves hot tarballs from c.
-func (s *Service) WithTarballCache(c TarballCache) *Service {
-	s.tarballs = c
-	return s
-}
-
 // tarballDigest is the form of a CouchDB attachment digest shared by the
 // attachment stub ("md5-<base64>") and the attachment's ETag ("<base64>"),
 // so that the ETag of a response does not depend on which one it came from.

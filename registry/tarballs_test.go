@@ -55,9 +55,8 @@ func fetchTarball(t *testing.T, s *Service, user Identity, name, file string) (*
 func TestTarballCache(t *testing.T) {
 	ctx := context.Background()
 	setup := func(t *testing.T) (*Service, *memStore, *mapTarballs, []byte) {
-		s, store := cmdService(t, Policy{})
 		c := newMapTarballs(1 << 20)
-		s.WithTarballCache(c)
+		s, store := cmdServiceWith(t, Config{Tarballs: c})
 		want := store.tarballs["p"]["p-1.0.0.tgz"]
 		return s, store, c, want
 	}

@@ -9,7 +9,6 @@ import (
 )
 
 // TokenLister lists a user's tokens (the tokens database's byUser view).
-// The token store implements it next to TokenStore.
 type TokenLister interface {
 	ListTokens(ctx context.Context, user string) ([]*Token, error)
 }
@@ -56,7 +55,7 @@ const (
 // CreateToken issues a new token for the caller after checking the
 // password again: a stolen token alone must not mint more tokens. A
 // read-only caller cannot create tokens at all.
-func (a *Accounts) CreateToken(ctx context.Context, user Identity, req TokenRequest) (string, *Token, error) {
+func (a *Accounts) CreateToken(ctx context.Context, user Identity, req TokenRequest, from netip.Addr) (string, *Token, error) {
 	if err := user.CanWrite(); err != nil {
 		return "", nil, err
 	}
@@ -77,7 +76,7 @@ func (a *Accounts) CreateToken(ctx context.Context, user Identity, req TokenRequ
 	if len(req.Name) > maxTokenNameSize {
 		return "", nil, E(KindInvalid, "the token name is longer than %d characters", maxTokenNameSize)
 	}
-	if err := a.users.CheckPassword(ctx, user.Name, req.Password); err != nil {
+	if err := a.users.CheckPassword(ctx, user.Name, req.Password, from); err != nil {
 		return "", nil, err
 	}
 	token, err := NewToken()
@@ -123,11 +122,7 @@ func (a *Accounts) ListTokens(ctx context.Context, user Identity) ([]*Token, err
 	if user.Anonymous() {
 		return nil, E(KindUnauthorized, "you must be logged in to list tokens")
 	}
-	lister, ok := a.tokens.(TokenLister)
-	if !ok {
-		return nil, E(KindInternal, "the token store cannot list tokens")
-	}
-	list, err := lister.ListTokens(ctx, user.Name)
+	list, err := a.tokens.ListTokens(ctx, user.Name)
 	if err != nil {
 		return nil, err
 	}

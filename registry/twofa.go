@@ -3,6 +3,7 @@ package registry
 import (
 	"context"
 	"errors"
+	"net/netip"
 	"slices"
 	"strings"
 )
@@ -140,7 +141,7 @@ type TwoFactorAnswer struct {
 //   - {mode, password} while on: changes the mode; needs otp;
 //   - {mode: disable, password}: turns it off; needs otp (or a recovery
 //     code) while on.
-func (a *Accounts) SetTwoFactor(ctx context.Context, id Identity, req TwoFactorRequest, otp string) (TwoFactorAnswer, error) {
+func (a *Accounts) SetTwoFactor(ctx context.Context, id Identity, req TwoFactorRequest, otp string, from netip.Addr) (TwoFactorAnswer, error) {
 	if id.Anonymous() {
 		return TwoFactorAnswer{}, E(KindUnauthorized, "you must be logged in to change two-factor authentication")
 	}
@@ -158,7 +159,7 @@ func (a *Accounts) SetTwoFactor(ctx context.Context, id Identity, req TwoFactorR
 	if req.Password == "" {
 		return TwoFactorAnswer{}, E(KindUnauthorized, "changing two-factor authentication needs your password")
 	}
-	if err := a.users.CheckPassword(ctx, id.Name, req.Password); err != nil {
+	if err := a.users.CheckPassword(ctx, id.Name, req.Password, from); err != nil {
 		return TwoFactorAnswer{}, err
 	}
 	user, err := a.users.GetUser(ctx, id.Name)

@@ -108,7 +108,7 @@ func newTwoFactorEnv(t *testing.T) *twoFactorEnv {
 	env := &twoFactorEnv{a: a, users: users, now: time.Unix(1_800_000_000, 0)}
 	a.now = func() time.Time { return env.now }
 	login := func(name, pw string) (Identity, string) {
-		tok, err := a.Login(t.Context(), name, pw, "", "")
+		tok, err := a.Login(t.Context(), name, pw, "", "", netip.Addr{})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -128,7 +128,7 @@ func newTwoFactorEnv(t *testing.T) *twoFactorEnv {
 // recovery codes.
 func (e *twoFactorEnv) enable(t *testing.T, mode string) (string, []string) {
 	t.Helper()
-	ans, err := e.a.SetTwoFactor(t.Context(), e.alice, TwoFactorRequest{Password: "Sturdy-pw-42x", Mode: mode}, "")
+	ans, err := e.a.SetTwoFactor(t.Context(), e.alice, TwoFactorRequest{Password: "Sturdy-pw-42x", Mode: mode}, "", netip.Addr{})
 	if err != nil {
 		t.Fatalf("enable: %v", err)
 	}
@@ -140,10 +140,10 @@ func (e *twoFactorEnv) enable(t *testing.T, mode string) (string, []string) {
 	if user, _ := e.users.GetUser(t.Context(), "alice"); user.TwoFactor.Active() || !user.TwoFactor.Pending {
 		t.Fatalf("after the first step 2FA is %+v, want pending", user.TwoFactor)
 	}
-	if _, err := e.a.SetTwoFactor(t.Context(), e.alice, TwoFactorRequest{Codes: []string{"123"}}, ""); !errors.Is(err, ErrWrongOTP) {
+	if _, err := e.a.SetTwoFactor(t.Context(), e.alice, TwoFactorRequest{Codes: []string{"123"}}, "", netip.Addr{}); !errors.Is(err, ErrWrongOTP) {
 		t.Fatalf("confirming with a wrong code: %v, want a wrong OTP", err)
 	}
-	ans, err = e.a.SetTwoFactor(t.Context(), e.alice, TwoFactorRequest{Codes: []string{e.code(t, secret, 0)}}, "")
+	ans, err = e.a.SetTwoFactor(t.Context(), e.alice, TwoFactorRequest{Codes: []string{e.code(t, secret, 0)}}, "", netip.Addr{})
 	if err != nil || len(ans.Recovery) != recoveryCodes || ans.Mode != mode {
 		t.Fatalf("confirm: %+v, %v", ans, err)
 	}
@@ -240,22 +240,22 @@ func TestTwoFactorLogin(t *testing.T) {
 			e := newTwoFactorEnv(t)
 			secret, _ := e.enable(t, mode)
 			ctx := t.Context()
-			if _, err := e.a.Login(ctx, "alice", "Sturdy-pw-42x", "", ""); err != errOTPRequired { //nolint:errorlint
+			if _, err := e.a.Login(ctx, "alice", "Sturdy-pw-42x", "", "", netip.Addr{}); err != errOTPRequired { //nolint:errorlint
 				t.Errorf("login without a code: %v, want an OTP challenge", err)
 			}
-			if _, err := e.a.Login(ctx, "alice", "wrong-password", "", e.code(t, secret, 0)); !IsKind(err, KindUnauthorized) {
+			if _, err := e.a.Login(ctx, "alice", "wrong-password", "", e.code(t, secret, 0), netip.Addr{}); !IsKind(err, KindUnauthorized) {
 				t.Errorf("wrong password with a right code: %v, want unauthorized", err)
 			}
-			if _, err := e.a.Login(ctx, "alice", "Sturdy-pw-42x", "", e.code(t, secret, 0)); err != nil {
+			if _, err := e.a.Login(ctx, "alice", "Sturdy-pw-42x", "", e.code(t, secret, 0), netip.Addr{}); err != nil {
 				t.Errorf("login with a code: %v", err)
 			}
-			if _, err := e.a.Login(ctx, "alice", "Sturdy-pw-42x", "", e.code(t, secret, 0)); !errors.Is(err, ErrWrongOTP) {
+			if _, err := e.a.Login(ctx, "alice", "Sturdy-pw-42x", "", e.code(t, secret, 0), netip.Addr{}); !errors.Is(err, ErrWrongOTP) {
 				t.Errorf("a second login with the same code: %v, want refused (replay)", err)
 			}
-			if _, err := e.a.ByPassword(ctx, "alice", "Sturdy-pw-42x", ""); !IsKind(err, KindOTPRequired) {
+			if _, err := e.a.ByPassword(ctx, "alice", "Sturdy-pw-42x", "", netip.Addr{}); !IsKind(err, KindOTPRequired) {
 				t.Errorf("Basic credentials without a code: %v, want an OTP challenge", err)
 			}
-			id, err := e.a.ByPassword(ctx, "alice", "Sturdy-pw-42x", e.code(t, secret, 1))
+			id, err := e.a.ByPassword(ctx, "alice", "Sturdy-pw-42x", e.code(t, secret, 1), netip.Addr{})
 			if err != nil || !id.OTPVerified {
 				t.Errorf("Basic credentials with a code: %+v %v", id, err)
 			}
@@ -274,7 +274,7 @@ func TestSetTwoFactorRules(t *testing.T) {
 	ctx := t.Context()
 	pw := "Sturdy-pw-42x"
 	set := func(id Identity, req TwoFactorRequest, otp string) error {
-		_, err := e.a.SetTwoFactor(ctx, id, req, otp)
+		_, err := e.a.SetTwoFactor(ctx, id, req, otp, netip.Addr{})
 		return err
 	}
 	if err := set(e.alice, TwoFactorRequest{Password: "wrong", Mode: TwoFactorAuthOnly}, ""); !IsKind(err, KindUnauthorized) {
@@ -324,10 +324,10 @@ func TestSetTwoFactorRules(t *testing.T) {
 		t.Errorf("after disable: %+v, want off", u.TwoFactor)
 	}
 	// A pending set-up is not in force and is dropped without a code.
-	if _, err := e.a.SetTwoFactor(ctx, e.alice, TwoFactorRequest{Password: pw, Mode: TwoFactorAuthOnly}, ""); err != nil {
+	if _, err := e.a.SetTwoFactor(ctx, e.alice, TwoFactorRequest{Password: pw, Mode: TwoFactorAuthOnly}, "", netip.Addr{}); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := e.a.Login(ctx, "alice", pw, "", ""); err != nil {
+	if _, err := e.a.Login(ctx, "alice", pw, "", "", netip.Addr{}); err != nil {
 		t.Errorf("login while a set-up is pending: %v, want no code asked", err)
 	}
 	if err := set(e.alice, TwoFactorRequest{Password: pw, Mode: "disable"}, ""); err != nil {
@@ -345,7 +345,7 @@ func TestResetTwoFactor(t *testing.T) {
 	if u, _ := e.users.GetUser(t.Context(), "alice"); u.TwoFactor != nil {
 		t.Errorf("after the reset: %+v", u.TwoFactor)
 	}
-	if _, err := e.a.Login(t.Context(), "alice", "Sturdy-pw-42x", "", ""); err != nil {
+	if _, err := e.a.Login(t.Context(), "alice", "Sturdy-pw-42x", "", "", netip.Addr{}); err != nil {
 		t.Errorf("login after the reset: %v", err)
 	}
 	if was, err := admin.ResetTwoFactor(t.Context(), "bob"); err != nil || was {
@@ -359,10 +359,10 @@ func TestResetTwoFactor(t *testing.T) {
 func TestWebLoginRefusesTwoFactorAccounts(t *testing.T) {
 	e := newTwoFactorEnv(t)
 	e.enable(t, TwoFactorAuthOnly)
-	if _, err := e.a.checkOrCreate(t.Context(), "alice", "Sturdy-pw-42x", "", false); err != errWebLoginTwoFactor { //nolint:errorlint
+	if _, err := e.a.checkOrCreate(t.Context(), "alice", "Sturdy-pw-42x", "", false, netip.Addr{}); err != errWebLoginTwoFactor { //nolint:errorlint
 		t.Errorf("web login of a 2FA account: %v, want refused (the page asks for no code)", err)
 	}
-	if _, err := e.a.checkOrCreate(t.Context(), "bob", "Other-pw-77q", "", false); err != nil {
+	if _, err := e.a.checkOrCreate(t.Context(), "bob", "Other-pw-77q", "", false, netip.Addr{}); err != nil {
 		t.Errorf("web login of bob: %v", err)
 	}
 }

@@ -11,9 +11,6 @@ import (
 // the name again), and records time.unpublished. rev must be the current
 // revision: the caller decided on what it read.
 func (s *Service) Unpublish(ctx context.Context, user Identity, name, rev string) error {
-	if err := s.enabled(); err != nil {
-		return err
-	}
 	return s.modify(ctx, user, name, func(doc *Packument) error {
 		versions := doc.SortedVersions()
 		if err := s.mayUnpublish(user, doc, versions); err != nil {
@@ -35,9 +32,6 @@ func (s *Service) Unpublish(ctx context.Context, user Identity, name, rev string
 // the PUT before it, together with its tarball; a tarball of a live version
 // cannot be deleted on its own.
 func (s *Service) DeleteTarball(ctx context.Context, user Identity, name, file string) error {
-	if err := s.enabled(); err != nil {
-		return err
-	}
 	v, err := VersionFromTarball(name, file)
 	if err != nil {
 		return err
@@ -45,7 +39,7 @@ func (s *Service) DeleteTarball(ctx context.Context, user Identity, name, file s
 	if err := user.CanWrite(); err != nil {
 		return err
 	}
-	doc, err := s.store.GetPackument(WithFreshRead(ctx), name)
+	doc, err := s.store.GetPackumentForWrite(ctx, name)
 	if err != nil {
 		return err
 	}

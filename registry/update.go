@@ -44,9 +44,6 @@ func (b *UpdateBody) IsPublish() bool { return len(b.Attachments) > 0 }
 //     from an older one they would undo later publishes and tag changes);
 //   - maintainers, maintainers only, and only against the current revision.
 func (s *Service) Update(ctx context.Context, user Identity, name, rev string, b *UpdateBody) error {
-	if err := s.enabled(); err != nil {
-		return err
-	}
 	if err := checkBodyNames(name, &b.PublishBody); err != nil {
 		return err
 	}
@@ -119,25 +116,60 @@ func (s *Service) resolveOwners(ctx context.Context, list []Person) ([]Person, e
 	return out, nil
 }
 
+// applyUpdate applies body b, sent by user against revision rev, to doc:
+// the caller's star, deprecations and removed versions, then (once
+// checkUpdate allows the change) the new owners, the removals and the tag
+// set. owners are b's maintainers resolved to accounts (nil: none sent).
 func (s *Service) applyUpdate(doc *Packument, user Identity, rev string, b *UpdateBody, owners []Person) error {
 	if b.Users != nil {
 		if err := applyStars(doc, user.Name, b.Users); err != nil {
 			return err
 		}
 	}
-	deprecated, removed := false, []string(nil)
+	c := updateChange{
+		tags:   b.DistTags != nil && !reflect.DeepEqual(b.DistTags, doc.DistTags),
+		owners: owners != nil && !sameNames(owners, doc.Maintainers),
+	}
 	if b.Versions != nil {
 		var err error
-		if deprecated, removed, err = applyDeprecations(doc, b.Versions); err != nil {
+		if c.deprecated, c.removed, err = applyDeprecations(doc, b.Versions); err != nil {
 			return err
 		}
 	}
-	tagsChanged := b.DistTags != nil && !reflect.DeepEqual(b.DistTags, doc.DistTags)
-	ownersChanged := owners != nil && !sameNames(owners, doc.Maintainers)
+	if err := s.checkUpdate(doc, user, rev, c, len(owners)); err != nil {
+		return err
+	}
+	if c.owners {
+		doc.Maintainers = owners
+	}
+	for _, v := range c.removed {
+		removeVersion(doc, v)
+	}
+	if len(c.removed) > 0 && len(doc.Versions) == 0 {
+		tombstone(doc, user.Name, c.removed, s.now())
+		return nil
+	}
+	if c.tags {
+		return replaceTags(doc, b.DistTags)
+	}
+	return nil
+}
+
+// updateChange is what an update body changes besides stars.
+type updateChange struct {
+	deprecated bool     // a version's deprecation message changed
+	removed    []string // versions the body leaves out
+	tags       bool     // the tag set differs
+	owners     bool     // the maintainers differ
+}
+
+// checkUpdate decides whether user may make change c to doc from revision
+// rev; owners is the number of maintainers c leaves.
+func (s *Service) checkUpdate(doc *Packument, user Identity, rev string, c updateChange, owners int) error {
 	// Removing versions follows the unpublish policy, and so do the tag
 	// changes npm sends along with it; everything else needs a maintainer.
-	if len(removed) > 0 {
-		if err := s.mayUnpublish(user, doc, removed); err != nil {
+	if len(c.removed) > 0 {
+		if err := s.mayUnpublish(user, doc, c.removed); err != nil {
 			return err
 		}
 	}
@@ -147,43 +179,40 @@ func (s *Service) applyUpdate(doc *Packument, user Identity, rev string, b *Upda
 	// read before a concurrent publish would unpublish that version and
 	// reset the tags), so they need the current revision: a conflict
 	// otherwise, which the client resolves by reading again.
-	if len(removed) > 0 || tagsChanged {
+	if len(c.removed) > 0 || c.tags {
 		if err := requireRev(doc, rev); err != nil {
 			return err
 		}
 	}
-	if deprecated || ownersChanged || (tagsChanged && len(removed) == 0) {
+	if c.deprecated || c.owners || (c.tags && len(c.removed) == 0) {
 		if err := s.requireMaintainer(user, doc); err != nil {
 			return err
 		}
 	}
-	if ownersChanged {
-		if err := requireRev(doc, rev); err != nil {
-			return err
-		}
-		if len(owners) == 0 {
-			return E(KindForbidden, "a package must keep at least one maintainer")
-		}
-		doc.Maintainers = owners
-	}
-	for _, v := range removed {
-		removeVersion(doc, v)
-	}
-	if len(removed) > 0 && len(doc.Versions) == 0 {
-		tombstone(doc, user.Name, removed, s.now())
+	if !c.owners {
 		return nil
 	}
-	if tagsChanged {
-		for t := range b.DistTags {
-			if err := ValidateTag(t); err != nil {
-				return err
-			}
-		}
-		if err := checkTags(doc, b.DistTags); err != nil {
+	if err := requireRev(doc, rev); err != nil {
+		return err
+	}
+	if owners == 0 {
+		return E(KindForbidden, "a package must keep at least one maintainer")
+	}
+	return nil
+}
+
+// replaceTags makes tags doc's tag set: valid names, each naming one of
+// doc's versions (checkTags).
+func replaceTags(doc *Packument, tags map[string]string) error {
+	for t := range tags {
+		if err := ValidateTag(t); err != nil {
 			return err
 		}
-		doc.DistTags = b.DistTags
 	}
+	if err := checkTags(doc, tags); err != nil {
+		return err
+	}
+	doc.DistTags = tags
 	return nil
 }
 

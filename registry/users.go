@@ -31,8 +31,11 @@ type UserStore interface {
 	// CreateUser adds an account; KindConflict when the name is taken
 	// (also by a deleted account: names are not reused).
 	CreateUser(ctx context.Context, name, password, email string) error
-	// CheckPassword verifies a password; KindUnauthorized when wrong.
-	CheckPassword(ctx context.Context, name, password string) error
+	// CheckPassword verifies a password given by the client at from (the
+	// connection's address, never a header a client could forge: CouchDB
+	// counts failed logins per client and user, see couch.Users);
+	// KindUnauthorized when wrong.
+	CheckPassword(ctx context.Context, name, password string, from netip.Addr) error
 	// UpdateTwoFactor applies change to the account's two-factor state,
 	// atomically (a concurrent write makes it read and call change again);
 	// KindNotFound when the account is absent.
@@ -58,6 +61,7 @@ type TokenStore interface {
 	// GetToken returns a token; KindNotFound when absent.
 	GetToken(ctx context.Context, key string) (*Token, error)
 	DeleteToken(ctx context.Context, key string) error
+	TokenLister
 }
 
 // Identity is who a request acts for.
@@ -184,7 +188,7 @@ func errDisabled(name string) error {
 // Login checks name and password (creating the account when it is new and
 // sign-up is allowed) and returns a new token for it. An account with
 // two-factor authentication also needs otp, a one-time password.
-func (a *Accounts) Login(ctx context.Context, name, password, email, otp string) (string, error) {
+func (a *Accounts) Login(ctx context.Context, name, password, email, otp string, from netip.Addr) (string, error) {
 	if err := ValidateUsername(name); err != nil {
 		return "", err
 	}
@@ -209,7 +213,7 @@ func (a *Accounts) Login(ctx context.Context, name, password, email, otp string)
 			if gerr != nil {
 				return "", gerr
 			}
-			if err := a.users.CheckPassword(ctx, name, password); err != nil {
+			if err := a.users.CheckPassword(ctx, name, password, from); err != nil {
 				return "", err
 			}
 			if existing.Disabled {
@@ -229,7 +233,7 @@ func (a *Accounts) Login(ctx context.Context, name, password, email, otp string)
 	case err != nil:
 		return "", err
 	default:
-		if err := a.users.CheckPassword(ctx, name, password); err != nil {
+		if err := a.users.CheckPassword(ctx, name, password, from); err != nil {
 			return "", err
 		}
 		if user.Disabled {
@@ -316,11 +320,11 @@ const passwordCredential = "password"
 // ByPassword authenticates Basic credentials. A password is a login on
 // every request: an account with two-factor authentication also needs a
 // valid otp on each.
-func (a *Accounts) ByPassword(ctx context.Context, name, password, otp string) (Identity, error) {
+func (a *Accounts) ByPassword(ctx context.Context, name, password, otp string, from netip.Addr) (Identity, error) {
 	if ValidateUsername(name) != nil || password == "" {
 		return Identity{}, E(KindUnauthorized, "name or password is incorrect")
 	}
-	if err := a.users.CheckPassword(ctx, name, password); err != nil {
+	if err := a.users.CheckPassword(ctx, name, password, from); err != nil {
 		return Identity{}, err
 	}
 	user, err := a.users.GetUser(ctx, name)

@@ -58,7 +58,7 @@ func (f *fakeUsers) CreateUser(_ context.Context, name, password, email string) 
 	return nil
 }
 
-func (f *fakeUsers) CheckPassword(_ context.Context, name, password string) error {
+func (f *fakeUsers) CheckPassword(_ context.Context, name, password string, _ netip.Addr) error {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	if p, ok := f.passwords[name]; !ok || p != password {
@@ -182,7 +182,7 @@ func TestLogin(t *testing.T) {
 				users.add("alice", "secret", "alice@old.example")
 			}
 			users.raceCreate = tc.race
-			tok, err := a.Login(t.Context(), tc.user, tc.password, tc.email, "")
+			tok, err := a.Login(t.Context(), tc.user, tc.password, tc.email, "", netip.Addr{})
 			if tc.kind != -1 {
 				wantKind(t, err, tc.kind)
 				if len(tokens.tokens) != 0 {
@@ -227,7 +227,7 @@ func TestLoginStoreErrors(t *testing.T) {
 	a, users, tokens := newTestAccounts(true)
 	users.add("alice", "secret", "")
 	tokens.err = E(KindUnavailable, "tokens db down")
-	_, err := a.Login(t.Context(), "alice", "secret", "", "")
+	_, err := a.Login(t.Context(), "alice", "secret", "", "", netip.Addr{})
 	wantKind(t, err, KindUnavailable)
 }
 
@@ -318,7 +318,7 @@ func TestByPassword(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			a, users, _ := newTestAccounts(false)
 			users.add("alice", "secret", "alice@example.com")
-			id, err := a.ByPassword(t.Context(), tc.user, tc.password, "")
+			id, err := a.ByPassword(t.Context(), tc.user, tc.password, "", netip.Addr{})
 			if tc.kind != -1 {
 				wantKind(t, err, tc.kind)
 				return
@@ -333,7 +333,7 @@ func TestByPassword(t *testing.T) {
 func TestLogout(t *testing.T) {
 	a, users, tokens := newTestAccounts(true)
 	users.add("alice", "secret", "")
-	tok, err := a.Login(t.Context(), "alice", "secret", "", "")
+	tok, err := a.Login(t.Context(), "alice", "secret", "", "", netip.Addr{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -434,7 +434,7 @@ func (f *loopUsers) CreateUser(context.Context, string, string, string) error {
 func TestLoginConflictRetryIsBounded(t *testing.T) {
 	users := &loopUsers{}
 	a := NewAccounts(users, newFakeTokens(), true)
-	_, err := a.Login(t.Context(), "alice", "pw", "", "")
+	_, err := a.Login(t.Context(), "alice", "pw", "", "", netip.Addr{})
 	if users.creates > 2 {
 		t.Errorf("CreateUser called %d times for one login (err %v)", users.creates, err)
 	}
@@ -513,12 +513,12 @@ func TestUserAdmin(t *testing.T) {
 		t.Fatal(err)
 	}
 	// With sign-up off, the added account logs in.
-	tok1, err := a.Login(ctx, "alice", "Sturdy-pw-42x", "", "")
+	tok1, err := a.Login(ctx, "alice", "Sturdy-pw-42x", "", "", netip.Addr{})
 	if err != nil {
 		t.Fatalf("login of an added account: %v", err)
 	}
-	tok2, _ := a.Login(ctx, "alice", "Sturdy-pw-42x", "", "")
-	bobTok, _ := a.Login(ctx, "bob", "Other-pw-77q", "", "")
+	tok2, _ := a.Login(ctx, "alice", "Sturdy-pw-42x", "", "", netip.Addr{})
+	bobTok, _ := a.Login(ctx, "bob", "Other-pw-77q", "", "", netip.Addr{})
 
 	// Disable: tokens revoked, logins refused (after the password check).
 	n, err := admin.Disable(ctx, "alice")
@@ -533,13 +533,13 @@ func TestUserAdmin(t *testing.T) {
 	if _, err := a.ByToken(ctx, bobTok, addr); err != nil {
 		t.Errorf("another user's token after disabling alice: %v", err)
 	}
-	_, err = a.Login(ctx, "alice", "Sturdy-pw-42x", "", "")
+	_, err = a.Login(ctx, "alice", "Sturdy-pw-42x", "", "", netip.Addr{})
 	wantKind(t, err, KindForbidden)
-	_, err = a.Login(ctx, "alice", "wrong-password", "", "")
+	_, err = a.Login(ctx, "alice", "wrong-password", "", "", netip.Addr{})
 	wantKind(t, err, KindUnauthorized) // the wrong password says nothing of the state
-	_, err = a.ByPassword(ctx, "alice", "Sturdy-pw-42x", "")
+	_, err = a.ByPassword(ctx, "alice", "Sturdy-pw-42x", "", netip.Addr{})
 	wantKind(t, err, KindForbidden)
-	_, err = a.checkOrCreate(ctx, "alice", "Sturdy-pw-42x", "", false)
+	_, err = a.checkOrCreate(ctx, "alice", "Sturdy-pw-42x", "", false, netip.Addr{})
 	wantKind(t, err, KindForbidden)
 
 	// A token that survived the sweep (issued while it ran) is refused too.
@@ -556,7 +556,7 @@ func TestUserAdmin(t *testing.T) {
 	if _, err := a.ByToken(ctx, tok1, addr); err == nil {
 		t.Errorf("a revoked token works again after enable")
 	}
-	if _, err := a.Login(ctx, "alice", "Sturdy-pw-42x", "", ""); err != nil {
+	if _, err := a.Login(ctx, "alice", "Sturdy-pw-42x", "", "", netip.Addr{}); err != nil {
 		t.Errorf("login after enable: %v", err)
 	}
 

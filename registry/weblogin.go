@@ -8,6 +8,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"errors"
+	"net/netip"
 	"strings"
 	"sync/atomic"
 	"time"
@@ -205,7 +206,7 @@ func (w *WebLogins) Page(ctx context.Context, page string) (*WebLoginPage, error
 // allowed) and marks the login done for that user. Wrong credentials are
 // KindUnauthorized; after webLoginMaxFailures of them the login is
 // cancelled.
-func (w *WebLogins) Submit(ctx context.Context, page, name, password, email string, create bool) (*User, error) {
+func (w *WebLogins) Submit(ctx context.Context, page, name, password, email string, create bool, from netip.Addr) (*User, error) {
 	doc, rev, err := w.load(ctx, page)
 	if err != nil {
 		return nil, err
@@ -214,7 +215,7 @@ func (w *WebLogins) Submit(ctx context.Context, page, name, password, email stri
 		return nil, ErrWebLoginDone
 	}
 	id := webLoginDocID(page)
-	user, err := w.accounts.checkOrCreate(ctx, name, password, email, create)
+	user, err := w.accounts.checkOrCreate(ctx, name, password, email, create, from)
 	if IsKind(err, KindUnauthorized) {
 		doc.Failures++
 		if doc.Failures >= webLoginMaxFailures {
@@ -271,7 +272,7 @@ func (w *WebLogins) Collect(ctx context.Context, done string) (string, error) {
 // or creates the account when create is set, the name is free and sign-up
 // is allowed. An unknown name without create is "name or password is
 // incorrect", so the page does not tell which names exist.
-func (a *Accounts) checkOrCreate(ctx context.Context, name, password, email string, create bool) (*User, error) {
+func (a *Accounts) checkOrCreate(ctx context.Context, name, password, email string, create bool, from netip.Addr) (*User, error) {
 	name = strings.TrimSpace(name)
 	if err := ValidateUsername(name); err != nil {
 		return nil, err
@@ -292,7 +293,7 @@ func (a *Accounts) checkOrCreate(ctx context.Context, name, password, email stri
 		}
 		err := a.users.CreateUser(ctx, name, password, email)
 		if IsKind(err, KindConflict) { // created in between: a login, then
-			return a.checkPassword(ctx, name, password, wrong)
+			return a.checkPassword(ctx, name, password, from, wrong)
 		}
 		if err != nil {
 			return nil, err
@@ -301,7 +302,7 @@ func (a *Accounts) checkOrCreate(ctx context.Context, name, password, email stri
 	case err != nil:
 		return nil, err
 	}
-	if err := a.users.CheckPassword(ctx, name, password); err != nil {
+	if err := a.users.CheckPassword(ctx, name, password, from); err != nil {
 		if IsKind(err, KindUnauthorized) {
 			return nil, wrong
 		}
@@ -320,8 +321,8 @@ func (a *Accounts) checkOrCreate(ctx context.Context, name, password, email stri
 // so accounts with two-factor authentication log in the legacy way.
 var errWebLoginTwoFactor = E(KindForbidden, "this account uses two-factor authentication, which the web login does not support yet; run npm login --auth-type=legacy --otp=123456")
 
-func (a *Accounts) checkPassword(ctx context.Context, name, password string, wrong error) (*User, error) {
-	if err := a.users.CheckPassword(ctx, name, password); err != nil {
+func (a *Accounts) checkPassword(ctx context.Context, name, password string, from netip.Addr, wrong error) (*User, error) {
+	if err := a.users.CheckPassword(ctx, name, password, from); err != nil {
 		if IsKind(err, KindUnauthorized) {
 			return nil, wrong
 		}

@@ -8,6 +8,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"testing/synctest"
 	"time"
 )
 
@@ -149,20 +150,20 @@ func TestWebLoginFlow(t *testing.T) {
 	}
 
 	// A wrong password keeps the login pending.
-	_, err = e.w.Submit(ctx, page, "alice", "wrong", "", false)
+	_, err = e.w.Submit(ctx, page, "alice", "wrong", "", false, netip.Addr{})
 	wantKind(t, err, KindUnauthorized)
 	if tok, err := e.w.Collect(ctx, done); tok != "" || err != nil {
 		t.Fatalf("Collect after a wrong password = %q, %v; want pending", tok, err)
 	}
 
-	u, err := e.w.Submit(ctx, page, "alice", "s3cret-pw", "", false)
+	u, err := e.w.Submit(ctx, page, "alice", "s3cret-pw", "", false, netip.Addr{})
 	if err != nil || u.Name != "alice" {
 		t.Fatalf("Submit = %+v, %v", u, err)
 	}
 	if info, err := e.w.Page(ctx, page); err != nil || info.User != "alice" {
 		t.Fatalf("Page after login = %+v, %v", info, err)
 	}
-	if _, err := e.w.Submit(ctx, page, "alice", "s3cret-pw", "", false); err != ErrWebLoginDone {
+	if _, err := e.w.Submit(ctx, page, "alice", "s3cret-pw", "", false, netip.Addr{}); err != ErrWebLoginDone {
 		t.Fatalf("second Submit = %v, want ErrWebLoginDone", err)
 	}
 	if len(e.tokens.tokens) != 0 {
@@ -195,7 +196,7 @@ func TestWebLoginCollectOnce(t *testing.T) {
 	ctx := context.Background()
 	e := newWebLoginEnv(t, true)
 	page, done := e.start(t, false)
-	if _, err := e.w.Submit(ctx, page, "alice", "s3cret-pw", "", false); err != nil {
+	if _, err := e.w.Submit(ctx, page, "alice", "s3cret-pw", "", false, netip.Addr{}); err != nil {
 		t.Fatal(err)
 	}
 	var wg sync.WaitGroup
@@ -238,7 +239,7 @@ func TestWebLoginExpiry(t *testing.T) {
 
 	page, done = e.start(t, false)
 	e.now = e.now.Add(WebLoginTTL - time.Second)
-	if _, err := e.w.Submit(ctx, page, "alice", "s3cret-pw", "", false); err != nil {
+	if _, err := e.w.Submit(ctx, page, "alice", "s3cret-pw", "", false, netip.Addr{}); err != nil {
 		t.Fatal(err)
 	}
 	// A login finished at the last second leaves npm a minute to collect.
@@ -252,7 +253,7 @@ func TestWebLoginExpiry(t *testing.T) {
 	if _, err := e.w.Collect(ctx, done); err != ErrWebLoginExpired {
 		t.Fatalf("Collect of an expired login = %v", err)
 	}
-	if _, err := e.w.Submit(ctx, webLoginPageID(done), "alice", "s3cret-pw", "", false); !IsKind(err, KindNotFound) {
+	if _, err := e.w.Submit(ctx, webLoginPageID(done), "alice", "s3cret-pw", "", false, netip.Addr{}); !IsKind(err, KindNotFound) {
 		t.Fatalf("Submit on an expired (deleted) login = %v", err)
 	}
 	if len(e.tokens.tokens) != 1 {
@@ -268,28 +269,28 @@ func TestWebLoginSignUp(t *testing.T) {
 		t.Errorf("Page.Create = false for an adduser login")
 	}
 	// Without the create box, an unknown name is just a wrong login.
-	_, err := e.w.Submit(ctx, page, "bob", "pw-bob-123", "", false)
+	_, err := e.w.Submit(ctx, page, "bob", "pw-bob-123", "", false, netip.Addr{})
 	wantKind(t, err, KindUnauthorized)
 	if len(e.users.created) != 0 {
 		t.Fatalf("created %v without the create box", e.users.created)
 	}
-	_, err = e.w.Submit(ctx, page, "bob", "pw-bob-123", "not-an-email", true)
+	_, err = e.w.Submit(ctx, page, "bob", "pw-bob-123", "not-an-email", true, netip.Addr{})
 	wantKind(t, err, KindInvalid)
-	_, err = e.w.Submit(ctx, page, "Bob", "pw-bob-123", "", true)
+	_, err = e.w.Submit(ctx, page, "Bob", "pw-bob-123", "", true, netip.Addr{})
 	wantKind(t, err, KindInvalid)
-	_, err = e.w.Submit(ctx, page, "bob", "", "", true)
+	_, err = e.w.Submit(ctx, page, "bob", "", "", true, netip.Addr{})
 	wantKind(t, err, KindInvalid)
 	// The sign-up rules: the password policy, and an e-mail address.
-	_, err = e.w.Submit(ctx, page, "bob", "short", "bob@example.com", true)
+	_, err = e.w.Submit(ctx, page, "bob", "short", "bob@example.com", true, netip.Addr{})
 	wantKind(t, err, KindInvalid)
-	_, err = e.w.Submit(ctx, page, "bob", "qwertyuiop", "bob@example.com", true)
+	_, err = e.w.Submit(ctx, page, "bob", "qwertyuiop", "bob@example.com", true, netip.Addr{})
 	wantKind(t, err, KindInvalid)
-	_, err = e.w.Submit(ctx, page, "bob", "pw-bob-123", "", true)
+	_, err = e.w.Submit(ctx, page, "bob", "pw-bob-123", "", true, netip.Addr{})
 	wantKind(t, err, KindInvalid)
 	if len(e.users.created) != 0 {
 		t.Fatalf("created %v against the sign-up rules", e.users.created)
 	}
-	u, err := e.w.Submit(ctx, page, "bob", "pw-bob-123", "bob@example.com", true)
+	u, err := e.w.Submit(ctx, page, "bob", "pw-bob-123", "bob@example.com", true, netip.Addr{})
 	if err != nil || u.Name != "bob" || u.Email != "bob@example.com" {
 		t.Fatalf("Submit(create) = %+v, %v", u, err)
 	}
@@ -306,9 +307,9 @@ func TestWebLoginSignUp(t *testing.T) {
 
 	// An existing name with create set is a login.
 	page, _ = e.start(t, true)
-	_, err = e.w.Submit(ctx, page, "alice", "wrong", "", true)
+	_, err = e.w.Submit(ctx, page, "alice", "wrong", "", true, netip.Addr{})
 	wantKind(t, err, KindUnauthorized)
-	if _, err := e.w.Submit(ctx, page, "alice", "s3cret-pw", "", true); err != nil {
+	if _, err := e.w.Submit(ctx, page, "alice", "s3cret-pw", "", true, netip.Addr{}); err != nil {
 		t.Fatal(err)
 	}
 
@@ -318,9 +319,9 @@ func TestWebLoginSignUp(t *testing.T) {
 	if info, _ := e.w.Page(ctx, page); info.SignUp {
 		t.Errorf("Page.SignUp with sign-up disabled")
 	}
-	_, err = e.w.Submit(ctx, page, "carol", "pw-carol-1", "", true)
+	_, err = e.w.Submit(ctx, page, "carol", "pw-carol-1", "", true, netip.Addr{})
 	wantKind(t, err, KindForbidden)
-	if _, err := e.w.Submit(ctx, page, "alice", "s3cret-pw", "", false); err != nil {
+	if _, err := e.w.Submit(ctx, page, "alice", "s3cret-pw", "", false, netip.Addr{}); err != nil {
 		t.Fatal(err)
 	}
 }
@@ -330,15 +331,15 @@ func TestWebLoginTooManyFailures(t *testing.T) {
 	e := newWebLoginEnv(t, true)
 	page, done := e.start(t, false)
 	for i := 1; i < webLoginMaxFailures; i++ {
-		_, err := e.w.Submit(ctx, page, "alice", fmt.Sprint("guess", i), "", false)
+		_, err := e.w.Submit(ctx, page, "alice", fmt.Sprint("guess", i), "", false, netip.Addr{})
 		if err == ErrWebLoginCancelled || !IsKind(err, KindUnauthorized) {
 			t.Fatalf("attempt %d: %v", i, err)
 		}
 	}
-	if _, err := e.w.Submit(ctx, page, "alice", "last-guess", "", false); err != ErrWebLoginCancelled {
+	if _, err := e.w.Submit(ctx, page, "alice", "last-guess", "", false, netip.Addr{}); err != ErrWebLoginCancelled {
 		t.Fatalf("attempt %d: %v, want the login cancelled", webLoginMaxFailures, err)
 	}
-	if _, err := e.w.Submit(ctx, page, "alice", "s3cret-pw", "", false); !IsKind(err, KindNotFound) {
+	if _, err := e.w.Submit(ctx, page, "alice", "s3cret-pw", "", false, netip.Addr{}); !IsKind(err, KindNotFound) {
 		t.Fatalf("Submit after cancellation = %v", err)
 	}
 	if _, err := e.w.Collect(ctx, done); !IsKind(err, KindNotFound) {
@@ -378,7 +379,7 @@ func TestWebLoginStoreErrors(t *testing.T) {
 	if _, err := w.Collect(ctx, done); !IsKind(err, KindUnavailable) {
 		t.Errorf("Collect = %v", err)
 	}
-	if _, err := w.Submit(ctx, page, "alice", "x", "", false); !IsKind(err, KindUnavailable) {
+	if _, err := w.Submit(ctx, page, "alice", "x", "", false, netip.Addr{}); !IsKind(err, KindUnavailable) {
 		t.Errorf("Submit = %v", err)
 	}
 }
@@ -410,31 +411,33 @@ func TestWebLoginSweep(t *testing.T) {
 	}
 }
 
+// A Start sweeps expired logins in the background. In a synctest bubble
+// synctest.Wait returns once the sweep goroutine is done.
 func TestWebLoginBackgroundSweep(t *testing.T) {
-	a, users, _ := newTestAccounts(true)
-	users.add("alice", "s3cret-pw", "")
-	docs := newMemDocs()
-	now := accountsNow
-	var mu sync.Mutex
-	w := NewWebLogins(a, docs, time.Minute)
-	w.now = func() time.Time { mu.Lock(); defer mu.Unlock(); return now }
-	if _, _, err := w.Start(context.Background(), false); err != nil {
-		t.Fatal(err)
-	}
-	for w.sweeping.Load() { // the first Start's sweep (nothing to delete yet)
-		time.Sleep(time.Millisecond)
-	}
-	mu.Lock()
-	now = now.Add(2 * time.Minute)
-	mu.Unlock()
-	if _, _, err := w.Start(context.Background(), false); err != nil {
-		t.Fatal(err)
-	}
-	deadline := time.Now().Add(5 * time.Second)
-	for docs.count() != 1 {
-		if time.Now().After(deadline) {
-			t.Fatalf("the expired login was not swept: %d documents", docs.count())
+	synctest.Test(t, func(t *testing.T) {
+		a, users, _ := newTestAccounts(true)
+		users.add("alice", "s3cret-pw", "")
+		docs := newMemDocs()
+		now := accountsNow
+		var mu sync.Mutex
+		w := NewWebLogins(a, docs, time.Minute)
+		w.now = func() time.Time { mu.Lock(); defer mu.Unlock(); return now }
+		if _, _, err := w.Start(context.Background(), false); err != nil {
+			t.Fatal(err)
 		}
-		time.Sleep(20 * time.Millisecond)
-	}
+		synctest.Wait() // the first Start's sweep ran (nothing to delete yet)
+		if w.sweeping.Load() {
+			t.Fatal("the first sweep still runs with every goroutine blocked")
+		}
+		mu.Lock()
+		now = now.Add(2 * time.Minute)
+		mu.Unlock()
+		if _, _, err := w.Start(context.Background(), false); err != nil {
+			t.Fatal(err)
+		}
+		synctest.Wait() // its sweep ran
+		if n := docs.count(); n != 1 {
+			t.Fatalf("the expired login was not swept: %d documents", n)
+		}
+	})
 }

@@ -130,9 +130,8 @@ func (m *Mirror) signVerified(ctx context.Context, name, version, integrity stri
 	if m.signer == nil || m.mode == ModeReplicate || !signable(integrity) {
 		return
 	}
-	ctx = registry.WithFreshRead(ctx)
 	for attempt := 0; attempt < 5; attempt++ {
-		p, err := m.store.GetPackument(ctx, name)
+		p, err := m.store.GetPackumentForWrite(ctx, name)
 		if err != nil {
 			m.log.Warn().Str("pkg", name).Err(err).Msg("cannot sign a mirrored version")
 			return

@@ -30,6 +30,10 @@ func (m *memPackuments) GetPackument(_ context.Context, name string) (*registry.
 	return nil, registry.E(registry.KindNotFound, "not_found")
 }
 
+func (m *memPackuments) GetPackumentForWrite(ctx context.Context, name string) (*registry.Packument, error) {
+	return m.GetPackument(ctx, name)
+}
+
 func (m *memPackuments) PutPackument(_ context.Context, p *registry.Packument) (registry.Written, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()

@@ -47,6 +47,9 @@ func ParseMode(s string) (Mode, error) {
 // PackumentStore is the mirror database.
 type PackumentStore interface {
 	GetPackument(ctx context.Context, name string) (*registry.Packument, error)
+	// GetPackumentForWrite reads the revision a write sends back (see
+	// registry.PackumentStore).
+	GetPackumentForWrite(ctx context.Context, name string) (*registry.Packument, error)
 	PutPackument(ctx context.Context, p *registry.Packument) (registry.Written, error)
 	DeletePackument(ctx context.Context, name, rev string) error
 }

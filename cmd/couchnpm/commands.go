@@ -6,19 +6,8 @@ import (
 	"strings"
 	"time"
 
-	"github.com/couchnpm/couchnpm/couch"
 	"github.com/couchnpm/couchnpm/handlers"
 	"github.com/couchnpm/couchnpm/registry"
-)
-
-// The command surface is found by interface at run time; these make a
-// missing method a build error instead.
-var (
-	_ handlers.Commands      = (*registry.Service)(nil)
-	_ handlers.TokenCommands = (*registry.Accounts)(nil)
-	_ handlers.Orgs          = (*registry.Service)(nil)
-	_ registry.PackageIndex  = (*couch.Packuments)(nil)
-	_ registry.TokenLister   = (*couch.Tokens)(nil)
 )
 
 // commandsConfig holds the flags of the npm command surface (unpublish,
@@ -72,11 +61,8 @@ func (c *commandsConfig) check() error {
 	return nil
 }
 
-// wireCommands enables the command surface on reg and fills the handler
-// configuration it needs.
-func wireCommands(cfg *config, db *couch.Client, reg *registry.Service, hc *handlers.Config) {
-	reg.EnableCommands(cfg.Commands.policy, db.Users(), db.Packuments(couch.RolePackages))
-	reg.WithOrgs(db.Docs(couch.RoleSystem)) // orgs and teams; the scope rule
+// wireCommands fills the handler configuration the command surface needs.
+func wireCommands(cfg *config, reg *registry.Service, hc *handlers.Config) {
 	hc.AuditUpstream = cfg.Commands.AuditUpstream
 	hc.AuditTimeout = cfg.Commands.AuditTimeout
 }

@@ -182,12 +182,16 @@ func (w *conflictWatch) resolveMirror(ctx context.Context, id string) error {
 	return nil
 }
 
-// startConflictWatch makes reg merge conflicting revisions on its read and
-// write paths and starts the background resolver on this instance.
-func startConflictWatch(ctx context.Context, cfg *config, db *couch.Client, reg *registry.Service, bg *sync.WaitGroup, log zerolog.Logger) *conflictWatch {
-	clog := &conflictLog{log: log.With().Str("component", "conflicts").Logger()}
+// newConflictLog is the report of the conflicts merged on the registry's
+// read and write paths and by the background resolver.
+func newConflictLog(log zerolog.Logger) *conflictLog {
+	return &conflictLog{log: log.With().Str("component", "conflicts").Logger()}
+}
+
+// startConflictWatch starts the background resolver on this instance; reg
+// merges conflicts on its own paths, reporting to clog (newRegistry).
+func startConflictWatch(ctx context.Context, cfg *config, db *couch.Client, reg *registry.Service, clog *conflictLog, bg *sync.WaitGroup) *conflictWatch {
 	w := &conflictWatch{reg: reg, private: db.Packuments(couch.RolePackages), mirror: db.Packuments(couch.RoleMirror), log: clog}
-	reg.WithConflicts(w.private, clog)
 	if m := cfg.Fastpath.metrics; m != nil {
 		m.WatchConflicts(clog.resolved.Load, clog.dropped.Load, clog.unconfirmed.Load)
 	}

@@ -150,9 +150,19 @@ func importMain(args []string, stdout, stderr io.Writer) int {
 		return code
 	}
 	log := zerolog.New(stderr).With().Timestamp().Logger()
-	reg := registry.NewService(db.Packuments(couch.RolePackages))
-	reg.WithConflicts(db.Packuments(couch.RolePackages), &conflictLog{log: log})
-	if _, err := startSigning(ctx, cfg, db, reg, zerolog.Nop()); err != nil {
+	sig, err := startSigning(ctx, cfg, db, zerolog.Nop())
+	if err != nil {
+		fmt.Fprintln(stderr, "couchnpm:", err)
+		return 1
+	}
+	// The packages straight into CouchDB (no cache: this process only
+	// writes), signed with the registry's key, conflicts merged on the way.
+	reg, err := registry.NewService(registry.Config{
+		Store: db.Packuments(couch.RolePackages), Users: db.Users(), Index: db.Packuments(couch.RolePackages),
+		Orgs: db.Docs(couch.RoleSystem), Conflicts: db.Packuments(couch.RolePackages), Observer: newConflictLog(log),
+		Signer: sig.keyring,
+	})
+	if err != nil {
 		fmt.Fprintln(stderr, "couchnpm:", err)
 		return 1
 	}

@@ -111,7 +111,7 @@ func keysMain(args []string, stdout, stderr io.Writer) int {
 // packumentPages is what sign-existing needs of the private database.
 type packumentPages interface {
 	Names(ctx context.Context, after string, limit int) ([]string, string, error)
-	GetPackument(ctx context.Context, name string) (*registry.Packument, error)
+	GetPackumentForWrite(ctx context.Context, name string) (*registry.Packument, error)
 	PutPackument(ctx context.Context, p *registry.Packument) (registry.Written, error)
 }
 
@@ -121,7 +121,6 @@ func signExisting(ctx context.Context, db packumentPages, keyring *registry.Keyr
 	if err != nil {
 		return fail(err)
 	}
-	fresh := registry.WithFreshRead(ctx)
 	packages, versions := 0, 0
 	after := ""
 	for {
@@ -130,7 +129,7 @@ func signExisting(ctx context.Context, db packumentPages, keyring *registry.Keyr
 			return fail(err)
 		}
 		for _, name := range names {
-			n, err := signPackage(fresh, db, name, key)
+			n, err := signPackage(ctx, db, name, key)
 			if err != nil {
 				return fail(err)
 			}
@@ -153,7 +152,7 @@ func signExisting(ctx context.Context, db packumentPages, keyring *registry.Keyr
 // concurrent write.
 func signPackage(ctx context.Context, db packumentPages, name string, key registry.SigningKey) (int, error) {
 	for attempt := 0; attempt < 5; attempt++ {
-		p, err := db.GetPackument(ctx, name)
+		p, err := db.GetPackumentForWrite(ctx, name) // its revision is written back
 		if registry.IsKind(err, registry.KindNotFound) {
 			return 0, nil
 		}

@@ -163,7 +163,6 @@ func serve(cfg *config) error {
 		return fmt.Errorf("prepare CouchDB: %w", err)
 	}
 
-	reg := cfg.Fastpath.Tarballs.wire(registry.NewService(cfg.Fastpath.store(db, couch.RolePackages)), cfg.Fastpath.metrics, log)
 	var background sync.WaitGroup
 	// Runs before cancel above (defers run last first): stop the background
 	// work, then let the follower release its lease.
@@ -171,16 +170,25 @@ func serve(cfg *config) error {
 		cancel()
 		background.Wait()
 	}()
-	conflicts := startConflictWatch(ctx, cfg, db, reg, &background, log)
+	sig, err := startSigning(ctx, cfg, db, log) // signing.go
+	if err != nil {
+		return err
+	}
+	mirror, err := newMirror(cfg, db, sig, log) // wiring.go
+	if err != nil {
+		return err
+	}
+	clog := newConflictLog(log) // conflicts.go
+	reg, err := newRegistry(cfg, db, sig, mirror, clog, log)
+	if err != nil {
+		return err
+	}
+	conflicts := startConflictWatch(ctx, cfg, db, reg, clog, &background)
 	peers, err := startPeers(ctx, cfg, db, &background, log)
 	if err != nil {
 		return err
 	}
-	sig, err := startSigning(ctx, cfg, db, reg, log) // signing.go
-	if err != nil {
-		return err
-	}
-	mirrorStatus, err := startMirror(ctx, cfg, db, reg, sig, &background, log)
+	mirrorStatus, err := startMirror(ctx, cfg, db, mirror, reg, sig, &background)
 	if err != nil {
 		return err
 	}
@@ -197,14 +205,17 @@ func serve(cfg *config) error {
 	hcfg.AuditLog = audit
 	// npm login's web flow; pending logins live in the system database
 	hcfg.WebLogin = registry.NewWebLogins(accounts, db.Docs(couch.RoleSystem), registry.WebLoginTTL)
-	sig.wire(&hcfg)
-	wireCommands(cfg, db, reg, &hcfg) // command surface
+	sig.wire(&hcfg, reg)
+	wireCommands(cfg, reg, &hcfg) // command surface
 	// web UI (web.go)
 	wireWeb(ctx, cfg, db, reg, mirrorStatus, &hcfg, &background, log)
 	if err := wireFastpath(ctx, cfg, mirrorStatus, &hcfg, log); err != nil {
 		return err
 	}
-	h := handlers.New(hcfg, reg, accounts, db, log)
+	h, err := handlers.New(hcfg, handlers.Services{Registry: reg, Commands: reg, Orgs: reg, Accounts: accounts, Tokens: accounts, DB: db}, log)
+	if err != nil {
+		return err
+	}
 
 	srv := &http.Server{
 		Addr:              cfg.Listen,

@@ -33,12 +33,11 @@ type signing struct {
 	keyring  *registry.Keyring
 	upstream *replication.UpstreamKeys
 	every    time.Duration // upstream keys refresh
-	reg      *registry.Service
 }
 
 // startSigning loads (or, on the very first start, creates) the signing key
-// and makes every publish sign its versions.
-func startSigning(ctx context.Context, cfg *config, db *couch.Client, reg *registry.Service, log zerolog.Logger) (*signing, error) {
+// that signs every publish (registry.Config.Signer).
+func startSigning(ctx context.Context, cfg *config, db *couch.Client, log zerolog.Logger) (*signing, error) {
 	var override *registry.SigningKey
 	if f := cfg.Signing.KeyFile; f != "" {
 		data, err := os.ReadFile(f)
@@ -57,19 +56,16 @@ func startSigning(ctx context.Context, cfg *config, db *couch.Client, reg *regis
 		return nil, fmt.Errorf("prepare the signing key: %w", err)
 	}
 	log.Info().Str("keyid", key.KeyID).Str("source", key.Source).Msg("signing published versions")
-	reg.WithSigner(keyring)
 	every := cfg.Signing.UpstreamKeysEvery
 	if every <= 0 {
 		every = time.Hour
 	}
-	return &signing{keyring: keyring, every: every, reg: reg}, nil
+	return &signing{keyring: keyring, every: every}, nil
 }
 
-// mirror signs verified unsigned mirrored versions, keeps the upstream's
-// keys, and serves the attestations of mirrored versions.
-func (s *signing) mirror(ctx context.Context, m *replication.Mirror, up *replication.Upstream, system replication.DocStore, bg *sync.WaitGroup, log zerolog.Logger) {
-	m.WithSigner(s.keyring)
-	s.reg.WithAttestations(m)
+// mirror keeps the upstream's keys (the mirror signs verified unsigned
+// mirrored versions with s.keyring, see newMirror).
+func (s *signing) mirror(ctx context.Context, up *replication.Upstream, system replication.DocStore, bg *sync.WaitGroup, log zerolog.Logger) {
 	s.upstream = replication.NewUpstreamKeys(up, system, log)
 	bg.Add(1)
 	go func() {
@@ -78,10 +74,11 @@ func (s *signing) mirror(ctx context.Context, m *replication.Mirror, up *replica
 	}()
 }
 
-// wire serves the keys at GET /-/npm/v1/keys.
-func (s *signing) wire(h *handlers.Config) {
+// wire serves the keys at GET /-/npm/v1/keys, and the attestations reg
+// serves.
+func (s *signing) wire(h *handlers.Config, reg *registry.Service) {
 	h.Keys = s.keyring
-	h.Attestations = s.reg
+	h.Attestations = reg
 	if s.upstream != nil {
 		h.UpstreamKeys = s.upstream
 	}

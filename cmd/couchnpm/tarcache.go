@@ -33,16 +33,17 @@ func (t *tarballCacheConfig) register(e *envFlags) {
 	e.fs.Var(cacheSize{byteSize{&t.MaxItem}}, "tarball-cache-max-item", "tarballs larger than this `size` are never kept in memory and stream from CouchDB (env COUCHNPM_TARBALL_CACHE_MAX_ITEM)")
 }
 
-// wire gives reg the tarball cache, when it is on.
-func (t *tarballCacheConfig) wire(reg *registry.Service, m *metrics.Metrics, log zerolog.Logger) *registry.Service {
+// build returns the tarball cache for the registry's Config; nil (an
+// untyped nil: off) when it is off.
+func (t *tarballCacheConfig) build(m *metrics.Metrics, log zerolog.Logger) registry.TarballCache {
 	if t.Bytes <= 0 || t.MaxItem <= 0 {
 		log.Info().Msg("tarball cache off")
-		return reg
+		return nil
 	}
 	log.Info().Str("max_size", formatBytes(t.Bytes)).Str("max_item", formatBytes(t.MaxItem)).Msg("tarball cache on")
 	c := cache.NewTarballs(t.Bytes, t.MaxItem)
 	if m != nil {
 		m.WatchTarballs(c.Stats)
 	}
-	return reg.WithTarballCache(c)
+	return c
 }

@@ -22,9 +22,45 @@ const followerLeaseTTL = 15 * time.Second
 // followerLeaseID is the follower lease's document in the system database.
 const followerLeaseID = "lease:follower"
 
-// startMirror wires the upstream mirror into reg and starts its background
-// work (the follower under a lease, or the _replicator document keeper).
-func startMirror(ctx context.Context, cfg *config, db *couch.Client, reg *registry.Service, sig *signing, bg *sync.WaitGroup, log zerolog.Logger) (handlers.MirrorStatus, error) {
+// newRegistry builds the registry in one step from everything it reads and
+// writes through: the private packages, the accounts and views of the
+// command surface, orgs, the signing key, the conflict store, the tarball
+// cache (tarcache.go) and, when mirroring, the upstream mirror with the
+// operators' claims.
+func newRegistry(cfg *config, db *couch.Client, sig *signing, m *upstreamMirror, conflicts registry.ConflictObserver, log zerolog.Logger) (*registry.Service, error) {
+	rc := registry.Config{
+		Store:     cfg.Fastpath.store(db, couch.RolePackages),
+		Users:     db.Users(),
+		Index:     db.Packuments(couch.RolePackages),
+		Orgs:      db.Docs(couch.RoleSystem), // orgs and teams; the scope rule
+		Policy:    cfg.Commands.policy,
+		Conflicts: db.Packuments(couch.RolePackages),
+		Observer:  conflicts,
+		Signer:    sig.keyring,
+		Tarballs:  cfg.Fastpath.Tarballs.build(cfg.Fastpath.metrics, log),
+	}
+	if m != nil { // a nil *replication.Mirror must not become a non-nil interface
+		rc.Mirror = m.mirror
+		rc.Attestations = m.mirror
+		// The takeover guard asks the mirror, and honours operators' claims.
+		rc.Claims = registry.NewClaims(db.Docs(couch.RoleSystem))
+	}
+	return registry.NewService(rc)
+}
+
+// upstreamMirror is the upstream mirror between its construction (before
+// the registry, which resolves names through it) and its start (after: the
+// follower asks the registry which names are private).
+type upstreamMirror struct {
+	mirror *replication.Mirror
+	up     *replication.Upstream
+	stats  *replication.Stats
+	log    zerolog.Logger
+}
+
+// newMirror builds the upstream mirror; nil when mirroring is off. It signs
+// the verified unsigned versions it mirrors with sig's key.
+func newMirror(cfg *config, db *couch.Client, sig *signing, log zerolog.Logger) (*upstreamMirror, error) {
 	mc := cfg.Mirror
 	if mc.Mode == replication.ModeOff {
 		return nil, nil
@@ -42,24 +78,34 @@ func startMirror(ctx context.Context, cfg *config, db *couch.Client, reg *regist
 	filter := replication.NewFilter(mc.allowList, mc.privateScopes)
 	mirror := replication.NewMirror(replication.MirrorConfig{Mode: mc.Mode, MaxAge: mc.MaxAge, NameCheckTimeout: mc.NameCheckTimeout},
 		cfg.Fastpath.store(db, couch.RoleMirror), db.Docs(couch.RoleTarballs), up, filter, stats, log)
+	mirror.WithSigner(sig.keyring)
+	return &upstreamMirror{mirror: mirror, up: up, stats: stats, log: log}, nil
+}
+
+// startMirror starts the mirror's background work (the follower under a
+// lease, or the _replicator document keeper, and the upstream's keys) and
+// closes the mirror when ctx ends; nil status when mirroring is off.
+func startMirror(ctx context.Context, cfg *config, db *couch.Client, m *upstreamMirror, reg *registry.Service, sig *signing, bg *sync.WaitGroup) (handlers.MirrorStatus, error) {
+	if m == nil {
+		return nil, nil
+	}
+	mc, up, log := cfg.Mirror, m.up, m.log
 	bg.Go(func() { // the mirror's clean-ups end with the other background work
 		<-ctx.Done()
-		mirror.Close()
+		m.mirror.Close()
 	})
 	system := db.Docs(couch.RoleSystem)
-	// The takeover guard asks the mirror, and honours operators' claims.
-	reg.WithMirror(mirror).WithClaims(registry.NewClaims(system))
-	sig.mirror(ctx, mirror, up, system, bg, log) // signing.go
+	sig.mirror(ctx, up, system, bg, log) // signing.go
 
 	lease := replication.NewLease(system, followerLeaseID, cfg.InstanceID, followerLeaseTTL, log)
 	reporter := &replication.Reporter{Mode: mc.Mode, Upstream: up.Base(), Instance: cfg.InstanceID,
-		System: system, Lease: lease, Stats: stats, Replication: db, ReplID: mirrorReplicationID(db)}
+		System: system, Lease: lease, Stats: m.stats, Replication: db, ReplID: mirrorReplicationID(db)}
 	log.Info().Str("mode", string(mc.Mode)).Str("upstream", up.Base()).Msg("mirror enabled")
 
 	switch mc.Mode {
 	case replication.ModeFollow:
 		follower := replication.NewFollower(replication.FollowerConfig{PageSize: mc.PageSize, PollInterval: mc.PollInterval},
-			up, mirror, reg, system, log)
+			up, m.mirror, reg, system, log)
 		bg.Add(1)
 		go func() {
 			defer bg.Done()
