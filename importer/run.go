@@ -8,6 +8,7 @@ import (
 	"sort"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/couchnpm/couchnpm/registry"
 )
@@ -262,7 +263,15 @@ func sortedTags(m map[string]string) []string {
 
 // UserImporter creates imported accounts (couch.Users).
 type UserImporter interface {
-	ImportUser(ctx context.Context, name, hash string) error
+	ImportUser(ctx context.Context, name, hash string, expires time.Time) error
+}
+
+// UserPolicy is what the import does with weak hash kinds
+// (registry.ImportedHashKind.Weak).
+type UserPolicy struct {
+	RefuseWeak bool          // --refuse-weak-hashes
+	MaxAge     time.Duration // a weak hash logs in until the import's time + MaxAge
+	Now        time.Time     // the import's time; zero: time.Now()
 }
 
 // UserReport is what became of one htpasswd account.
@@ -270,36 +279,46 @@ type UserReport struct {
 	Name    string
 	Outcome string // "copied", "skipped" or "refused"
 	Reason  string
+	Kind    string    // the hash kind, when it is known
+	Expires time.Time // when the imported weak hash stops logging in
 }
 
 // ImportUsers creates an account for each htpasswd entry whose hash may
 // be imported (registry.CheckImportedHash); a name taken here is skipped
 // and keeps its password here.
-func ImportUsers(ctx context.Context, entries []HtpasswdEntry, users UserImporter) []UserReport {
+func ImportUsers(ctx context.Context, entries []HtpasswdEntry, users UserImporter, policy UserPolicy) []UserReport {
+	if policy.Now.IsZero() {
+		policy.Now = time.Now()
+	}
 	var out []UserReport
 	for _, e := range entries {
 		r := UserReport{Name: e.Name}
-		switch err := importUser(ctx, e, users); {
+		switch err := importUser(ctx, e, users, policy, &r); {
 		case err == nil:
 			r.Outcome = "copied"
 		case registry.IsKind(err, registry.KindConflict):
-			r.Outcome, r.Reason = "skipped", "the name is taken here; it keeps its password here"
+			r.Outcome, r.Reason, r.Expires = "skipped", "the name is taken here; it keeps its password here", time.Time{}
 		default:
-			r.Outcome, r.Reason = "refused", registry.ReasonOf(err)
+			r.Outcome, r.Reason, r.Expires = "refused", registry.ReasonOf(err), time.Time{}
 		}
 		out = append(out, r)
 	}
 	return out
 }
 
-func importUser(ctx context.Context, e HtpasswdEntry, users UserImporter) error {
+func importUser(ctx context.Context, e HtpasswdEntry, users UserImporter, policy UserPolicy, r *UserReport) error {
 	if err := registry.ValidateUsername(e.Name); err != nil {
 		return err
 	}
-	if err := registry.CheckImportedHash(e.Hash); err != nil {
+	kind, err := registry.CheckImportedHash(e.Hash, policy.RefuseWeak)
+	r.Kind = kind.Kind
+	if err != nil {
 		return err
 	}
-	return users.ImportUser(ctx, e.Name, e.Hash)
+	if kind.Weak {
+		r.Expires = policy.Now.Add(policy.MaxAge).UTC()
+	}
+	return users.ImportUser(ctx, e.Name, e.Hash, r.Expires)
 }
 
 // Summary writes the totals and every refusal and note to w.
@@ -343,8 +362,15 @@ func Summary(w io.Writer, pkgs []PackageReport, users []UserReport) (refused int
 		}
 	}
 	for _, u := range users {
-		if u.Outcome == "refused" {
+		switch u.Outcome {
+		case "refused":
 			fmt.Fprintf(w, "refused user %s: %s\n", u.Name, u.Reason)
+		case "copied":
+			fmt.Fprintf(w, "user %s: %s hash imported; CouchDB's PBKDF2 replaces it at the first login", u.Name, u.Kind)
+			if !u.Expires.IsZero() {
+				fmt.Fprintf(w, "; a weak kind: it logs in until %s only", u.Expires.Format(time.RFC3339))
+			}
+			fmt.Fprintln(w)
 		}
 	}
 	return count["refused"] + ucount["refused"]
