@@ -90,3 +90,40 @@ func (u *Users) AdoptPassword(ctx context.Context, name, hash, password string) 
 		return true, nil
 	})
 }
+
+// RenewImportedUser sets hash and expires anew on an account that still
+// holds an imported hash (it never logged in here), as a repeated import
+// does: the operator's remedy for an expired hash, and how a password
+// changed at the source since the first import arrives. It reports
+// whether anything changed; an account that logged in here already, or a
+// deleted one, is left alone.
+func (u *Users) RenewImportedUser(ctx context.Context, name, hash string, expires time.Time) (bool, error) {
+	changed := false
+	err := u.updateOrSkip(ctx, name, func(doc map[string]any) (bool, error) {
+		changed = false
+		old, ok := doc[fieldImportedHash].(string)
+		if !ok || old == "" {
+			return false, nil
+		}
+		oldExp, _ := doc[fieldImportedHashExpires].(string)
+		newExp := ""
+		if !expires.IsZero() {
+			newExp = expires.UTC().Format(time.RFC3339)
+		}
+		if old == hash && oldExp == newExp {
+			return false, nil
+		}
+		doc[fieldImportedHash] = hash
+		if newExp == "" {
+			delete(doc, fieldImportedHashExpires)
+		} else {
+			doc[fieldImportedHashExpires] = newExp
+		}
+		changed = true
+		return true, nil
+	})
+	if registry.IsKind(err, registry.KindNotFound) {
+		return false, nil
+	}
+	return changed, err
+}

@@ -264,6 +264,10 @@ func sortedTags(m map[string]string) []string {
 // UserImporter creates imported accounts (couch.Users).
 type UserImporter interface {
 	ImportUser(ctx context.Context, name, hash string, expires time.Time) error
+	// RenewImportedUser sets the hash and expiry anew on an account that
+	// still holds an imported hash (never logged in here); it reports
+	// whether anything changed.
+	RenewImportedUser(ctx context.Context, name, hash string, expires time.Time) (bool, error)
 }
 
 // UserPolicy is what the import does with weak hash kinds
@@ -277,7 +281,7 @@ type UserPolicy struct {
 // UserReport is what became of one htpasswd account.
 type UserReport struct {
 	Name    string
-	Outcome string // "copied", "skipped" or "refused"
+	Outcome string // "copied", "renewed", "skipped" or "refused"
 	Reason  string
 	Kind    string    // the hash kind, when it is known
 	Expires time.Time // when the imported weak hash stops logging in
@@ -285,7 +289,8 @@ type UserReport struct {
 
 // ImportUsers creates an account for each htpasswd entry whose hash may
 // be imported (registry.CheckImportedHash); a name taken here is skipped
-// and keeps its password here.
+// and keeps its password here, unless that account never logged in here:
+// then its imported hash and expiry are set anew ("renewed").
 func ImportUsers(ctx context.Context, entries []HtpasswdEntry, users UserImporter, policy UserPolicy) []UserReport {
 	if policy.Now.IsZero() {
 		policy.Now = time.Now()
@@ -293,7 +298,16 @@ func ImportUsers(ctx context.Context, entries []HtpasswdEntry, users UserImporte
 	var out []UserReport
 	for _, e := range entries {
 		r := UserReport{Name: e.Name}
-		switch err := importUser(ctx, e, users, policy, &r); {
+		err := importUser(ctx, e, users, policy, &r)
+		renewed := false
+		if registry.IsKind(err, registry.KindConflict) {
+			if renewed, err = users.RenewImportedUser(ctx, e.Name, e.Hash, r.Expires); err == nil && !renewed {
+				err = registry.E(registry.KindConflict, "taken")
+			}
+		}
+		switch {
+		case err == nil && renewed:
+			r.Outcome = "renewed"
 		case err == nil:
 			r.Outcome = "copied"
 		case registry.IsKind(err, registry.KindConflict):
@@ -342,7 +356,11 @@ func Summary(w io.Writer, pkgs []PackageReport, users []UserReport) (refused int
 		ucount[u.Outcome]++
 	}
 	if users != nil {
-		fmt.Fprintf(w, "users: %d copied, %d skipped (already here), %d refused\n", ucount["copied"], ucount["skipped"], ucount["refused"])
+		fmt.Fprintf(w, "users: %d copied, %d skipped (already here), %d refused", ucount["copied"], ucount["skipped"], ucount["refused"])
+		if ucount["renewed"] > 0 {
+			fmt.Fprintf(w, ", %d renewed (imported hash set anew: never logged in here)", ucount["renewed"])
+		}
+		fmt.Fprintln(w)
 	}
 	for _, r := range pkgs {
 		keys := make([]string, 0, len(r.Refused))
@@ -365,8 +383,12 @@ func Summary(w io.Writer, pkgs []PackageReport, users []UserReport) (refused int
 		switch u.Outcome {
 		case "refused":
 			fmt.Fprintf(w, "refused user %s: %s\n", u.Name, u.Reason)
-		case "copied":
-			fmt.Fprintf(w, "user %s: %s hash imported; CouchDB's PBKDF2 replaces it at the first login", u.Name, u.Kind)
+		case "copied", "renewed":
+			verb := "imported"
+			if u.Outcome == "renewed" {
+				verb = "imported anew"
+			}
+			fmt.Fprintf(w, "user %s: %s hash %s; CouchDB's PBKDF2 replaces it at the first login", u.Name, u.Kind, verb)
 			if !u.Expires.IsZero() {
 				fmt.Fprintf(w, "; a weak kind: it logs in until %s only", u.Expires.Format(time.RFC3339))
 			}

@@ -131,18 +131,20 @@ func TestSummaryAndBar(t *testing.T) {
 		{Name: "d", Refused: map[string]string{"": "no maintainer"}},
 	}
 	users := []UserReport{{Name: "u1", Outcome: "copied", Kind: "bcrypt"}, {Name: "u2", Outcome: "refused", Reason: "DES crypt is a weak hash kind"},
-		{Name: "u3", Outcome: "copied", Kind: "DES crypt", Expires: time.Date(2027, 3, 2, 7, 0, 0, 0, time.UTC)}}
+		{Name: "u3", Outcome: "copied", Kind: "DES crypt", Expires: time.Date(2027, 3, 2, 7, 0, 0, 0, time.UTC)},
+		{Name: "u4", Outcome: "renewed", Kind: "MD5 (apr1)", Expires: time.Date(2027, 3, 2, 7, 0, 0, 0, time.UTC)}}
 	var out strings.Builder
 	refused := Summary(&out, reps, users)
 	want := "packages: 1 copied, 1 skipped (already here), 2 refused\n" +
 		"versions: 3 copied, 1 skipped (already here), 1 refused\n" +
-		"users: 2 copied, 0 skipped (already here), 1 refused\n" +
+		"users: 2 copied, 0 skipped (already here), 1 refused, 1 renewed (imported hash set anew: never logged in here)\n" +
 		"note b: dist-tag x stays on 1.0.0 here\n" +
 		"refused c@1.0.0: dist.shasum differs\n" +
 		"refused d: no maintainer\n" +
 		"user u1: bcrypt hash imported; CouchDB's PBKDF2 replaces it at the first login\n" +
 		"refused user u2: DES crypt is a weak hash kind\n" +
-		"user u3: DES crypt hash imported; CouchDB's PBKDF2 replaces it at the first login; a weak kind: it logs in until 2027-03-02T07:00:00Z only\n"
+		"user u3: DES crypt hash imported; CouchDB's PBKDF2 replaces it at the first login; a weak kind: it logs in until 2027-03-02T07:00:00Z only\n" +
+		"user u4: MD5 (apr1) hash imported anew; CouchDB's PBKDF2 replaces it at the first login; a weak kind: it logs in until 2027-03-02T07:00:00Z only\n"
 	if out.String() != want || refused != 3 {
 		t.Errorf("summary (refused %d):\n%s\nwant:\n%s", refused, out.String(), want)
 	}
@@ -158,10 +160,20 @@ func TestSummaryAndBar(t *testing.T) {
 	}
 }
 
-// userSink records ImportUser calls; taken names conflict.
+// userSink records ImportUser calls; taken names conflict, and those
+// still pending (an imported hash never used) are renewed.
 type userSink struct {
 	taken   map[string]bool
+	pending map[string]bool
 	expires map[string]time.Time
+}
+
+func (u *userSink) RenewImportedUser(_ context.Context, name, _ string, expires time.Time) (bool, error) {
+	if !u.pending[name] {
+		return false, nil
+	}
+	u.expires[name] = expires
+	return true, nil
 }
 
 func (u *userSink) ImportUser(_ context.Context, name, _ string, expires time.Time) error {
@@ -182,6 +194,7 @@ func TestImportUsersPolicy(t *testing.T) {
 		{Name: "strong", Hash: string(strong)},
 		{Name: "plain", Hash: "{PLAIN}secret"},
 		{Name: "taken", Hash: "abNANd1rDfiNc"},
+		{Name: "pending", Hash: "abNANd1rDfiNc"},
 	}
 	tests := []struct {
 		name       string
@@ -190,21 +203,21 @@ func TestImportUsersPolicy(t *testing.T) {
 	}{
 		{name: "weak kinds imported by default", want: map[string]string{
 			"des": "copied DES crypt", "apr": "copied MD5 (apr1)", "sha": "copied SHA-1 ({SHA})",
-			"strong": "copied bcrypt", "plain": "refused ", "taken": "skipped DES crypt"}},
+			"strong": "copied bcrypt", "plain": "refused ", "taken": "skipped DES crypt", "pending": "renewed DES crypt"}},
 		{name: "--refuse-weak-hashes", refuseWeak: true, want: map[string]string{
 			"des": "refused DES crypt", "apr": "refused MD5 (apr1)", "sha": "refused SHA-1 ({SHA})",
-			"strong": "copied bcrypt", "plain": "refused ", "taken": "refused DES crypt"}},
+			"strong": "copied bcrypt", "plain": "refused ", "taken": "refused DES crypt", "pending": "refused DES crypt"}},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			sink := &userSink{taken: map[string]bool{"taken": true}, expires: map[string]time.Time{}}
+			sink := &userSink{taken: map[string]bool{"taken": true, "pending": true}, pending: map[string]bool{"pending": true}, expires: map[string]time.Time{}}
 			reps := ImportUsers(context.Background(), entries, sink, UserPolicy{RefuseWeak: tc.refuseWeak, MaxAge: 90 * 24 * time.Hour, Now: now})
 			for _, r := range reps {
 				if got := r.Outcome + " " + r.Kind; got != tc.want[r.Name] {
 					t.Errorf("%s: %q, want %q (%s)", r.Name, got, tc.want[r.Name], r.Reason)
 				}
 				exp, imported := sink.expires[r.Name]
-				if imported != (r.Outcome == "copied") {
+				if imported != (r.Outcome == "copied" || r.Outcome == "renewed") {
 					t.Errorf("%s: imported %v, outcome %s", r.Name, imported, r.Outcome)
 				}
 				wantExp := time.Time{}

@@ -17,7 +17,7 @@ import (
 // npm adduser there, couchnpm import verdaccio, and the user logs in to
 // couchnpm with the Verdaccio password through the real npm and
 // publishes. With --refuse-weak-hashes the user is refused; an imported
-// weak hash past its expiry no longer logs in.
+// weak hash past its expiry no longer logs in until an import renews it.
 func TestImportVerdaccioDefaultCrypt(t *testing.T) {
 	reg := startRegistry(t, registryOpts{})
 	vd := startVerdaccio(t, "") // no algorithm: Verdaccio 5 uses crypt
@@ -118,6 +118,19 @@ func TestImportVerdaccioDefaultCrypt(t *testing.T) {
 	if npmErrorCode(res.Stderr) != "E401" {
 		t.Errorf("npm login with an expired hash: %s", res)
 	}
+
+	// The operator's remedy: import again. dave never logged in here, so
+	// his hash gets a new expiry; carol's account is hers now: skipped.
+	out, logs, code = importCLI(t, reg, "verdaccio", storage, "--config", vd.config, "--owner", carol)
+	if code != 0 {
+		t.Fatalf("second import: exit %d\n%s\n%s", code, out, logs)
+	}
+	wantLines(t, "the second import's summary", out,
+		"users: 0 copied, 1 skipped (already here), 0 refused, 1 renewed",
+		"user "+dave+": DES crypt hash imported anew")
+	noSecrets("the second import", out+logs)
+	newNPMUser(t, reg, "dave-renewed").mustLogin(dave, davePW, "")
+	newNPMUser(t, reg, "carol-third").mustLogin(carol, pw, "")
 }
 
 // userDoc reads an account's _users document as the CouchDB admin.
