@@ -148,3 +148,20 @@ func FuzzVerify(f *testing.F) {
 		Verify(hash, password) // must not panic
 	})
 }
+
+// What one login attempt against an imported hash costs, per kind.
+func BenchmarkVerify(b *testing.B) {
+	bc, _ := bcrypt.GenerateFromPassword([]byte("secret"), 10)
+	for _, h := range []struct{ name, hash string }{
+		{"DES", "abNANd1rDfiNc"},
+		{"apr1", "$apr1$saltsalt$LrttParrLPdxvgutaSXWJ0"},
+		{"SHA-1", "{SHA}5en6G6MezRroT3XKqkdPOmY/BfQ="},
+		{"bcrypt-10", string(bc)},
+	} {
+		b.Run(h.name, func(b *testing.B) {
+			for b.Loop() {
+				Verify(h.hash, "secret")
+			}
+		})
+	}
+}

@@ -35,6 +35,7 @@ tarball). verdaccio also imports the accounts of Verdaccio's htpasswd file
 and become CouchDB's at the first login. Weak kinds (crypt, Verdaccio 5's
 default; MD5; SHA-1; cheap bcrypt) log in for --imported-hash-max-age only,
 or are refused with --refuse-weak-hashes; plain text is always refused.
+Importing again renews the hash of accounts that never logged in here.
 Maintainers map to users of
 the same name here; --owner maintains packages with none. Both commands
 reach CouchDB as serve does (COUCHDB_URL, COUCHDB_USER, COUCHDB_PASSWORD,
@@ -169,7 +170,7 @@ func importMain(args []string, stdout, stderr io.Writer) int {
 	if htpasswdSeen {
 		users = importer.ImportUsers(ctx, entries, db.Users(), importer.UserPolicy{RefuseWeak: refuseWeak, MaxAge: time.Duration(maxAge)})
 		for _, u := range users {
-			log.Info().Str("user", u.Name).Str("outcome", u.Outcome).Str("reason", u.Reason).Msg("user imported")
+			log.Info().Str("user", u.Name).Str("outcome", u.Outcome).Str("hash_kind", u.Kind).Str("reason", u.Reason).Msg("user imported")
 		}
 	} else if kind == "verdaccio" {
 		fmt.Fprintln(stderr, "couchnpm: no --htpasswd or --config: no accounts are imported")
