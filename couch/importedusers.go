@@ -15,11 +15,15 @@ import (
 // admins and by the account itself only.
 const fieldImportedHash = "couchnpm_imported_hash"
 
+// fieldImportedHashExpires, when present, is the RFC 3339 time after which
+// the imported hash no longer logs in (weak kinds).
+const fieldImportedHashExpires = "couchnpm_imported_hash_expires"
+
 // ImportUser adds an account imported from another registry: CouchDB gets
 // a random password nobody knows, and hash (checked by the caller with
-// registry.CheckImportedHash) waits for the first login. KindConflict when
-// the name is taken.
-func (u *Users) ImportUser(ctx context.Context, name, hash string) error {
+// registry.CheckImportedHash) waits for the first login, until expires
+// (zero: no expiry). KindConflict when the name is taken.
+func (u *Users) ImportUser(ctx context.Context, name, hash string, expires time.Time) error {
 	ctx, cancel := u.c.ctx(ctx)
 	defer cancel()
 	secret := make([]byte, 32)
@@ -31,6 +35,9 @@ func (u *Users) ImportUser(ctx context.Context, name, hash string) error {
 		"password": base64.RawURLEncoding.EncodeToString(secret), fieldImportedHash: hash,
 		"date": time.Now().UTC().Format(time.RFC3339),
 	}
+	if !expires.IsZero() {
+		doc[fieldImportedHashExpires] = expires.UTC().Format(time.RFC3339)
+	}
 	if _, err := u.db.Put(ctx, userDocID(name), doc); err != nil {
 		err = translate(err, "import user")
 		if registry.IsKind(err, registry.KindConflict) {
@@ -41,23 +48,33 @@ func (u *Users) ImportUser(ctx context.Context, name, hash string) error {
 	return nil
 }
 
-// ImportedHash implements registry.ImportedPasswords.
-func (u *Users) ImportedHash(ctx context.Context, name string) (string, error) {
+// ImportedPassword implements registry.ImportedPasswords. An expiry that
+// cannot be read counts as expired.
+func (u *Users) ImportedPassword(ctx context.Context, name string) (registry.ImportedPassword, error) {
 	ctx, cancel := u.c.ctx(ctx)
 	defer cancel()
 	var d map[string]any
 	if err := u.db.Get(ctx, userDocID(name)).ScanDoc(&d); err != nil {
 		err = translate(err, "read user")
 		if registry.IsKind(err, registry.KindNotFound) {
-			return "", nil
+			return registry.ImportedPassword{}, nil
 		}
-		return "", err
+		return registry.ImportedPassword{}, err
 	}
 	if d["couchnpm_deleted"] == true {
-		return "", nil
+		return registry.ImportedPassword{}, nil
 	}
-	h, _ := d[fieldImportedHash].(string)
-	return h, nil
+	var ip registry.ImportedPassword
+	ip.Hash, _ = d[fieldImportedHash].(string)
+	if v, ok := d[fieldImportedHashExpires]; ok {
+		s, _ := v.(string)
+		t, err := time.Parse(time.RFC3339, s)
+		if err != nil {
+			t = time.Unix(0, 0)
+		}
+		ip.Expires = t
+	}
+	return ip, nil
 }
 
 // AdoptPassword implements registry.ImportedPasswords: CouchDB hashes the
@@ -68,7 +85,45 @@ func (u *Users) AdoptPassword(ctx context.Context, name, hash, password string) 
 			return false, nil // adopted already (a concurrent login)
 		}
 		delete(doc, fieldImportedHash)
+		delete(doc, fieldImportedHashExpires)
 		doc["password"] = password
 		return true, nil
 	})
+}
+
+// RenewImportedUser sets hash and expires anew on an account that still
+// holds an imported hash (it never logged in here), as a repeated import
+// does: the operator's remedy for an expired hash, and how a password
+// changed at the source since the first import arrives. It reports
+// whether anything changed; an account that logged in here already, or a
+// deleted one, is left alone.
+func (u *Users) RenewImportedUser(ctx context.Context, name, hash string, expires time.Time) (bool, error) {
+	changed := false
+	err := u.updateOrSkip(ctx, name, func(doc map[string]any) (bool, error) {
+		changed = false
+		old, ok := doc[fieldImportedHash].(string)
+		if !ok || old == "" {
+			return false, nil
+		}
+		oldExp, _ := doc[fieldImportedHashExpires].(string)
+		newExp := ""
+		if !expires.IsZero() {
+			newExp = expires.UTC().Format(time.RFC3339)
+		}
+		if old == hash && oldExp == newExp {
+			return false, nil
+		}
+		doc[fieldImportedHash] = hash
+		if newExp == "" {
+			delete(doc, fieldImportedHashExpires)
+		} else {
+			doc[fieldImportedHashExpires] = newExp
+		}
+		changed = true
+		return true, nil
+	})
+	if registry.IsKind(err, registry.KindNotFound) {
+		return false, nil
+	}
+	return changed, err
 }

@@ -8,6 +8,7 @@ import (
 	"sort"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/couchnpm/couchnpm/registry"
 )
@@ -262,44 +263,76 @@ func sortedTags(m map[string]string) []string {
 
 // UserImporter creates imported accounts (couch.Users).
 type UserImporter interface {
-	ImportUser(ctx context.Context, name, hash string) error
+	ImportUser(ctx context.Context, name, hash string, expires time.Time) error
+	// RenewImportedUser sets the hash and expiry anew on an account that
+	// still holds an imported hash (never logged in here); it reports
+	// whether anything changed.
+	RenewImportedUser(ctx context.Context, name, hash string, expires time.Time) (bool, error)
+}
+
+// UserPolicy is what the import does with weak hash kinds
+// (registry.ImportedHashKind.Weak).
+type UserPolicy struct {
+	RefuseWeak bool          // --refuse-weak-hashes
+	MaxAge     time.Duration // a weak hash logs in until the import's time + MaxAge
+	Now        time.Time     // the import's time; zero: time.Now()
 }
 
 // UserReport is what became of one htpasswd account.
 type UserReport struct {
 	Name    string
-	Outcome string // "copied", "skipped" or "refused"
+	Outcome string // "copied", "renewed", "skipped" or "refused"
 	Reason  string
+	Kind    string    // the hash kind, when it is known
+	Expires time.Time // when the imported weak hash stops logging in
 }
 
 // ImportUsers creates an account for each htpasswd entry whose hash may
 // be imported (registry.CheckImportedHash); a name taken here is skipped
-// and keeps its password here.
-func ImportUsers(ctx context.Context, entries []HtpasswdEntry, users UserImporter) []UserReport {
+// and keeps its password here, unless that account never logged in here:
+// then its imported hash and expiry are set anew ("renewed").
+func ImportUsers(ctx context.Context, entries []HtpasswdEntry, users UserImporter, policy UserPolicy) []UserReport {
+	if policy.Now.IsZero() {
+		policy.Now = time.Now()
+	}
 	var out []UserReport
 	for _, e := range entries {
 		r := UserReport{Name: e.Name}
-		switch err := importUser(ctx, e, users); {
+		err := importUser(ctx, e, users, policy, &r)
+		renewed := false
+		if registry.IsKind(err, registry.KindConflict) {
+			if renewed, err = users.RenewImportedUser(ctx, e.Name, e.Hash, r.Expires); err == nil && !renewed {
+				err = registry.E(registry.KindConflict, "taken")
+			}
+		}
+		switch {
+		case err == nil && renewed:
+			r.Outcome = "renewed"
 		case err == nil:
 			r.Outcome = "copied"
 		case registry.IsKind(err, registry.KindConflict):
-			r.Outcome, r.Reason = "skipped", "the name is taken here; it keeps its password here"
+			r.Outcome, r.Reason, r.Expires = "skipped", "the name is taken here; it keeps its password here", time.Time{}
 		default:
-			r.Outcome, r.Reason = "refused", registry.ReasonOf(err)
+			r.Outcome, r.Reason, r.Expires = "refused", registry.ReasonOf(err), time.Time{}
 		}
 		out = append(out, r)
 	}
 	return out
 }
 
-func importUser(ctx context.Context, e HtpasswdEntry, users UserImporter) error {
+func importUser(ctx context.Context, e HtpasswdEntry, users UserImporter, policy UserPolicy, r *UserReport) error {
 	if err := registry.ValidateUsername(e.Name); err != nil {
 		return err
 	}
-	if err := registry.CheckImportedHash(e.Hash); err != nil {
+	kind, err := registry.CheckImportedHash(e.Hash, policy.RefuseWeak)
+	r.Kind = kind.Kind
+	if err != nil {
 		return err
 	}
-	return users.ImportUser(ctx, e.Name, e.Hash)
+	if kind.Weak {
+		r.Expires = policy.Now.Add(policy.MaxAge).UTC()
+	}
+	return users.ImportUser(ctx, e.Name, e.Hash, r.Expires)
 }
 
 // Summary writes the totals and every refusal and note to w.
@@ -323,7 +356,11 @@ func Summary(w io.Writer, pkgs []PackageReport, users []UserReport) (refused int
 		ucount[u.Outcome]++
 	}
 	if users != nil {
-		fmt.Fprintf(w, "users: %d copied, %d skipped (already here), %d refused\n", ucount["copied"], ucount["skipped"], ucount["refused"])
+		fmt.Fprintf(w, "users: %d copied, %d skipped (already here), %d refused", ucount["copied"], ucount["skipped"], ucount["refused"])
+		if ucount["renewed"] > 0 {
+			fmt.Fprintf(w, ", %d renewed (imported hash set anew: never logged in here)", ucount["renewed"])
+		}
+		fmt.Fprintln(w)
 	}
 	for _, r := range pkgs {
 		keys := make([]string, 0, len(r.Refused))
@@ -343,8 +380,19 @@ func Summary(w io.Writer, pkgs []PackageReport, users []UserReport) (refused int
 		}
 	}
 	for _, u := range users {
-		if u.Outcome == "refused" {
+		switch u.Outcome {
+		case "refused":
 			fmt.Fprintf(w, "refused user %s: %s\n", u.Name, u.Reason)
+		case "copied", "renewed":
+			verb := "imported"
+			if u.Outcome == "renewed" {
+				verb = "imported anew"
+			}
+			fmt.Fprintf(w, "user %s: %s hash %s; CouchDB's PBKDF2 replaces it at the first login", u.Name, u.Kind, verb)
+			if !u.Expires.IsZero() {
+				fmt.Fprintf(w, "; a weak kind: it logs in until %s only", u.Expires.Format(time.RFC3339))
+			}
+			fmt.Fprintln(w)
 		}
 	}
 	return count["refused"] + ucount["refused"]

@@ -5,6 +5,9 @@ import (
 	"encoding/json"
 	"strings"
 	"testing"
+	"time"
+
+	"golang.org/x/crypto/bcrypt"
 
 	"github.com/couchnpm/couchnpm/registry"
 	"github.com/couchnpm/couchnpm/registry/registrytest"
@@ -82,16 +85,21 @@ func TestSummaryAndBar(t *testing.T) {
 		{Name: "c", Copied: []string{"2.0.0"}, Refused: map[string]string{"1.0.0": "dist.shasum differs"}},
 		{Name: "d", Refused: map[string]string{"": "no maintainer"}},
 	}
-	users := []UserReport{{Name: "u1", Outcome: "copied"}, {Name: "u2", Outcome: "refused", Reason: "DES crypt is a weak hash kind"}}
+	users := []UserReport{{Name: "u1", Outcome: "copied", Kind: "bcrypt"}, {Name: "u2", Outcome: "refused", Reason: "DES crypt is a weak hash kind"},
+		{Name: "u3", Outcome: "copied", Kind: "DES crypt", Expires: time.Date(2027, 3, 2, 7, 0, 0, 0, time.UTC)},
+		{Name: "u4", Outcome: "renewed", Kind: "MD5 (apr1)", Expires: time.Date(2027, 3, 2, 7, 0, 0, 0, time.UTC)}}
 	var out strings.Builder
 	refused := Summary(&out, reps, users)
 	want := "packages: 1 copied, 1 skipped (already here), 2 refused\n" +
 		"versions: 3 copied, 1 skipped (already here), 1 refused\n" +
-		"users: 1 copied, 0 skipped (already here), 1 refused\n" +
+		"users: 2 copied, 0 skipped (already here), 1 refused, 1 renewed (imported hash set anew: never logged in here)\n" +
 		"note b: dist-tag x stays on 1.0.0 here\n" +
 		"refused c@1.0.0: dist.shasum differs\n" +
 		"refused d: no maintainer\n" +
-		"refused user u2: DES crypt is a weak hash kind\n"
+		"user u1: bcrypt hash imported; CouchDB's PBKDF2 replaces it at the first login\n" +
+		"refused user u2: DES crypt is a weak hash kind\n" +
+		"user u3: DES crypt hash imported; CouchDB's PBKDF2 replaces it at the first login; a weak kind: it logs in until 2027-03-02T07:00:00Z only\n" +
+		"user u4: MD5 (apr1) hash imported anew; CouchDB's PBKDF2 replaces it at the first login; a weak kind: it logs in until 2027-03-02T07:00:00Z only\n"
 	if out.String() != want || refused != 3 {
 		t.Errorf("summary (refused %d):\n%s\nwant:\n%s", refused, out.String(), want)
 	}
@@ -104,5 +112,80 @@ func TestSummaryAndBar(t *testing.T) {
 	last := bar.String()[strings.LastIndex(bar.String(), "\r"):]
 	if !strings.Contains(last, "4/4  copied 1, skipped 1, refused 2  d") || !strings.HasSuffix(last, "\n") {
 		t.Errorf("bar's last frame %q", last)
+	}
+}
+
+// userSink records ImportUser calls; taken names conflict, and those
+// still pending (an imported hash never used) are renewed.
+type userSink struct {
+	taken   map[string]bool
+	pending map[string]bool
+	expires map[string]time.Time
+}
+
+func (u *userSink) RenewImportedUser(_ context.Context, name, _ string, expires time.Time) (bool, error) {
+	if !u.pending[name] {
+		return false, nil
+	}
+	u.expires[name] = expires
+	return true, nil
+}
+
+func (u *userSink) ImportUser(_ context.Context, name, _ string, expires time.Time) error {
+	if u.taken[name] {
+		return registry.E(registry.KindConflict, "taken")
+	}
+	u.expires[name] = expires
+	return nil
+}
+
+func TestImportUsersPolicy(t *testing.T) {
+	now := time.Date(2026, 12, 2, 8, 0, 0, 0, time.UTC)
+	strong, _ := bcrypt.GenerateFromPassword([]byte("pw"), 10)
+	entries := []HtpasswdEntry{
+		{Name: "des", Hash: "+ayBhdASYkssU"},
+		{Name: "apr", Hash: "$apr1$saltsalt$LrttParrLPdxvgutaSXWJ0"},
+		{Name: "sha", Hash: "{SHA}9Rfd8dMqES/xrVXGbRsSyzjn6Pc="},
+		{Name: "strong", Hash: string(strong)},
+		{Name: "plain", Hash: "{PLAIN}secret"},
+		{Name: "taken", Hash: "abNANd1rDfiNc"},
+		{Name: "pending", Hash: "abNANd1rDfiNc"},
+	}
+	tests := []struct {
+		name       string
+		refuseWeak bool
+		want       map[string]string // name: outcome kind
+	}{
+		{name: "weak kinds imported by default", want: map[string]string{
+			"des": "copied DES crypt", "apr": "copied MD5 (apr1)", "sha": "copied SHA-1 ({SHA})",
+			"strong": "copied bcrypt", "plain": "refused ", "taken": "skipped DES crypt", "pending": "renewed DES crypt"}},
+		{name: "--refuse-weak-hashes", refuseWeak: true, want: map[string]string{
+			"des": "refused DES crypt", "apr": "refused MD5 (apr1)", "sha": "refused SHA-1 ({SHA})",
+			"strong": "copied bcrypt", "plain": "refused ", "taken": "refused DES crypt", "pending": "refused DES crypt"}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			sink := &userSink{taken: map[string]bool{"taken": true, "pending": true}, pending: map[string]bool{"pending": true}, expires: map[string]time.Time{}}
+			reps := ImportUsers(context.Background(), entries, sink, UserPolicy{RefuseWeak: tc.refuseWeak, MaxAge: 90 * 24 * time.Hour, Now: now})
+			for _, r := range reps {
+				if got := r.Outcome + " " + r.Kind; got != tc.want[r.Name] {
+					t.Errorf("%s: %q, want %q (%s)", r.Name, got, tc.want[r.Name], r.Reason)
+				}
+				exp, imported := sink.expires[r.Name]
+				if imported != (r.Outcome == "copied" || r.Outcome == "renewed") {
+					t.Errorf("%s: imported %v, outcome %s", r.Name, imported, r.Outcome)
+				}
+				wantExp := time.Time{}
+				if imported && r.Kind != "bcrypt" {
+					wantExp = now.Add(90 * 24 * time.Hour)
+				}
+				if !exp.Equal(wantExp) || !r.Expires.Equal(wantExp) {
+					t.Errorf("%s: expires %v (report %v), want %v", r.Name, exp, r.Expires, wantExp)
+				}
+			}
+			if r := reps[4]; !strings.Contains(r.Reason, "plain-text passwords are never imported") || strings.Contains(r.Reason, "secret") {
+				t.Errorf("plain text: %q", r.Reason)
+			}
+		})
 	}
 }

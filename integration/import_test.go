@@ -40,7 +40,7 @@ func importCLI(t *testing.T, r *registry, args ...string) (stdout, stderr string
 }
 
 // verdaccio is a Verdaccio 5 (bench/verdaccio, pinned) on a free port,
-// with its storage, htpasswd (bcrypt) and config in a temp folder.
+// with its storage, htpasswd and config in a temp folder.
 type verdaccio struct {
 	*registry // URL and Port, for npmUser
 	dir       string
@@ -49,7 +49,10 @@ type verdaccio struct {
 	exited    chan struct{}
 }
 
-func startVerdaccio(t *testing.T) *verdaccio {
+// startVerdaccio starts one whose htpasswd hashes with algorithm (bcrypt,
+// as the Verdaccio docs recommend), or, when algorithm is "", with
+// Verdaccio 5's default: crypt.
+func startVerdaccio(t *testing.T, algorithm string) *verdaccio {
 	t.Helper()
 	bin := filepath.Join(suite.repoRoot, "bench", "verdaccio", "node_modules", "verdaccio", "bin", "verdaccio")
 	if _, err := os.Stat(bin); err != nil {
@@ -61,16 +64,15 @@ func startVerdaccio(t *testing.T) *verdaccio {
 	}
 	dir := t.TempDir()
 	config := filepath.Join(dir, "config.yaml")
-	// bcrypt, as the Verdaccio docs recommend; its default (crypt) is a
-	// weak kind the import refuses (tested below with a line written by
-	// hand).
+	algo := ""
+	if algorithm != "" {
+		algo = "    algorithm: " + algorithm + "\n    rounds: 10\n"
+	}
 	yaml := `storage: ./storage
 auth:
   htpasswd:
     file: ./htpasswd
-    algorithm: bcrypt
-    rounds: 10
-    max_users: 100
+` + algo + `    max_users: 100
 uplinks: {}
 packages:
   '**':
@@ -149,7 +151,7 @@ func wantLines(t *testing.T, what, out string, lines ...string) {
 // skips everything.
 func TestImportVerdaccio(t *testing.T) {
 	reg := startRegistry(t, registryOpts{})
-	vd := startVerdaccio(t)
+	vd := startVerdaccio(t, "bcrypt")
 
 	// Names unique to this run: _users is shared by every test.
 	alice, pw := reg.user("vd-alice"), "Verdaccio-pw-"+randomHex(4)
@@ -186,29 +188,30 @@ func TestImportVerdaccio(t *testing.T) {
 	wantLines(t, "the import from Verdaccio's API", out, "packages: 1 copied, 0 skipped (already here), 0 refused", "versions: 3 copied")
 	vd.stop()
 
-	// A user from Verdaccio's default (crypt) configuration.
+	// A plain-text entry (Verdaccio accepts {PLAIN}): never imported.
 	htpasswd := filepath.Join(vd.dir, "htpasswd")
 	hashes, err := os.ReadFile(htpasswd)
 	if err != nil || !strings.Contains(string(hashes), alice+":$2") {
 		t.Fatalf("htpasswd: %v, want a bcrypt line for %s:\n%d bytes", err, alice, len(hashes))
 	}
 	f, _ := os.OpenFile(htpasswd, os.O_APPEND|os.O_WRONLY, 0o600)
-	fmt.Fprintf(f, "%s:+HODfaIBgcG..:autocreated 2024-01-02T03:04:05.000Z\n", old)
+	fmt.Fprintf(f, "%s:{PLAIN}Plain-pw-1:autocreated 2024-01-02T03:04:05.000Z\n", old)
 	f.Close()
 	bcryptHash := regexp.MustCompile(regexp.QuoteMeta(alice) + `:(\$2[^:]+)`).FindStringSubmatch(string(hashes))[1]
 
 	storage := filepath.Join(vd.dir, "storage")
 	out, logs, code = importCLI(t, reg, "verdaccio", storage, "--config", vd.config, "--owner", alice)
-	if code != 1 { // the crypt user is refused
+	if code != 1 { // the plain-text user is refused
 		t.Fatalf("import: exit %d, want 1 (one user refused)\n%s\n%s", code, out, logs)
 	}
 	wantLines(t, "the import summary", out,
 		"packages: 2 copied, 0 skipped (already here), 0 refused",
 		"versions: 4 copied, 0 skipped (already here), 0 refused",
 		"users: 1 copied, 0 skipped (already here), 1 refused",
-		"refused user "+old+": DES crypt is a weak hash kind")
+		"user "+alice+": bcrypt hash imported; CouchDB's PBKDF2 replaces it at the first login\n",
+		"refused user "+old+": a plain-text password ({PLAIN}): plain-text passwords are never imported")
 	wantLines(t, "the import log", logs, `"pkg":"@acme/widget","outcome":"copied","copied":3`, `"pkg":"plain-tool","outcome":"copied"`)
-	for _, secret := range []string{bcryptHash, pw, "+HODfaIBgcG.."} {
+	for _, secret := range []string{bcryptHash, pw, "Plain-pw-1"} {
 		if strings.Contains(out+logs, secret) {
 			t.Fatalf("the import printed a password or hash (%s…)", secret[:4])
 		}

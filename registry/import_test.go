@@ -6,6 +6,7 @@ import (
 	"net/netip"
 	"strings"
 	"testing"
+	"time"
 
 	"golang.org/x/crypto/bcrypt"
 )
@@ -176,33 +177,48 @@ func TestCheckImportedHash(t *testing.T) {
 	strong, _ := bcrypt.GenerateFromPassword([]byte("pw"), 10)
 	cheap, _ := bcrypt.GenerateFromPassword([]byte("pw"), 4)
 	tests := []struct {
-		name, hash, wantErr string
+		name, hash string
+		refuseWeak bool
+		wantKind   string
+		wantWeak   bool
+		wantErr    string
 	}{
-		{name: "bcrypt $2a$ cost 10", hash: string(strong)},
-		{name: "bcrypt $2y$ (htpasswd -B)", hash: "$2y$" + string(strong)[4:]},
-		{name: "bcrypt $2b$", hash: "$2b$" + string(strong)[4:]},
-		{name: "bcrypt below cost 10", hash: string(cheap), wantErr: "cost 4"},
-		{name: "malformed bcrypt", hash: "$2a$10$short", wantErr: "malformed"},
-		{name: "SHA-1", hash: "{SHA}W6ph5Mm5Pz8GgiULbPgzG37mj9g=", wantErr: "unsalted SHA-1"},
-		{name: "apr1", hash: "$apr1$x$abcdefghijklmnopqrstuv", wantErr: "apr1"},
-		{name: "DES crypt (Verdaccio's default)", hash: "+HODfaIBgcG..", wantErr: "DES crypt"},
-		{name: "SHA-crypt", hash: "$6$salt$hash", wantErr: "not supported"},
-		{name: "plain text", hash: "hunter2hunter2", wantErr: "unknown hash kind"},
+		{name: "bcrypt $2a$ cost 10", hash: string(strong), wantKind: "bcrypt"},
+		{name: "bcrypt $2y$ (htpasswd -B)", hash: "$2y$" + string(strong)[4:], wantKind: "bcrypt"},
+		{name: "bcrypt $2b$", hash: "$2b$" + string(strong)[4:], wantKind: "bcrypt"},
+		{name: "bcrypt strong with refuse-weak", hash: string(strong), refuseWeak: true, wantKind: "bcrypt"},
+		{name: "bcrypt below cost 10 is weak", hash: string(cheap), wantKind: "bcrypt (cost 4)", wantWeak: true},
+		{name: "bcrypt below cost 10 refused", hash: string(cheap), refuseWeak: true, wantErr: "bcrypt (cost 4) is a weak hash kind"},
+		{name: "malformed bcrypt", hash: "$2a$10$short", wantErr: "malformed bcrypt"},
+		{name: "SHA-1", hash: "{SHA}W6ph5Mm5Pz8GgiULbPgzG37mj9g=", wantKind: "SHA-1 ({SHA})", wantWeak: true},
+		{name: "SHA-1 refused", hash: "{SHA}W6ph5Mm5Pz8GgiULbPgzG37mj9g=", refuseWeak: true, wantErr: "SHA-1 ({SHA}) is a weak hash kind"},
+		{name: "apr1", hash: "$apr1$saltsalt$LrttParrLPdxvgutaSXWJ0", wantKind: "MD5 (apr1)", wantWeak: true},
+		{name: "apr1 refused", hash: "$apr1$saltsalt$LrttParrLPdxvgutaSXWJ0", refuseWeak: true, wantErr: "MD5 (apr1) is a weak"},
+		{name: "malformed apr1", hash: "$apr1$x$abcdefghijklmnopqrstuv", wantErr: "malformed MD5 (apr1)"},
+		{name: "MD5-crypt", hash: "$1$saltsalt$9xy1btjgzLYfb7hivXtC//", wantKind: "MD5-crypt ($1$)", wantWeak: true},
+		{name: "DES crypt (Verdaccio's default)", hash: "+ayBhdASYkssU", wantKind: "DES crypt", wantWeak: true},
+		{name: "DES crypt refused", hash: "+ayBhdASYkssU", refuseWeak: true, wantErr: "DES crypt is a weak hash kind"},
+		{name: "SHA-crypt", hash: "$6$salt$hash", wantErr: "cannot verify either"},
+		{name: "plain text", hash: "hunter2hunter2", wantErr: "plain-text passwords are never imported"},
+		{name: "{PLAIN}", hash: "{PLAIN}hunter2", wantErr: "plain-text passwords are never imported"},
 		{name: "empty", hash: "", wantErr: "no password hash"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			err := CheckImportedHash(tc.hash)
+			kind, err := CheckImportedHash(tc.hash, tc.refuseWeak)
 			if tc.wantErr == "" {
 				if err != nil {
 					t.Fatal(err)
+				}
+				if kind.Kind != tc.wantKind || kind.Weak != tc.wantWeak {
+					t.Fatalf("kind %+v, want %q weak=%v", kind, tc.wantKind, tc.wantWeak)
 				}
 				return
 			}
 			if err == nil || !strings.Contains(ReasonOf(err), tc.wantErr) {
 				t.Fatalf("err %v, want %q", err, tc.wantErr)
 			}
-			if len(tc.hash) > 6 && strings.Contains(ReasonOf(err), tc.hash) {
+			if len(tc.hash) > 6 && strings.Contains(ReasonOf(err), tc.hash[3:]) {
 				t.Fatalf("the reason repeats the hash: %s", ReasonOf(err))
 			}
 		})
@@ -214,7 +230,7 @@ func TestCheckImportedHash(t *testing.T) {
 type fakeImported struct {
 	UserStore
 	passwords map[string]string
-	hashes    map[string]string
+	hashes    map[string]ImportedPassword
 	adopted   int
 	from      netip.Addr // the client address of the last CheckPassword
 }
@@ -227,12 +243,12 @@ func (f *fakeImported) CheckPassword(_ context.Context, name, password string, f
 	return E(KindUnauthorized, "name or password is incorrect")
 }
 
-func (f *fakeImported) ImportedHash(_ context.Context, name string) (string, error) {
+func (f *fakeImported) ImportedPassword(_ context.Context, name string) (ImportedPassword, error) {
 	return f.hashes[name], nil
 }
 
 func (f *fakeImported) AdoptPassword(_ context.Context, name, hash, password string) error {
-	if f.hashes[name] != hash {
+	if f.hashes[name].Hash != hash {
 		return nil
 	}
 	delete(f.hashes, name)
@@ -245,9 +261,17 @@ func TestImportedPasswordAdoptedAtFirstLogin(t *testing.T) {
 	ctx := context.Background()
 	hash, _ := bcrypt.GenerateFromPassword([]byte("verdaccio-pw"), 10)
 	cheap, _ := bcrypt.GenerateFromPassword([]byte("cheap-pw"), 4)
+	now := time.Date(2026, 12, 2, 8, 0, 0, 0, time.UTC)
 	f := &fakeImported{passwords: map[string]string{"bob": "bob-pw", "carol": "random-unknown"},
-		hashes: map[string]string{"carol": string(hash), "erin": string(cheap)}}
-	users := WithImportedPasswords(f, f)
+		hashes: map[string]ImportedPassword{
+			"carol": {Hash: string(hash)},
+			"erin":  {Hash: string(cheap), Expires: now.Add(time.Hour)},
+			"dave":  {Hash: "+ayBhdASYkssU", Expires: now.Add(time.Second)},                        // DES crypt of "secret"
+			"frank": {Hash: "abNANd1rDfiNc", Expires: now},                                         // DES crypt of "secret", expired
+			"gina":  {Hash: "{PLAIN}secret"},                                                       // never imported; never logs in
+			"hal":   {Hash: "$apr1$saltsalt$LrttParrLPdxvgutaSXWJ0", Expires: now.Add(-time.Hour)}, // expired
+		}}
+	users := importingUsers{UserStore: f, imported: f, now: func() time.Time { return now }}
 	steps := []struct {
 		user, password string
 		wantOK         bool
@@ -257,7 +281,14 @@ func TestImportedPasswordAdoptedAtFirstLogin(t *testing.T) {
 		{"carol", "verdaccio-pw", true}, // now CouchDB's own check
 		{"bob", "bob-pw", true},
 		{"bob", "verdaccio-pw", false},
-		{"erin", "cheap-pw", false}, // a hash the import would refuse never logs in
+		{"erin", "cheap-pw", true}, // a weak kind, not expired
+		{"dave", "secrets", false},
+		{"dave", "secret", true},
+		{"dave", "secret", true},
+		{"frank", "secret", false}, // expires at now: expired
+		{"gina", "secret", false},
+		{"gina", "{PLAIN}secret", false},
+		{"hal", "secret", false},
 	}
 	client := netip.MustParseAddr("192.0.2.7")
 	for i, st := range steps {
@@ -269,12 +300,15 @@ func TestImportedPasswordAdoptedAtFirstLogin(t *testing.T) {
 		if f.from != client {
 			t.Fatalf("step %d: the store saw client %v, want %v", i, f.from, client)
 		}
-		if err != nil && !IsKind(err, KindUnauthorized) {
-			t.Fatalf("step %d: kind %v, want unauthorized", i, KindOf(err))
+		if err != nil && (!IsKind(err, KindUnauthorized) || ReasonOf(err) != "name or password is incorrect") {
+			t.Fatalf("step %d: kind %v %q, want unauthorized as for a wrong password", i, KindOf(err), ReasonOf(err))
 		}
 	}
-	if f.adopted != 1 || f.hashes["carol"] != "" || f.passwords["carol"] != "verdaccio-pw" {
-		t.Fatalf("adopted %d times, hash left %q", f.adopted, f.hashes["carol"])
+	if f.adopted != 3 || f.hashes["carol"].Hash != "" || f.passwords["carol"] != "verdaccio-pw" || f.passwords["dave"] != "secret" {
+		t.Fatalf("adopted %d times, hash left %q", f.adopted, f.hashes["carol"].Hash)
+	}
+	if f.hashes["frank"].Hash == "" || f.hashes["hal"].Hash == "" {
+		t.Fatal("an expired hash was adopted")
 	}
 }
 

@@ -2,90 +2,105 @@ package registry
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"net/netip"
-	"strings"
+	"time"
 
 	"golang.org/x/crypto/bcrypt"
+
+	"github.com/couchnpm/couchnpm/htpasswd"
 )
 
 // Imported passwords. Accounts copied from another registry (couchnpm
 // import verdaccio) come with a password hash CouchDB's _users cannot take
-// (bcrypt, from an htpasswd file). The account is created with a random
-// password nobody knows and the imported hash beside it; the first login
-// whose password matches the imported hash sets that password as the
-// account's CouchDB password and deletes the imported hash, so from then on
-// CouchDB alone checks it. Only bcrypt of a sufficient cost is imported:
-// the other htpasswd kinds are fast or unsalted hashes, which an attacker
-// who read the file could already have cracked.
+// (from an htpasswd file). The account is created with a random password
+// nobody knows and the imported hash beside it; the first login whose
+// password matches the imported hash sets that password as the account's
+// CouchDB password (PBKDF2) and deletes the imported hash, so from then on
+// CouchDB alone checks it.
+//
+// Weak kinds (DES crypt, MD5-crypt, apr1, unsalted SHA-1, cheap bcrypt)
+// are imported too, because Verdaccio 5 writes DES crypt by default and
+// refusing it locks every user of a default install out; but they carry
+// an expiry (the import's --imported-hash-max-age), after which the hash
+// no longer logs anyone in. --refuse-weak-hashes refuses them at import.
+// Plain-text passwords are never imported.
 
-// MinImportedBcryptCost is the lowest bcrypt cost imported (Verdaccio's
-// default is 10).
+// MinImportedBcryptCost is the lowest bcrypt cost that is not a weak kind
+// (Verdaccio's default is 10).
 const MinImportedBcryptCost = 10
 
-// CheckImportedHash says whether an htpasswd hash can be imported: nil for
-// bcrypt of cost MinImportedBcryptCost or more, else why not. It never
-// repeats the hash.
-func CheckImportedHash(hash string) error {
+// ImportedHashKind says what an imported hash is.
+type ImportedHashKind struct {
+	Kind string // "DES crypt", "bcrypt", "bcrypt (cost 4)", …
+	Weak bool   // fast, truncating or unsalted: expires, refused by --refuse-weak-hashes
+}
+
+// CheckImportedHash says which kind an htpasswd hash is, and why it cannot
+// be imported: plain text, a malformed hash, a kind Verdaccio could not
+// verify either, or, with refuseWeak, a weak kind. It never repeats the
+// hash.
+func CheckImportedHash(hash string, refuseWeak bool) (ImportedHashKind, error) {
+	kind, err := htpasswd.Identify(hash)
+	var malformed htpasswd.MalformedError
 	switch {
-	case strings.HasPrefix(hash, "$2a$"), strings.HasPrefix(hash, "$2b$"), strings.HasPrefix(hash, "$2y$"):
-		cost, err := bcrypt.Cost([]byte(hash))
-		if err != nil {
-			return E(KindInvalid, "malformed bcrypt hash")
-		}
-		if cost < MinImportedBcryptCost {
-			return E(KindInvalid, "bcrypt cost %d is below %d: too cheap to guess against; set a new password with couchnpm user add", cost, MinImportedBcryptCost)
-		}
-		return nil
-	case strings.HasPrefix(hash, "{SHA}"):
-		return weakHash("unsalted SHA-1 ({SHA})")
-	case strings.HasPrefix(hash, "$apr1$"):
-		return weakHash("MD5 (apr1)")
-	case strings.HasPrefix(hash, "$1$"):
-		return weakHash("MD5-crypt ($1$)")
-	case strings.HasPrefix(hash, "$5$"), strings.HasPrefix(hash, "$6$"):
-		return E(KindInvalid, "SHA-crypt ($5$/$6$) hashes are not supported; set a new password with couchnpm user add")
-	case len(hash) == 13 && !strings.ContainsAny(hash, "$:{}"):
-		return weakHash("DES crypt")
-	case hash == "":
-		return E(KindInvalid, "no password hash")
-	default:
-		return E(KindInvalid, "unknown hash kind (plain text?); set a new password with couchnpm user add")
+	case errors.Is(err, htpasswd.ErrPlainText), errors.Is(err, htpasswd.ErrUnknown):
+		return ImportedHashKind{}, E(KindInvalid, "%v: plain-text passwords are never imported; set a new password with couchnpm user add", err)
+	case errors.As(err, &malformed):
+		return ImportedHashKind{}, E(KindInvalid, "%v; set a new password with couchnpm user add", err)
+	case err != nil:
+		return ImportedHashKind{}, E(KindInvalid, "%v; set a new password with couchnpm user add", err)
 	}
+	k := ImportedHashKind{Kind: string(kind), Weak: kind != htpasswd.Bcrypt}
+	if kind == htpasswd.Bcrypt {
+		cost, _ := bcrypt.Cost([]byte(hash)) // Identify parsed it
+		if cost < MinImportedBcryptCost {
+			k = ImportedHashKind{Kind: fmt.Sprintf("bcrypt (cost %d)", cost), Weak: true}
+		}
+	}
+	if k.Weak && refuseWeak {
+		return k, E(KindInvalid, "%s is a weak hash kind and is not imported (--refuse-weak-hashes); set a new password with couchnpm user add", k.Kind)
+	}
+	return k, nil
 }
 
-func weakHash(kind string) error {
-	return E(KindInvalid, "%s is a weak hash kind and is not imported; set a new password with couchnpm user add", kind)
-}
-
-// VerifyImportedPassword reports whether password matches an imported hash
-// that CheckImportedHash accepts.
+// VerifyImportedPassword reports whether password matches an imported
+// hash that CheckImportedHash accepts (in constant time).
 func VerifyImportedPassword(hash, password string) bool {
-	if CheckImportedHash(hash) != nil {
+	if _, err := CheckImportedHash(hash, false); err != nil {
 		return false
 	}
-	return bcrypt.CompareHashAndPassword([]byte(hash), []byte(password)) == nil
+	return htpasswd.Verify(hash, password)
+}
+
+// ImportedPassword is an account's imported hash.
+type ImportedPassword struct {
+	Hash    string
+	Expires time.Time // zero: never (strong kinds)
 }
 
 // ImportedPasswords keeps the imported hashes of accounts.
 type ImportedPasswords interface {
-	// ImportedHash returns the account's imported hash; "" when it has
-	// none (or the account does not exist).
-	ImportedHash(ctx context.Context, name string) (string, error)
+	// ImportedPassword returns the account's imported hash; a zero
+	// value when it has none (or the account does not exist).
+	ImportedPassword(ctx context.Context, name string) (ImportedPassword, error)
 	// AdoptPassword makes password the account's password and deletes
 	// the imported hash, if the account still holds hash.
 	AdoptPassword(ctx context.Context, name, hash, password string) error
 }
 
 // WithImportedPasswords returns users whose CheckPassword, when the
-// account's password is wrong, also tries the account's imported hash and
-// on a match adopts the password (see above).
+// account's password is wrong, also tries the account's imported hash,
+// unless it expired, and on a match adopts the password (see above).
 func WithImportedPasswords(users UserStore, imported ImportedPasswords) UserStore {
-	return importingUsers{UserStore: users, imported: imported}
+	return importingUsers{UserStore: users, imported: imported, now: time.Now}
 }
 
 type importingUsers struct {
 	UserStore
 	imported ImportedPasswords
+	now      func() time.Time
 }
 
 func (u importingUsers) CheckPassword(ctx context.Context, name, password string, from netip.Addr) error {
@@ -93,11 +108,20 @@ func (u importingUsers) CheckPassword(ctx context.Context, name, password string
 	if !IsKind(err, KindUnauthorized) {
 		return err
 	}
-	hash, herr := u.imported.ImportedHash(ctx, name)
-	if herr != nil || hash == "" || !VerifyImportedPassword(hash, password) {
+	ip, herr := u.imported.ImportedPassword(ctx, name)
+	if herr != nil || ip.Hash == "" {
 		return err
 	}
-	if aerr := u.imported.AdoptPassword(ctx, name, hash, password); aerr != nil {
+	if !ip.Expires.IsZero() && !u.now().Before(ip.Expires) {
+		// Not even verified, and the client is told what a wrong password
+		// is told: an expired hash tells a guesser nothing. The cause (in
+		// the request's log line) says why.
+		return Wrap(KindUnauthorized, fmt.Errorf("the password imported for %s expired on %s: %w", name, ip.Expires.UTC().Format(time.RFC3339), err), "%s", ReasonOf(err))
+	}
+	if !VerifyImportedPassword(ip.Hash, password) {
+		return err
+	}
+	if aerr := u.imported.AdoptPassword(ctx, name, ip.Hash, password); aerr != nil {
 		return Wrap(KindOf(aerr), aerr, "cannot adopt the imported password of %s", name)
 	}
 	return nil

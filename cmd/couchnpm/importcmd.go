@@ -22,6 +22,7 @@ import (
 
 const importUsage = `usage:
   couchnpm import verdaccio STORAGE_DIR [--htpasswd FILE | --config CONFIG.yaml] [--owner USER] [--access A]
+      [--refuse-weak-hashes] [--imported-hash-max-age 90d]
   couchnpm import registry URL --scope @acme [--token T] [--owner USER] [--access A]
 
 Copies packages (every version, tarballs verified against dist.integrity and
@@ -30,8 +31,12 @@ registry, through the publish path: versions are signed, the audit log
 records each package. Re-running skips what is here already (same version,
 same tarball) and refuses what conflicts (a version here with another
 tarball). verdaccio also imports the accounts of Verdaccio's htpasswd file
-(--htpasswd, or the file its config names): bcrypt hashes keep working at
-the first npm login; other kinds are refused. Maintainers map to users of
+(--htpasswd, or the file its config names): their passwords keep working
+and become CouchDB's at the first login. Weak kinds (crypt, Verdaccio 5's
+default; MD5; SHA-1; cheap bcrypt) log in for --imported-hash-max-age only,
+or are refused with --refuse-weak-hashes; plain text is always refused.
+Importing again renews the hash of accounts that never logged in here.
+Maintainers map to users of
 the same name here; --owner maintains packages with none. Both commands
 reach CouchDB as serve does (COUCHDB_URL, COUCHDB_USER, COUCHDB_PASSWORD,
 --db-prefix). Exit status 1 when anything was refused.
@@ -63,6 +68,8 @@ func importMain(args []string, stdout, stderr io.Writer) int {
 	e.str(&cfg.Signing.KeyFile, "signing-key-file", "COUCHNPM_SIGNING_KEY_FILE", "", "the PEM key serve signs with, when serve is given one (default: the key kept in CouchDB)")
 	var htpasswd, vconfig, owner, by, scope, token, access string
 	var parallel int
+	var refuseWeak bool
+	maxAge := days(90 * 24 * time.Hour)
 	fs.StringVar(&owner, "owner", "", "the user who maintains imported packages none of whose maintainers is a user here")
 	fs.StringVar(&access, "access", "", "access of the packages new here: public or restricted (default: restricted for what the source shows only with --token, else public)")
 	fs.IntVar(&parallel, "parallel", 4, "packages copied at a time (1-16)")
@@ -70,6 +77,8 @@ func importMain(args []string, stdout, stderr io.Writer) int {
 	if kind == "verdaccio" {
 		fs.StringVar(&htpasswd, "htpasswd", "", "Verdaccio's htpasswd file: its accounts are imported")
 		fs.StringVar(&vconfig, "config", "", "Verdaccio's config.yaml, to find its htpasswd file")
+		fs.BoolVar(&refuseWeak, "refuse-weak-hashes", false, "refuse accounts whose hash is a weak kind (crypt, MD5, SHA-1, bcrypt below cost 10) instead of importing them")
+		fs.Var(&maxAge, "imported-hash-max-age", "how long an imported weak hash logs in (until its first login replaces it): 90d, 720h, …")
 	} else {
 		fs.StringVar(&scope, "scope", "", "the scope to copy (@acme)")
 		e.str(&token, "token", "COUCHNPM_IMPORT_TOKEN", "", "bearer token for the source registry (sent to its host only)")
@@ -169,9 +178,9 @@ func importMain(args []string, stdout, stderr io.Writer) int {
 	// Users first: the packages' maintainers map to them.
 	var users []importer.UserReport
 	if htpasswdSeen {
-		users = importer.ImportUsers(ctx, entries, db.Users())
+		users = importer.ImportUsers(ctx, entries, db.Users(), importer.UserPolicy{RefuseWeak: refuseWeak, MaxAge: time.Duration(maxAge)})
 		for _, u := range users {
-			log.Info().Str("user", u.Name).Str("outcome", u.Outcome).Str("reason", u.Reason).Msg("user imported")
+			log.Info().Str("user", u.Name).Str("outcome", u.Outcome).Str("hash_kind", u.Kind).Str("reason", u.Reason).Msg("user imported")
 		}
 	} else if kind == "verdaccio" {
 		fmt.Fprintln(stderr, "couchnpm: no --htpasswd or --config: no accounts are imported")
@@ -250,6 +259,37 @@ func importAudit(ctx context.Context, db *couch.Client, by string, stderr io.Wri
 		w.Run(runCtx, 30*time.Second)
 	}()
 	return a, func() { cancel(); <-done }
+}
+
+// days is a flag of a positive duration that also takes whole days ("90d").
+type days time.Duration
+
+func (d *days) String() string {
+	if *d > 0 && time.Duration(*d)%(24*time.Hour) == 0 {
+		return fmt.Sprintf("%dd", time.Duration(*d)/(24*time.Hour))
+	}
+	return time.Duration(*d).String()
+}
+
+func (d *days) Set(s string) error {
+	var v time.Duration
+	if n, ok := strings.CutSuffix(s, "d"); ok {
+		var k int
+		if _, err := fmt.Sscanf(n, "%d", &k); err != nil || fmt.Sprint(k) != n || k > 100*365 {
+			return fmt.Errorf("%q is not a number of days", s)
+		}
+		v = time.Duration(k) * 24 * time.Hour
+	} else {
+		var err error
+		if v, err = time.ParseDuration(s); err != nil {
+			return err
+		}
+	}
+	if v <= 0 {
+		return errors.New("must be more than 0")
+	}
+	*d = days(v)
+	return nil
 }
 
 // isTerminal reports whether w is a terminal (the progress bar's place;
