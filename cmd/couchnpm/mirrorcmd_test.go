@@ -56,15 +56,18 @@ func TestStatusCommandsSendTheToken(t *testing.T) {
 		io.WriteString(w, `{"peers":[{"peer":"peer 1","db":"npm","state":"running","docs_written":1}]}`)
 	}))
 	defer srv.Close()
-	for _, tok := range []string{"", "cnpm_admin"} {
-		t.Setenv("COUCHNPM_TOKEN", tok)
-		var code int
-		_, stderr := capture(t, func() { code = run([]string{"replication", "status", "--url", srv.URL}) })
-		if code != 0 {
-			t.Fatalf("exit %d: %s", code, stderr)
+	for _, cmd := range []string{"replication", "mirror"} {
+		got = nil
+		for _, tok := range []string{"", "cnpm_admin"} {
+			t.Setenv("COUCHNPM_TOKEN", tok)
+			var code int
+			_, stderr := capture(t, func() { code = run([]string{cmd, "status", "--url", srv.URL}) })
+			if code != 0 {
+				t.Fatalf("%s status: exit %d: %s", cmd, code, stderr)
+			}
 		}
-	}
-	if len(got) != 2 || got[0] != "" || got[1] != "Bearer cnpm_admin" {
-		t.Errorf("Authorization headers sent: %q", got)
+		if len(got) != 2 || got[0] != "" || got[1] != "Bearer cnpm_admin" {
+			t.Errorf("%s status: Authorization headers sent: %q", cmd, got)
+		}
 	}
 }
