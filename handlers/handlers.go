@@ -226,7 +226,7 @@ func (s *Server) replicationStatus(w http.ResponseWriter, r *http.Request) {
 			out.Peers = st
 		}
 		// Peer host names and error texts (URLs) are for admins only.
-		if user, err := identity(r); err != nil || user.Anonymous() || s.cfg.IsAdmin == nil || !s.cfg.IsAdmin(user.Name) {
+		if !s.isAdmin(r) {
 			for i := range out.Peers {
 				out.Peers[i] = out.Peers[i].Public(i)
 			}
@@ -266,5 +266,18 @@ func (s *Server) mirrorStatus(w http.ResponseWriter, r *http.Request) {
 		writeError(w, r, err)
 		return
 	}
+	// The upstream's address, instance names and error texts (URLs) are
+	// for admins only.
+	if !s.isAdmin(r) {
+		pub := st.Public()
+		st = &pub
+	}
 	writeJSON(w, http.StatusOK, st)
+}
+
+// isAdmin tells whether the request's user sees the admin-only details of
+// the status endpoints.
+func (s *Server) isAdmin(r *http.Request) bool {
+	user, err := identity(r)
+	return err == nil && !user.Anonymous() && s.cfg.IsAdmin != nil && s.cfg.IsAdmin(user.Name)
 }

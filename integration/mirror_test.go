@@ -22,10 +22,18 @@ func mirrorArgs(up *fakeUpstream, mode string, extra ...string) []string {
 	return append(args, extra...)
 }
 
-// mirrorStatus reads GET /-/mirror/status.
+// mirrorStatus reads GET /-/mirror/status as anyone may see it.
 func mirrorStatus(t *testing.T, r *registry) map[string]any {
 	t.Helper()
-	res := r.do("GET", "/-/mirror/status", "", nil)
+	return mirrorStatusAs(t, r, "")
+}
+
+// mirrorStatusAs reads GET /-/mirror/status with token ("": anonymous);
+// an admin's token shows the admin-only details (upstream, instance
+// names, error texts).
+func mirrorStatusAs(t *testing.T, r *registry, token string) map[string]any {
+	t.Helper()
+	res := r.do("GET", "/-/mirror/status", token, nil)
 	if res.Status != 200 {
 		t.Fatalf("mirror status: %s", res)
 	}
@@ -261,16 +269,19 @@ func TestMirrorPrivateNamesShadowUpstream(t *testing.T) {
 func TestMirrorFollowerLeaseTakeover(t *testing.T) {
 	up := newFakeUpstream(t)
 	up.publish("lease-a", "1.0.0", nil)
-	prefix := newPrefix()
-	a := startRegistry(t, registryOpts{Prefix: prefix, ExtraArgs: mirrorArgs(up, "follow", "--instance-id", "instance-a")})
+	prefix := sharedPrefix(t)
+	// The holder's name is for admins (instance names are host names by default).
+	admins := []string{"--admins", "leaseroot-" + prefix}
+	a := startRegistry(t, registryOpts{Prefix: prefix, ExtraArgs: mirrorArgs(up, "follow", append(admins, "--instance-id", "instance-a")...)})
+	_, admin := rawAddUser(t, a, "leaseroot")
 	eventually(t, 30*time.Second, "a holds the lease", func() (bool, string) {
-		st := mirrorStatus(t, a)
+		st := mirrorStatusAs(t, a, admin)
 		return st["follower_holder"] == "instance-a" && st["state"] == "following", fmt.Sprint(st)
 	})
-	b := startRegistry(t, registryOpts{Prefix: prefix, ExtraArgs: mirrorArgs(up, "follow", "--instance-id", "instance-b")})
+	b := startRegistry(t, registryOpts{Prefix: prefix, ExtraArgs: mirrorArgs(up, "follow", append(admins, "--instance-id", "instance-b")...)})
 	// Only one follower: b stands by while a holds the lease.
 	time.Sleep(3 * time.Second)
-	if st := mirrorStatus(t, b); st["follower_holder"] != "instance-a" {
+	if st := mirrorStatusAs(t, b, admin); st["follower_holder"] != "instance-a" {
 		t.Fatalf("while a runs, the holder is %v", st["follower_holder"])
 	}
 	if strings.Contains(b.Stderr.String(), "took the lease") {
@@ -281,7 +292,7 @@ func TestMirrorFollowerLeaseTakeover(t *testing.T) {
 	a.kill()
 	killed := time.Now()
 	eventually(t, 30*time.Second, "b takes over", func() (bool, string) {
-		st := mirrorStatus(t, b)
+		st := mirrorStatusAs(t, b, admin)
 		return st["follower_holder"] == "instance-b", fmt.Sprint(st["follower_holder"])
 	})
 	t.Logf("takeover after %s", time.Since(killed).Round(time.Second))
@@ -414,7 +425,8 @@ func TestMirrorReplicate(t *testing.T) {
 		t.Fatalf("replication status: %v", st)
 	}
 	t.Logf("replication state: %v", st["replication"])
-	if strings.Contains(fmt.Sprint(st), suite.couchPass) && suite.couchPass != "" {
+	// (The marker of a hidden detail says "administrators": not the password "admin".)
+	if strings.Contains(strings.ReplaceAll(fmt.Sprint(st), hiddenDetail, ""), suite.couchPass) && suite.couchPass != "" {
 		t.Fatal("the status shows the replication credentials")
 	}
 

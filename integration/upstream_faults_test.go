@@ -53,7 +53,10 @@ func TestUpstreamFaultsFollowerBackoff(t *testing.T) {
 	up := newFakeUpstream(t)
 	up.publish("bo-a", "1.0.0", nil)
 	up.setFault("/_changes", fault429, 1, 3) // the very first page: 429, Retry-After: 3
-	r := startRegistry(t, registryOpts{ExtraArgs: mirrorArgs(up, "follow")})
+	prefix := sharedPrefix(t)
+	// The error text is for admins (it may name hosts and URLs).
+	r := startRegistry(t, registryOpts{Prefix: prefix, ExtraArgs: mirrorArgs(up, "follow", "--admins", "boroot-"+prefix)})
+	_, admin := rawAddUser(t, r, "boroot")
 
 	eventually(t, 20*time.Second, "catch-up after a 429", func() (bool, string) {
 		st := mirrorStatus(t, r)
@@ -76,7 +79,7 @@ func TestUpstreamFaultsFollowerBackoff(t *testing.T) {
 	up.publish("bo-b", "1.0.0", nil)
 	sawBackoff := false
 	eventually(t, 30*time.Second, "catch-up after three 500s", func() (bool, string) {
-		st := mirrorStatus(t, r)
+		st := mirrorStatusAs(t, r, admin)
 		if st["state"] == "backoff" && strings.Contains(fmt.Sprint(st["last_error"]), "500") {
 			sawBackoff = true
 		}
@@ -468,15 +471,19 @@ func TestShutdownGraceful(t *testing.T) {
 	t.Cleanup(func() { // registered first: runs after both instances stopped
 		if !suite.ownCouch {
 			dropDatabases(t, prefix)
+			dropUsers(t, prefix)
 		}
 	})
-	a := startRegistry(t, registryOpts{Prefix: prefix, ExtraArgs: mirrorArgs(up, "follow", "--instance-id", "inst-a")})
+	// The holder's name is for admins (instance names are host names by default).
+	admins := []string{"--admins", "sdroot-" + prefix}
+	a := startRegistry(t, registryOpts{Prefix: prefix, ExtraArgs: mirrorArgs(up, "follow", append(admins, "--instance-id", "inst-a")...)})
+	_, admin := rawAddUser(t, a, "sdroot")
 	eventually(t, 15*time.Second, "inst-a follows", func() (bool, string) {
-		st := mirrorStatus(t, a)
+		st := mirrorStatusAs(t, a, admin)
 		return st["follower_holder"] == "inst-a" && st["state"] == "following", fmt.Sprint(st)
 	})
-	b := startRegistry(t, registryOpts{Prefix: prefix, ExtraArgs: mirrorArgs(up, "follow", "--instance-id", "inst-b")})
-	if st := mirrorStatus(t, b); st["follower_holder"] != "inst-a" {
+	b := startRegistry(t, registryOpts{Prefix: prefix, ExtraArgs: mirrorArgs(up, "follow", append(admins, "--instance-id", "inst-b")...)})
+	if st := mirrorStatusAs(t, b, admin); st["follower_holder"] != "inst-a" {
 		t.Fatalf("the standby sees holder %v, want inst-a", st["follower_holder"])
 	}
 
@@ -530,7 +537,7 @@ func TestShutdownGraceful(t *testing.T) {
 		t.Fatalf("after a graceful shutdown the lease is still held by inst-a until %s", lease.Expires)
 	}
 	eventually(t, 8*time.Second, "inst-b takes over", func() (bool, string) {
-		st := mirrorStatus(t, b)
+		st := mirrorStatusAs(t, b, admin)
 		return st["follower_holder"] == "inst-b", fmt.Sprint(st["follower_holder"])
 	})
 	t.Logf("inst-b holds the lease %s after inst-a's SIGTERM (lease TTL 15 s)", time.Since(sigAt).Round(time.Millisecond))

@@ -33,6 +33,7 @@ func TestTargetsPerStore(t *testing.T) {
 		{"scenario line", "follower ≥ 500", "**missed**: 120/s"},
 		{"no scenario script", "cold pull-through", "not measured (no scenario script reported it)"},
 		{"store not run", "(c) tarball GET ≥ 3× Verdaccio", "| not run |"},
+		{"package page without a (g) run", "(g) warm package page", "| not measured | not run |"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -45,6 +46,39 @@ func TestTargetsPerStore(t *testing.T) {
 				}
 			}
 			t.Fatalf("no row %q in\n%s", tc.row, table)
+		})
+	}
+}
+
+// The (g) row of issue 11: warm package pages ≥ 5,000 req/s with p99 < 20 ms.
+func TestTargetsPackagePage(t *testing.T) {
+	const row = "(g) warm package page ≥ 5,000 req/s with p99 < 20 ms"
+	page := func(runs ...wrkRun) *results { return &results{Store: "couchdb", Runs: runs} }
+	const g = "(g) package page (warm, text/html)"
+	tests := []struct {
+		name string
+		res  *results
+		want string
+	}{
+		{"met", page(wrkRun{Scenario: g, Target: "couchnpm", ReqPerS: 6200, P99: 12 * time.Millisecond}), "| met: 6200 req/s, p99 12.0 ms |"},
+		{"too slow", page(wrkRun{Scenario: g, Target: "couchnpm", ReqPerS: 4999, P99: 5 * time.Millisecond}), "| **missed**: 4999 req/s, p99 5.0 ms |"},
+		{"p99 too long", page(wrkRun{Scenario: g, Target: "couchnpm", ReqPerS: 9000, P99: 20 * time.Millisecond}), "| **missed**: 9000 req/s, p99 20.0 ms |"},
+		{"fast errors", page(wrkRun{Scenario: g, Target: "couchnpm", ReqPerS: 9000, P99: 2 * time.Millisecond, Non2xx: 40}), "| **missed**: 9000 req/s, p99 2.0 ms, 0 errors, 40 non-2xx |"},
+		{"another server's run", page(wrkRun{Scenario: g, Target: "verdaccio", ReqPerS: 9000, P99: time.Millisecond}), "| not measured |"},
+		{"failed run", page(wrkRun{Scenario: g, Target: "couchnpm", Errors: -1}), "| not measured |"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			table := targetsTable([]*pass{{Store: "couchdb", Res: tc.res, Targets: map[string]targetLine{}}})
+			for _, l := range strings.Split(table, "\n") {
+				if strings.Contains(l, row) {
+					if !strings.HasSuffix(l, tc.want) {
+						t.Fatalf("row %q does not end in %q:\n%s", row, tc.want, l)
+					}
+					return
+				}
+			}
+			t.Fatalf("no row %q in\n%s", row, table)
 		})
 	}
 }

@@ -171,4 +171,7 @@ func printStatus(st *replication.Status) {
 		f.OK, f.NotFound, f.Errors, f.NoAnswer, f.ErrorStatus, f.Unusable)
 	fmt.Printf("tarball cache: %d hits, %d misses, %d integrity failures\n",
 		st.TarballCache.Hits, st.TarballCache.Misses, st.TarballCache.IntegrityFailures)
+	if st.Upstream == replication.HiddenDetail || st.Instance == replication.HiddenDetail {
+		fmt.Println("(the upstream, instance names and error texts are for admins: set COUCHNPM_TOKEN to an admin's token)")
+	}
 }

@@ -39,6 +39,31 @@ func TestMirrorStatusShowsTheCounts(t *testing.T) {
 	}
 }
 
+// Without an admin's token, the command says how to see what the server hid.
+func TestMirrorStatusSaysWhatIsHidden(t *testing.T) {
+	const hint = "set COUCHNPM_TOKEN to an admin's token"
+	for _, tc := range []struct {
+		name, body string
+		hint       bool
+	}{
+		{"hidden", `{"mode":"follow","state":"following","upstream":"(shown to administrators)","instance":"(shown to administrators)","last_failures":[]}`, true},
+		{"an admin's view", `{"mode":"follow","state":"following","upstream":"http://up.example","instance":"a","last_failures":[]}`, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, tc.body) }))
+			defer srv.Close()
+			var code int
+			stdout, stderr := capture(t, func() { code = run([]string{"mirror", "status", "--url", srv.URL}) })
+			if code != 0 {
+				t.Fatalf("exit %d: %s", code, stderr)
+			}
+			if got := strings.Contains(stdout, hint); got != tc.hint {
+				t.Errorf("hint shown %v, want %v:\n%s", got, tc.hint, stdout)
+			}
+		})
+	}
+}
+
 func TestMirrorStatusBadFlagIsOneLine(t *testing.T) {
 	var code int
 	_, stderr := capture(t, func() { code = run([]string{"mirror", "status", "--nope"}) })
@@ -56,15 +81,18 @@ func TestStatusCommandsSendTheToken(t *testing.T) {
 		io.WriteString(w, `{"peers":[{"peer":"peer 1","db":"npm","state":"running","docs_written":1}]}`)
 	}))
 	defer srv.Close()
-	for _, tok := range []string{"", "cnpm_admin"} {
-		t.Setenv("COUCHNPM_TOKEN", tok)
-		var code int
-		_, stderr := capture(t, func() { code = run([]string{"replication", "status", "--url", srv.URL}) })
-		if code != 0 {
-			t.Fatalf("exit %d: %s", code, stderr)
+	for _, cmd := range []string{"replication", "mirror"} {
+		got = nil
+		for _, tok := range []string{"", "cnpm_admin"} {
+			t.Setenv("COUCHNPM_TOKEN", tok)
+			var code int
+			_, stderr := capture(t, func() { code = run([]string{cmd, "status", "--url", srv.URL}) })
+			if code != 0 {
+				t.Fatalf("%s status: exit %d: %s", cmd, code, stderr)
+			}
 		}
-	}
-	if len(got) != 2 || got[0] != "" || got[1] != "Bearer cnpm_admin" {
-		t.Errorf("Authorization headers sent: %q", got)
+		if len(got) != 2 || got[0] != "" || got[1] != "Bearer cnpm_admin" {
+			t.Errorf("%s status: Authorization headers sent: %q", cmd, got)
+		}
 	}
 }
