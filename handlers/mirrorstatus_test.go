@@ -35,7 +35,7 @@ func TestMirrorStatusHidesDetailsFromNonAdmins(t *testing.T) {
 		LastError:    "GET https://upstream.internal/_changes: status 500",
 		LastFailures: []replication.Failure{{Package: "left-pad", Error: "dial tcp upstream.internal:443: connection refused", Time: time.Unix(1700000000, 0)}},
 	}}
-	e.h = New(Config{PublicURL: publicURL, Mirror: mirror, IsAdmin: func(n string) bool { return n == "root" }}, e.reg, e.accounts, e.pinger, zerolog.Nop())
+	e.h = mustNew(t, Config{PublicURL: publicURL, Mirror: mirror, IsAdmin: func(n string) bool { return n == "root" }}, fakeServices(t, e.reg, e.accounts, e.pinger), zerolog.Nop())
 	secrets := []string{"upstream.internal", "s3cret", "web-3.internal", "web-4.internal", "status 500", "connection refused"}
 	for _, tc := range []struct {
 		name, auth string
