@@ -38,7 +38,15 @@ func startMirror(ctx context.Context, cfg *config, db *couch.Client, reg *regist
 	stats := &replication.Stats{}
 	filter := replication.NewFilter(mc.allowList, mc.privateScopes)
 	mirror := replication.NewMirror(replication.MirrorConfig{Mode: mc.Mode, MaxAge: mc.MaxAge, NameCheckTimeout: mc.NameCheckTimeout},
-		cfg.Fastpath.store(db, couch.RoleMirror), db.Docs(couch.RoleTarballs), up, filter, stats, log)
+		cfg.Fastpath.store(db, couch.RoleMirror), db.Docs(couch.RoleTarballs), up, filter, stats, log).WithPrefetch(reg)
+	bg.Add(1)
+	go func() { // pulled packuments still on their way into CouchDB are written before exit
+		defer bg.Done()
+		<-ctx.Done()
+		dctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+		defer cancel()
+		_ = mirror.Drain(dctx)
+	}()
 	system := db.Docs(couch.RoleSystem)
 	// The takeover guard asks the mirror, and honours operators' claims.
 	reg.WithMirror(mirror).WithClaims(registry.NewClaims(system))
@@ -52,7 +60,7 @@ func startMirror(ctx context.Context, cfg *config, db *couch.Client, reg *regist
 	switch mc.Mode {
 	case replication.ModeFollow:
 		follower := replication.NewFollower(replication.FollowerConfig{PageSize: mc.PageSize, PollInterval: mc.PollInterval},
-			up, mirror, reg, system, log)
+			up, mirror, db.Packuments(couch.RoleMirror), reg, db.Packuments(couch.RolePackages), system, log)
 		bg.Add(1)
 		go func() {
 			defer bg.Done()
