@@ -3,6 +3,7 @@ package replication
 import (
 	"context"
 	"encoding/json"
+	"strconv"
 	"strings"
 	"sync"
 
@@ -25,8 +26,13 @@ type NameIndex interface {
 	Existing(ctx context.Context, names []string) (map[string]bool, error)
 }
 
-// lookupBatch is how many names one lookup request reads.
-const lookupBatch = 100
+// lookupBatch is how many names one lookup request reads; lookupWorkers how
+// many lookups run at once.
+const (
+	lookupBatch   = 100
+	lookupWorkers = 3
+	batchWriters  = 3 // _bulk_docs requests at once
+)
 
 // A page of changes flows through three stages that run at once: the
 // planner looks the names up a batch at a time (the private database's
@@ -77,19 +83,38 @@ func (f *Follower) apply(ctx context.Context, changes []Change) error {
 	var direct []followWrite // deletions found by the planner
 	var directMu sync.Mutex
 
+	// A few lookups at once: each is a CouchDB round trip.
+	chunks := make(chan []string)
 	go func() {
-		defer close(jobs)
-		for i := 0; i < len(order) && ctx.Err() == nil; i += lookupBatch {
-			chunk := order[i:min(i+lookupBatch, len(order))]
-			dels, err := f.plan(ctx, chunk, last, jobs)
-			if err != nil {
-				abort(err)
+		defer close(chunks)
+		for i := 0; i < len(order); i += lookupBatch {
+			select {
+			case chunks <- order[i:min(i+lookupBatch, len(order))]:
+			case <-ctx.Done():
 				return
 			}
-			directMu.Lock()
-			direct = append(direct, dels...)
-			directMu.Unlock()
 		}
+	}()
+	var planners sync.WaitGroup
+	for range lookupWorkers {
+		planners.Add(1)
+		go func() {
+			defer planners.Done()
+			for chunk := range chunks {
+				dels, err := f.plan(ctx, chunk, last, jobs)
+				if err != nil {
+					abort(err)
+					continue
+				}
+				directMu.Lock()
+				direct = append(direct, dels...)
+				directMu.Unlock()
+			}
+		}()
+	}
+	go func() {
+		planners.Wait()
+		close(jobs)
 	}()
 	var fetchers sync.WaitGroup
 	for range f.cfg.Workers {
@@ -153,7 +178,7 @@ func (f *Follower) plan(ctx context.Context, names []string, last map[string]Cha
 				dels = append(dels, followWrite{name: name, del: old.Rev})
 			}
 			continue
-		case old != nil && c.Rev() != "" && upstreamRevOf(old) == c.Rev():
+		case old != nil && c.Rev() != "" && !newerRev(c.Rev(), upstreamRevOf(old)):
 			f.set(func(cp *checkpoint) { cp.Unchanged++ })
 			continue
 		}
@@ -197,6 +222,31 @@ func (f *Follower) shadowed(ctx context.Context, names []string) (map[string]boo
 	return out, nil
 }
 
+// newerRev reports whether the upstream revision rev is newer than stored:
+// a higher generation, or the same one with another hash (the upstream
+// resolved a conflict). A change older than the stored copy (the feed read
+// again from an older checkpoint) needs no fetch.
+func newerRev(rev, stored string) bool {
+	if rev == stored {
+		return false
+	}
+	g1, ok1 := revGeneration(rev)
+	g2, ok2 := revGeneration(stored)
+	if !ok1 || !ok2 {
+		return true
+	}
+	return g1 >= g2
+}
+
+func revGeneration(rev string) (int64, bool) {
+	head, _, ok := strings.Cut(rev, "-")
+	if !ok {
+		return 0, false
+	}
+	n, err := strconv.ParseInt(head, 10, 64)
+	return n, err == nil
+}
+
 func upstreamRevOf(p *registry.Packument) string {
 	var rev string
 	_ = json.Unmarshal(p.Fields[fieldUpstreamRev], &rev)
@@ -226,18 +276,36 @@ func (f *Follower) fetchJob(ctx context.Context, j followJob) (followWrite, bool
 }
 
 // writeAll packs documents into batches bounded in count and bytes and
-// writes each with one _bulk_docs request.
+// writes them with _bulk_docs, a few batches at once (CouchDB takes
+// concurrent batches faster than one after another).
 func (f *Follower) writeAll(ctx context.Context, writes <-chan followWrite) error {
+	type job struct {
+		batch []followWrite
+		raws  []json.RawMessage
+	}
+	jobs := make(chan job)
+	var wg sync.WaitGroup
+	var errOnce sync.Once
+	var firstErr error
+	for range batchWriters {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for j := range jobs {
+				if err := f.writeBatch(ctx, j.batch, j.raws); err != nil {
+					errOnce.Do(func() { firstErr = err })
+				}
+			}
+		}()
+	}
 	var batch []followWrite
 	var raws []json.RawMessage
 	size := 0
-	flush := func() error {
-		if len(batch) == 0 {
-			return nil
+	flush := func() {
+		if len(batch) > 0 {
+			jobs <- job{batch, raws}
 		}
-		err := f.writeBatch(ctx, batch, raws)
-		batch, raws, size = batch[:0], raws[:0], 0
-		return err
+		batch, raws, size = nil, nil, 0
 	}
 	for w := range writes {
 		raw, err := encodeWrite(w)
@@ -246,16 +314,19 @@ func (f *Follower) writeAll(ctx context.Context, writes <-chan followWrite) erro
 			continue
 		}
 		if len(batch) > 0 && (len(batch) >= f.cfg.BatchDocs || size+len(raw) > f.cfg.BatchBytes) {
-			if err := flush(); err != nil {
-				return err
-			}
+			flush()
 		}
 		batch, raws, size = append(batch, w), append(raws, raw), size+len(raw)
 	}
+	if ctx.Err() == nil {
+		flush()
+	}
+	close(jobs)
+	wg.Wait()
 	if ctx.Err() != nil {
 		return nil // cancelled: apply reports it
 	}
-	return flush()
+	return firstErr
 }
 
 func encodeWrite(w followWrite) (json.RawMessage, error) {

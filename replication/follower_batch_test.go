@@ -284,3 +284,25 @@ func TestFollowerPerDocumentErrors(t *testing.T) {
 		t.Fatalf("a batch CouchDB could not take: apply = %v, want unavailable (the page is read again)", err)
 	}
 }
+
+func TestNewerRev(t *testing.T) {
+	tests := []struct {
+		name        string
+		rev, stored string
+		want        bool
+	}{
+		{name: "the same revision is not newer", rev: "3-abc", stored: "3-abc", want: false},
+		{name: "a higher generation is newer", rev: "4-abc", stored: "3-abc", want: true},
+		{name: "an older change read again is not", rev: "2-abc", stored: "3-def", want: false},
+		{name: "the same generation, another hash: fetch", rev: "3-abc", stored: "3-def", want: true},
+		{name: "nothing stored: fetch", rev: "1-abc", stored: "", want: true},
+		{name: "an unreadable revision: fetch", rev: "x", stored: "3-abc", want: true},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			if got := newerRev(tc.rev, tc.stored); got != tc.want {
+				t.Fatalf("newerRev(%q, %q) = %v, want %v", tc.rev, tc.stored, got, tc.want)
+			}
+		})
+	}
+}
