@@ -155,13 +155,6 @@ func (w *writeBehind) drain(ctx context.Context) error {
 	return ctx.Err()
 }
 
-// pendingCount is the number of writes not done yet.
-func (w *writeBehind) pendingCount() int {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	return len(w.pending)
-}
-
 func (w *writeBehind) run() {
 	for name := range w.queue {
 		w.writeOne(name)

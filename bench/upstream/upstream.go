@@ -184,8 +184,7 @@ func (s *Server) packument(name string, index, versions, gen int) []byte {
 		if s.cfg.Deps > 0 && index > 0 {
 			m.Dependencies = map[string]string{}
 			for d := range s.cfg.Deps {
-				j := (index*7 + d*131) % index
-				m.Dependencies[s.names[j]] = "*"
+				m.Dependencies[s.names[mix(uint64(index*64+d))%uint64(index)]] = "*"
 			}
 		}
 		if s.cfg.RealTarballs {
@@ -385,4 +384,13 @@ func installable(name, version string, deps map[string]string) []byte {
 	_ = tw.Close()
 	_ = gz.Close()
 	return buf.Bytes()
+}
+
+// mix scatters n (splitmix64): dependencies spread over all lower-numbered
+// packages, so an app's tree is wide, like a real one.
+func mix(n uint64) uint64 {
+	n += 0x9e3779b97f4a7c15
+	n = (n ^ (n >> 30)) * 0xbf58476d1ce4e5b9
+	n = (n ^ (n >> 27)) * 0x94d049bb133111eb
+	return n ^ (n >> 31)
 }
