@@ -348,13 +348,13 @@ func encodeWrite(w followWrite) (json.RawMessage, error) {
 func (f *Follower) writeBatch(ctx context.Context, batch []followWrite, raws []json.RawMessage) error {
 	results, err := f.bulk.PutPackuments(ctx, raws)
 	if registry.IsKind(err, registry.KindTooLarge) && len(batch) > 1 {
-		// The request as a whole was too large: one document at a time.
-		for i := range batch {
-			if err := f.writeBatch(ctx, batch[i:i+1], raws[i:i+1]); err != nil {
-				return err
-			}
+		// CouchDB 3 refuses the whole batch (413) when one document is
+		// over max_document_size: halve it until that one is alone.
+		mid := len(batch) / 2
+		if err := f.writeBatch(ctx, batch[:mid], raws[:mid]); err != nil {
+			return err
 		}
-		return nil
+		return f.writeBatch(ctx, batch[mid:], raws[mid:])
 	}
 	if err != nil {
 		if registry.IsKind(err, registry.KindTooLarge) {

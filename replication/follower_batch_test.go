@@ -72,6 +72,7 @@ type bulkMem struct {
 	calls     []int            // documents per PutPackuments call
 	perDocErr map[string]error // id → error of its first bulk write
 	whole     error            // error of every PutPackuments call
+	tooLarge  map[string]bool  // ids that make CouchDB 3 refuse their whole batch (413)
 	private   map[string]bool  // Existing answers (the private database)
 }
 
@@ -96,6 +97,15 @@ func (b *bulkMem) PutPackuments(_ context.Context, docs []json.RawMessage) ([]re
 		return nil, b.whole
 	}
 	b.calls = append(b.calls, len(docs))
+	for _, raw := range docs {
+		var d struct {
+			ID string `json:"_id"`
+		}
+		_ = json.Unmarshal(raw, &d)
+		if b.tooLarge[d.ID] {
+			return nil, registry.E(registry.KindTooLarge, "write a batch of packages: CouchDB refused the document as too large")
+		}
+	}
 	out := make([]registry.BulkResult, len(docs))
 	for i, raw := range docs {
 		var p registry.Packument
@@ -304,5 +314,34 @@ func TestNewerRev(t *testing.T) {
 				t.Fatalf("newerRev(%q, %q) = %v, want %v", tc.rev, tc.stored, got, tc.want)
 			}
 		})
+	}
+}
+
+// CouchDB 3.5 refuses a whole _bulk_docs request (413 document_too_large)
+// when one of its documents is over max_document_size: the batch is split
+// until that document is alone, it is recorded as a failure, and every
+// other document of the batch is written.
+func TestFollowerBatchWithADocumentTooLarge(t *testing.T) {
+	up := newCountingUpstream(t)
+	store := newBulkMem()
+	store.tooLarge = map[string]bool{"pkg-013": true}
+	f := newTestFollower(t, up, store, shadowsSet{}, FollowerConfig{BatchDocs: 40, Workers: 2})
+	var page []Change
+	for i := range 40 {
+		name := fmt.Sprintf("pkg-%03d", i)
+		page = append(page, changeOf(name, "1-"+name, false))
+	}
+	if err := f.apply(context.Background(), page); err != nil {
+		t.Fatal(err)
+	}
+	cp := f.snapshot()
+	if len(store.docs) != 39 || cp.Written != 39 {
+		t.Fatalf("stored %d, written %d; want 39 (all but the one too large)", len(store.docs), cp.Written)
+	}
+	if cp.Failed != 1 || cp.LastFailures[0].Package != "pkg-013" || !strings.Contains(cp.LastFailures[0].Error, "too large") {
+		t.Fatalf("failures %d %+v; want pkg-013, too large", cp.Failed, cp.LastFailures)
+	}
+	if len(store.calls) > 16 {
+		t.Fatalf("%d _bulk_docs calls to isolate one document in 40", len(store.calls))
 	}
 }
