@@ -107,6 +107,7 @@ func main() {
 
 	if *flagOnly {
 		c.stop()
+		writeOut(report.Bytes())
 		return
 	}
 	// Steady state: changes published while following.
@@ -139,14 +140,20 @@ func main() {
 	if *flagReplicate != "" {
 		replicate(out, up, prefix, upURL)
 	}
-	if *flagOut != "" {
-		f, err := os.OpenFile(*flagOut, os.O_APPEND|os.O_CREATE|os.O_WRONLY, 0o644)
-		if err != nil {
-			fail(err)
-		}
-		_, _ = f.Write(report.Bytes())
-		_ = f.Close()
+	writeOut(report.Bytes())
+}
+
+// writeOut appends the report to -out.
+func writeOut(b []byte) {
+	if *flagOut == "" {
+		return
 	}
+	f, err := os.OpenFile(*flagOut, os.O_APPEND|os.O_CREATE|os.O_WRONLY, 0o644)
+	if err != nil {
+		fail(err)
+	}
+	_, _ = f.Write(b)
+	_ = f.Close()
 }
 
 // profile saves a CPU profile of couchnpm 3 s into its catch-up.
