@@ -175,10 +175,15 @@ var (
 	descUpstream   = prometheus.NewDesc("couchnpm_upstream_fetches_total", "Upstream fetches by result (this instance).", []string{"result"}, nil)
 	descTarballs   = prometheus.NewDesc("couchnpm_mirror_tarball_cache_total", "Mirrored tarball reads by result (this instance).", []string{"result"}, nil)
 	descMirrorUp   = prometheus.NewDesc("couchnpm_mirror_status_up", "Whether the mirror status could be read.", nil, nil)
+	// Pull-through: packuments written behind the answer, and prefetched.
+	descPullWrites  = prometheus.NewDesc("couchnpm_mirror_pull_writes_total", "Pulled packuments by write outcome (this instance): queued, inline (queue full), retry, failed.", []string{"result"}, nil)
+	descPullPending = prometheus.NewDesc("couchnpm_mirror_pull_writes_pending", "Pulled packuments not written into CouchDB yet (this instance).", nil, nil)
+	descPrefetch    = prometheus.NewDesc("couchnpm_mirror_prefetch_total", "Dependency prefetches by outcome (this instance): queued, dropped (queue full), fetched.", []string{"result"}, nil)
 )
 
 func (c *mirrorCollector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{descLagChanges, descLagSeconds, descWritten, descDeleted, descFailures, descUpstream, descTarballs, descMirrorUp} {
+	for _, d := range []*prometheus.Desc{descLagChanges, descLagSeconds, descWritten, descDeleted, descFailures, descUpstream, descTarballs, descMirrorUp,
+		descPullWrites, descPullPending, descPrefetch} {
 		ch <- d
 	}
 }
@@ -207,6 +212,15 @@ func (c *mirrorCollector) Collect(ch chan<- prometheus.Metric) {
 	ch <- prometheus.MustNewConstMetric(descUpstream, prometheus.CounterValue, float64(f.Unusable), "unusable")
 	ch <- prometheus.MustNewConstMetric(descTarballs, prometheus.CounterValue, float64(st.TarballCache.Hits), "hit")
 	ch <- prometheus.MustNewConstMetric(descTarballs, prometheus.CounterValue, float64(st.TarballCache.Misses), "miss")
+	p := st.PullThrough
+	ch <- prometheus.MustNewConstMetric(descPullWrites, prometheus.CounterValue, float64(p.WritesQueued), "queued")
+	ch <- prometheus.MustNewConstMetric(descPullWrites, prometheus.CounterValue, float64(p.WritesInline), "inline")
+	ch <- prometheus.MustNewConstMetric(descPullWrites, prometheus.CounterValue, float64(p.WriteRetries), "retry")
+	ch <- prometheus.MustNewConstMetric(descPullWrites, prometheus.CounterValue, float64(p.WritesFailed), "failed")
+	ch <- prometheus.MustNewConstMetric(descPullPending, prometheus.GaugeValue, float64(p.WritesPending))
+	ch <- prometheus.MustNewConstMetric(descPrefetch, prometheus.CounterValue, float64(p.PrefetchQueue), "queued")
+	ch <- prometheus.MustNewConstMetric(descPrefetch, prometheus.CounterValue, float64(p.PrefetchDropped), "dropped")
+	ch <- prometheus.MustNewConstMetric(descPrefetch, prometheus.CounterValue, float64(p.Prefetched), "fetched")
 }
 
 // WatchConflicts exports the conflict resolver's counters (this instance).

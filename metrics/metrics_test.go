@@ -20,7 +20,8 @@ func TestExposition(t *testing.T) {
 	m.WatchCache(func() cache.Stats { return cache.Stats{Hits: 7, Bytes: 1234, FeedsUp: 2} })
 	lag := int64(5)
 	m.WatchMirror(func(context.Context) (*replication.Status, error) {
-		return &replication.Status{LagChanges: &lag, PackumentsWritten: 3}, nil
+		return &replication.Status{LagChanges: &lag, PackumentsWritten: 3,
+			PullThrough: replication.PullThrough{WritesPending: 2, WritesFailed: 1, Prefetched: 9}}, nil
 	})
 	couch := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { w.WriteHeader(200) }))
 	defer couch.Close()
@@ -43,6 +44,9 @@ func TestExposition(t *testing.T) {
 		"couchnpm_cache_feeds_up 2",
 		"couchnpm_mirror_lag_changes 5",
 		"couchnpm_mirror_packuments_written_total 3",
+		"couchnpm_mirror_pull_writes_pending 2",
+		`couchnpm_mirror_pull_writes_total{result="failed"} 1`,
+		`couchnpm_mirror_prefetch_total{result="fetched"} 9`,
 		"go_goroutines",
 	} {
 		if !strings.Contains(string(body), want) {

@@ -25,7 +25,11 @@ type FollowerConfig struct {
 	PageSize     int           // changes per page (the public feed allows up to 10000)
 	PollInterval time.Duration // wait after a short page
 	Workers      int           // packuments fetched at once
-	MaxBackoff   time.Duration
+	// BatchDocs and BatchBytes bound one _bulk_docs write (defaults 100
+	// documents, 8 MiB); a larger document is written alone.
+	BatchDocs  int
+	BatchBytes int
+	MaxBackoff time.Duration
 	// Attempts is how often a packument the upstream cannot serve now (429,
 	// 5xx, a broken connection) is asked for, with backoff honouring
 	// Retry-After, before the package is recorded as failed and skipped.
@@ -40,7 +44,9 @@ type Follower struct {
 	cfg     FollowerConfig
 	up      *Upstream
 	mirror  *Mirror
+	bulk    BulkStore // the mirror database, a batch per request
 	private PrivateLookup
+	names   NameIndex // the private database's names; nil: Shadows for each change
 	system  DocStore
 	log     zerolog.Logger
 
@@ -60,6 +66,7 @@ type checkpoint struct {
 	CaughtUpAt   time.Time `json:"caught_up_at,omitzero"`
 	Written      int64     `json:"packuments_written"`
 	Deleted      int64     `json:"packuments_deleted"`
+	Unchanged    int64     `json:"packuments_unchanged"` // changes skipped: that revision was stored already
 	Failed       int64     `json:"failures"`
 	LastFailures []Failure `json:"last_failures"`
 	LastError    string    `json:"last_error,omitempty"`
@@ -79,16 +86,24 @@ type Failure struct {
 
 const keptFailures = 10
 
-// NewFollower builds a follower.
-func NewFollower(cfg FollowerConfig, up *Upstream, mirror *Mirror, private PrivateLookup, system DocStore, log zerolog.Logger) *Follower {
+// NewFollower builds a follower. bulk is the mirror database (the one
+// mirror reads), names the private database's, used to ask private about
+// only the names published here (nil: private is asked about each change).
+func NewFollower(cfg FollowerConfig, up *Upstream, mirror *Mirror, bulk BulkStore, private PrivateLookup, names NameIndex, system DocStore, log zerolog.Logger) *Follower {
 	if cfg.PageSize <= 0 {
 		cfg.PageSize = 1000
 	}
 	if cfg.PollInterval <= 0 {
-		cfg.PollInterval = 5 * time.Second
+		cfg.PollInterval = 2 * time.Second
 	}
 	if cfg.Workers <= 0 {
-		cfg.Workers = 8
+		cfg.Workers = 16
+	}
+	if cfg.BatchDocs <= 0 {
+		cfg.BatchDocs = 100
+	}
+	if cfg.BatchBytes <= 0 {
+		cfg.BatchBytes = 8 << 20
 	}
 	if cfg.MaxBackoff <= 0 {
 		cfg.MaxBackoff = time.Minute
@@ -96,7 +111,7 @@ func NewFollower(cfg FollowerConfig, up *Upstream, mirror *Mirror, private Priva
 	if cfg.Attempts <= 0 {
 		cfg.Attempts = 3
 	}
-	return &Follower{cfg: cfg, up: up, mirror: mirror, private: private, system: system, log: log}
+	return &Follower{cfg: cfg, up: up, mirror: mirror, bulk: bulk, private: private, names: names, system: system, log: log}
 }
 
 // Run follows the changes feed until ctx ends. holder names this instance
@@ -127,10 +142,22 @@ func (f *Follower) Run(ctx context.Context, holder string) {
 			_ = retry.Wait(ctx, wait) // the loop checks ctx
 			continue
 		}
+		if err := f.apply(ctx, page.Results); err != nil {
+			if ctx.Err() != nil {
+				break // the page was not finished: keep the old checkpoint
+			}
+			// CouchDB could not take the page: keep the checkpoint and
+			// read the page again (what landed is skipped as unchanged).
+			wait := backoff.Next()
+			f.set(func(cp *checkpoint) { cp.State, cp.LastError = "backoff", err.Error() })
+			f.log.Warn().Err(err).Dur("retry_in", wait).Msg("mirror database write failed; backing off")
+			rev = f.save(ctx, rev)
+			_ = retry.Wait(ctx, wait) // the loop checks ctx
+			continue
+		}
 		backoff.Reset()
-		f.apply(ctx, page.Results)
 		if ctx.Err() != nil {
-			break // the page was not finished: keep the old checkpoint
+			break
 		}
 		short := len(page.Results) < f.cfg.PageSize
 		f.set(func(cp *checkpoint) {
@@ -164,83 +191,6 @@ func (f *Follower) Run(ctx context.Context, holder string) {
 	defer cancel()
 	f.save(sctx, rev)
 	f.log.Info().Msg("follower stopped")
-}
-
-// apply mirrors one page of changes with a few workers. Failures are
-// recorded and skipped: one bad package never stops the follower.
-func (f *Follower) apply(ctx context.Context, changes []Change) {
-	work := make(chan Change)
-	var wg sync.WaitGroup
-	for range f.cfg.Workers {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for c := range work {
-				if err := f.applyOne(ctx, c); err != nil && ctx.Err() == nil {
-					f.fail(c.ID, err)
-				}
-			}
-		}()
-	}
-	for _, c := range changes {
-		if ctx.Err() != nil {
-			break
-		}
-		work <- c
-	}
-	close(work)
-	wg.Wait()
-}
-
-func (f *Follower) applyOne(ctx context.Context, c Change) error {
-	name := c.ID
-	if strings.HasPrefix(name, "_design/") || !f.mirror.filter.Allowed(name) || registry.ValidateName(name) != nil {
-		return nil
-	}
-	// Dependency-confusion guard: a name published here is never
-	// mirrored, unless it is an unpublished fork whose name resolves
-	// upstream again.
-	if shadowed, err := f.private.Shadows(ctx, name); err != nil {
-		return err
-	} else if shadowed {
-		return nil
-	}
-	old, err := f.mirror.store.GetPackument(ctx, name)
-	if err != nil && !registry.IsKind(err, registry.KindNotFound) {
-		return err
-	}
-	if c.Deleted {
-		if old == nil {
-			return nil
-		}
-		if err := f.mirror.store.DeletePackument(ctx, name, old.Rev); err != nil && !registry.IsKind(err, registry.KindNotFound) {
-			return err
-		}
-		f.set(func(cp *checkpoint) { cp.Deleted++ })
-		return nil
-	}
-	if old != nil && c.Rev() != "" {
-		var stored string
-		_ = json.Unmarshal(old.Fields[fieldUpstreamRev], &stored)
-		if stored == c.Rev() {
-			return nil // already have this revision
-		}
-	}
-	p, err := f.fetch(ctx, name)
-	if registry.IsKind(err, registry.KindNotFound) {
-		if old != nil {
-			return f.mirror.store.DeletePackument(ctx, name, old.Rev)
-		}
-		return nil
-	}
-	if err != nil {
-		return err
-	}
-	if _, err := f.mirror.Store(ctx, p); err != nil {
-		return err
-	}
-	f.set(func(cp *checkpoint) { cp.Written++; cp.WrittenSinceStart++ })
-	return nil
 }
 
 // fetch reads a packument from upstream, asking again after a temporary

@@ -130,6 +130,9 @@ func (m *Mirror) signVerified(ctx context.Context, name, version, integrity stri
 	if m.signer == nil || m.mode == ModeReplicate || !signable(integrity) {
 		return
 	}
+	// A packument pulled a moment ago may still be on its way into
+	// CouchDB: sign the stored copy, once it is there.
+	_ = m.writes.wait(ctx, name)
 	for attempt := 0; attempt < 5; attempt++ {
 		p, err := m.store.GetPackumentForWrite(ctx, name)
 		if err != nil {

@@ -95,7 +95,9 @@ type Mirror struct {
 	signer    registry.VersionSigner // signs verified unsigned versions (keys.go); nil: never
 	// cleanup runs the clean-ups that outlive a request (discardBroken)
 	// until Close.
-	cleanup background
+	cleanup  background
+	writes   *writeBehind // pulled packuments on their way into CouchDB (writebehind.go)
+	prefetch *prefetcher  // dependencies pulled ahead (prefetch.go); nil: off
 }
 
 // background runs goroutines that end with a context of their own, and
@@ -148,13 +150,44 @@ func NewMirror(cfg MirrorConfig, store PackumentStore, tarballs DocStore, up *Up
 	if cfg.NameCheckTimeout <= 0 {
 		cfg.NameCheckTimeout = 10 * time.Second
 	}
-	return &Mirror{mode: cfg.Mode, store: store, tarballs: tarballs, up: up, filter: filter,
+	m := &Mirror{mode: cfg.Mode, store: store, tarballs: tarballs, up: up, filter: filter,
 		maxAge: cfg.MaxAge, nameCheck: cfg.NameCheckTimeout, log: log, stats: stats, cleanup: newBackground()}
+	m.writes = newWriteBehind(writeBehindConfig{}, m.storeOver, stats, log)
+	return m
 }
 
 // Close stops the mirror's background clean-ups and waits for them (at
 // shutdown, with the other background work).
 func (m *Mirror) Close() { m.cleanup.close() }
+
+// WithPrefetch turns on the prefetch of dependencies (prefetch.go).
+// private tells which names are published here: those are never asked for
+// upstream, so without it there is no prefetch.
+func (m *Mirror) WithPrefetch(private PrivateLookup) *Mirror {
+	if private == nil {
+		return m
+	}
+	stored := func(ctx context.Context, name string) (bool, error) {
+		if m.writes.get(name) != nil {
+			return true, nil
+		}
+		_, err := m.store.GetPackument(ctx, name)
+		if registry.IsKind(err, registry.KindNotFound) {
+			return false, nil
+		}
+		return err == nil, err
+	}
+	pull := func(ctx context.Context, name string) error {
+		_, err := m.pull(ctx, name, false)
+		return err
+	}
+	m.prefetch = newPrefetcher(prefetchConfig{}, pull, stored, m.filter, private, m.stats, m.log)
+	return m
+}
+
+// Drain waits until every pulled packument is written, or ctx ends: at
+// shutdown, so that no pulled copy is lost with the process.
+func (m *Mirror) Drain(ctx context.Context) error { return m.writes.drain(ctx) }
 
 // Known reports whether the upstream has name: a copy is mirrored, or the
 // upstream serves its packument (asked within NameCheckTimeout; a name the
@@ -174,7 +207,7 @@ func (m *Mirror) Known(ctx context.Context, name string) (bool, error) {
 	// A name outside the allow-list is not mirrored here, yet the upstream
 	// may well know it: ask without keeping the answer.
 	if m.filter.Allowed(name) {
-		_, err = m.pull(ctx, name)
+		_, err = m.pull(ctx, name, true)
 	} else {
 		_, err = m.up.Packument(ctx, name)
 	}
@@ -199,11 +232,14 @@ func (m *Mirror) Packument(ctx context.Context, name string) (*registry.Packumen
 	if !m.filter.Allowed(name) {
 		return nil, registry.E(registry.KindNotFound, "package %s is not mirrored here", name)
 	}
+	if p := m.writes.get(name); p != nil {
+		return p, nil // pulled, not written yet
+	}
 	p, err := m.store.GetPackument(ctx, name)
 	switch {
 	case err == nil:
 		if m.mode == ModeOnDemand && m.stale(p) {
-			fresh, err := m.pull(ctx, name)
+			fresh, err := m.pull(ctx, name, false)
 			if err == nil {
 				return fresh, nil
 			}
@@ -214,7 +250,7 @@ func (m *Mirror) Packument(ctx context.Context, name string) (*registry.Packumen
 		}
 		return p, nil
 	case registry.IsKind(err, registry.KindNotFound):
-		return m.pull(ctx, name)
+		return m.pull(ctx, name, false)
 	default:
 		return nil, err
 	}
@@ -228,10 +264,13 @@ func (m *Mirror) stale(p *registry.Packument) bool {
 	return time.Since(fetched) > m.maxAge
 }
 
-// pull fetches name from upstream and stores it. Concurrent pulls of one
-// name share one fetch, which runs on its own context so that one client
-// hanging up does not cancel it for the others.
-func (m *Mirror) pull(ctx context.Context, name string) (*registry.Packument, error) {
+// pull fetches name from upstream and answers with it as soon as it is
+// read and checked; the write into CouchDB follows in the background
+// (writebehind.go), unless stored is set: then pull returns once it is
+// written. Concurrent pulls of one name share one fetch, which runs on its
+// own context so that one client hanging up does not cancel it for the
+// others. A pulled packument has its dependencies prefetched.
+func (m *Mirror) pull(ctx context.Context, name string, stored bool) (*registry.Packument, error) {
 	ch := m.flights.DoChan("pkg:"+name, func() (any, error) {
 		fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 2*m.up.cfg.Timeout)
 		defer cancel()
@@ -245,11 +284,15 @@ func (m *Mirror) pull(ctx context.Context, name string) (*registry.Packument, er
 			}
 			return nil, err
 		}
-		stored, err := m.Store(fctx, p)
-		if err == nil {
-			m.stats.onDemandWritten.Add(1)
+		stripUpstream(p)
+		served, pending, err := m.writes.put(fctx, p)
+		if err != nil {
+			return nil, err
 		}
-		return stored, err
+		if m.prefetch != nil {
+			m.prefetch.dependencies(p)
+		}
+		return pulled{p: served, pending: pending}, nil
 	})
 	select {
 	case <-ctx.Done():
@@ -258,9 +301,26 @@ func (m *Mirror) pull(ctx context.Context, name string) (*registry.Packument, er
 		if res.Err != nil {
 			return nil, res.Err
 		}
-		// One answer, several waiters: each gets its own copy to change.
-		return res.Val.(*registry.Packument).Clone(), nil
+		got := res.Val.(pulled)
+		if stored && got.pending != nil {
+			select {
+			case <-got.pending.done:
+				if got.pending.err != nil {
+					return nil, got.pending.err
+				}
+			case <-ctx.Done():
+				return nil, registry.Wrap(registry.KindUnavailable, ctx.Err(), "gave up waiting for the mirror write")
+			}
+		}
+		// Each caller gets its own copy: callers may change what they read.
+		return served(got.p, got.p.Rev), nil
 	}
+}
+
+// pulled is a pull's outcome shared by its waiters.
+type pulled struct {
+	p       *registry.Packument
+	pending *pendingWrite // nil when written already
 }
 
 // dropLocal removes a stored copy of a package upstream no longer has.
@@ -275,8 +335,20 @@ func (m *Mirror) dropLocal(ctx context.Context, name string) {
 // design-document fields dropped. A write conflict means someone else
 // stored it: their copy is as good.
 func (m *Mirror) Store(ctx context.Context, p *registry.Packument) (*registry.Packument, error) {
+	stripUpstream(p)
+	return m.storeOver(ctx, p)
+}
+
+// stripUpstream turns a packument as the upstream serves it into the
+// document the mirror keeps: no attachments, the upstream revision kept for
+// change detection, upstream underscore fields dropped, no revision of
+// ours yet.
+func stripUpstream(p *registry.Packument) {
 	upstreamRev := p.Rev
 	p.Attachments = nil
+	if p.Fields == nil {
+		p.Fields = map[string]json.RawMessage{}
+	}
 	p.Fields[fieldUpstreamRev], _ = json.Marshal(upstreamRev)
 	p.Fields[fieldFetched], _ = json.Marshal(time.Now().UTC())
 	for k := range p.Fields {
@@ -285,21 +357,33 @@ func (m *Mirror) Store(ctx context.Context, p *registry.Packument) (*registry.Pa
 		}
 	}
 	p.Rev = ""
-	if old, err := m.store.GetPackument(ctx, p.ID); err == nil {
+}
+
+// over makes p (stripped) replace old, the stored copy (nil when none):
+// old's revision, and the signatures this registry gave old's versions.
+func over(p, old *registry.Packument) {
+	p.Rev = ""
+	if old != nil {
 		p.Rev = old.Rev
 		keepSignatures(old, p)
-	} else if !registry.IsKind(err, registry.KindNotFound) {
+	}
+}
+
+// storeOver writes a stripped packument over whatever copy is stored.
+func (m *Mirror) storeOver(ctx context.Context, p *registry.Packument) (*registry.Packument, error) {
+	old, err := m.store.GetPackumentForWrite(ctx, p.ID)
+	if err != nil && !registry.IsKind(err, registry.KindNotFound) {
 		return nil, err
 	}
+	over(p, old)
 	w, err := m.store.PutPackument(ctx, p)
-	rev := w.Rev
 	if registry.IsKind(err, registry.KindConflict) {
 		return m.store.GetPackument(ctx, p.ID)
 	}
 	if err != nil {
 		return nil, err
 	}
-	p.Rev = rev
+	p.Rev = w.Rev
 	return p, nil
 }
 
@@ -571,6 +655,14 @@ func (c *countingReader) Read(p []byte) (int, error) {
 // Stats are the mirror's counters since start (per instance).
 type Stats struct {
 	onDemandWritten   atomic.Int64 // packuments written by reads (pull), not by the follower
+	writeQueued       atomic.Int64 // pulled packuments handed to the write-behind
+	writePending      atomic.Int64 // pulled packuments not written yet
+	writeQueueFull    atomic.Int64 // pulls that wrote themselves: the write-behind queue was full
+	writeRetries      atomic.Int64 // write-behind attempts that failed and were retried
+	writeFailed       atomic.Int64 // write-behind writes given up on (the next read pulls again)
+	prefetchQueued    atomic.Int64 // dependency names queued for prefetch
+	prefetchDropped   atomic.Int64 // dependency names dropped: the prefetch queue was full
+	prefetched        atomic.Int64 // packuments pulled by the prefetch
 	hits              atomic.Int64
 	misses            atomic.Int64
 	integrityFailures atomic.Int64

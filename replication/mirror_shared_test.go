@@ -39,7 +39,7 @@ func TestPullHandsEachWaiterItsOwnCopy(t *testing.T) {
 	var wg sync.WaitGroup
 	for i := range waiters {
 		wg.Go(func() {
-			p, err := m.pull(context.Background(), "lib")
+			p, err := m.pull(context.Background(), "lib", false)
 			if err != nil {
 				t.Error(err)
 				return
@@ -58,6 +58,11 @@ func TestPullHandsEachWaiterItsOwnCopy(t *testing.T) {
 			}
 		}
 	}
+	if err := m.Drain(context.Background()); err != nil { // the write-behind has stored its copy
+		t.Fatal(err)
+	}
+	store.mu.Lock()
+	defer store.mu.Unlock()
 	if tag := store.docs["lib"].DistTags["latest"]; tag != "1.0.0" {
 		t.Errorf("a waiter's change reached the stored packument: latest = %q", tag)
 	}

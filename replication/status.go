@@ -45,6 +45,23 @@ type Status struct {
 	// UpstreamFetches counts this instance's upstream requests (packuments
 	// and tarballs) by outcome since it started.
 	UpstreamFetches UpstreamFetches `json:"upstream_fetches"`
+	// PullThrough counts this instance's packuments pulled on a read:
+	// written behind the answer, and dependencies prefetched.
+	PullThrough PullThrough `json:"pull_through"`
+}
+
+// PullThrough are the write-behind's and the prefetch's counters.
+type PullThrough struct {
+	WritesQueued  int64 `json:"writes_queued"`
+	WritesPending int64 `json:"writes_pending"` // queued, not written yet
+	// WritesInline: the queue was full, the request wrote its copy itself.
+	WritesInline  int64 `json:"writes_inline"`
+	WriteRetries  int64 `json:"write_retries"`
+	WritesFailed  int64 `json:"writes_failed"` // given up on; the next read pulls again
+	PrefetchQueue int64 `json:"prefetch_queued"`
+	// PrefetchDropped: names dropped because the prefetch queue was full.
+	PrefetchDropped int64 `json:"prefetch_dropped"`
+	Prefetched      int64 `json:"prefetched"`
 }
 
 // UpstreamFetches are upstream requests by outcome. Errors is the sum of
@@ -90,6 +107,9 @@ func (r *Reporter) Status(ctx context.Context) (*Status, error) {
 		st.TarballCache.Hits = r.Stats.hits.Load()
 		st.TarballCache.Misses = r.Stats.misses.Load()
 		st.TarballCache.IntegrityFailures = r.Stats.integrityFailures.Load()
+		st.PullThrough = PullThrough{WritesQueued: r.Stats.writeQueued.Load(), WritesPending: r.Stats.writePending.Load(),
+			WritesInline: r.Stats.writeQueueFull.Load(), WriteRetries: r.Stats.writeRetries.Load(), WritesFailed: r.Stats.writeFailed.Load(),
+			PrefetchQueue: r.Stats.prefetchQueued.Load(), PrefetchDropped: r.Stats.prefetchDropped.Load(), Prefetched: r.Stats.prefetched.Load()}
 		f := &st.UpstreamFetches
 		f.OK = r.Stats.upstreamOK.Load()
 		f.NotFound = r.Stats.upstreamNotFound.Load()

@@ -58,7 +58,7 @@ func (m *mirrorConfig) register(e *envFlags) {
 	e.duration(&m.TarballTimeout, "upstream-tarball-timeout", "COUCHNPM_UPSTREAM_TARBALL_TIMEOUT", 5*time.Minute, "bound on one whole upstream tarball download")
 	e.size(&m.MaxPackumentBytes, "upstream-max-packument-bytes", "COUCHNPM_UPSTREAM_MAX_PACKUMENT_BYTES", replication.DefaultMaxPackumentBytes, "largest upstream packument accepted, a `size` like 256MB")
 	e.integer(&m.MaxConcurrent, "upstream-max-concurrent", "COUCHNPM_UPSTREAM_MAX_CONCURRENT", 16, "most upstream packument and tarball fetches in flight at once; others wait")
-	e.duration(&m.PollInterval, "follow-poll", "COUCHNPM_FOLLOW_POLL", 5*time.Second, "follow mode: wait between polls once caught up")
+	e.duration(&m.PollInterval, "follow-poll", "COUCHNPM_FOLLOW_POLL", 2*time.Second, "follow mode: wait between polls once caught up")
 	e.integer(&m.PageSize, "follow-page-size", "COUCHNPM_FOLLOW_PAGE_SIZE", 1000, "follow mode: changes read per page (at most 10000)")
 	m.UpstreamUser = os.Getenv("COUCHNPM_UPSTREAM_USER")
 	m.UpstreamPass = os.Getenv("COUCHNPM_UPSTREAM_PASSWORD")

@@ -90,8 +90,14 @@ func startMirror(ctx context.Context, cfg *config, db *couch.Client, m *upstream
 		return nil, nil
 	}
 	mc, up, log := cfg.Mirror, m.up, m.log
-	bg.Go(func() { // the mirror's clean-ups end with the other background work
+	m.mirror.WithPrefetch(reg) // dependencies of pulled packuments fetched ahead (never private names)
+	bg.Go(func() {             // the mirror's clean-ups end with the other background work
 		<-ctx.Done()
+		// Pulled packuments still on their way into CouchDB are written
+		// before exit.
+		dctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+		defer cancel()
+		_ = m.mirror.Drain(dctx)
 		m.mirror.Close()
 	})
 	system := db.Docs(couch.RoleSystem)
@@ -105,7 +111,7 @@ func startMirror(ctx context.Context, cfg *config, db *couch.Client, m *upstream
 	switch mc.Mode {
 	case replication.ModeFollow:
 		follower := replication.NewFollower(replication.FollowerConfig{PageSize: mc.PageSize, PollInterval: mc.PollInterval},
-			up, m.mirror, reg, system, log)
+			up, m.mirror, db.Packuments(couch.RoleMirror), reg, db.Packuments(couch.RolePackages), system, log)
 		bg.Add(1)
 		go func() {
 			defer bg.Done()

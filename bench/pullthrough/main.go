@@ -1,0 +1,264 @@
+// Command pullthrough measures couchnpm's on-demand mirror against going
+// direct: the time of an npm install straight from an upstream, and
+// through couchnpm cold (nothing mirrored) and warm (everything mirrored;
+// npm's cache empty each time). The upstream is a local fake
+// (bench/upstream) that answers every request after a delay, like a far
+// registry; with -real-upstream the same is timed against a real registry
+// (its URL is given on the command line, never written in the project).
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/couchnpm/couchnpm/bench/upstream"
+)
+
+var (
+	flagBin      = flag.String("bin", "", "couchnpm binary")
+	flagCouch    = flag.String("couchdb", "http://127.0.0.1:5984", "CouchDB base URL")
+	flagUser     = flag.String("user", "admin", "CouchDB admin user")
+	flagPassword = flag.String("password", "admin", "CouchDB admin password")
+	flagLabel    = flag.String("label", "CouchDB 3.5", "store label in the report")
+	flagLatency  = flag.Duration("latency", 30*time.Millisecond, "the fake upstream's delay before each answer")
+	flagPackages = flag.Int("packages", 200, "packages in the fake upstream")
+	flagRoots    = flag.Int("roots", 8, "the app's direct dependencies (the fake's highest-numbered packages)")
+	flagRuns     = flag.Int("runs", 2, "runs of each install (the median is reported)")
+	flagReal     = flag.String("real-upstream", "", "also time an install against this registry URL (empty: skip)")
+	flagRealDeps = flag.String("real-deps", "express,semver,debug,commander,@babel/code-frame", "the app's dependencies for -real-upstream")
+	flagOut      = flag.String("out", "", "append the report to this file too")
+	flagWork     = flag.String("work", "", "scratch folder (default: a temporary one)")
+)
+
+func main() {
+	flag.Parse()
+	if *flagBin == "" {
+		fail(errors.New("-bin is required"))
+	}
+	work := *flagWork
+	if work == "" {
+		var err error
+		if work, err = os.MkdirTemp("", "pullthrough-"); err != nil {
+			fail(err)
+		}
+		defer os.RemoveAll(work)
+	}
+	var report strings.Builder
+	out := io.MultiWriter(os.Stdout, &report)
+
+	up := upstream.New(upstream.Config{Packages: *flagPackages, Big: -1, Seed: 11, Latency: *flagLatency, Deps: 3, RealTarballs: true})
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		fail(err)
+	}
+	upURL := "http://" + ln.Addr().String()
+	up.Bind(upURL)
+	go func() { _ = http.Serve(ln, up) }()
+	names := up.Names()
+	deps := map[string]string{}
+	for _, n := range names[len(names)-*flagRoots:] {
+		deps[n] = "*"
+	}
+	fmt.Fprintf(out, "\n### Pull-through install on %s (%s)\n\n", *flagLabel, time.Now().UTC().Format("2006-01-02 15:04 UTC"))
+	fmt.Fprintf(out, "Fake upstream: %d packages, %s before every answer; the app has %d direct dependencies. npm's cache is empty for every install (median of %d runs; cold runs each on a fresh mirror).\n\n",
+		len(names), *flagLatency, *flagRoots, *flagRuns)
+	fmt.Fprintf(out, "| install | packages | time | ÷ direct |\n|---|---:|---:|---:|\n")
+	measure(out, work, "fake", upURL, deps)
+
+	if *flagReal != "" {
+		deps := map[string]string{}
+		for _, d := range strings.Split(*flagRealDeps, ",") {
+			deps[strings.TrimSpace(d)] = "*"
+		}
+		fmt.Fprintf(out, "\nThe real upstream (its URL given on the command line), app: %s.\n\n", *flagRealDeps)
+		fmt.Fprintf(out, "| install | packages | time | ÷ direct |\n|---|---:|---:|---:|\n")
+		measure(out, work, "real", *flagReal, deps)
+	}
+	if *flagOut != "" {
+		f, err := os.OpenFile(*flagOut, os.O_APPEND|os.O_CREATE|os.O_WRONLY, 0o644)
+		if err != nil {
+			fail(err)
+		}
+		_, _ = f.WriteString(report.String())
+		_ = f.Close()
+	}
+}
+
+// measure times direct, cold and warm installs of deps against upURL.
+func measure(out io.Writer, work, label, upURL string, deps map[string]string) {
+	var direct, cold, warm []time.Duration
+	count := 0
+	for run := range *flagRuns {
+		d, n, err := install(work, fmt.Sprintf("%s-direct-%d", label, run), upURL, deps)
+		if err != nil {
+			fail(err)
+		}
+		direct, count = append(direct, d), n
+
+		c := &couchnpm{prefix: fmt.Sprintf("bench-pt-%d", rand.IntN(1e6))}
+		if err := c.start([]string{"--mirror", "on-demand", "--upstream", upURL, "--mirror-max-age", "1h"}); err != nil {
+			fail(err)
+		}
+		d, _, err = install(work, fmt.Sprintf("%s-cold-%d", label, run), "http://"+c.addr, deps)
+		if err != nil {
+			c.stop()
+			fail(err)
+		}
+		cold = append(cold, d)
+		time.Sleep(2 * time.Second) // the background writes land
+		d, _, err = install(work, fmt.Sprintf("%s-warm-%d", label, run), "http://"+c.addr, deps)
+		c.stop()
+		c.drop()
+		if err != nil {
+			fail(err)
+		}
+		warm = append(warm, d)
+	}
+	md, mc, mw := median(direct), median(cold), median(warm)
+	fmt.Fprintf(out, "| direct from the upstream | %d | %.2f s | 1.00× |\n", count, md.Seconds())
+	fmt.Fprintf(out, "| through couchnpm, cold mirror | %d | %.2f s | **%.2f×** |\n", count, mc.Seconds(), mc.Seconds()/md.Seconds())
+	fmt.Fprintf(out, "| through couchnpm, warm mirror | %d | %.2f s | **%.2f×** |\n", count, mw.Seconds(), mw.Seconds()/md.Seconds())
+	fmt.Fprintf(out, "| (all runs: direct %v, cold %v, warm %v) | | | |\n", round(direct), round(cold), round(warm))
+}
+
+func round(ds []time.Duration) []time.Duration {
+	out := make([]time.Duration, len(ds))
+	for i, d := range ds {
+		out[i] = d.Round(10 * time.Millisecond)
+	}
+	return out
+}
+
+func median(ds []time.Duration) time.Duration {
+	s := append([]time.Duration(nil), ds...)
+	for i := range s {
+		for j := i + 1; j < len(s); j++ {
+			if s[j] < s[i] {
+				s[i], s[j] = s[j], s[i]
+			}
+		}
+	}
+	return s[len(s)/2]
+}
+
+// install runs npm install of deps in a new project with an empty cache
+// and returns its time and the number of packages installed.
+func install(work, name, registry string, deps map[string]string) (time.Duration, int, error) {
+	dir := filepath.Join(work, name)
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return 0, 0, err
+	}
+	pj, _ := json.Marshal(map[string]any{"name": "bench-app", "version": "1.0.0", "private": true, "dependencies": deps})
+	if err := os.WriteFile(filepath.Join(dir, "package.json"), pj, 0o644); err != nil {
+		return 0, 0, err
+	}
+	npmrc := "registry=" + registry + "/\naudit=false\nfund=false\nupdate-notifier=false\n"
+	if err := os.WriteFile(filepath.Join(dir, ".npmrc"), []byte(npmrc), 0o644); err != nil {
+		return 0, 0, err
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, "npm", "install", "--no-audit", "--no-fund", "--cache", filepath.Join(dir, ".npm-cache"), "--loglevel", "error")
+	cmd.Dir = dir
+	cmd.Env = append(os.Environ(), "npm_config_userconfig="+filepath.Join(dir, ".npmrc"))
+	start := time.Now()
+	b, err := cmd.CombinedOutput()
+	took := time.Since(start)
+	if err != nil {
+		return 0, 0, fmt.Errorf("npm install (%s): %v\n%s", name, err, b)
+	}
+	var lock struct {
+		Packages map[string]json.RawMessage `json:"packages"`
+	}
+	lb, _ := os.ReadFile(filepath.Join(dir, "package-lock.json"))
+	_ = json.Unmarshal(lb, &lock)
+	fmt.Fprintf(os.Stderr, "pullthrough: %s: %s, %d packages\n", name, took.Round(10*time.Millisecond), len(lock.Packages)-1)
+	return took, len(lock.Packages) - 1, nil
+}
+
+type couchnpm struct {
+	prefix string
+	addr   string
+	cmd    *exec.Cmd
+	exited chan struct{}
+}
+
+func (c *couchnpm) start(args []string) error {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return err
+	}
+	c.addr = ln.Addr().String()
+	ln.Close()
+	all := append([]string{"serve", "--listen", c.addr, "--db-prefix", c.prefix, "--log-level", "warn", "--instance-id", "bench"}, args...)
+	c.cmd = exec.Command(*flagBin, all...)
+	c.cmd.Env = append(os.Environ(), "COUCHDB_URL="+*flagCouch, "COUCHDB_USER="+*flagUser, "COUCHDB_PASSWORD="+*flagPassword)
+	c.cmd.Stdout, c.cmd.Stderr = os.Stderr, os.Stderr
+	if err := c.cmd.Start(); err != nil {
+		return err
+	}
+	c.exited = make(chan struct{})
+	go func() { _ = c.cmd.Wait(); close(c.exited) }()
+	for range 300 {
+		if resp, err := http.Get("http://" + c.addr + "/-/ping"); err == nil {
+			resp.Body.Close()
+			return nil
+		}
+		select {
+		case <-c.exited:
+			return errors.New("couchnpm exited")
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
+	return errors.New("couchnpm did not answer")
+}
+
+func (c *couchnpm) stop() {
+	_ = c.cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case <-c.exited:
+	case <-time.After(20 * time.Second):
+		_ = c.cmd.Process.Kill()
+		<-c.exited
+	}
+}
+
+// drop deletes the instance's databases.
+func (c *couchnpm) drop() {
+	req, _ := http.NewRequest(http.MethodGet, *flagCouch+"/_all_dbs", nil)
+	req.SetBasicAuth(*flagUser, *flagPassword)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return
+	}
+	var all []string
+	_ = json.NewDecoder(resp.Body).Decode(&all)
+	resp.Body.Close()
+	for _, db := range all {
+		if db == c.prefix || strings.HasPrefix(db, c.prefix+"-") {
+			req, _ := http.NewRequest(http.MethodDelete, *flagCouch+"/"+db, nil)
+			req.SetBasicAuth(*flagUser, *flagPassword)
+			if resp, err := http.DefaultClient.Do(req); err == nil {
+				resp.Body.Close()
+			}
+		}
+	}
+}
+
+func fail(err error) {
+	fmt.Fprintln(os.Stderr, "pullthrough bench:", err)
+	os.Exit(1)
+}
