@@ -443,10 +443,14 @@ func TestTwoSitesActiveActive(t *testing.T) {
 
 	// A package published at A installs at B.
 	const pkg = "sitepkg"
+	var tarballsMu sync.Mutex // both sites publish at once below
 	tarballs := map[string][]byte{}
 	publish := func(reg *registry, v, marker string) httpResult {
-		tarballs[reg.URL+v] = markedTarball(t, pkg, v, marker)
-		h, err := reg.tryDo("PUT", "/"+pkg, tok, publishBodyWith(reg, pkg, v, tarballs[reg.URL+v]), 60*time.Second)
+		tgz := markedTarball(t, pkg, v, marker)
+		tarballsMu.Lock()
+		tarballs[reg.URL+v] = tgz
+		tarballsMu.Unlock()
+		h, err := reg.tryDo("PUT", "/"+pkg, tok, publishBodyWith(reg, pkg, v, tgz), 60*time.Second)
 		if err != nil {
 			t.Fatalf("publish %s at %s: %v", v, reg.URL, err)
 		}
