@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/url"
+	"os"
 	"os/exec"
 	"slices"
 	"strings"
@@ -60,11 +61,19 @@ func scoped(docs map[string]peerDoc, scope string) map[string]peerDoc {
 // peersReported waits until reg has read its peer links' state (which it
 // does after its first ensure) and returns them; on CouchDB it also waits
 // for every link to run.
+// statusAsAdmin is couchnpm replication status against reg, with an
+// admin's token (peer addresses are shown to admins only).
+func statusAsAdmin(reg *registry) *exec.Cmd {
+	cmd := exec.Command(suite.bin, "replication", "status", "--url", reg.URL)
+	cmd.Env = append(os.Environ(), "COUCHNPM_TOKEN="+reg.adminToken)
+	return cmd
+}
+
 func peersReported(t *testing.T, reg *registry, n int) []struct{ Peer, DB, State string } {
 	t.Helper()
 	var peers []struct{ Peer, DB, State string }
 	eventually(t, 60*time.Second, reg.URL+" reports its peer links", func() (bool, string) {
-		h := reg.do("GET", "/-/replication/status", "", nil)
+		h := reg.do("GET", "/-/replication/status", reg.adminToken, nil) // peer addresses are for admins
 		var st struct {
 			Peers []struct{ Peer, DB, State string }
 		}
@@ -127,12 +136,20 @@ func TestPeerReplicationsOfTwoRegistriesOnOneCouchDB(t *testing.T) {
 		t.Fatalf("create %s: %d %v %s", gone, st, err, body)
 	}
 
+	peerAdmins := map[string]string{} // prefix: an admin's token (the user outlives restarts)
 	start := func(prefix string, peers ...string) *registry {
-		args := []string{"--replication-target", suite.couchURL}
+		args := []string{"--replication-target", suite.couchURL, "--admins", "peerroot-" + prefix}
 		for _, p := range peers {
 			args = append(args, "--peer", p)
 		}
-		return startRegistry(t, registryOpts{Prefix: prefix, ExtraArgs: args})
+		reg := startRegistry(t, registryOpts{Prefix: prefix, ExtraArgs: args})
+		if tok, ok := peerAdmins[prefix]; ok {
+			reg.adminToken = tok
+		} else {
+			_, reg.adminToken = rawAddUser(t, reg, "peerroot")
+			peerAdmins[prefix] = reg.adminToken
+		}
+		return reg
 	}
 	onlyPeer := func(reg *registry, peers []struct{ Peer, DB, State string }, shown string) {
 		t.Helper()
@@ -202,7 +219,7 @@ func TestPeerReplicationsOfTwoRegistriesOnOneCouchDB(t *testing.T) {
 	b.stop()
 	b = start(pb, peerB)
 	onlyPeer(b, peersReported(t, b, 3), shownB)
-	if out, err := exec.Command(suite.bin, "replication", "status", "--url", b.URL).CombinedOutput(); err != nil ||
+	if out, err := statusAsAdmin(b).CombinedOutput(); err != nil ||
 		!strings.Contains(string(out), shownB) || strings.Contains(string(out), shownA) || !strings.Contains(string(out), "_users") {
 		t.Errorf("couchnpm replication status of B must list B's peer only: %v\n%s", err, out)
 	}

@@ -208,9 +208,12 @@ func TestWebPages(t *testing.T) {
 		if err := json.Unmarshal(point.Body, &pt); err != nil || point.Status != 200 || pt.Downloads < 1 || pt.Package != "web-widget" {
 			t.Errorf("downloads point: %v %s", err, point)
 		}
-		if body := page("/web-widget", "", 200); !regexp.MustCompile(`id="downloads-week">[1-9]`).MatchString(body) {
-			t.Errorf("the package page shows no downloads")
-		}
+		// The page shows it within seconds: an anonymous page is kept a
+		// second, its download chart refreshed every two.
+		eventually(t, 10*time.Second, "the package page shows the download", func() (bool, string) {
+			body := page("/web-widget", "", 200)
+			return regexp.MustCompile(`id="downloads-week">[1-9]`).MatchString(body), "no downloads on the page"
+		})
 		vers := reg.do("GET", "/-/downloads/versions/web-widget/last-week", "", nil)
 		if !strings.Contains(string(vers.Body), `"1.2.0":`) {
 			t.Errorf("downloads per version: %s", vers)
