@@ -142,7 +142,7 @@ func userCommand(args []string) int {
 		}
 	}
 	if err != nil {
-		fmt.Fprintf(os.Stderr, "couchnpm user %s: %s\n", verb, registry.ReasonOf(err))
+		fmt.Fprintf(os.Stderr, "couchnpm user %s: %s\n", verb, registry.DetailOf(err))
 		return 1
 	}
 	return 0
