@@ -3,6 +3,7 @@ package registry
 import (
 	"context"
 	"errors"
+	"fmt"
 	"sort"
 	"strings"
 )
@@ -151,7 +152,8 @@ func (a *UserAdmin) SetPassword(ctx context.Context, name, password string, revo
 	res.DroppedImportedHash = dropped
 	list, err := a.tokens.ListTokens(ctx, name)
 	if err != nil {
-		return res, Wrap(KindOf(err), err, "the password of %s is set, but its sessions could not be listed (run again to end them): %s", name, DetailOf(err))
+		msg := fmt.Sprintf("the password of %s is set, but its sessions could not be listed (run again to end them)", name)
+		return res, WrapDetail(KindOf(err), err, msg, "%s: %s", msg, DetailOf(err))
 	}
 	var errs []error
 	for _, t := range list {
@@ -171,7 +173,8 @@ func (a *UserAdmin) SetPassword(ctx context.Context, name, password string, revo
 		}
 	}
 	if err := errors.Join(errs...); err != nil {
-		return res, Wrap(KindOf(err), err, "the password of %s is set, but not every session or token could be revoked (run again): %s", name, DetailOf(err))
+		msg := fmt.Sprintf("the password of %s is set, but not every session or token could be revoked (run again)", name)
+		return res, WrapDetail(KindOf(err), err, msg, "%s: %s", msg, DetailOf(err))
 	}
 	return res, nil
 }
