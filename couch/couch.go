@@ -197,10 +197,10 @@ func (c *Client) WaitReady(ctx context.Context, maxWait time.Duration) error {
 		}
 		delay := backoff.Next()
 		if time.Now().Add(delay).After(deadline) {
-			return fmt.Errorf("CouchDB at %s did not answer within %s: %s", c.URL(), maxWait, registry.ReasonOf(err))
+			return fmt.Errorf("CouchDB at %s did not answer within %s: %s", c.URL(), maxWait, registry.DetailOf(err))
 		}
 		c.log.Warn().Str("couchdb", c.URL()).Int("attempt", attempt).Dur("retry_in", delay).
-			Str("error", registry.ReasonOf(err)).Msg("waiting for CouchDB")
+			Str("error", registry.DetailOf(err)).Msg("waiting for CouchDB")
 		if err := retry.Wait(ctx, delay); err != nil {
 			return err
 		}
@@ -285,7 +285,7 @@ func translate(err error, op string) error {
 		reason = he.Reason
 	} else if ue := (*url.Error)(nil); errors.As(err, &ue) {
 		// No answer at all: kivik calls it 502, but nothing answered.
-		return registry.Wrap(registry.KindUnavailable, err, "%s: cannot reach CouchDB at %s: %s", op, origin(ue.URL), netReason(ue.Err))
+		return registry.WrapDetail(registry.KindUnavailable, err, unavailable(op), "%s: cannot reach CouchDB at %s: %s", op, origin(ue.URL), netReason(ue.Err))
 	}
 	switch status := kivik.HTTPStatus(err); status {
 	case http.StatusNotFound:
@@ -298,7 +298,7 @@ func translate(err error, op string) error {
 		// A validate_doc_update refusal: the registry's second line of defence.
 		return registry.Wrap(registry.KindForbidden, err, "%s: %s", op, reasonOr(reason, "refused by CouchDB"))
 	case http.StatusUnauthorized:
-		return registry.Wrap(registry.KindUnavailable, err, "%s: CouchDB refused the service's credentials (check COUCHDB_USER/COUCHDB_PASSWORD)", op)
+		return registry.WrapDetail(registry.KindUnavailable, err, unavailable(op), "%s: CouchDB refused the service's credentials (check COUCHDB_USER/COUCHDB_PASSWORD)", op)
 	case http.StatusBadRequest:
 		return registry.Wrap(registry.KindInvalid, err, "%s: %s", op, reasonOr(reason, "CouchDB refused the request"))
 	default:
@@ -306,8 +306,15 @@ func translate(err error, op string) error {
 			// Not an answer with a status: a broken or unreadable one.
 			return registry.Wrap(registry.KindUnavailable, err, "%s: CouchDB's answer could not be read", op)
 		}
-		return registry.Wrap(registry.KindUnavailable, err, "%s: CouchDB answered %d (%s)", op, status, reasonOr(reason, http.StatusText(status)))
+		return registry.WrapDetail(registry.KindUnavailable, err, unavailable(op), "%s: CouchDB answered %d (%s)", op, status, reasonOr(reason, http.StatusText(status)))
 	}
+}
+
+// unavailable is what clients are told when CouchDB cannot serve op: the
+// address, CouchDB's own texts and the service's configuration stay in the
+// log and in the operator's commands.
+func unavailable(op string) string {
+	return op + ": the registry's database is unavailable; retry later"
 }
 
 // origin is the scheme and host of raw, for messages (no credentials, no

@@ -140,8 +140,11 @@ func TestTranslateNetwork(t *testing.T) {
 			if !registry.IsKind(err, registry.KindUnavailable) {
 				t.Errorf("kind %v, want unavailable", registry.KindOf(err))
 			}
-			if r := registry.ReasonOf(err); !strings.Contains(r, tc.want) || strings.Contains(r, "status") {
-				t.Errorf("reason %q, want it to contain %q and no status", r, tc.want)
+			if r := registry.DetailOf(err); !strings.Contains(r, tc.want) || strings.Contains(r, "status") {
+				t.Errorf("detail %q, want it to contain %q and no status", r, tc.want)
+			}
+			if r := registry.ReasonOf(err); strings.Contains(r, "couchnpm-test.invalid") || !strings.Contains(r, "database is unavailable") {
+				t.Errorf("client-facing reason %q, want no host and a plain unavailable message", r)
 			}
 		})
 	}
@@ -170,8 +173,8 @@ func TestTranslateStatus(t *testing.T) {
 			c := openTest(t, srv.URL, "", "")
 			_, err := c.k.Version(context.Background())
 			err = translate(err, "read")
-			if registry.KindOf(err) != tc.wantKind || !strings.Contains(registry.ReasonOf(err), tc.want) {
-				t.Errorf("translate: kind %v reason %q, want kind %v and %q", registry.KindOf(err), registry.ReasonOf(err), tc.wantKind, tc.want)
+			if registry.KindOf(err) != tc.wantKind || !strings.Contains(registry.DetailOf(err), tc.want) {
+				t.Errorf("translate: kind %v detail %q, want kind %v and %q", registry.KindOf(err), registry.DetailOf(err), tc.wantKind, tc.want)
 			}
 		})
 	}

@@ -6,6 +6,8 @@ import (
 	"encoding/base64"
 	"time"
 
+	kivik "github.com/go-kivik/kivik/v4"
+
 	"github.com/couchnpm/couchnpm/registry"
 )
 
@@ -126,4 +128,48 @@ func (u *Users) RenewImportedUser(ctx context.Context, name, hash string, expire
 		return false, nil
 	}
 	return changed, err
+}
+
+// ImportedAccount is an account that still holds an imported hash: it
+// has not logged in here since the import.
+type ImportedAccount struct {
+	Name    string
+	Expires time.Time // zero: never (strong kinds); unreadable counts as expired
+}
+
+// ImportedAccounts lists the accounts of _users (shared by every registry
+// on this CouchDB) that still hold an imported hash, sorted by name. Only
+// names and expiries leave this function, never a hash.
+func (u *Users) ImportedAccounts(ctx context.Context) ([]ImportedAccount, error) {
+	ctx, cancel := u.c.ctx(ctx)
+	defer cancel()
+	rs := u.db.AllDocs(ctx, kivik.Params(map[string]any{
+		"include_docs": true, "startkey": "org.couchdb.user:", "endkey": "org.couchdb.user:\ufff0",
+	}))
+	defer rs.Close()
+	var out []ImportedAccount
+	for rs.Next() {
+		var d struct {
+			Name    string  `json:"name"`
+			Deleted bool    `json:"couchnpm_deleted"`
+			Hash    string  `json:"couchnpm_imported_hash"`
+			Expires *string `json:"couchnpm_imported_hash_expires"`
+		}
+		if err := rs.ScanDoc(&d); err != nil || d.Deleted || d.Hash == "" {
+			continue
+		}
+		a := ImportedAccount{Name: d.Name}
+		if d.Expires != nil {
+			t, err := time.Parse(time.RFC3339, *d.Expires)
+			if err != nil {
+				t = time.Unix(0, 0)
+			}
+			a.Expires = t
+		}
+		out = append(out, a)
+	}
+	if err := rs.Err(); err != nil {
+		return nil, translate(err, "list imported accounts")
+	}
+	return out, nil
 }

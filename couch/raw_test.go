@@ -72,8 +72,14 @@ func TestTranslateCouchAnswers(t *testing.T) {
 				t.Fatalf("raw: status %d accepted", viaRaw.StatusCode)
 			}
 			for via, err := range map[string]error{"kivik": translate(kerr, "op"), "raw": rerr} {
-				if registry.KindOf(err) != tc.wantKind || !strings.Contains(registry.ReasonOf(err), tc.want) {
-					t.Errorf("%s: kind %v reason %q, want kind %v and %q", via, registry.KindOf(err), registry.ReasonOf(err), tc.wantKind, tc.want)
+				if registry.KindOf(err) != tc.wantKind || !strings.Contains(registry.DetailOf(err), tc.want) {
+					t.Errorf("%s: kind %v detail %q, want kind %v and %q", via, registry.KindOf(err), registry.DetailOf(err), tc.wantKind, tc.want)
+				}
+				// What CouchDB said about itself, and the service's
+				// configuration, are the operator's: clients get a plain
+				// "unavailable".
+				if pub := registry.ReasonOf(err); tc.wantKind == registry.KindUnavailable && pub != "op: the registry's database is unavailable; retry later" {
+					t.Errorf("%s: client-facing reason %q, want the plain unavailable message", via, pub)
 				}
 			}
 		})
@@ -136,9 +142,13 @@ func TestTranslateNoAnswer(t *testing.T) {
 			kerr := c.k.DB("db").Get(context.Background(), "doc").Err()
 			_, rerr := c.do(context.Background(), rawRequest{method: http.MethodGet, path: "/db/doc", op: "op"})
 			for via, err := range map[string]error{"kivik": translate(kerr, "op"), "raw": rerr} {
-				r := registry.ReasonOf(err)
+				r := registry.DetailOf(err)
 				if !registry.IsKind(err, registry.KindUnavailable) || !strings.Contains(r, tc.want) {
-					t.Errorf("%s: kind %v reason %q, want unavailable and %q", via, registry.KindOf(err), r, tc.want)
+					t.Errorf("%s: kind %v detail %q, want unavailable and %q", via, registry.KindOf(err), r, tc.want)
+				}
+				// Clients never learn where CouchDB lives.
+				if pub := registry.ReasonOf(err); strings.Contains(pub, "127.0.0.1") || strings.Contains(pub, "CouchDB at") {
+					t.Errorf("%s: client-facing reason %q names CouchDB's address", via, pub)
 				}
 				if strings.Contains(r, "answered") || strings.Contains(r, "500") {
 					t.Errorf("%s: reason %q names a status nobody sent", via, r)

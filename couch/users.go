@@ -108,6 +108,20 @@ func (u *Users) SetUserDisabled(ctx context.Context, name string, disabled bool)
 	})
 }
 
+// SetPassword implements registry.UserAdminStore: CouchDB hashes the
+// password itself when the document is written; an imported hash (and its
+// expiry) goes, so the old password no longer logs in through it.
+func (u *Users) SetPassword(ctx context.Context, name, password string) (bool, error) {
+	dropped := false
+	err := u.update(ctx, name, func(doc map[string]any) {
+		_, dropped = doc[fieldImportedHash]
+		delete(doc, fieldImportedHash)
+		delete(doc, fieldImportedHashExpires)
+		doc["password"] = password
+	})
+	return dropped, err
+}
+
 // DeleteUser implements registry.UserAdminStore: the document keeps only
 // the name (no password hash, no e-mail), marked deleted and disabled.
 func (u *Users) DeleteUser(ctx context.Context, name string) error {

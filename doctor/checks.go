@@ -17,7 +17,7 @@ import (
 	"github.com/couchnpm/couchnpm/replication"
 )
 
-func reason(err error) string { return registry.ReasonOf(err) }
+func reason(err error) string { return registry.DetailOf(err) }
 
 // checkVersion: Apache CouchDB 3 is what couchnpm runs on in production;
 // PouchDB Server is the development stand-in.

@@ -1,7 +1,8 @@
 // Package doctor checks the CouchDB a couchnpm installation runs on: the
 // server and its version, the size limits against the largest packuments,
 // admin rights, the design documents, replication health, clock skew,
-// open conflicts and the signing key. Each finding says what to do about
+// open conflicts, the signing key and accounts still holding an imported
+// password. Each finding says what to do about
 // it. It only reads: the doctor changes nothing.
 package doctor
 
@@ -52,6 +53,11 @@ type Packuments interface {
 	Conflicted(ctx context.Context, limit int) ([]string, error)
 }
 
+// Accounts is what the checks read of _users (couch.Users).
+type Accounts interface {
+	ImportedAccounts(ctx context.Context) ([]couch.ImportedAccount, error)
+}
+
 // Sources are the databases the checks read.
 type Sources struct {
 	Couch    CouchDB
@@ -60,6 +66,9 @@ type Sources struct {
 	// System holds the signing keys and the follower's checkpoint and
 	// lease.
 	System replication.DocStore
+	// Accounts is _users, for the accounts still holding an imported
+	// password (nil: not checked).
+	Accounts Accounts
 }
 
 // Options are what the checks compare against: the registry's
@@ -81,6 +90,8 @@ type Options struct {
 	// Peers are the peer sites' replications serve keeps
 	// (replication.PeerLinks of its --peer flags).
 	Peers []PeerReplication
+	// Verbose names the accounts behind counts (doctor --verbose).
+	Verbose bool
 	// Now is the local clock (time.Now when nil).
 	Now func() time.Time
 }
@@ -113,6 +124,9 @@ func Run(ctx context.Context, src Sources, opt Options) []Finding {
 	out = append(out, checkClock(info))
 	out = append(out, checkConflicts(ctx, src, unusable)...)
 	out = append(out, checkSigningKey(ctx, src, opt))
+	if src.Accounts != nil {
+		out = append(out, checkImportedPasswords(ctx, src.Accounts, opt)) // passwords.go
+	}
 	return out
 }
 

@@ -46,6 +46,7 @@ type fakeCouch struct {
 	docs      map[string]any    // "/db/id" → body
 	views     map[string][]any  // "/db/view" → rows
 	scheduler map[string]any    // _replicator doc id → /_scheduler/docs answer
+	users     []map[string]any  // _users documents, in id order
 	requests  map[string]string // method+path of every write, to prove there were none
 }
 
@@ -135,7 +136,11 @@ func (f *fakeCouch) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			notAdmin()
 			return
 		}
-		writeJSON(w, 200, map[string]any{"total_rows": 1, "offset": 0, "rows": []any{}})
+		rows := []any{}
+		for _, u := range f.users {
+			rows = append(rows, map[string]any{"id": "org.couchdb.user:" + u["name"].(string), "key": "org.couchdb.user:" + u["name"].(string), "doc": u})
+		}
+		writeJSON(w, 200, map[string]any{"total_rows": len(rows), "offset": 0, "rows": rows})
 	case strings.HasPrefix(p, "/_scheduler/docs/_replicator/"):
 		if f.pouch {
 			notFound(w, "no_db_file")
@@ -210,6 +215,7 @@ func run(t *testing.T, f *fakeCouch, opt Options) []Finding {
 	}
 	out := Run(context.Background(), Sources{
 		Couch: c, Packages: c.Packuments(couch.RolePackages), Mirror: c.Packuments(couch.RoleMirror), System: c.Docs(couch.RoleSystem),
+		Accounts: c.Users(),
 	}, opt)
 	if len(f.requests) > 0 {
 		t.Errorf("the doctor wrote to CouchDB: %v", f.requests)
@@ -378,6 +384,34 @@ func TestFindings(t *testing.T) {
 		{name: "a signing key file", opt: Options{SigningKeyFile: keyFile}, check: "signing-key", status: OK, want: []string{"holds key SHA256:"}},
 		{name: "a signing key file that is not a key", opt: Options{SigningKeyFile: filepath.Join(t.TempDir(), "missing.pem")},
 			check: "signing-key", status: Fail, want: []string{"missing.pem"}, fix: "PKCS#8 ECDSA P-256"},
+
+		{name: "no imported passwords", check: "imported-passwords", status: OK, want: []string{"no account holds an imported password"}},
+		{name: "strong imported passwords wait for their users", spoil: func(f *fakeCouch) {
+			f.users = []map[string]any{
+				importedUser("ann", "$2y$10$aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa", ""),
+				{"_id": "org.couchdb.user:bob", "name": "bob", "type": "user", "roles": []any{}}, // logged in: no hash
+			}
+		}, check: "imported-passwords", status: OK, want: []string{"1 account of _users (shared by every registry on this CouchDB) still holds an imported password", "1 strong (no expiry)", "--verbose names them"}},
+		{name: "expired and weak imported passwords", spoil: func(f *fakeCouch) {
+			f.users = []map[string]any{
+				importedUser("cat", "abDES1234567x", time.Now().Add(-time.Hour).UTC().Format(time.RFC3339)),
+				importedUser("dan", "abDES1234567y", time.Now().Add(48*time.Hour).UTC().Format(time.RFC3339)),
+				importedUser("eve", "abDES1234567z", "not a time"),
+				importedUser("fay", "$2y$12$aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa", ""),
+				{"_id": "org.couchdb.user:gus", "name": "gus", "couchnpm_deleted": true, "couchnpm_imported_hash": "x"},
+			}
+		}, check: "imported-passwords", status: Warn,
+			want: []string{"4 accounts", "2 expired (a weak hash kind past --imported-hash-max-age: these users cannot log in)", "1 weak, logging in until the first expiry on " + time.Now().Add(48*time.Hour).UTC().Format(time.DateOnly), "1 strong", "--verbose names them"},
+			fix:  "couchnpm user set-password NAME"},
+		{name: "--verbose names the accounts", opt: Options{Verbose: true}, spoil: func(f *fakeCouch) {
+			f.users = []map[string]any{
+				importedUser("cat", "abDES1234567x", time.Now().Add(-time.Hour).UTC().Format(time.RFC3339)),
+				importedUser("dan", "abDES1234567y", time.Now().Add(48*time.Hour).UTC().Format(time.RFC3339)),
+			}
+		}, check: "imported-passwords", status: Warn, want: []string{"1 expired (a weak hash kind past --imported-hash-max-age: these users cannot log in) (cat)", "1 weak, logging in until the first expiry on", "(dan)"},
+			fix: "couchnpm import"},
+		{name: "_users unreadable", spoil: func(f *fakeCouch) { f.usersOK = false }, check: "imported-passwords", status: Warn,
+			want: []string{"cannot read _users for imported passwords"}, fix: "server admin"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -406,6 +440,16 @@ func TestFindings(t *testing.T) {
 			}
 		})
 	}
+}
+
+// importedUser is a _users document that still holds an imported hash
+// (expires "": none).
+func importedUser(name, hash, expires string) map[string]any {
+	d := map[string]any{"_id": "org.couchdb.user:" + name, "name": name, "type": "user", "roles": []any{}, "couchnpm_imported_hash": hash}
+	if expires != "" {
+		d["couchnpm_imported_hash_expires"] = expires
+	}
+	return d
 }
 
 func TestUnreachable(t *testing.T) {

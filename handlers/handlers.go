@@ -227,9 +227,7 @@ func (s *Server) replicationStatus(w http.ResponseWriter, r *http.Request) {
 		}
 		// Peer host names and error texts (URLs) are for admins only.
 		if !s.isAdmin(r) {
-			for i := range out.Peers {
-				out.Peers[i] = out.Peers[i].Public(i)
-			}
+			out.Peers = replication.PublicPeers(out.Peers)
 		}
 		if !at.IsZero() {
 			out.CheckedAt = &at

@@ -23,7 +23,7 @@ const (
 	sessionCookie = "couchnpm_session"
 	csrfCookie    = "couchnpm_csrf"
 	sessionDays   = 7
-	sessionName   = "web session"
+	sessionName   = registry.WebSessionTokenName
 )
 
 // pageRoutes adds the web UI's routes: api is the /-/ subrouter (before

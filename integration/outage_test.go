@@ -3,7 +3,9 @@
 package integration
 
 import (
+	"bytes"
 	"os"
+	"strings"
 	"testing"
 	"time"
 )
@@ -21,6 +23,15 @@ func TestCouchDBOutage(t *testing.T) {
 	}
 
 	const downLimit = 15 * time.Second
+	// Every 503 tells the client the database is unavailable, never where
+	// CouchDB lives (the log line keeps the address for the operator).
+	couchHost := strings.TrimPrefix(reg.Proxy.URL(), "http://")
+	hidesCouch := func(what string, h httpResult) {
+		t.Helper()
+		if h.Status == 503 && (bytes.Contains(h.Body, []byte(couchHost)) || !bytes.Contains(h.Body, []byte("the registry's database is unavailable; retry later"))) {
+			t.Errorf("%s while CouchDB is down: %s, want the plain unavailable message without %s", what, h, couchHost)
+		}
+	}
 	reg.Proxy.Stop()
 	t.Log("fault proxy stopped: CouchDB unreachable")
 	for _, path := range []string{"/-/ping", "/sturdy", "/-/whoami"} {
@@ -32,6 +43,8 @@ func TestCouchDBOutage(t *testing.T) {
 				t.Errorf("GET %s (with token) while CouchDB is down: %v after %v", path, err, time.Since(start).Round(time.Millisecond))
 			} else if h.Status != 503 {
 				t.Errorf("GET %s (with token) while CouchDB is down: %s, want 503", path, h)
+			} else {
+				hidesCouch("GET "+path+" (with token)", h)
 			}
 			continue
 		}
@@ -41,6 +54,7 @@ func TestCouchDBOutage(t *testing.T) {
 			t.Errorf("GET %s while CouchDB is down: last answer %s, want 503 within %v", path, h, downLimit)
 		} else {
 			t.Logf("GET %s answered 503 after %v", path, time.Since(start).Round(time.Millisecond))
+			hidesCouch("GET "+path, h)
 		}
 	}
 	// A publish is refused with 503 too (not a 500, not a hang).
@@ -49,6 +63,8 @@ func TestCouchDBOutage(t *testing.T) {
 		t.Errorf("PUT /sturdy while CouchDB is down: %v", err)
 	} else if h.Status != 503 {
 		t.Errorf("PUT /sturdy while CouchDB is down: %s, want 503", h)
+	} else {
+		hidesCouch("PUT /sturdy", h)
 	}
 	// npm sees a server error, not a hang (a fresh user: nothing cached to fall back on).
 	if res := newNPMUser(t, reg, "viewer").runIn("", "view", "sturdy", "version", "--prefer-online", "--fetch-retries=0"); res.Err == nil {

@@ -59,21 +59,14 @@ func scoped(docs map[string]peerDoc, scope string) map[string]peerDoc {
 }
 
 // peersReported waits until reg has read its peer links' state (which it
-// does after its first ensure) and returns them; on CouchDB it also waits
-// for every link to run.
-// statusAsAdmin is couchnpm replication status against reg, with an
-// admin's token (peer addresses are shown to admins only).
-func statusAsAdmin(reg *registry) *exec.Cmd {
-	cmd := exec.Command(suite.bin, "replication", "status", "--url", reg.URL)
-	cmd.Env = append(os.Environ(), "COUCHNPM_TOKEN="+reg.adminToken)
-	return cmd
-}
-
-func peersReported(t *testing.T, reg *registry, n int) []struct{ Peer, DB, State string } {
+// does after its first ensure) and returns them, read with token (an
+// admin's shows the peers' addresses; anyone else sees them numbered); on
+// CouchDB it also waits for every link to run.
+func peersReported(t *testing.T, reg *registry, token string, n int) []struct{ Peer, DB, State string } {
 	t.Helper()
 	var peers []struct{ Peer, DB, State string }
 	eventually(t, 60*time.Second, reg.URL+" reports its peer links", func() (bool, string) {
-		h := reg.do("GET", "/-/replication/status", reg.adminToken, nil) // peer addresses are for admins
+		h := reg.do("GET", "/-/replication/status", token, nil)
 		var st struct {
 			Peers []struct{ Peer, DB, State string }
 		}
@@ -136,20 +129,23 @@ func TestPeerReplicationsOfTwoRegistriesOnOneCouchDB(t *testing.T) {
 		t.Fatalf("create %s: %d %v %s", gone, st, err, body)
 	}
 
-	peerAdmins := map[string]string{} // prefix: an admin's token (the user outlives restarts)
+	// The peers' addresses are for admins: each registry's admin reads the
+	// status (the account and its token outlive restarts).
+	admins := map[string]string{} // prefix → an admin's token
 	start := func(prefix string, peers ...string) *registry {
-		args := []string{"--replication-target", suite.couchURL, "--admins", "peerroot-" + prefix}
+		args := []string{"--replication-target", suite.couchURL, "--admins", "psroot-" + prefix}
 		for _, p := range peers {
 			args = append(args, "--peer", p)
 		}
 		reg := startRegistry(t, registryOpts{Prefix: prefix, ExtraArgs: args})
-		if tok, ok := peerAdmins[prefix]; ok {
-			reg.adminToken = tok
-		} else {
-			_, reg.adminToken = rawAddUser(t, reg, "peerroot")
-			peerAdmins[prefix] = reg.adminToken
+		if _, ok := admins[prefix]; !ok {
+			_, admins[prefix] = rawAddUser(t, reg, "psroot")
 		}
 		return reg
+	}
+	reported := func(reg *registry, n int) []struct{ Peer, DB, State string } {
+		t.Helper()
+		return peersReported(t, reg, admins[reg.Prefix], n)
 	}
 	onlyPeer := func(reg *registry, peers []struct{ Peer, DB, State string }, shown string) {
 		t.Helper()
@@ -175,9 +171,9 @@ func TestPeerReplicationsOfTwoRegistriesOnOneCouchDB(t *testing.T) {
 	}
 
 	a := start(pa, peerA)
-	onlyPeer(a, peersReported(t, a, 3), shownA)
+	onlyPeer(a, reported(a, 3), shownA)
 	b := start(pb, peerB)
-	onlyPeer(b, peersReported(t, b, 3), shownB)
+	onlyPeer(b, reported(b, 3), shownB)
 	check("both started")
 
 	// Old-form documents (before scopes), each replicating a database onto
@@ -194,7 +190,7 @@ func TestPeerReplicationsOfTwoRegistriesOnOneCouchDB(t *testing.T) {
 	a.stop()
 	docsBefore := replicatorDocs(t)
 	a = start(pa, peerA)
-	onlyPeer(a, peersReported(t, a, 3), shownA)
+	onlyPeer(a, reported(a, 3), shownA)
 	docsA, docsB := check("A restarted")
 	for id, d := range docsA {
 		if docsBefore[id].Rev != d.Rev {
@@ -218,8 +214,10 @@ func TestPeerReplicationsOfTwoRegistriesOnOneCouchDB(t *testing.T) {
 	// Restart B: A's documents stay.
 	b.stop()
 	b = start(pb, peerB)
-	onlyPeer(b, peersReported(t, b, 3), shownB)
-	if out, err := statusAsAdmin(b).CombinedOutput(); err != nil ||
+	onlyPeer(b, reported(b, 3), shownB)
+	status := exec.Command(suite.bin, "replication", "status", "--url", b.URL)
+	status.Env = append(envWithout(os.Environ(), "COUCHNPM_"), "COUCHNPM_TOKEN="+admins[pb])
+	if out, err := status.CombinedOutput(); err != nil ||
 		!strings.Contains(string(out), shownB) || strings.Contains(string(out), shownA) || !strings.Contains(string(out), "_users") {
 		t.Errorf("couchnpm replication status of B must list B's peer only: %v\n%s", err, out)
 	}
@@ -243,7 +241,7 @@ func TestPeerReplicationsOfTwoRegistriesOnOneCouchDB(t *testing.T) {
 	}
 	b.stop()
 	b = start(pb, peerB, peerA)
-	peersReported(t, b, 6)
+	reported(b, 6)
 	if d := replicatorDocs(t)[sharedID]; !slices.Equal(d.Scopes, []string{pa, pb}) {
 		t.Fatalf("shared _users document: scopes %q, want both registries", d.Scopes)
 	}
@@ -251,7 +249,7 @@ func TestPeerReplicationsOfTwoRegistriesOnOneCouchDB(t *testing.T) {
 	// shared one stays for A, and A's are untouched.
 	b.stop()
 	b = start(pb, peerB)
-	onlyPeer(b, peersReported(t, b, 3), shownB)
+	onlyPeer(b, reported(b, 3), shownB)
 	docsA3, _ := check("B dropped A's peer")
 	if d := docsA3[sharedID]; !slices.Equal(d.Scopes, []string{pa}) {
 		t.Errorf("shared _users document after B dropped it: scopes %q, want A's only", d.Scopes)

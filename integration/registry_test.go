@@ -38,9 +38,6 @@ type registry struct {
 	Prefix string
 	Proxy  *faultProxy
 	Stderr *syncBuffer
-	// adminToken is an admin's token, for tests that read admin-only
-	// details (set by the test that made the admin).
-	adminToken string
 
 	cmd    *exec.Cmd
 	exited chan struct{}

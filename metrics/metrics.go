@@ -240,7 +240,10 @@ func (m *Metrics) WatchConflicts(resolved, dropped, unconfirmed func() int64) {
 }
 
 // WatchPeers exports the state of the replications with peer sites, from
-// the keeper's last reading (no CouchDB call per scrape).
+// the keeper's last reading (no CouchDB call per scrape). /-/metrics is
+// public, so peers are labelled by their number (peer="peer 1" is the
+// first --peer), as /-/replication/status shows them to non-admins: their
+// host names are for administrators.
 func (m *Metrics) WatchPeers(status func() ([]replication.PeerStatus, time.Time)) {
 	m.reg.MustRegister(&peerCollector{status: status})
 }
@@ -263,7 +266,7 @@ func (c *peerCollector) Describe(ch chan<- *prometheus.Desc) {
 
 func (c *peerCollector) Collect(ch chan<- prometheus.Metric) {
 	st, _ := c.status()
-	for _, p := range st {
+	for _, p := range replication.PublicPeers(st) {
 		up := 0.0
 		if p.State == "running" {
 			up = 1

@@ -116,3 +116,33 @@ func TestMirrorStatusCached(t *testing.T) {
 		}
 	}
 }
+
+// /-/metrics is public: peers are labelled by their number, never by host.
+func TestPeersByNumber(t *testing.T) {
+	m := New()
+	pending := int64(4)
+	m.WatchPeers(func() ([]replication.PeerStatus, time.Time) {
+		return []replication.PeerStatus{
+			{Peer: "https://couch.site-b.internal:6984", DB: "npm", State: "running", ChangesPending: &pending, DocsWritten: 9},
+			{Peer: "https://couch.site-b.internal:6984", DB: "_users", State: "running"},
+			{Peer: "https://couch.site-c.internal", DB: "npm", State: "crashing", LastError: "connection refused: https://couch.site-c.internal/npm"},
+		}, time.Now()
+	})
+	rec := httptest.NewRecorder()
+	m.Handler().ServeHTTP(rec, httptest.NewRequest("GET", "/metrics", nil))
+	body := rec.Body.String()
+	for _, want := range []string{
+		`couchnpm_peer_replication_running{db="npm",peer="peer 1"} 1`,
+		`couchnpm_peer_replication_running{db="_users",peer="peer 1"} 1`,
+		`couchnpm_peer_replication_running{db="npm",peer="peer 2"} 0`,
+		`couchnpm_peer_replication_changes_pending{db="npm",peer="peer 1"} 4`,
+		`couchnpm_peer_replication_docs_written_total{db="npm",peer="peer 1"} 9`,
+	} {
+		if !strings.Contains(body, want) {
+			t.Errorf("missing %q", want)
+		}
+	}
+	if strings.Contains(body, "internal") {
+		t.Errorf("a peer's host name reached /-/metrics:\n%s", body)
+	}
+}

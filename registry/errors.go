@@ -25,10 +25,16 @@ const (
 
 // Error is a domain error: a kind, a message meant for the client, and the
 // cause (kept for logs, never shown to clients).
+//
+// Public, when set, is what clients are told instead of Reason: Reason then
+// holds detail only the operator may see (CouchDB's internal address, its
+// own error texts). Logs and the operator's own commands use Reason
+// (Error, DetailOf); answers to clients use ReasonOf.
 type Error struct {
 	Kind   Kind
 	Reason string
 	Err    error
+	Public string
 }
 
 func (e *Error) Error() string {
@@ -65,11 +71,31 @@ func IsKind(err error, k Kind) bool {
 	return err != nil && KindOf(err) == k
 }
 
-// ReasonOf is the client-facing message of err.
+// ReasonOf is the client-facing message of err: never an internal address.
 func ReasonOf(err error) string {
+	var e *Error
+	if errors.As(err, &e) {
+		if e.Public != "" {
+			return e.Public
+		}
+		return e.Reason
+	}
+	return "internal error"
+}
+
+// DetailOf is the operator-facing message of err: Reason including what
+// clients are not told. For logs and the operator's own commands (serve,
+// doctor, user, …), never for an HTTP answer.
+func DetailOf(err error) string {
 	var e *Error
 	if errors.As(err, &e) {
 		return e.Reason
 	}
 	return "internal error"
+}
+
+// WrapDetail builds a domain error whose reason is for the operator only;
+// clients are told public instead.
+func WrapDetail(kind Kind, err error, public string, format string, args ...any) *Error {
+	return &Error{Kind: kind, Reason: fmt.Sprintf(format, args...), Err: err, Public: public}
 }

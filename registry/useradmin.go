@@ -3,6 +3,7 @@ package registry
 import (
 	"context"
 	"errors"
+	"fmt"
 	"sort"
 	"strings"
 )
@@ -21,6 +22,10 @@ type UserAdminStore interface {
 	DeleteUser(ctx context.Context, name string) error
 	// ListUsers returns every account, deleted ones left out.
 	ListUsers(ctx context.Context) ([]*User, error)
+	// SetPassword makes password the account's password and drops an
+	// imported hash it still holds, reporting whether it held one;
+	// KindNotFound when absent or deleted.
+	SetPassword(ctx context.Context, name, password string) (droppedImported bool, err error)
 }
 
 // TokenRevoker finds and deletes a user's tokens.
@@ -115,6 +120,63 @@ func (a *UserAdmin) RevokeTokens(ctx context.Context, name string) (int, error) 
 		}
 	}
 	return n, errors.Join(errs...)
+}
+
+// WebSessionTokenName names the read-only token behind a web UI session
+// (npm token list shows it so).
+const WebSessionTokenName = "web session"
+
+// PasswordReset is what SetPassword did.
+type PasswordReset struct {
+	DroppedImportedHash bool // the account still held an imported hash; it no longer logs in
+	RevokedSessions     int  // web UI sessions ended
+	RevokedTokens       int  // other tokens revoked (with revokeTokens)
+}
+
+// SetPassword sets an account's password, as an operator does for a user
+// who lost it: the sign-up policy applies, an imported hash the account
+// still holds is dropped (it would otherwise keep logging in with the old
+// password), and the account's web sessions end (they were opened with the
+// old password). npm tokens stay unless revokeTokens: CI keeps working
+// after a forgotten password, and a leaked password asks for
+// revokeTokens. A disabled account stays disabled.
+func (a *UserAdmin) SetPassword(ctx context.Context, name, password string, revokeTokens bool) (PasswordReset, error) {
+	var res PasswordReset
+	if err := CheckNewPassword(name, password); err != nil {
+		return res, err
+	}
+	dropped, err := a.users.SetPassword(ctx, name, password)
+	if err != nil {
+		return res, err
+	}
+	res.DroppedImportedHash = dropped
+	list, err := a.tokens.ListTokens(ctx, name)
+	if err != nil {
+		msg := fmt.Sprintf("the password of %s is set, but its sessions could not be listed (run again to end them)", name)
+		return res, WrapDetail(KindOf(err), err, msg, "%s: %s", msg, DetailOf(err))
+	}
+	var errs []error
+	for _, t := range list {
+		session := t.Name == WebSessionTokenName
+		if !session && !revokeTokens {
+			continue
+		}
+		err := a.tokens.DeleteToken(ctx, t.Key)
+		switch {
+		case err == nil && session:
+			res.RevokedSessions++
+		case err == nil:
+			res.RevokedTokens++
+		case IsKind(err, KindNotFound): // revoked meanwhile
+		default:
+			errs = append(errs, err)
+		}
+	}
+	if err := errors.Join(errs...); err != nil {
+		msg := fmt.Sprintf("the password of %s is set, but not every session or token could be revoked (run again)", name)
+		return res, WrapDetail(KindOf(err), err, msg, "%s: %s", msg, DetailOf(err))
+	}
+	return res, nil
 }
 
 // ResetTwoFactor turns off an account's two-factor authentication (or a

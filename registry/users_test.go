@@ -16,6 +16,7 @@ type fakeUsers struct {
 	mu        sync.Mutex
 	users     map[string]*User
 	passwords map[string]string
+	imported  map[string]string // SetPassword drops these
 	created   []string
 	// raceCreate makes the next CreateUser fail with a conflict after
 	// creating the user, as if another request had created it first.
@@ -23,7 +24,7 @@ type fakeUsers struct {
 }
 
 func newFakeUsers() *fakeUsers {
-	return &fakeUsers{users: map[string]*User{}, passwords: map[string]string{}}
+	return &fakeUsers{users: map[string]*User{}, passwords: map[string]string{}, imported: map[string]string{}}
 }
 
 func (f *fakeUsers) add(name, password, email string) {
@@ -479,6 +480,19 @@ func (f adminUsers) ListUsers(context.Context) ([]*User, error) {
 	return out, nil
 }
 
+// SetPassword: the fake keeps imported hashes in imported (name → hash).
+func (f adminUsers) SetPassword(_ context.Context, name, password string) (bool, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if _, ok := f.users[name]; !ok {
+		return false, E(KindNotFound, "no user %q", name)
+	}
+	f.passwords[name] = password
+	_, had := f.imported[name]
+	delete(f.imported, name)
+	return had, nil
+}
+
 // adminTokens adds ListTokens to fakeTokens.
 type adminTokens struct{ *fakeTokens }
 
@@ -586,4 +600,87 @@ func TestByTokenDeletedAccount(t *testing.T) {
 	tokens.tokens[TokenKey(tok)] = Token{Key: TokenKey(tok), User: "ghost"}
 	_, err := a.ByToken(t.Context(), tok, netip.Addr{})
 	wantKind(t, err, KindUnauthorized)
+}
+
+// An operator sets a lost password: the policy applies, the imported hash
+// goes, web sessions end, npm tokens stay unless asked.
+func TestUserAdminSetPassword(t *testing.T) {
+	ctx := t.Context()
+	a, users, tokens := newTestAccounts(false)
+	admin := NewUserAdmin(adminUsers{users}, adminTokens{tokens})
+	addr := netip.MustParseAddr("192.0.2.1")
+	for _, u := range []string{"alice", "bob"} {
+		if err := admin.Add(ctx, u, "Sturdy-pw-42x", u+"@example.com"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	npmTok, err := a.Login(ctx, "alice", "Sturdy-pw-42x", "", "", netip.Addr{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	session := func(user string) string {
+		tok, _ := NewToken()
+		tokens.tokens[TokenKey(tok)] = Token{Key: TokenKey(tok), User: user, ReadOnly: true, Name: WebSessionTokenName}
+		return tok
+	}
+	aliceSession, bobSession := session("alice"), session("bob")
+	users.imported["alice"] = "$2y$10$imported.hash.of.the.old.password.at.the.old.registry"
+
+	tests := []struct {
+		name, user, password string
+		revokeTokens         bool
+		wantKind             Kind
+		want                 PasswordReset
+	}{
+		{name: "too short", user: "alice", password: "short", wantKind: KindInvalid},
+		{name: "the user's own name", user: "alice", password: "alice-alice-alice", wantKind: KindInvalid},
+		{name: "no such account", user: "nobody", password: "New-sturdy-pw-9", wantKind: KindNotFound},
+		{name: "set: imported hash dropped, session ended", user: "alice", password: "New-sturdy-pw-9",
+			want: PasswordReset{DroppedImportedHash: true, RevokedSessions: 1}},
+		{name: "again with --revoke-tokens", user: "alice", password: "Newer-sturdy-pw-8", revokeTokens: true,
+			want: PasswordReset{RevokedTokens: 2}}, // the first login's and the previous case's
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			res, err := admin.SetPassword(ctx, tc.user, tc.password, tc.revokeTokens)
+			if tc.wantKind != 0 {
+				wantKind(t, err, tc.wantKind)
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if res != tc.want {
+				t.Errorf("SetPassword = %+v, want %+v", res, tc.want)
+			}
+			if _, err := a.Login(ctx, "alice", tc.password, "", "", netip.Addr{}); err != nil {
+				t.Errorf("login with the new password: %v", err)
+			}
+		})
+		if t.Failed() {
+			return
+		}
+		switch tc.name {
+		case "too short":
+			if users.passwords["alice"] != "Sturdy-pw-42x" {
+				t.Fatalf("a refused password was stored")
+			}
+		case "set: imported hash dropped, session ended":
+			_, err := a.Login(ctx, "alice", "Sturdy-pw-42x", "", "", netip.Addr{})
+			wantKind(t, err, KindUnauthorized)
+			if _, err := a.ByToken(ctx, aliceSession, addr); !IsKind(err, KindUnauthorized) {
+				t.Errorf("alice's web session after set-password: %v", err)
+			}
+			if _, err := a.ByToken(ctx, npmTok, addr); err != nil {
+				t.Errorf("alice's npm token after set-password: %v", err)
+			}
+			if _, err := a.ByToken(ctx, bobSession, addr); err != nil {
+				t.Errorf("bob's web session after alice's set-password: %v", err)
+			}
+		case "again with --revoke-tokens":
+			if _, err := a.ByToken(ctx, npmTok, addr); !IsKind(err, KindUnauthorized) {
+				t.Errorf("alice's npm token after --revoke-tokens: %v", err)
+			}
+		}
+	}
 }

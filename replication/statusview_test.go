@@ -65,3 +65,39 @@ func TestStatusPublicHidesAddressesAndErrorTexts(t *testing.T) {
 		})
 	}
 }
+
+// PublicPeers numbers peers (in --peer order), not rows: every database of
+// one peer carries the same number.
+func TestPublicPeers(t *testing.T) {
+	tests := []struct {
+		name string
+		in   []PeerStatus
+		want []string
+	}{
+		{"none", nil, []string{}},
+		{"one peer, two databases", []PeerStatus{{Peer: "https://b", DB: "npm"}, {Peer: "https://b", DB: "_users"}}, []string{"peer 1", "peer 1"}},
+		{"two peers, two databases each", []PeerStatus{
+			{Peer: "https://b", DB: "npm"}, {Peer: "https://b", DB: "_users"},
+			{Peer: "https://c", DB: "npm"}, {Peer: "https://c", DB: "_users"},
+		}, []string{"peer 1", "peer 1", "peer 2", "peer 2"}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			out := PublicPeers(tc.in)
+			got := []string{}
+			for i, p := range out {
+				got = append(got, p.Peer)
+				if p.DB != tc.in[i].DB {
+					t.Errorf("row %d: db %q, want %q", i, p.DB, tc.in[i].DB)
+				}
+			}
+			if strings.Join(got, ",") != strings.Join(tc.want, ",") {
+				t.Errorf("peers %v, want %v", got, tc.want)
+			}
+		})
+	}
+	in := []PeerStatus{{Peer: "https://b", LastError: "refused: https://b/npm"}}
+	if out := PublicPeers(in); out[0].LastError != HiddenDetail || in[0].Peer != "https://b" {
+		t.Errorf("PublicPeers: %+v (input %+v): want the error hidden and the input untouched", out[0], in[0])
+	}
+}

@@ -56,7 +56,12 @@ type Upstream struct {
 func NewUpstream(cfg UpstreamConfig) (*Upstream, error) {
 	u, err := url.Parse(strings.TrimRight(cfg.Registry, "/"))
 	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-		return nil, fmt.Errorf("upstream registry URL %q must be an http(s) URL", cfg.Registry)
+		return nil, fmt.Errorf("upstream registry URL %q must be an http(s) URL", withoutUserinfo(cfg.Registry))
+	}
+	if u.User != nil {
+		// Credentials in the URL would travel into every message that
+		// names an upstream URL; they have their own settings.
+		return nil, fmt.Errorf("upstream registry URL %s must not hold credentials: set the upstream user/password or token instead", withoutUserinfo(cfg.Registry))
 	}
 	if cfg.Timeout <= 0 {
 		cfg.Timeout = 30 * time.Second
@@ -112,7 +117,19 @@ type StatusError struct {
 }
 
 func (e *StatusError) Error() string {
-	return fmt.Sprintf("upstream %s answered %d", e.URL, e.Status)
+	return fmt.Sprintf("upstream %s answered %d", withoutUserinfo(e.URL), e.Status)
+}
+
+// withoutUserinfo is raw for a message: any user and password a URL holds
+// (an upstream's packument may name tarballs so) never reach a client or a
+// log.
+func withoutUserinfo(raw string) string {
+	u, err := url.Parse(raw)
+	if err != nil {
+		return "(unparseable URL)"
+	}
+	u.User = nil
+	return u.String()
 }
 
 func (u *Upstream) get(ctx context.Context, target, accept string) (*http.Response, error) {
@@ -251,7 +268,7 @@ func (u *Upstream) OpenTarball(ctx context.Context, target string) (body io.Read
 		release()
 		if registry.IsKind(err, registry.KindNotFound) {
 			// The packument names it, so upstream ought to have it.
-			return nil, 0, nil, registry.Wrap(registry.KindUnavailable, err, "the upstream registry has no tarball at %s", target)
+			return nil, 0, nil, registry.Wrap(registry.KindUnavailable, err, "the upstream registry has no tarball at %s", withoutUserinfo(target))
 		}
 		return nil, 0, nil, err
 	}

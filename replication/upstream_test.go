@@ -179,3 +179,31 @@ func TestUpstreamPackumentSizeLimit(t *testing.T) {
 		t.Errorf("small packument: %v, %v", p, err)
 	}
 }
+
+// TestUpstreamCredentialsNeverInMessages: credentials are refused in the
+// configured URL, and a tarball URL holding some (an upstream packument may
+// name one so) is reported without them.
+func TestUpstreamCredentialsNeverInMessages(t *testing.T) {
+	if _, err := NewUpstream(UpstreamConfig{Registry: "https://bob:s3cret@upstream.example/"}); err == nil || strings.Contains(err.Error(), "s3cret") || strings.Contains(err.Error(), "bob") {
+		t.Errorf("NewUpstream with credentials in the URL: %v, want a refusal without them", err)
+	}
+	srv := httptest.NewServer(http.NotFoundHandler())
+	defer srv.Close()
+	up, err := NewUpstream(UpstreamConfig{Registry: srv.URL})
+	if err != nil {
+		t.Fatal(err)
+	}
+	target := strings.Replace(srv.URL, "http://", "http://bob:s3cret@", 1) + "/x/-/x-1.0.0.tgz"
+	_, _, _, err = up.OpenTarball(context.Background(), target)
+	if err == nil {
+		t.Fatal("OpenTarball of a missing tarball succeeded")
+	}
+	for _, msg := range []string{err.Error(), registry.ReasonOf(err)} {
+		if strings.Contains(msg, "s3cret") || strings.Contains(msg, "bob") {
+			t.Errorf("message %q holds the URL's credentials", msg)
+		}
+	}
+	if !strings.Contains(registry.ReasonOf(err), srv.URL+"/x/-/x-1.0.0.tgz") {
+		t.Errorf("reason %q does not name the tarball URL", registry.ReasonOf(err))
+	}
+}

@@ -206,10 +206,10 @@ func (s *Site) statusView(ctx context.Context, user registry.Identity) *statusVi
 		if !at.IsZero() {
 			v.PeersChecked = at.UTC().Format("15:04:05 UTC")
 		}
-		for i, p := range peers {
-			if !v.Admin {
-				p = p.Public(i)
-			}
+		if !v.Admin {
+			peers = replication.PublicPeers(peers)
+		}
+		for _, p := range peers {
 			row := peerRow{Peer: p.Peer, DB: p.DB, State: p.State, Written: p.DocsWritten, Updated: p.LastUpdated, Error: p.LastError, Pending: "–"}
 			if p.ChangesPending != nil {
 				row.Pending = strconv.FormatInt(*p.ChangesPending, 10)

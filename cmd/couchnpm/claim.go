@@ -59,12 +59,12 @@ func claimMain(args []string, claim bool, stdout, stderr io.Writer) int {
 	case claim:
 		newClaim = registry.Claim{Name: names[0], Owner: owner, By: by, Reason: reason}
 		if err := newClaim.Check(); err != nil {
-			fmt.Fprintln(stderr, "couchnpm:", registry.ReasonOf(err), "(--owner, --reason and --by or $USER are required)")
+			fmt.Fprintln(stderr, "couchnpm:", registry.DetailOf(err), "(--owner, --reason and --by or $USER are required)")
 			return 2
 		}
 	default:
 		if err := registry.ValidateName(names[0]); err != nil {
-			fmt.Fprintln(stderr, "couchnpm:", registry.ReasonOf(err))
+			fmt.Fprintln(stderr, "couchnpm:", registry.DetailOf(err))
 			return 2
 		}
 	}
@@ -79,7 +79,7 @@ func claimMain(args []string, claim bool, stdout, stderr io.Writer) int {
 	system := db.Docs(couch.RoleSystem)
 	claims := registry.NewClaims(system)
 	fail := func(err error) int {
-		fmt.Fprintln(stderr, "couchnpm:", registry.ReasonOf(err))
+		fmt.Fprintln(stderr, "couchnpm:", registry.DetailOf(err))
 		return 1
 	}
 	if list {

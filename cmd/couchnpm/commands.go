@@ -33,11 +33,11 @@ func (c *commandsConfig) register(e *envFlags) {
 func (c *commandsConfig) check() error {
 	up, err := registry.ParseUnpublishPolicy(c.UnpublishPolicy)
 	if err != nil {
-		return fmt.Errorf("--unpublish-policy: %s", registry.ReasonOf(err))
+		return fmt.Errorf("--unpublish-policy: %s", registry.DetailOf(err))
 	}
 	access, err := registry.NormalizeAccess(c.DefaultAccess)
 	if err != nil {
-		return fmt.Errorf("--default-access: %s", registry.ReasonOf(err))
+		return fmt.Errorf("--default-access: %s", registry.DetailOf(err))
 	}
 	var admins []string
 	for _, a := range strings.Split(c.Admins, ",") {

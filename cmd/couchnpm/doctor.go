@@ -19,6 +19,7 @@ import (
 // doctorOptions are doctor's own flags, beside serve's.
 type doctorOptions struct {
 	json           bool
+	verbose        bool
 	expectMirrored int64
 }
 
@@ -27,6 +28,7 @@ const defaultExpectMirrored = 64 << 20
 
 func (o *doctorOptions) register(e *envFlags) {
 	e.fs.BoolVar(&o.json, "json", false, "print the findings as JSON")
+	e.fs.BoolVar(&o.verbose, "verbose", false, "name the accounts behind counts (imported passwords)")
 	e.size(&o.expectMirrored, "expect-packument-size", "COUCHNPM_EXPECT_PACKUMENT_SIZE", defaultExpectMirrored,
 		"the largest packument a mirror is expected to meet, a `size` like 64MB (only with --mirror)")
 }
@@ -69,7 +71,9 @@ func doctorMain(args []string, stdout, stderr io.Writer) int {
 		Packages: db.Packuments(couch.RolePackages),
 		Mirror:   db.Packuments(couch.RoleMirror),
 		System:   db.Docs(couch.RoleSystem),
+		Accounts: db.Users(),
 	}, doctor.Options{
+		Verbose:           opt.verbose,
 		Mirror:            cfg.Mirror.Mode,
 		ExpectMirrored:    opt.expectMirrored,
 		MaxPublishBytes:   cfg.MaxPublishBytes,

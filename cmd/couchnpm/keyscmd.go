@@ -68,7 +68,7 @@ func keysMain(args []string, stdout, stderr io.Writer) int {
 	}
 	keyring := registry.NewKeyring(db.Docs(couch.RoleSystem), override)
 	fail := func(err error) int {
-		fmt.Fprintln(stderr, "couchnpm:", registry.ReasonOf(err))
+		fmt.Fprintln(stderr, "couchnpm:", registry.DetailOf(err))
 		return 1
 	}
 	if words[0] == "sign-existing" {

@@ -32,7 +32,7 @@ commands:
   org create ORG  create an org for a scope (couchnpm org -h)
   version         print the version and the source revision it was built from
   replication status  show the state of the replications with peer sites (--peer)
-  user            add, disable, enable, delete and list accounts (couchnpm user -h)
+  user            add, disable, enable, delete, list accounts, set passwords (couchnpm user -h)
   keys            list or rotate the signing keys, sign old versions (couchnpm keys -h)
   doctor          check CouchDB and the registry's data, with the fix for each finding
   import          copy packages and users from Verdaccio or another registry (couchnpm import -h)

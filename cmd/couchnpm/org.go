@@ -47,11 +47,11 @@ func orgMain(args []string, stdout, stderr io.Writer) int {
 	}
 	org := names[0]
 	if err := registry.ValidateOrgName("org", org); err != nil {
-		fmt.Fprintln(stderr, "couchnpm:", registry.ReasonOf(err))
+		fmt.Fprintln(stderr, "couchnpm:", registry.DetailOf(err))
 		return 2
 	}
 	if err := registry.ValidateUsername(owner); err != nil {
-		fmt.Fprintln(stderr, "couchnpm: --owner:", registry.ReasonOf(err))
+		fmt.Fprintln(stderr, "couchnpm: --owner:", registry.DetailOf(err))
 		return 2
 	}
 
@@ -62,11 +62,11 @@ func orgMain(args []string, stdout, stderr io.Writer) int {
 		return code
 	}
 	if _, err := db.Users().GetUser(ctx, owner); err != nil {
-		fmt.Fprintln(stderr, "couchnpm: --owner:", registry.ReasonOf(err))
+		fmt.Fprintln(stderr, "couchnpm: --owner:", registry.DetailOf(err))
 		return 1
 	}
 	if err := registry.CreateOrg(ctx, db.Docs(couch.RoleSystem), org, owner, time.Now()); err != nil {
-		fmt.Fprintln(stderr, "couchnpm:", registry.ReasonOf(err))
+		fmt.Fprintln(stderr, "couchnpm:", registry.DetailOf(err))
 		return 1
 	}
 	fmt.Fprintf(stdout, "created org %s, owned by %s: only its members publish new packages under @%s/ now; manage it with npm org, npm team and npm access\n", org, owner, org)

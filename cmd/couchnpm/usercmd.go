@@ -29,6 +29,12 @@ const userUsage = `usage: couchnpm user <command> [flags]
   reset-2fa NAME                            turn off the account's two-factor authentication
                                             (a lost device and lost recovery codes; check
                                             who asks before you do)
+  set-password NAME [--password-stdin] [--revoke-tokens]
+                                            set a new password (asked twice on the terminal,
+                                            not echoed; or the first line of stdin); the
+                                            sign-up policy applies, an imported password is
+                                            dropped, web sessions end; --revoke-tokens also
+                                            revokes the npm tokens (a leaked password)
 
 The commands talk to CouchDB directly, with serve's settings: --couchdb-url
 (COUCHDB_URL), COUCHDB_USER, COUCHDB_PASSWORD, --db-prefix (COUCHNPM_DB_PREFIX)
@@ -46,7 +52,7 @@ func userCommand(args []string) int {
 	}
 	verb, args := args[0], args[1:]
 	switch verb {
-	case "add", "disable", "enable", "delete", "list", "reset-2fa":
+	case "add", "disable", "enable", "delete", "list", "reset-2fa", "set-password":
 	default:
 		fmt.Fprintf(os.Stderr, "couchnpm user: unknown command %q\n%s", verb, userUsage)
 		return 2
@@ -55,6 +61,8 @@ func userCommand(args []string) int {
 	email := fs.String("email", "", "add: the account's e-mail address")
 	passwordFile := fs.String("password-file", "", "add: read the password from this file (first line); default: stdin")
 	asJSON := fs.Bool("json", false, "list: print JSON")
+	passwordStdin := fs.Bool("password-stdin", false, "set-password: read the password from the first line of stdin")
+	revokeTokens := fs.Bool("revoke-tokens", false, "set-password: revoke the account's npm tokens too")
 	// The name may come before, between or after the flags.
 	words, exit, ok := fs.parse(args)
 	if !ok {
@@ -80,6 +88,14 @@ func userCommand(args []string) int {
 		password, err = readPassword(*passwordFile)
 		if err != nil {
 			fmt.Fprintln(os.Stderr, "couchnpm user add:", err)
+			return 2
+		}
+	}
+	if verb == "set-password" {
+		var err error
+		password, err = stdinPasswordSource(*passwordStdin).read() // usersetpassword.go
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "couchnpm user set-password:", err)
 			return 2
 		}
 	}
@@ -134,6 +150,8 @@ func userCommand(args []string) int {
 		} else if err == nil {
 			fmt.Printf("%s has no two-factor authentication\n", name)
 		}
+	case "set-password":
+		err = setPassword(ctx, admin, name, password, *revokeTokens, os.Stdout) // usersetpassword.go
 	case "list":
 		var list []*registry.User
 		list, err = admin.List(ctx)
@@ -141,8 +159,11 @@ func userCommand(args []string) int {
 			printUsers(os.Stdout, list, *asJSON)
 		}
 	}
+	if verb != "list" {
+		recordUserEvent(ctx, db, verb, name, err, os.Stderr) // usersetpassword.go
+	}
 	if err != nil {
-		fmt.Fprintf(os.Stderr, "couchnpm user %s: %s\n", verb, registry.ReasonOf(err))
+		fmt.Fprintf(os.Stderr, "couchnpm user %s: %s\n", verb, registry.DetailOf(err))
 		return 1
 	}
 	return 0
