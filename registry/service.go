@@ -314,36 +314,20 @@ func (s *Service) Publish(ctx context.Context, user Identity, name string, body 
 		}
 		key = &k
 	}
-	unlock, err := s.locks.lock(ctx, name)
-	if err != nil {
-		return err
-	}
-	defer unlock()
-	merges, start := 0, time.Now()
-	for attempt := 0; ; attempt++ {
-		stored, err := s.store.GetPackumentForWrite(ctx, name) // its revision is written back
-		if IsKind(err, KindNotFound) {
-			stored, err = nil, nil
-		}
-		if err != nil {
-			return err
-		}
-		if stored != nil && s.mergeBeforeWrite(ctx, name, stored, &merges) {
-			continue
-		}
+	return s.writeCycle(ctx, name, "publish", true, func(attempt int, stored *Packument) (planned, error) {
 		var mayWrite bool
 		if stored == nil || stored.IsTombstone() {
 			// A new name (or one unpublished entirely): its scope decides
 			// who may publish it (orgs.go), before the takeover guard asks
 			// the upstream anything.
 			if err := s.checkScope(ctx, user, name); err != nil {
-				return err
+				return planned{}, err
 			}
 		} else if !stored.HasMaintainer(user.Name) {
 			// Members of a team granted read-write publish like
 			// maintainers; anyone else who cannot read it sees no package.
 			if err := s.requireWriter(ctx, user, stored); err != nil {
-				return err
+				return planned{}, err
 			}
 			mayWrite = true
 		}
@@ -352,7 +336,7 @@ func (s *Service) Publish(ctx context.Context, user Identity, name string, body 
 		// the upstream knows needs an operator's claim.
 		claim, guarded, err := s.firstPublish(ctx, user, name, stored)
 		if err != nil {
-			return err
+			return planned{}, err
 		}
 		if guarded && claim != nil && stored != nil {
 			// An unpublished fork, published again under a claim: the
@@ -366,39 +350,19 @@ func (s *Service) Publish(ctx context.Context, user Identity, name string, body 
 				// CouchDB answered it with a conflict or not at all (a
 				// cluster can store a write on one node and refuse it on
 				// the others): the versions are there, byte for byte.
-				return nil
+				return planned{}, nil
 			}
-			return err
+			return planned{}, err
 		}
 		if guarded {
 			recordClaim(doc, claim)
 		}
 		if key != nil {
 			if err := signVersions(*key, doc, pub); err != nil {
-				return err
+				return planned{}, err
 			}
 		}
 		doc.stampChanges(before, doc.Time["modified"])
-		w, err := s.store.PutPackument(ctx, doc)
-		if err == nil && !w.Quorum {
-			s.confirmWrite(ctx, name, func(p *Packument) bool {
-				for _, nv := range pub.Versions {
-					if _, ok := p.Versions[nv.Version]; !ok {
-						return false
-					}
-				}
-				return true
-			})
-		}
-		if !IsKind(err, KindConflict) {
-			return err
-		}
-		if attempt+1 >= maxPublishAttempts || time.Since(start) > s.budget {
-			return Wrap(KindConflict, err, "publish of %s kept losing to concurrent writes (%d attempts in %s); retry", name, attempt+1, time.Since(start).Round(time.Millisecond))
-		}
-		// Spread the retries of racing writers apart.
-		if err := s.sleep(ctx, attempt); err != nil {
-			return Wrap(KindUnavailable, err, "publish of %s gave up", name)
-		}
-	}
+		return planned{doc: doc, landed: versionsLanded(pub)}, nil
+	})
 }
