@@ -165,7 +165,7 @@ func (s *Server) tokensFail(w http.ResponseWriter, r *http.Request, user registr
 	if page.Status >= 500 {
 		ev = zerolog.Ctx(r.Context()).Error()
 	}
-	ev.Int("status", page.Status).Str("error", err.Error()).Msg("web ui token change refused")
+	ev.Int("status", page.Status).Err(err).Msg("web ui token change refused")
 	if page.Status >= 500 {
 		writeError(w, r, err)
 		return
