@@ -212,7 +212,7 @@ func putPageBuffer(b *bytes.Buffer) {
 // the API would give (404 for a package the caller may not see, exactly as
 // for one that does not exist).
 func (s *Site) fail(w http.ResponseWriter, r *http.Request, user registry.Identity, err error) {
-	status := statusOf(registry.KindOf(err))
+	status := handlers.StatusOf(registry.KindOf(err))
 	ev := zerolog.Ctx(r.Context()).Debug()
 	if status >= 500 {
 		ev = zerolog.Ctx(r.Context()).Error()
@@ -226,29 +226,6 @@ func (s *Site) fail(w http.ResponseWriter, r *http.Request, user registry.Identi
 		msg = "The registry's storage or upstream is not answering; try again in a moment."
 	}
 	s.render(w, r, status, "error", user, http.StatusText(status), map[string]any{"Status": status, "Message": msg})
-}
-
-// statusOf is the page status for an error kind: the API's statuses, with
-// any unknown kind a 500 (the page shows no detail).
-func statusOf(k registry.Kind) int {
-	switch k {
-	case registry.KindInvalid:
-		return http.StatusBadRequest
-	case registry.KindUnauthorized:
-		return http.StatusUnauthorized
-	case registry.KindForbidden:
-		return http.StatusForbidden
-	case registry.KindNotFound:
-		return http.StatusNotFound
-	case registry.KindTooManyRequests:
-		return http.StatusTooManyRequests
-	case registry.KindUnavailable:
-		return http.StatusServiceUnavailable
-	case registry.KindBadGateway:
-		return http.StatusBadGateway
-	default:
-		return http.StatusInternalServerError
-	}
 }
 
 // homeView is the home page's data.
