@@ -77,16 +77,12 @@ func (s *Service) Import(ctx context.Context, operator Identity, pkg *ImportedPa
 		return nil, err
 	}
 	prepared, res := prepareImport(pkg)
-	var key *SigningKey
-	if s.signer != nil {
-		k, err := s.signer.ActiveKey(ctx)
-		if err != nil {
-			return nil, err
-		}
-		key = &k
+	key, err := s.activeKey(ctx)
+	if err != nil {
+		return nil, err
 	}
 	var result *ImportResult
-	err := s.writeCycle(ctx, name, "import", true, func(_ int, stored *Packument) (planned, error) {
+	err = s.writeCycle(ctx, name, "import", true, func(_ int, stored *Packument) (planned, error) {
 		r := res.clone()
 		doc, pub, err := planImport(stored, pkg, prepared, operator.Person(), s.now(), r)
 		if err != nil {
