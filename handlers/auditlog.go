@@ -113,7 +113,7 @@ func recordAudit(rec auditlog.Recorder) mux.MiddlewareFunc {
 					ev.Reason = registry.ReasonOf(auth.err)
 					// The credentials' refusal, whatever the route answered
 					// (an anonymous read may have gone on, a 404 ignored them).
-					ev.Outcome, ev.Status = auditlog.OutcomeRefused, statusOf(registry.KindOf(auth.err))
+					ev.Outcome, ev.Status = auditlog.OutcomeRefused, StatusOf(registry.KindOf(auth.err))
 				}
 			}
 			// The request's own context may be cancelled already; the

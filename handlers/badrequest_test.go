@@ -144,7 +144,7 @@ func newRealHandler(t testing.TB, cfg Config) *realEnv {
 	if cfg.MaxPublishBytes == 0 {
 		cfg.MaxPublishBytes = realLimit
 	}
-	e.h = mustNew(t, cfg, realServices(svc, e.accounts, noTokens()), zerolog.New(e.logs))
+	e.h = mustNew(t, cfg, realServices(svc, e.accounts, noTokens(t)), zerolog.New(e.logs))
 	tgz := testkit.Tarball("foo", "1.0.0")
 	if err := svc.Publish(context.Background(), registry.Identity{Name: "alice"}, "foo", mustPublishBody(t, publishDoc(t, "foo", "1.0.0", tgz))); err != nil {
 		t.Fatalf("seed publish: %v", err)

@@ -78,7 +78,7 @@ func hotPathServer(b testing.TB, versions int) http.Handler {
 	m := metrics.New()
 	m.WatchCache(c.Stats)
 	h := mustNew(b, Config{PublicURL: "http://registry.test", MaxPublishBytes: 64 << 20, Bodies: c, Observer: m},
-		realServices(reg, newFakeAccounts(), noTokens()), zerolog.New(io.Discard))
+		realServices(reg, newFakeAccounts(), noTokens(b)), zerolog.New(io.Discard))
 	for i := range versions {
 		v := fmt.Sprintf("1.%d.0", i)
 		tgz := testkit.Tarball("hot", v)

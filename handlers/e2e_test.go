@@ -58,7 +58,7 @@ func newRealEnv(t *testing.T) (*httptest.Server, *registrytest.MemStore, *syncBu
 	store := registrytest.NewMemStore()
 	logs := &syncBuffer{}
 	h := mustNew(t, Config{PublicURL: "http://registry.test", MaxPublishBytes: 1 << 20},
-		realServices(newService(t, registry.Config{Store: store, Orgs: registrytest.Orgs(t, "alice", "corp")}), newFakeAccounts(), noTokens()), zerolog.New(logs))
+		realServices(newService(t, registry.Config{Store: store, Orgs: registrytest.Orgs(t, "alice", "corp")}), newFakeAccounts(), noTokens(t)), zerolog.New(logs))
 	srv := httptest.NewServer(h)
 	t.Cleanup(srv.Close)
 	return srv, store, logs

@@ -9,8 +9,9 @@ import (
 	"github.com/couchnpm/couchnpm/registry"
 )
 
-// statusOf is the one mapping from domain error kinds to HTTP statuses.
-func statusOf(kind registry.Kind) int {
+// StatusOf is the one mapping from domain error kinds to HTTP statuses
+// (the API's answers and the web UI's pages).
+func StatusOf(kind registry.Kind) int {
 	switch kind {
 	case registry.KindInvalid:
 		return http.StatusBadRequest
@@ -41,7 +42,7 @@ func statusOf(kind registry.Kind) int {
 // name internal hosts.
 func writeError(w http.ResponseWriter, r *http.Request, err error) {
 	kind := registry.KindOf(err)
-	status := statusOf(kind)
+	status := StatusOf(kind)
 	reason := registry.ReasonOf(err)
 	noteOf(r).reason = reason // the audit log says what the client was told
 	ev := zerolog.Ctx(r.Context()).Debug()

@@ -151,9 +151,9 @@ func FuzzRequestPath(f *testing.F) {
 
 		store := &recordingStore{MemStore: registrytest.NewMemStore()}
 		svc := newService(t, registry.Config{Store: store})
-		accounts := registry.NewAccounts(fakeUsers{}, &memTokens{m: map[string]*registry.Token{
+		accounts := newAccounts(t, registry.AccountsConfig{Users: fakeUsers{}, Tokens: &memTokens{m: map[string]*registry.Token{
 			registry.TokenKey(fuzzToken): {Key: registry.TokenKey(fuzzToken), User: "alice", Email: "alice@example.com"},
-		}}, true)
+		}}, AllowSignup: true})
 		logs := &syncBuffer{}
 		h := mustNew(t, Config{PublicURL: "http://registry.test", MaxPublishBytes: 1 << 20}, realServices(svc, accounts, accounts), zerolog.New(logs))
 		if err := svc.Publish(context.Background(), registry.Identity{Name: "alice"}, "foo", mustPublishBody(t, publishDoc(t, "foo", "1.0.0", fuzzTarball))); err != nil {

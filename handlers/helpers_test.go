@@ -398,12 +398,23 @@ func realServices(svc *registry.Service, accounts Accounts, tokens TokenCommands
 // works on no tokens.
 func fakeServices(t testing.TB, reg Registry, accounts Accounts, db Pinger) Services {
 	cmds := newService(t, registry.Config{})
-	return Services{Registry: reg, Commands: cmds, Orgs: cmds, Accounts: accounts, Tokens: noTokens(), DB: db}
+	return Services{Registry: reg, Commands: cmds, Orgs: cmds, Accounts: accounts, Tokens: noTokens(t), DB: db}
 }
 
 // noTokens is npm token over an empty token store.
-func noTokens() *registry.Accounts {
-	return registry.NewAccounts(fakeUsers{}, &memTokens{m: map[string]*registry.Token{}}, false)
+func noTokens(t testing.TB) *registry.Accounts {
+	return newAccounts(t, registry.AccountsConfig{Users: fakeUsers{}, Tokens: &memTokens{m: map[string]*registry.Token{}}})
+}
+
+// newAccounts builds the account service from cfg, failing the test when
+// it cannot.
+func newAccounts(t testing.TB, cfg registry.AccountsConfig) *registry.Accounts {
+	t.Helper()
+	a, err := registry.NewAccounts(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return a
 }
 
 // mustNew is New for a test.

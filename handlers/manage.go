@@ -53,32 +53,35 @@ func (s *Server) distTags(w http.ResponseWriter, r *http.Request) {
 // setDistTag answers npm dist-tag add: the body is the version as a JSON
 // string.
 func (s *Server) setDistTag(w http.ResponseWriter, r *http.Request) {
-	user, name, c, err := s.prelude(r, true)
-	if err != nil {
-		writeError(w, r, err)
-		return
-	}
-	tag, err := routeVar(r, "tag")
-	if err != nil {
-		writeError(w, r, err)
-		return
-	}
-	var version string
-	if err := decodeSmall(r, &version); err != nil {
-		writeError(w, r, err)
-		return
-	}
-	noteOf(r).target = tag + "=" + version
-	if err := c.SetDistTag(r.Context(), user, name, tag, version); err != nil {
-		writeError(w, r, err)
-		return
-	}
-	zerolog.Ctx(r.Context()).Info().Str("pkg", name).Str("tag", tag).Str("version", version).Msg("dist-tag set")
-	writeJSON(w, http.StatusCreated, map[string]any{"ok": true, tag: version})
+	s.distTagCommand(w, r, func(user registry.Identity, name, tag string, c Commands) (int, any, error) {
+		var version string
+		if err := decodeSmall(r, &version); err != nil {
+			return 0, nil, err
+		}
+		noteOf(r).target = tag + "=" + version
+		if err := c.SetDistTag(r.Context(), user, name, tag, version); err != nil {
+			return 0, nil, err
+		}
+		zerolog.Ctx(r.Context()).Info().Str("pkg", name).Str("tag", tag).Str("version", version).Msg("dist-tag set")
+		return http.StatusCreated, map[string]any{"ok": true, tag: version}, nil
+	})
 }
 
 // deleteDistTag answers npm dist-tag rm.
 func (s *Server) deleteDistTag(w http.ResponseWriter, r *http.Request) {
+	s.distTagCommand(w, r, func(user registry.Identity, name, tag string, c Commands) (int, any, error) {
+		if err := c.DeleteDistTag(r.Context(), user, name, tag); err != nil {
+			return 0, nil, err
+		}
+		zerolog.Ctx(r.Context()).Info().Str("pkg", name).Str("tag", tag).Msg("dist-tag removed")
+		return http.StatusOK, map[string]bool{"ok": true}, nil
+	})
+}
+
+// distTagCommand runs a command on one dist-tag named in the URL, for a
+// logged-in user, and writes its answer or its error.
+func (s *Server) distTagCommand(w http.ResponseWriter, r *http.Request,
+	run func(user registry.Identity, name, tag string, c Commands) (status int, body any, err error)) {
 	user, name, c, err := s.prelude(r, true)
 	if err != nil {
 		writeError(w, r, err)
@@ -89,12 +92,12 @@ func (s *Server) deleteDistTag(w http.ResponseWriter, r *http.Request) {
 		writeError(w, r, err)
 		return
 	}
-	if err := c.DeleteDistTag(r.Context(), user, name, tag); err != nil {
+	status, body, err := run(user, name, tag, c)
+	if err != nil {
 		writeError(w, r, err)
 		return
 	}
-	zerolog.Ctx(r.Context()).Info().Str("pkg", name).Str("tag", tag).Msg("dist-tag removed")
-	writeJSON(w, http.StatusOK, map[string]bool{"ok": true})
+	writeJSON(w, status, body)
 }
 
 // replaceDistTags sets the whole tag set (PUT) or merges into it (POST).

@@ -15,7 +15,7 @@ func TestOrgRoutes(t *testing.T) {
 	svc := newService(t, registry.Config{})
 	accounts := newFakeAccounts()
 	accounts.tokens["cnpm_bob"] = registry.Identity{Name: "bob"}
-	h := mustNew(t, Config{PublicURL: "http://registry.test", MaxPublishBytes: 1 << 20}, realServices(svc, accounts, noTokens()), zerolog.Nop())
+	h := mustNew(t, Config{PublicURL: "http://registry.test", MaxPublishBytes: 1 << 20}, realServices(svc, accounts, noTokens(t)), zerolog.Nop())
 	do := func(method, path, token, body string) (int, string) {
 		t.Helper()
 		req := rawRequest(t, method, path, strings.NewReader(body))

@@ -47,7 +47,7 @@ func TestTakeoverPublishStatuses(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			reg := newService(t, registry.Config{Mirror: namesMirror{down: tc.down}, Orgs: registrytest.Orgs(t, "alice", "corp")})
 			srv := httptest.NewServer(mustNew(t, Config{PublicURL: "http://registry.test", MaxPublishBytes: 1 << 20},
-				realServices(reg, newFakeAccounts(), noTokens()), zerolog.Nop()))
+				realServices(reg, newFakeAccounts(), noTokens(t)), zerolog.Nop()))
 			t.Cleanup(srv.Close)
 			path := "/" + strings.Replace(tc.pkg, "/", "%2f", 1)
 			resp, b := call(t, "PUT", srv.URL+path, npmPublishBody(t, tc.pkg, "99.0.0", "latest", testkit.Tarball(tc.pkg, "99.0.0")),

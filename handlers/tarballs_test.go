@@ -20,7 +20,7 @@ func newTarballEnv(t *testing.T) (*httptest.Server, *registrytest.MemStore) {
 	t.Helper()
 	store := registrytest.NewMemStore()
 	reg := newService(t, registry.Config{Store: store, Tarballs: cache.NewTarballs(1<<20, 1<<20)})
-	h := mustNew(t, Config{PublicURL: "http://registry.test", MaxPublishBytes: 1 << 20}, realServices(reg, newFakeAccounts(), noTokens()), zerolog.Nop())
+	h := mustNew(t, Config{PublicURL: "http://registry.test", MaxPublishBytes: 1 << 20}, realServices(reg, newFakeAccounts(), noTokens(t)), zerolog.Nop())
 	srv := httptest.NewServer(h)
 	t.Cleanup(srv.Close)
 	return srv, store

@@ -111,7 +111,7 @@ func TestTwoFactorOverHTTP(t *testing.T) {
 	}}
 	store := &recordingStore{MemStore: registrytest.NewMemStore()}
 	svc := newService(t, registry.Config{Store: store, Users: users})
-	accounts := registry.NewAccounts(users, tokens, false)
+	accounts := newAccounts(t, registry.AccountsConfig{Users: users, Tokens: tokens})
 	logs := &syncBuffer{}
 	h := mustNew(t, Config{PublicURL: "http://registry.test", MaxPublishBytes: 1 << 20}, realServices(svc, accounts, accounts), zerolog.New(logs))
 	if err := svc.Publish(context.Background(), registry.Identity{Name: "alice"}, "foo", mustPublishBody(t, publishDoc(t, "foo", "1.0.0", fuzzTarball))); err != nil {

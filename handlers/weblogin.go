@@ -175,7 +175,7 @@ func loginStatus(err error) int {
 	if errors.Is(err, registry.ErrWebLoginExpired) {
 		return http.StatusGone
 	}
-	return statusOf(registry.KindOf(err))
+	return StatusOf(registry.KindOf(err))
 }
 
 // loginPageData fills the login page.

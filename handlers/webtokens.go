@@ -147,7 +147,7 @@ func (s *Server) tokensWrite(w http.ResponseWriter, r *http.Request, page *Token
 		if registry.KindOf(err) == registry.KindOTPRequired {
 			page.OTP = true
 		}
-		if status := statusOf(registry.KindOf(err)); status == http.StatusTooManyRequests {
+		if status := StatusOf(registry.KindOf(err)); status == http.StatusTooManyRequests {
 			w.Header().Set("Retry-After", retryAfter(err))
 		}
 		s.tokensFail(w, r, user, tc, *page, err)
@@ -158,14 +158,14 @@ func (s *Server) tokensWrite(w http.ResponseWriter, r *http.Request, page *Token
 
 // tokensFail shows the page again with the reason a change was refused.
 func (s *Server) tokensFail(w http.ResponseWriter, r *http.Request, user registry.Identity, tc TokenCommands, page TokensPage, err error) {
-	page.Status = statusOf(registry.KindOf(err))
+	page.Status = StatusOf(registry.KindOf(err))
 	page.Error = registry.ReasonOf(err)
 	noteOf(r).reason = page.Error
 	ev := zerolog.Ctx(r.Context()).Info()
 	if page.Status >= 500 {
 		ev = zerolog.Ctx(r.Context()).Error()
 	}
-	ev.Int("status", page.Status).Str("error", err.Error()).Msg("web ui token change refused")
+	ev.Int("status", page.Status).Err(err).Msg("web ui token change refused")
 	if page.Status >= 500 {
 		writeError(w, r, err)
 		return

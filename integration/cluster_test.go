@@ -217,7 +217,7 @@ func TestClusterPublishesWhileANodeRestarts(t *testing.T) {
 					badReads = append(badReads, fmt.Sprintf("reader %d: %v %s", i, err, h))
 					mu.Unlock()
 				}
-				time.Sleep(20 * time.Millisecond)
+				time.Sleep(20 * time.Millisecond) // the scenario: a reader's pace, not a wait
 			}
 		}()
 	}

@@ -197,7 +197,7 @@ func TestFaultsCouchDBOutageUnderLoad(t *testing.T) {
 	warm := &loadGen{reg: reg, pkg: pkg, token: tok, seeded: l.seeded, tarballs: map[string][]byte{}}
 	stop := make(chan struct{})
 	warm.run(readers, 0, 0, stop)
-	time.Sleep(time.Second)
+	time.Sleep(time.Second) // the scenario: one second of warm-up load
 	close(stop)
 	warm.wait()
 	// The baseline once the warm-up's connections are at rest.
@@ -206,7 +206,7 @@ func TestFaultsCouchDBOutageUnderLoad(t *testing.T) {
 
 	stop = make(chan struct{})
 	l.run(readers, publishers, 2, stop)
-	time.Sleep(1500 * time.Millisecond)
+	time.Sleep(1500 * time.Millisecond) // the scenario: load before the outage
 	// The outage begins when Stop starts closing connections: a request
 	// cut while Stop runs must not count as "before the outage".
 	tStop := time.Now()
@@ -220,7 +220,7 @@ func TestFaultsCouchDBOutageUnderLoad(t *testing.T) {
 		t.Fatalf("GET /-/ping after CouchDB came back: %s, want 200 within 30s (no restart)", h)
 	}
 	tUp := time.Now()
-	time.Sleep(2 * time.Second)
+	time.Sleep(2 * time.Second) // the scenario: load after CouchDB is back
 	close(stop)
 	l.wait()
 
@@ -348,7 +348,7 @@ func TestFaultsCouchDBOutageUnderLoad(t *testing.T) {
 	// goroutines) are back to their level before the outage.
 	stop = make(chan struct{})
 	warm.run(readers, 0, 0, stop)
-	time.Sleep(time.Second)
+	time.Sleep(time.Second) // the scenario: the same warm-up load as before
 	close(stop)
 	warm.wait()
 	const fdSlack, grSlack = 12, 20

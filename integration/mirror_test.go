@@ -279,8 +279,11 @@ func TestMirrorFollowerLeaseTakeover(t *testing.T) {
 		return st["follower_holder"] == "instance-a" && st["state"] == "following", fmt.Sprint(st)
 	})
 	b := startRegistry(t, registryOpts{Prefix: prefix, ExtraArgs: mirrorArgs(up, "follow", append(admins, "--instance-id", "instance-b")...)})
-	// Only one follower: b stands by while a holds the lease.
-	time.Sleep(3 * time.Second)
+	// Only one follower: b stands by while a holds the lease. b says so
+	// after its first try of the lease.
+	eventually(t, 30*time.Second, "b stands by", func() (bool, string) {
+		return strings.Contains(b.Stderr.String(), "standing by"), "no standing-by line in b's log"
+	})
 	if st := mirrorStatusAs(t, b, admin); st["follower_holder"] != "instance-a" {
 		t.Fatalf("while a runs, the holder is %v", st["follower_holder"])
 	}

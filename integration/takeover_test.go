@@ -179,7 +179,7 @@ func TestTakeoverFollowModeFallback(t *testing.T) {
 	}
 	owner.mustRunIn(writePackage(t, "fork-me", "99.0.0", "fork"), "publish")
 	up.publish("fork-me", "1.1.0", nil) // the follower leaves the name alone while the fork lives
-	time.Sleep(2 * time.Second)
+	up.waitFollowerPast(t, up.lastSeq(), 30*time.Second)
 	if v, _ := latestOf(r, "fork-me"); v != "99.0.0" {
 		t.Fatalf("fork-me while the fork is published: latest %q, want 99.0.0", v)
 	}

@@ -371,6 +371,8 @@ func TestSlowClientsSlowloris(t *testing.T) {
 
 	// While they are all open, normal requests are answered quickly.
 	for i := range 5 {
+		// The scenario: five pings a second apart while the slow
+		// connections stay open, not a wait for anything.
 		time.Sleep(time.Second)
 		t0 := time.Now()
 		res, err := r.tryDo("GET", "/-/ping", "", nil, 5*time.Second)

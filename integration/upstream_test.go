@@ -197,6 +197,28 @@ func (u *fakeUpstream) sinces() []string {
 	return append([]string(nil), u.sinceLog...)
 }
 
+// lastSeq is the sequence number of the newest change.
+func (u *fakeUpstream) lastSeq() int {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	return u.seq
+}
+
+// waitFollowerPast waits until a follower has asked for the changes after
+// seq: it has handled every change up to seq.
+func (u *fakeUpstream) waitFollowerPast(t *testing.T, seq int, limit time.Duration) {
+	t.Helper()
+	eventually(t, limit, fmt.Sprintf("follower past change %d", seq), func() (bool, string) {
+		sinces := u.sinces()
+		for _, s := range sinces {
+			if n, err := strconv.Atoi(s); err == nil && n >= seq {
+				return true, ""
+			}
+		}
+		return false, fmt.Sprintf("sinces asked: %v", sinces)
+	})
+}
+
 func (u *fakeUpstream) hitCount(path string) int {
 	u.mu.Lock()
 	defer u.mu.Unlock()

@@ -105,16 +105,23 @@ func couchKind(path string) string {
 	}
 }
 
+// statsFuncs returns registrars of counters and gauges that read one field
+// of stats() at each scrape.
+func statsFuncs[S any](reg prometheus.Registerer, stats func() S) (counter, gauge func(name, help string, f func(S) int64)) {
+	counter = func(name, help string, f func(S) int64) {
+		reg.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{Name: name, Help: help},
+			func() float64 { return float64(f(stats())) }))
+	}
+	gauge = func(name, help string, f func(S) int64) {
+		reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: name, Help: help},
+			func() float64 { return float64(f(stats())) }))
+	}
+	return counter, gauge
+}
+
 // WatchCache exports the packument cache's counters.
 func (m *Metrics) WatchCache(stats func() cache.Stats) {
-	counter := func(name, help string, f func(cache.Stats) int64) {
-		m.reg.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{Name: name, Help: help},
-			func() float64 { return float64(f(stats())) }))
-	}
-	gauge := func(name, help string, f func(cache.Stats) int64) {
-		m.reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: name, Help: help},
-			func() float64 { return float64(f(stats())) }))
-	}
+	counter, gauge := statsFuncs(m.reg, stats)
 	counter("couchnpm_cache_hits_total", "Packument reads served from memory without a CouchDB call.", func(s cache.Stats) int64 { return s.Hits })
 	counter("couchnpm_cache_revalidations_total", "Packument reads served after a revision check (HEAD) while the changes feed was down.", func(s cache.Stats) int64 { return s.Revalidations })
 	counter("couchnpm_cache_misses_total", "Packument reads loaded from CouchDB.", func(s cache.Stats) int64 { return s.Misses })

@@ -1,21 +1,10 @@
 package metrics
 
-import (
-	"github.com/prometheus/client_golang/prometheus"
-
-	"github.com/couchnpm/couchnpm/cache"
-)
+import "github.com/couchnpm/couchnpm/cache"
 
 // WatchTarballs exports the tarball cache's counters.
 func (m *Metrics) WatchTarballs(stats func() cache.TarballStats) {
-	counter := func(name, help string, f func(cache.TarballStats) int64) {
-		m.reg.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{Name: name, Help: help},
-			func() float64 { return float64(f(stats())) }))
-	}
-	gauge := func(name, help string, f func(cache.TarballStats) int64) {
-		m.reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: name, Help: help},
-			func() float64 { return float64(f(stats())) }))
-	}
+	counter, gauge := statsFuncs(m.reg, stats)
 	counter("couchnpm_tarball_cache_hits_total", "Tarball GETs served from memory without a CouchDB call.", func(s cache.TarballStats) int64 { return s.Hits })
 	counter("couchnpm_tarball_cache_misses_total", "Tarball GETs of a cacheable size streamed from CouchDB.", func(s cache.TarballStats) int64 { return s.Misses })
 	counter("couchnpm_tarball_cache_fills_total", "Tarballs kept in memory after a verified read.", func(s cache.TarballStats) int64 { return s.Fills })

@@ -150,17 +150,57 @@ func MergeLeaves(leaves []*Packument) *Packument {
 	if len(leaves) == 0 {
 		return nil
 	}
+	m := newLeafMerge(leaves)
+	m.out.Time = mergedTimes(m.all)
+	m.reports = priorReports(m.all)
+	m.changed = mergedChanges(m.all)
+	m.mergeVersions(unpublishedVersions(m.all))
+	m.keepAsideTarballs()
+	// Everything else at the root (readme, description, …) comes from the
+	// most recently modified side.
+	maps.Copy(m.out.Fields, m.newest().Fields)
+	delete(m.out.Fields, "access") // merged below, by its own last change
+	m.mergeLastChanged()
+	out := m.out
+	if latest, ok := out.Versions[out.DistTags["latest"]]; ok {
+		hoist(out, latest)
+	}
+	if len(out.Versions) == 0 {
+		out.Unpublished = lastTombstone(m.all, out.Time["modified"])
+	}
+	if len(m.changed) > 0 || len(m.reports) > 0 {
+		out.Meta = &Meta{Changed: m.changed, Conflicts: m.reports}
+	}
+	return out
+}
+
+// leafMerge is one MergeLeaves under way: its inputs, in a fixed order,
+// and what it has built so far.
+type leafMerge struct {
+	winner  *Packument   // CouchDB's winner: the result is written on it
+	others  []*Packument // the other leaves, by revision
+	all     []*Packument // winner, then others
+	out     *Packument
+	reports []VersionConflict // versions whose content differed
+	changed map[string]string // part → its latest change time (snapshot.go)
+}
+
+// newLeafMerge orders the leaves (the winner first, the others by
+// revision, so the result does not depend on the order they came in) and
+// starts the result on the winner's identity.
+func newLeafMerge(leaves []*Packument) *leafMerge {
 	winner := leaves[0]
 	others := slices.Clone(leaves[1:])
 	sort.Slice(others, func(i, j int) bool { return others[i].Rev < others[j].Rev })
-	all := append([]*Packument{winner}, others...)
-
 	out := NewPackument(winner.ID)
 	out.Rev = winner.Rev
 	out.Name = winner.Name
+	return &leafMerge{winner: winner, others: others, all: append([]*Packument{winner}, others...), out: out}
+}
 
-	// Versions unpublished on any side stay unpublished: their time entry
-	// without a manifest is the record.
+// unpublishedVersions are the versions unpublished on any side: their time
+// entry without a manifest is the record, and they stay unpublished.
+func unpublishedVersions(all []*Packument) map[string]bool {
 	unpublished := map[string]bool{}
 	for _, l := range all {
 		for v := range l.Time {
@@ -169,23 +209,34 @@ func MergeLeaves(leaves []*Packument) *Packument {
 			}
 		}
 	}
-	// time: the earliest publish of each version and the package's
-	// creation, the latest modification.
+	return unpublished
+}
+
+// mergedTimes is the merged time map: the earliest publish of each version
+// and the package's creation, the latest modification.
+func mergedTimes(all []*Packument) map[string]string {
+	out := map[string]string{}
 	for _, l := range all {
 		for k, t := range l.Time {
-			cur, ok := out.Time[k]
+			cur, ok := out[k]
 			switch {
 			case !ok:
-				out.Time[k] = t
+				out[k] = t
 			case k == "modified":
 				if t > cur {
-					out.Time[k] = t
+					out[k] = t
 				}
 			case t < cur:
-				out.Time[k] = t
+				out[k] = t
 			}
 		}
 	}
+	return out
+}
+
+// priorReports are the version conflicts earlier merges recorded, each
+// once.
+func priorReports(all []*Packument) []VersionConflict {
 	var reports []VersionConflict
 	for _, l := range all {
 		if l.Meta == nil {
@@ -197,75 +248,11 @@ func MergeLeaves(leaves []*Packument) *Packument {
 			}
 		}
 	}
-	// Versions: the union. The same version with different content keeps
-	// the earliest publish; the other is reported and its tarball kept
-	// aside.
-	versions := map[string]bool{}
-	for _, l := range all {
-		for v := range l.Versions {
-			versions[v] = true
-		}
-	}
-	for _, v := range slices.Sorted(maps.Keys(versions)) {
-		if unpublished[v] {
-			continue
-		}
-		var kept *Packument
-		for _, l := range all {
-			if _, ok := l.Versions[v]; !ok {
-				continue
-			}
-			// On a tie, a copy that gained signatures (keys
-			// sign-existing) wins over the same version unsigned: the
-			// validate_doc_update lets signatures be added, never removed.
-			if kept == nil || l.Time[v] < kept.Time[v] || (l.Time[v] == kept.Time[v] && gainedSignatures(l.Versions[v], kept.Versions[v])) {
-				kept = l
-			}
-		}
-		out.Versions[v] = kept.Versions[v]
-		att := TarballName(out.Name, v)
-		if a, ok := kept.Attachments[att]; ok {
-			out.Attachments[att] = fromLeaf(att, a, kept, winner)
-		}
-		keptIntegrity := integrityOf(kept.Versions[v])
-		for _, l := range all {
-			m, ok := l.Versions[v]
-			if !ok || l == kept {
-				continue
-			}
-			other := integrityOf(m)
-			if other == keptIntegrity || reported(reports, v, other) {
-				continue
-			}
-			r := VersionConflict{Version: v, Kept: keptIntegrity, Dropped: other, DroppedRev: l.Rev, Publisher: publisherOf(m)}
-			if a, ok := l.Attachments[att]; ok {
-				r.Attachment = asideName(att, other)
-				aside := fromLeaf(r.Attachment, a, l, winner)
-				aside.FromName = att
-				out.Attachments[r.Attachment] = aside
-			}
-			reports = append(reports, r)
-		}
-	}
-	// Tarballs kept aside by earlier merges stay.
-	for _, l := range all {
-		for name, a := range l.Attachments {
-			if _, ok := out.Attachments[name]; !ok && strings.Contains(name, asideMarker) {
-				out.Attachments[name] = fromLeaf(name, a, l, winner)
-			}
-		}
-	}
-	// Everything else at the root (readme, description, …) comes from the
-	// most recently modified side.
-	newest := winner
-	for _, l := range others {
-		if l.Time["modified"] > newest.Time["modified"] {
-			newest = l
-		}
-	}
-	maps.Copy(out.Fields, newest.Fields)
-	delete(out.Fields, "access") // merged below, by its own last change
+	return reports
+}
 
+// mergedChanges is each part's latest change time over all sides.
+func mergedChanges(all []*Packument) map[string]string {
 	changed := map[string]string{}
 	for _, l := range all {
 		if l.Meta == nil {
@@ -277,30 +264,154 @@ func MergeLeaves(leaves []*Packument) *Packument {
 			}
 		}
 	}
-	// last picks the side whose change of key is the latest; the winner
-	// when no side recorded one (documents written before the records).
-	last := func(key string) *Packument {
-		best, bestAt := winner, changedAt(winner, key)
-		for _, l := range others {
-			if at := changedAt(l, key); at > bestAt {
-				best, bestAt = l, at
+	return changed
+}
+
+// mergeVersions takes the union of the versions not unpublished. The same
+// version with different content keeps the earliest publish; the other is
+// reported and its tarball kept aside.
+func (m *leafMerge) mergeVersions(unpublished map[string]bool) {
+	versions := map[string]bool{}
+	for _, l := range m.all {
+		for v := range l.Versions {
+			versions[v] = true
+		}
+	}
+	for _, v := range slices.Sorted(maps.Keys(versions)) {
+		if !unpublished[v] {
+			m.mergeVersion(v)
+		}
+	}
+}
+
+// mergeVersion merges version v: the kept copy, its tarball, and a report
+// and a tarball kept aside for each other content.
+func (m *leafMerge) mergeVersion(v string) {
+	kept := earliestCopy(m.all, v)
+	m.out.Versions[v] = kept.Versions[v]
+	att := TarballName(m.out.Name, v)
+	if a, ok := kept.Attachments[att]; ok {
+		m.out.Attachments[att] = fromLeaf(att, a, kept, m.winner)
+	}
+	keptIntegrity := integrityOf(kept.Versions[v])
+	for _, l := range m.all {
+		man, ok := l.Versions[v]
+		if !ok || l == kept {
+			continue
+		}
+		other := integrityOf(man)
+		if other == keptIntegrity || reported(m.reports, v, other) {
+			continue
+		}
+		r := VersionConflict{Version: v, Kept: keptIntegrity, Dropped: other, DroppedRev: l.Rev, Publisher: publisherOf(man)}
+		if a, ok := l.Attachments[att]; ok {
+			r.Attachment = asideName(att, other)
+			aside := fromLeaf(r.Attachment, a, l, m.winner)
+			aside.FromName = att
+			m.out.Attachments[r.Attachment] = aside
+		}
+		m.reports = append(m.reports, r)
+	}
+}
+
+// earliestCopy is the side whose copy of v was published first. On a tie,
+// a copy that gained signatures (keys sign-existing) wins over the same
+// version unsigned: the validate_doc_update lets signatures be added, never
+// removed.
+func earliestCopy(all []*Packument, v string) *Packument {
+	var kept *Packument
+	for _, l := range all {
+		if _, ok := l.Versions[v]; !ok {
+			continue
+		}
+		if kept == nil || l.Time[v] < kept.Time[v] || (l.Time[v] == kept.Time[v] && gainedSignatures(l.Versions[v], kept.Versions[v])) {
+			kept = l
+		}
+	}
+	return kept
+}
+
+// keepAsideTarballs keeps the tarballs earlier merges kept aside.
+func (m *leafMerge) keepAsideTarballs() {
+	for _, l := range m.all {
+		for name, a := range l.Attachments {
+			if _, ok := m.out.Attachments[name]; !ok && strings.Contains(name, asideMarker) {
+				m.out.Attachments[name] = fromLeaf(name, a, l, m.winner)
 			}
 		}
-		return best
 	}
+}
+
+// newest is the most recently modified side (the winner on a tie).
+func (m *leafMerge) newest() *Packument {
+	newest := m.winner
+	for _, l := range m.others {
+		if l.Time["modified"] > newest.Time["modified"] {
+			newest = l
+		}
+	}
+	return newest
+}
+
+// last picks the side whose change of key is the latest; the winner when
+// no side recorded one (documents written before the records).
+func (m *leafMerge) last(key string) *Packument {
+	best, bestAt := m.winner, changedAt(m.winner, key)
+	for _, l := range m.others {
+		if at := changedAt(l, key); at > bestAt {
+			best, bestAt = l, at
+		}
+	}
+	return best
+}
+
+// mergeLastChanged takes each part that changes as a whole (a dist-tag,
+// the maintainers, access, a deprecation, a star) from the side that
+// changed it last.
+func (m *leafMerge) mergeLastChanged() {
+	m.mergeDistTags()
+	out := m.out
+	out.Maintainers = slices.Clone(m.last(changeMaintainers).Maintainers)
+	if a, ok := m.last(changeAccess).Fields["access"]; ok {
+		out.Fields["access"] = a
+	}
+	for v := range out.Versions {
+		src := m.last(changeDeprecated + v)
+		if man, ok := src.Versions[v]; ok && deprecationOf(man) != deprecationOf(out.Versions[v]) {
+			out.Versions[v] = withDeprecationOf(out.Versions[v], man)
+		}
+	}
+	users := map[string]bool{}
+	for _, l := range m.all {
+		for u := range l.Users {
+			users[u] = true
+		}
+	}
+	for u := range users {
+		if m.last(changeUsers + u).Users[u] {
+			out.Users[u] = true
+		}
+	}
+}
+
+// mergeDistTags takes each dist-tag any side has or had from the side that
+// changed it last, when it points to a live version; latest, when no side
+// leaves one, is the highest version.
+func (m *leafMerge) mergeDistTags() {
+	out := m.out
 	tags := map[string]bool{}
-	for _, l := range all {
+	for _, l := range m.all {
 		for t := range l.DistTags {
 			tags[t] = true
 		}
 	}
-	for k := range changed {
+	for k := range m.changed {
 		if t, ok := strings.CutPrefix(k, changeTags); ok {
 			tags[t] = true
 		}
 	}
 	for t := range tags {
-		if v, ok := last(changeTags + t).DistTags[t]; ok {
+		if v, ok := m.last(changeTags + t).DistTags[t]; ok {
 			if _, live := out.Versions[v]; live {
 				out.DistTags[t] = v
 			}
@@ -309,42 +420,18 @@ func MergeLeaves(leaves []*Packument) *Packument {
 	if _, ok := out.DistTags["latest"]; !ok && len(out.Versions) > 0 {
 		out.DistTags["latest"] = HighestVersion(out.SortedVersions())
 	}
-	out.Maintainers = slices.Clone(last(changeMaintainers).Maintainers)
-	if a, ok := last(changeAccess).Fields["access"]; ok {
-		out.Fields["access"] = a
-	}
-	for v := range out.Versions {
-		src := last(changeDeprecated + v)
-		if m, ok := src.Versions[v]; ok && deprecationOf(m) != deprecationOf(out.Versions[v]) {
-			out.Versions[v] = withDeprecationOf(out.Versions[v], m)
-		}
-	}
-	users := map[string]bool{}
+}
+
+// lastTombstone is the tombstone record of a package unpublished on every
+// side: the latest one (modified is the merged modification time).
+func lastTombstone(all []*Packument, modified string) json.RawMessage {
+	var rec json.RawMessage
 	for _, l := range all {
-		for u := range l.Users {
-			users[u] = true
+		if len(l.Unpublished) > 0 && (rec == nil || l.Time["modified"] >= modified) {
+			rec = l.Unpublished
 		}
 	}
-	for u := range users {
-		if last(changeUsers + u).Users[u] {
-			out.Users[u] = true
-		}
-	}
-	if latest, ok := out.Versions[out.DistTags["latest"]]; ok {
-		hoist(out, latest)
-	}
-	if len(out.Versions) == 0 {
-		// Unpublished on every side: the latest tombstone record.
-		for _, l := range all {
-			if len(l.Unpublished) > 0 && (out.Unpublished == nil || l.Time["modified"] >= out.Time["modified"]) {
-				out.Unpublished = l.Unpublished
-			}
-		}
-	}
-	if len(changed) > 0 || len(reports) > 0 {
-		out.Meta = &Meta{Changed: changed, Conflicts: reports}
-	}
-	return out
+	return rec
 }
 
 // asideMarker is in the name of every tarball kept aside by a merge. The

@@ -77,68 +77,32 @@ func (s *Service) Import(ctx context.Context, operator Identity, pkg *ImportedPa
 		return nil, err
 	}
 	prepared, res := prepareImport(pkg)
-	var key *SigningKey
-	if s.signer != nil {
-		k, err := s.signer.ActiveKey(ctx)
-		if err != nil {
-			return nil, err
-		}
-		key = &k
-	}
-	unlock, err := s.locks.lock(ctx, name)
+	key, err := s.activeKey(ctx)
 	if err != nil {
 		return nil, err
 	}
-	defer unlock()
-	merges, start := 0, time.Now()
-	for attempt := 0; ; attempt++ {
-		stored, err := s.store.GetPackumentForWrite(ctx, name) // its revision is written back
-		if IsKind(err, KindNotFound) {
-			stored, err = nil, nil
-		}
-		if err != nil {
-			return nil, err
-		}
-		if stored != nil && s.mergeBeforeWrite(ctx, name, stored, &merges) {
-			continue
-		}
+	var result *ImportResult
+	err = s.writeCycle(ctx, name, "import", true, func(_ int, stored *Packument) (planned, error) {
 		r := res.clone()
 		doc, pub, err := planImport(stored, pkg, prepared, operator.Person(), s.now(), r)
 		if err != nil {
-			return nil, err
+			return planned{}, err
 		}
+		result = r
 		if doc == nil {
-			return r, nil // nothing to write
+			return planned{}, nil // nothing to write
 		}
 		if key != nil {
 			if err := signVersions(*key, doc, pub); err != nil {
-				return nil, err
+				return planned{}, err
 			}
 		}
-		w, err := s.store.PutPackument(ctx, doc)
-		if err == nil && !w.Quorum {
-			s.confirmWrite(ctx, name, func(p *Packument) bool {
-				for _, nv := range pub.Versions {
-					if _, ok := p.Versions[nv.Version]; !ok {
-						return false
-					}
-				}
-				return true
-			})
-		}
-		if err == nil {
-			return r, nil
-		}
-		if !IsKind(err, KindConflict) {
-			return nil, err
-		}
-		if attempt+1 >= maxPublishAttempts || time.Since(start) > s.budget {
-			return nil, Wrap(KindConflict, err, "import of %s kept losing to concurrent writes (%d attempts); retry", name, attempt+1)
-		}
-		if err := s.sleep(ctx, attempt); err != nil {
-			return nil, Wrap(KindUnavailable, err, "import of %s gave up", name)
-		}
+		return planned{doc: doc, landed: versionsLanded(pub)}, nil
+	})
+	if err != nil {
+		return nil, err
 	}
+	return result, nil
 }
 
 // importVersion is a checked version with its source's time and publisher.

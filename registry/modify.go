@@ -1,9 +1,6 @@
 package registry
 
-import (
-	"context"
-	"time"
-)
+import "context"
 
 // modify runs a read-change-write cycle on a private package for user. On a
 // write conflict it reads the winner's document and applies change again,
@@ -16,49 +13,26 @@ func (s *Service) modify(ctx context.Context, user Identity, name string, change
 	if err := user.CanWrite(); err != nil {
 		return err
 	}
-	unlock, err := s.locks.lock(ctx, name)
-	if err != nil {
-		return err
-	}
-	defer unlock()
-	merges, start := 0, time.Now()
-	for attempt := 0; ; attempt++ {
-		doc, err := s.store.GetPackumentForWrite(ctx, name) // its revision is written back
-		if err != nil {
-			return err
-		}
-		if s.mergeBeforeWrite(ctx, name, doc, &merges) {
-			continue
-		}
+	return s.writeCycle(ctx, name, "change", false, func(_ int, doc *Packument) (planned, error) {
 		if doc.IsTombstone() {
-			return E(KindNotFound, "package %s was unpublished", name)
+			return planned{}, E(KindNotFound, "package %s was unpublished", name)
 		}
 		// A restricted package the caller may not read stays absent for
 		// writes too: a 403 would tell that it exists.
 		if err := s.checkRead(ctx, user, doc); err != nil {
-			return err
+			return planned{}, err
 		}
 		before := snapshotOf(doc)
 		if err := change(doc); err != nil {
-			return err
+			return planned{}, err
 		}
 		doc.Time["modified"] = stamp(s.now())
 		doc.stampChanges(before, doc.Time["modified"])
-		w, err := s.store.PutPackument(ctx, doc)
-		if err == nil && !w.Quorum {
-			rev := w.Rev
-			s.confirmWrite(ctx, name, func(p *Packument) bool { return p.Rev == rev || p.Time["modified"] >= doc.Time["modified"] })
-		}
-		if !IsKind(err, KindConflict) {
-			return err
-		}
-		if attempt+1 >= maxPublishAttempts || time.Since(start) > s.budget {
-			return Wrap(KindConflict, err, "change of %s kept losing to concurrent writes (%d attempts in %s); retry", name, attempt+1, time.Since(start).Round(time.Millisecond))
-		}
-		if err := s.sleep(ctx, attempt); err != nil {
-			return Wrap(KindUnavailable, err, "change of %s gave up", name)
-		}
-	}
+		modified := doc.Time["modified"]
+		return planned{doc: doc, landed: func(p *Packument, rev string) bool {
+			return p.Rev == rev || p.Time["modified"] >= modified
+		}}, nil
+	})
 }
 
 // requireMaintainer refuses users who do not maintain doc.

@@ -371,32 +371,12 @@ func CreateOrg(ctx context.Context, docs StateDocs, name, owner string, now time
 // org set). The first call for an org that does not exist creates it with
 // the caller as its owner.
 func (s *Service) SetOrgMember(ctx context.Context, user Identity, org, member, role string) (*Membership, error) {
-	if err := user.CanWrite(); err != nil {
-		return nil, err
-	}
-	if role == "" {
-		role = RoleDeveloper
-	}
-	if role != RoleOwner && role != RoleAdmin && role != RoleDeveloper {
-		return nil, E(KindInvalid, "role %q: want owner, admin or developer", role)
-	}
-	if err := ValidateOrgName("org", org); err != nil {
-		return nil, err
-	}
-	if err := ValidateUsername(member); err != nil {
-		return nil, err
-	}
-	existing, _, err := s.loadOrg(ctx, org)
+	role, err := checkSetMember(user, org, member, role)
 	if err != nil {
 		return nil, err
 	}
-	if existing == nil {
-		if member == user.Name && role != RoleOwner {
-			return nil, E(KindInvalid, "org %s does not exist; whoever creates it is its first owner (npm org set %s %s owner)", org, org, user.Name)
-		}
-		if err := s.createOrg(ctx, user, org); err != nil && !IsKind(err, KindConflict) {
-			return nil, err
-		}
+	if err := s.ensureOrg(ctx, user, org, member, role); err != nil {
+		return nil, err
 	}
 	if _, err := s.cmd.users.GetUser(ctx, member); err != nil {
 		if IsKind(err, KindNotFound) {
@@ -405,30 +385,74 @@ func (s *Service) SetOrgMember(ctx context.Context, user Identity, org, member, 
 		return nil, err
 	}
 	o, err := s.changeOrg(ctx, user, org, func(o *Org, callerRole string) error {
-		old, had := o.Members[member]
-		if callerRole != RoleOwner && (role == RoleOwner || old == RoleOwner) {
-			return E(KindForbidden, "only owners of %s make or unmake owners", org)
-		}
-		if old == RoleOwner && role != RoleOwner && o.owners() == 1 {
-			return E(KindForbidden, "%s is the last owner of %s; make someone else owner first", member, org)
-		}
-		o.Members[member] = role
-		if !had {
-			dev := o.Teams[DevelopersTeam]
-			if dev == nil {
-				dev = &Team{Packages: map[string]string{}}
-				o.Teams[DevelopersTeam] = dev
-			}
-			if !dev.has(member) {
-				dev.Members = append(dev.Members, member)
-			}
-		}
-		return nil
+		return o.setMember(org, callerRole, member, role)
 	})
 	if err != nil {
 		return nil, err
 	}
 	return &Membership{Org: OrgSize{Name: org, Size: len(o.Members)}, User: member, Role: role}, nil
+}
+
+// checkSetMember checks an npm org set request before anything is read,
+// and returns the role it asks for (developer when none).
+func checkSetMember(user Identity, org, member, role string) (string, error) {
+	if err := user.CanWrite(); err != nil {
+		return "", err
+	}
+	if role == "" {
+		role = RoleDeveloper
+	}
+	if role != RoleOwner && role != RoleAdmin && role != RoleDeveloper {
+		return "", E(KindInvalid, "role %q: want owner, admin or developer", role)
+	}
+	if err := ValidateOrgName("org", org); err != nil {
+		return "", err
+	}
+	if err := ValidateUsername(member); err != nil {
+		return "", err
+	}
+	return role, nil
+}
+
+// ensureOrg creates org with user as its first owner when it does not
+// exist yet; a caller who names themselves must then ask to be owner.
+func (s *Service) ensureOrg(ctx context.Context, user Identity, org, member, role string) error {
+	existing, _, err := s.loadOrg(ctx, org)
+	if err != nil || existing != nil {
+		return err
+	}
+	if member == user.Name && role != RoleOwner {
+		return E(KindInvalid, "org %s does not exist; whoever creates it is its first owner (npm org set %s %s owner)", org, org, user.Name)
+	}
+	if err := s.createOrg(ctx, user, org); err != nil && !IsKind(err, KindConflict) {
+		return err
+	}
+	return nil
+}
+
+// setMember gives member role in o (named org), for a caller whose role in
+// o is callerRole: only owners make or unmake owners, the last owner stays, and
+// a new member joins the developers team.
+func (o *Org) setMember(org, callerRole, member, role string) error {
+	old, had := o.Members[member]
+	if callerRole != RoleOwner && (role == RoleOwner || old == RoleOwner) {
+		return E(KindForbidden, "only owners of %s make or unmake owners", org)
+	}
+	if old == RoleOwner && role != RoleOwner && o.owners() == 1 {
+		return E(KindForbidden, "%s is the last owner of %s; make someone else owner first", member, org)
+	}
+	o.Members[member] = role
+	if !had {
+		dev := o.Teams[DevelopersTeam]
+		if dev == nil {
+			dev = &Team{Packages: map[string]string{}}
+			o.Teams[DevelopersTeam] = dev
+		}
+		if !dev.has(member) {
+			dev.Members = append(dev.Members, member)
+		}
+	}
+	return nil
 }
 
 func (o *Org) owners() int {

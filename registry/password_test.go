@@ -86,8 +86,7 @@ func TestSignupEmail(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			a, users, _ := newTestAccounts(true)
-			a.WithSignupEmailDomains(tc.domains)
+			a, users, _ := newTestAccounts(true, tc.domains...)
 			_, err := a.Login(t.Context(), "alice", "Sturdy-pw-42x", tc.email, "", netip.Addr{})
 			if tc.kind == -1 {
 				if err != nil {
@@ -102,8 +101,7 @@ func TestSignupEmail(t *testing.T) {
 		})
 	}
 	// An operator adds anyone, whatever the domains.
-	a, users, tokens := newTestAccounts(false)
-	a.WithSignupEmailDomains([]string{"example.com"})
+	_, users, tokens := newTestAccounts(false, "example.com")
 	if err := NewUserAdmin(adminUsers{users}, adminTokens{tokens}).Add(t.Context(), "bob", "Sturdy-pw-42x", "bob@elsewhere.example"); err != nil {
 		t.Fatalf("Add: %v", err)
 	}

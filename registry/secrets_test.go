@@ -29,7 +29,7 @@ func (k *keyRecorder) DeleteToken(ctx context.Context, key string) error {
 // (POST /_session). This test pins the first half.
 func TestTokensLookedUpByHashOnly(t *testing.T) {
 	rec := &keyRecorder{fakeTokens: newFakeTokens()}
-	a := NewAccounts(newFakeUsers(), rec, true)
+	a := mustAccounts(AccountsConfig{Users: newFakeUsers(), Tokens: rec, AllowSignup: true})
 	ctx := context.Background()
 	token, err := a.Login(ctx, "alice", "Sturdy-pw-42x", "alice@example.com", "", netip.Addr{})
 	if err != nil {

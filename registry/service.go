@@ -303,102 +303,91 @@ func (s *Service) Publish(ctx context.Context, user Identity, name string, body 
 	if err != nil {
 		return err
 	}
-	var key *SigningKey
-	if s.signer != nil {
-		// Read once, not on each attempt: the retry loop below races
-		// other writers and must stay short. A publish whose key cannot
-		// be read fails rather than landing unsigned.
-		k, err := s.signer.ActiveKey(ctx)
-		if err != nil {
-			return err
-		}
-		key = &k
-	}
-	unlock, err := s.locks.lock(ctx, name)
+	// Read once, not on each attempt: the write cycle races other writers
+	// and must stay short.
+	key, err := s.activeKey(ctx)
 	if err != nil {
 		return err
 	}
-	defer unlock()
-	merges, start := 0, time.Now()
-	for attempt := 0; ; attempt++ {
-		stored, err := s.store.GetPackumentForWrite(ctx, name) // its revision is written back
-		if IsKind(err, KindNotFound) {
-			stored, err = nil, nil
+	return s.writeCycle(ctx, name, "publish", true, func(attempt int, stored *Packument) (planned, error) {
+		return s.planPublish(ctx, user, name, pub, key, attempt, stored)
+	})
+}
+
+// activeKey is the key that signs new versions; nil when the registry
+// signs nothing. A write whose key cannot be read fails rather than
+// landing unsigned.
+func (s *Service) activeKey(ctx context.Context) (*SigningKey, error) {
+	if s.signer == nil {
+		return nil, nil
+	}
+	k, err := s.signer.ActiveKey(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return &k, nil
+}
+
+// mayPublish checks that user may publish to name as stored (nil: a new
+// name) and reports whether they do so as a team writer rather than a
+// maintainer.
+func (s *Service) mayPublish(ctx context.Context, user Identity, name string, stored *Packument) (teamWriter bool, err error) {
+	if stored == nil || stored.IsTombstone() {
+		// A new name (or one unpublished entirely): its scope decides who
+		// may publish it (orgs.go), before the takeover guard asks the
+		// upstream anything.
+		return false, s.checkScope(ctx, user, name)
+	}
+	if stored.HasMaintainer(user.Name) {
+		return false, nil
+	}
+	// Members of a team granted read-write publish like maintainers;
+	// anyone else who cannot read it sees no package.
+	if err := s.requireWriter(ctx, user, stored); err != nil {
+		return false, err
+	}
+	return true, nil
+}
+
+// planPublish is one attempt of a publish on the stored document: the
+// access checks, the takeover guard, the merge, the signatures and the
+// change stamps.
+func (s *Service) planPublish(ctx context.Context, user Identity, name string, pub *Publication, key *SigningKey, attempt int, stored *Packument) (planned, error) {
+	mayWrite, err := s.mayPublish(ctx, user, name, stored)
+	if err != nil {
+		return planned{}, err
+	}
+	before := snapshotOf(stored)
+	// The takeover guard (takeover.go): the first publish of a name the
+	// upstream knows needs an operator's claim.
+	claim, guarded, err := s.firstPublish(ctx, user, name, stored)
+	if err != nil {
+		return planned{}, err
+	}
+	if guarded && claim != nil && stored != nil {
+		// An unpublished fork, published again under a claim: the claim
+		// names who answers for it now.
+		stored.Maintainers = []Person{user.Person()}
+	}
+	doc, err := mergePublish(stored, pub, user.Person(), s.now(), mayWrite)
+	if err != nil {
+		if attempt > 0 && landed(stored, pub, user.Name) {
+			// An earlier attempt of this publish landed although CouchDB
+			// answered it with a conflict or not at all (a cluster can
+			// store a write on one node and refuse it on the others): the
+			// versions are there, byte for byte.
+			return planned{}, nil
 		}
-		if err != nil {
-			return err
-		}
-		if stored != nil && s.mergeBeforeWrite(ctx, name, stored, &merges) {
-			continue
-		}
-		var mayWrite bool
-		if stored == nil || stored.IsTombstone() {
-			// A new name (or one unpublished entirely): its scope decides
-			// who may publish it (orgs.go), before the takeover guard asks
-			// the upstream anything.
-			if err := s.checkScope(ctx, user, name); err != nil {
-				return err
-			}
-		} else if !stored.HasMaintainer(user.Name) {
-			// Members of a team granted read-write publish like
-			// maintainers; anyone else who cannot read it sees no package.
-			if err := s.requireWriter(ctx, user, stored); err != nil {
-				return err
-			}
-			mayWrite = true
-		}
-		before := snapshotOf(stored)
-		// The takeover guard (takeover.go): the first publish of a name
-		// the upstream knows needs an operator's claim.
-		claim, guarded, err := s.firstPublish(ctx, user, name, stored)
-		if err != nil {
-			return err
-		}
-		if guarded && claim != nil && stored != nil {
-			// An unpublished fork, published again under a claim: the
-			// claim names who answers for it now.
-			stored.Maintainers = []Person{user.Person()}
-		}
-		doc, err := mergePublish(stored, pub, user.Person(), s.now(), mayWrite)
-		if err != nil {
-			if attempt > 0 && landed(stored, pub, user.Name) {
-				// An earlier attempt of this publish landed although
-				// CouchDB answered it with a conflict or not at all (a
-				// cluster can store a write on one node and refuse it on
-				// the others): the versions are there, byte for byte.
-				return nil
-			}
-			return err
-		}
-		if guarded {
-			recordClaim(doc, claim)
-		}
-		if key != nil {
-			if err := signVersions(*key, doc, pub); err != nil {
-				return err
-			}
-		}
-		doc.stampChanges(before, doc.Time["modified"])
-		w, err := s.store.PutPackument(ctx, doc)
-		if err == nil && !w.Quorum {
-			s.confirmWrite(ctx, name, func(p *Packument) bool {
-				for _, nv := range pub.Versions {
-					if _, ok := p.Versions[nv.Version]; !ok {
-						return false
-					}
-				}
-				return true
-			})
-		}
-		if !IsKind(err, KindConflict) {
-			return err
-		}
-		if attempt+1 >= maxPublishAttempts || time.Since(start) > s.budget {
-			return Wrap(KindConflict, err, "publish of %s kept losing to concurrent writes (%d attempts in %s); retry", name, attempt+1, time.Since(start).Round(time.Millisecond))
-		}
-		// Spread the retries of racing writers apart.
-		if err := s.sleep(ctx, attempt); err != nil {
-			return Wrap(KindUnavailable, err, "publish of %s gave up", name)
+		return planned{}, err
+	}
+	if guarded {
+		recordClaim(doc, claim)
+	}
+	if key != nil {
+		if err := signVersions(*key, doc, pub); err != nil {
+			return planned{}, err
 		}
 	}
+	doc.stampChanges(before, doc.Time["modified"])
+	return planned{doc: doc, landed: versionsLanded(pub)}, nil
 }

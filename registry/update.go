@@ -219,7 +219,7 @@ func replaceTags(doc *Packument, tags map[string]string) error {
 // applyStars applies the caller's own star; any other entry must be sent
 // back unchanged.
 func applyStars(doc *Packument, me string, users map[string]bool) error {
-	for u := range union(doc.Users, users) {
+	for u := range unionKeys(doc.Users, users) {
 		if u != me && doc.Users[u] != users[u] {
 			return E(KindForbidden, "you may only star or unstar as yourself (the body changes the star of %q)", u)
 		}
@@ -230,17 +230,6 @@ func applyStars(doc *Packument, me string, users map[string]bool) error {
 		delete(doc.Users, me)
 	}
 	return nil
-}
-
-func union(a, b map[string]bool) map[string]bool {
-	out := make(map[string]bool, len(a)+len(b))
-	for k := range a {
-		out[k] = true
-	}
-	for k := range b {
-		out[k] = true
-	}
-	return out
 }
 
 // applyDeprecations takes versions[v].deprecated from the body for every

@@ -124,23 +124,39 @@ type Accounts struct {
 	now          func() time.Time
 }
 
-// NewAccounts returns the account service. With allowSignup off, logins of
-// unknown names are refused instead of creating accounts.
-func NewAccounts(users UserStore, tokens TokenStore, allowSignup bool) *Accounts {
-	return &Accounts{users: users, tokens: tokens, allowSignup: allowSignup, now: time.Now}
+// AccountsConfig is what Accounts is built from.
+type AccountsConfig struct {
+	Users  UserStore  // accounts and passwords (required)
+	Tokens TokenStore // login tokens (required)
+	// AllowSignup lets a login of an unknown name create the account; off,
+	// such logins are refused.
+	AllowSignup bool
+	// SignupEmailDomains limits sign-up to e-mail addresses in these
+	// domains (case-insensitive, exact match; none: any domain).
+	// Operators' accounts (UserAdmin.Add) are not limited.
+	SignupEmailDomains []string
 }
 
-// WithSignupEmailDomains limits sign-up to e-mail addresses in domains
-// (lower-case, exact match; none: any domain). Operators' accounts
-// (UserAdmin.Add) are not limited.
-func (a *Accounts) WithSignupEmailDomains(domains []string) *Accounts {
-	a.emailDomains = nil
-	for _, d := range domains {
+// NewAccounts builds the account service from cfg in one step; a missing
+// required dependency is an error here, never an answer at run time.
+func NewAccounts(cfg AccountsConfig) (*Accounts, error) {
+	var missing []string
+	if cfg.Users == nil {
+		missing = append(missing, "Users")
+	}
+	if cfg.Tokens == nil {
+		missing = append(missing, "Tokens")
+	}
+	if len(missing) > 0 {
+		return nil, E(KindInternal, "registry.NewAccounts: missing %s", strings.Join(missing, ", "))
+	}
+	var domains []string
+	for _, d := range cfg.SignupEmailDomains {
 		if d = strings.ToLower(strings.TrimSpace(d)); d != "" {
-			a.emailDomains = append(a.emailDomains, d)
+			domains = append(domains, d)
 		}
 	}
-	return a
+	return &Accounts{users: cfg.Users, tokens: cfg.Tokens, allowSignup: cfg.AllowSignup, emailDomains: domains, now: time.Now}, nil
 }
 
 // errSignupOff refuses a new name when sign-up is off.

@@ -120,11 +120,51 @@ func (f *fakeTokens) DeleteToken(_ context.Context, key string) error {
 	return nil
 }
 
+// mustAccounts builds Accounts from a config a test knows to be complete.
+func mustAccounts(cfg AccountsConfig) *Accounts {
+	a, err := NewAccounts(cfg)
+	if err != nil {
+		panic(err)
+	}
+	return a
+}
+
+// An account service missing a store is refused when it is built.
+func TestNewAccountsRequiresStores(t *testing.T) {
+	tests := []struct {
+		name    string
+		cfg     AccountsConfig
+		wantErr string // "": built
+	}{
+		{"both stores", AccountsConfig{Users: newFakeUsers(), Tokens: newFakeTokens()}, ""},
+		{"no users", AccountsConfig{Tokens: newFakeTokens()}, "missing Users"},
+		{"no tokens", AccountsConfig{Users: newFakeUsers()}, "missing Tokens"},
+		{"neither", AccountsConfig{AllowSignup: true}, "missing Users, Tokens"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			a, err := NewAccounts(tc.cfg)
+			if tc.wantErr == "" {
+				if err != nil || a == nil {
+					t.Fatalf("NewAccounts: %v", err)
+				}
+				return
+			}
+			if err == nil || !strings.Contains(err.Error(), tc.wantErr) {
+				t.Fatalf("NewAccounts error = %v, want %q", err, tc.wantErr)
+			}
+			wantKind(t, err, KindInternal)
+		})
+	}
+}
+
 var accountsNow = time.Date(2025, 6, 1, 10, 0, 0, 0, time.UTC)
 
-func newTestAccounts(signup bool) (*Accounts, *fakeUsers, *fakeTokens) {
+// newTestAccounts is Accounts over fresh fakes, with sign-up on or off and
+// limited to domains (none: any).
+func newTestAccounts(signup bool, domains ...string) (*Accounts, *fakeUsers, *fakeTokens) {
 	u, tk := newFakeUsers(), newFakeTokens()
-	a := NewAccounts(u, tk, signup)
+	a := mustAccounts(AccountsConfig{Users: u, Tokens: tk, AllowSignup: signup, SignupEmailDomains: domains})
 	a.now = func() time.Time { return accountsNow }
 	return a, u, tk
 }
@@ -434,7 +474,7 @@ func (f *loopUsers) CreateUser(context.Context, string, string, string) error {
 // stack overflows (a crash, not an error).
 func TestLoginConflictRetryIsBounded(t *testing.T) {
 	users := &loopUsers{}
-	a := NewAccounts(users, newFakeTokens(), true)
+	a := mustAccounts(AccountsConfig{Users: users, Tokens: newFakeTokens(), AllowSignup: true})
 	_, err := a.Login(t.Context(), "alice", "pw", "", "", netip.Addr{})
 	if users.creates > 2 {
 		t.Errorf("CreateUser called %d times for one login (err %v)", users.creates, err)

@@ -302,38 +302,43 @@ func (a *Accounts) checkOrCreate(ctx context.Context, name, password, email stri
 	case err != nil:
 		return nil, err
 	}
-	if err := a.users.CheckPassword(ctx, name, password, from); err != nil {
-		if IsKind(err, KindUnauthorized) {
-			return nil, wrong
-		}
+	if err := a.verifyPassword(ctx, name, password, from, wrong); err != nil {
 		return nil, err
 	}
-	if user.Disabled {
-		return nil, errDisabled(name)
-	}
-	if user.TwoFactor.Active() {
-		return nil, errWebLoginTwoFactor
-	}
-	return user, nil
+	return webLoginUser(user)
 }
 
 // errWebLoginTwoFactor: the web login page asks for no one-time password,
 // so accounts with two-factor authentication log in the legacy way.
 var errWebLoginTwoFactor = E(KindForbidden, "this account uses two-factor authentication, which the web login does not support yet; run npm login --auth-type=legacy --otp=123456")
 
+// checkPassword verifies the password of name, then reads the account.
 func (a *Accounts) checkPassword(ctx context.Context, name, password string, from netip.Addr, wrong error) (*User, error) {
-	if err := a.users.CheckPassword(ctx, name, password, from); err != nil {
-		if IsKind(err, KindUnauthorized) {
-			return nil, wrong
-		}
+	if err := a.verifyPassword(ctx, name, password, from, wrong); err != nil {
 		return nil, err
 	}
 	user, err := a.users.GetUser(ctx, name)
 	if err != nil {
 		return nil, err
 	}
+	return webLoginUser(user)
+}
+
+// verifyPassword asks the store whether password is name's; a wrong one is
+// answered with wrong, whatever the store said.
+func (a *Accounts) verifyPassword(ctx context.Context, name, password string, from netip.Addr, wrong error) error {
+	err := a.users.CheckPassword(ctx, name, password, from)
+	if IsKind(err, KindUnauthorized) {
+		return wrong
+	}
+	return err
+}
+
+// webLoginUser admits an account whose password was verified to the web
+// login: not a disabled one, nor one with two-factor authentication.
+func webLoginUser(user *User) (*User, error) {
 	if user.Disabled {
-		return nil, errDisabled(name)
+		return nil, errDisabled(user.Name)
 	}
 	if user.TwoFactor.Active() {
 		return nil, errWebLoginTwoFactor

@@ -82,7 +82,7 @@ func (m *Mirror) fetchAttestations(ctx context.Context, name, version, source st
 	}
 	doc := storedAttestations{Attestations: body.Attestations, Source: source, Fetched: time.Now().UTC()}
 	if _, err := m.tarballs.Put(ctx, attestationsID(name, version), "", &doc); err != nil && !registry.IsKind(err, registry.KindConflict) {
-		m.log.Warn().Str("pkg", name).Str("version", version).Str("error", err.Error()).Msg("cannot store the attestations")
+		m.log.Warn().Str("pkg", name).Str("version", version).Err(err).Msg("cannot store the attestations")
 	} else {
 		m.log.Info().Str("pkg", name).Str("version", version).Msg("stored the upstream attestations")
 	}
@@ -97,6 +97,6 @@ func (m *Mirror) prefetchAttestations(ctx context.Context, name, version, source
 		return
 	}
 	if _, err := m.Attestations(ctx, name, version, source); err != nil {
-		m.log.Warn().Str("pkg", name).Str("version", version).Str("error", err.Error()).Msg("cannot keep the attestations of a mirrored version")
+		m.log.Warn().Str("pkg", name).Str("version", version).Err(err).Msg("cannot keep the attestations of a mirrored version")
 	}
 }

@@ -11,8 +11,6 @@ import (
 	"sync/atomic"
 	"testing"
 
-	"github.com/rs/zerolog"
-
 	"github.com/couchnpm/couchnpm/registry"
 )
 
@@ -76,7 +74,7 @@ func TestMirrorAttestations(t *testing.T) {
 		t.Fatal(err)
 	}
 	docs := &memDocStore{docs: map[string][]byte{}}
-	m := NewMirror(MirrorConfig{Mode: ModeOnDemand}, &memPackuments{docs: map[string]*registry.Packument{}}, docs, up, NewFilter(nil, nil), &Stats{}, zerolog.Nop())
+	m := newTestMirror(t, MirrorConfig{Mode: ModeOnDemand, Tarballs: docs, Upstream: up})
 	ctx := context.Background()
 	base := srv.URL + "/-/npm/v1/attestations/"
 

@@ -160,7 +160,7 @@ func newTestFollower(t *testing.T, up *countingUpstream, store *bulkMem, private
 	if err != nil {
 		t.Fatal(err)
 	}
-	m := NewMirror(MirrorConfig{Mode: ModeFollow}, store, nil, u, NewFilter(nil, []string{"@corp"}), &Stats{}, zerolog.Nop())
+	m := newTestMirror(t, MirrorConfig{Mode: ModeFollow, Store: store, Upstream: u, Filter: NewFilter(nil, []string{"@corp"}), Stats: &Stats{}, Log: zerolog.Nop()})
 	cfg.Attempts = 1
 	return NewFollower(cfg, u, m, store, private, store, nil, zerolog.Nop())
 }

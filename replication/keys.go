@@ -113,13 +113,6 @@ func (k *UpstreamKeys) Run(ctx context.Context, interval time.Duration) {
 	}
 }
 
-// WithSigner makes the mirror sign the versions the upstream left unsigned,
-// once their tarball was fetched and verified against dist.integrity.
-func (m *Mirror) WithSigner(s registry.VersionSigner) *Mirror {
-	m.signer = s
-	return m
-}
-
 // signVerified adds couchnpm's signature to a mirrored version whose
 // tarball was just verified against integrity, unless the upstream signed
 // it (its signatures are kept untouched) or its integrity changed.

@@ -10,8 +10,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/rs/zerolog"
-
 	"github.com/couchnpm/couchnpm/registry"
 )
 
@@ -102,8 +100,8 @@ func TestMirrorKnown(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			m := NewMirror(MirrorConfig{Mode: ModeOnDemand, NameCheckTimeout: 300 * time.Millisecond}, store, nil, up,
-				NewFilter(tc.allow, nil), &Stats{}, zerolog.Nop())
+			m := newTestMirror(t, MirrorConfig{Mode: ModeOnDemand, NameCheckTimeout: 300 * time.Millisecond,
+				Store: store, Upstream: up, Filter: NewFilter(tc.allow, nil)})
 			start := time.Now()
 			got, err := m.Known(context.Background(), tc.pkg)
 			if took := time.Since(start); took > 3*time.Second {

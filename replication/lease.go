@@ -84,15 +84,21 @@ func (l *Lease) Release(ctx context.Context) {
 // holds it. The job's context is cancelled as soon as a renewal fails.
 func (l *Lease) Run(ctx context.Context, job func(ctx context.Context)) {
 	every := l.ttl / 3
+	standingBy := false // said once per wait, not on every try
 	for ctx.Err() == nil {
 		held, err := l.TryAcquire(ctx)
 		if err != nil {
 			l.log.Warn().Str("lease", l.id).Err(err).Msg("cannot reach the lease")
 		}
 		if !held {
+			if err == nil && !standingBy {
+				l.log.Info().Str("lease", l.id).Msg("another instance holds the lease; standing by")
+				standingBy = true
+			}
 			_ = retry.Wait(ctx, every) // the loop checks ctx
 			continue
 		}
+		standingBy = false
 		l.log.Info().Str("lease", l.id).Str("holder", l.holder).Msg("took the lease")
 		jobCtx, cancel := context.WithCancel(ctx)
 		done := make(chan struct{})

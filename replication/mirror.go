@@ -10,6 +10,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"net/url"
 	"strings"
@@ -134,26 +135,51 @@ func (b *background) close() {
 	b.wg.Wait()
 }
 
-// MirrorConfig configures a Mirror.
+// MirrorConfig configures a Mirror: its settings and what it is built on.
 type MirrorConfig struct {
 	Mode   Mode
 	MaxAge time.Duration // how old an on-demand copy may get before it is refreshed
 	// NameCheckTimeout bounds Known (default 10 s).
 	NameCheckTimeout time.Duration
+
+	Store    PackumentStore // the mirror database (required)
+	Tarballs DocStore       // tarballs and attestations (required)
+	Upstream *Upstream      // the registry mirrored (required)
+	Filter   *Filter        // which names are mirrored, which scopes are private (required)
+	Stats    *Stats         // counters for metrics and status (required)
+	Log      zerolog.Logger
+	// Signer signs the versions the upstream left unsigned, once their
+	// tarball was fetched and verified (keys.go); nil: never.
+	Signer registry.VersionSigner
 }
 
-// NewMirror returns the mirror read path.
-func NewMirror(cfg MirrorConfig, store PackumentStore, tarballs DocStore, up *Upstream, filter *Filter, stats *Stats, log zerolog.Logger) *Mirror {
+// NewMirror builds the mirror read path from cfg in one step; a missing
+// required dependency is an error here, never a nil dereference later.
+func NewMirror(cfg MirrorConfig) (*Mirror, error) {
+	var missing []string
+	for _, d := range []struct {
+		name string
+		nil  bool
+	}{{"Store", cfg.Store == nil}, {"Tarballs", cfg.Tarballs == nil}, {"Upstream", cfg.Upstream == nil},
+		{"Filter", cfg.Filter == nil}, {"Stats", cfg.Stats == nil}} {
+		if d.nil {
+			missing = append(missing, d.name)
+		}
+	}
+	if len(missing) > 0 {
+		return nil, fmt.Errorf("replication.NewMirror: missing %s", strings.Join(missing, ", "))
+	}
 	if cfg.MaxAge <= 0 {
 		cfg.MaxAge = 5 * time.Minute
 	}
 	if cfg.NameCheckTimeout <= 0 {
 		cfg.NameCheckTimeout = 10 * time.Second
 	}
-	m := &Mirror{mode: cfg.Mode, store: store, tarballs: tarballs, up: up, filter: filter,
-		maxAge: cfg.MaxAge, nameCheck: cfg.NameCheckTimeout, log: log, stats: stats, cleanup: newBackground()}
-	m.writes = newWriteBehind(writeBehindConfig{}, m.storeOver, stats, log)
-	return m
+	m := &Mirror{mode: cfg.Mode, store: cfg.Store, tarballs: cfg.Tarballs, up: cfg.Upstream, filter: cfg.Filter,
+		maxAge: cfg.MaxAge, nameCheck: cfg.NameCheckTimeout, log: cfg.Log, stats: cfg.Stats, signer: cfg.Signer,
+		cleanup: newBackground()}
+	m.writes = newWriteBehind(writeBehindConfig{}, m.storeOver, cfg.Stats, cfg.Log)
+	return m, nil
 }
 
 // Close stops the mirror's background clean-ups and waits for them (at

@@ -8,8 +8,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/rs/zerolog"
-
 	"github.com/couchnpm/couchnpm/registry"
 )
 
@@ -31,7 +29,7 @@ func TestPullHandsEachWaiterItsOwnCopy(t *testing.T) {
 		t.Fatal(err)
 	}
 	store := &memPackuments{docs: map[string]*registry.Packument{}}
-	m := NewMirror(MirrorConfig{Mode: ModeOnDemand}, store, nil, up, NewFilter(nil, nil), &Stats{}, zerolog.Nop())
+	m := newTestMirror(t, MirrorConfig{Mode: ModeOnDemand, Store: store, Upstream: up})
 	t.Cleanup(m.Close)
 
 	const waiters = 4
@@ -72,8 +70,7 @@ func TestPullHandsEachWaiterItsOwnCopy(t *testing.T) {
 // (shutdown) ends it at once and waits for it, and none starts after.
 func TestMirrorCloseEndsCleanups(t *testing.T) {
 	docs := &memDocStore{docs: map[string][]byte{}} // the staging document never shows up
-	m := NewMirror(MirrorConfig{Mode: ModeOnDemand}, &memPackuments{docs: map[string]*registry.Packument{}}, docs, nil,
-		NewFilter(nil, nil), &Stats{}, zerolog.Nop())
+	m := newTestMirror(t, MirrorConfig{Mode: ModeOnDemand, Tarballs: docs})
 	ended := make(chan struct{})
 	m.cleanup.goWith(func(ctx context.Context) {
 		defer close(ended)

@@ -50,7 +50,7 @@ func newPullMirror(t *testing.T, up *countingUpstream, store PackumentStore, sta
 	if err != nil {
 		t.Fatal(err)
 	}
-	return NewMirror(MirrorConfig{Mode: ModeOnDemand}, store, nil, u, NewFilter(nil, []string{"@corp"}), stats, zerolog.Nop())
+	return newTestMirror(t, MirrorConfig{Mode: ModeOnDemand, Store: store, Upstream: u, Filter: NewFilter(nil, []string{"@corp"}), Stats: stats, Log: zerolog.Nop()})
 }
 
 // A cold read is answered once the upstream copy is read, before CouchDB

@@ -15,8 +15,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/rs/zerolog"
-
 	"github.com/couchnpm/couchnpm/registry"
 )
 
@@ -222,7 +220,7 @@ func TestMirrorSlowFirstClient(t *testing.T) {
 				t.Fatal(err)
 			}
 			docs := &attachDocs{memDocStore: memDocStore{docs: map[string][]byte{}}, files: map[string][]byte{}}
-			m := NewMirror(MirrorConfig{Mode: ModeOnDemand}, &memPackuments{docs: map[string]*registry.Packument{}}, docs, up, NewFilter(nil, nil), &Stats{}, zerolog.Nop())
+			m := newTestMirror(t, MirrorConfig{Mode: ModeOnDemand, Tarballs: docs, Upstream: up})
 			m.window = tc.window
 			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second) // a bound on failure only
 			defer cancel()

@@ -129,7 +129,7 @@ func (s *Site) dependentsOf(ctx context.Context, user registry.Identity, name st
 		return s.cfg.Dependents.Dependents(ctx, name, maxDependents+1)
 	})
 	if err != nil {
-		zerolog.Ctx(ctx).Warn().Str("error", err.Error()).Msg("package page: dependents unavailable")
+		zerolog.Ctx(ctx).Warn().Err(err).Msg("package page: dependents unavailable")
 		return nil, false
 	}
 	checks := 0
@@ -181,7 +181,7 @@ func (s *Site) cachedTarballs(ctx context.Context, p *registry.Packument) *tarba
 		return s.cfg.Tarballs.Existing(ctx, ids)
 	})
 	if err != nil {
-		zerolog.Ctx(ctx).Warn().Str("error", err.Error()).Msg("package page: tarball cache state unavailable")
+		zerolog.Ctx(ctx).Warn().Err(err).Msg("package page: tarball cache state unavailable")
 		return nil
 	}
 	tv := &tarballCacheView{Shown: len(vs), Total: len(p.Versions)}

@@ -149,7 +149,7 @@ func (s *Site) counts(ctx context.Context) *SiteCounts {
 	}
 	c, err := s.countsCache.get(ctx)
 	if err != nil {
-		zerolog.Ctx(ctx).Warn().Str("error", err.Error()).Msg("web: registry counts unavailable")
+		zerolog.Ctx(ctx).Warn().Err(err).Msg("web: registry counts unavailable")
 		return nil
 	}
 	c.CacheSize = humanBytes(c.CacheBytes)
@@ -172,7 +172,7 @@ func (s *Site) statusView(ctx context.Context, user registry.Identity) *statusVi
 	if s.cfg.Mirror != nil {
 		st, err := s.mirrorStatus(ctx)
 		if err != nil {
-			zerolog.Ctx(ctx).Warn().Str("error", err.Error()).Msg("web: mirror status unavailable")
+			zerolog.Ctx(ctx).Warn().Err(err).Msg("web: mirror status unavailable")
 			v.MirrorError = "The mirror's state cannot be read right now."
 		} else {
 			v.Mirror = mirrorOf(st, v.Admin)

@@ -159,7 +159,7 @@ func (s *Site) renderKeep(w http.ResponseWriter, r *http.Request, status int, na
 		p.Query = q.Query
 	}
 	if err := s.pages[name].ExecuteTemplate(buf, "layout.html", p); err != nil {
-		zerolog.Ctx(r.Context()).Error().Str("page", name).Str("error", err.Error()).Msg("page template failed")
+		zerolog.Ctx(r.Context()).Error().Str("page", name).Err(err).Msg("page template failed")
 		http.Error(w, "the page could not be rendered", http.StatusInternalServerError)
 		return
 	}
@@ -173,10 +173,11 @@ func (s *Site) renderKeep(w http.ResponseWriter, r *http.Request, status int, na
 func writePage(w http.ResponseWriter, r *http.Request, status int, name string, user registry.Identity, body []byte) {
 	h := w.Header()
 	h.Set("Content-Type", "text/html; charset=utf-8")
+	// The page's own CSP (its script and style files, README images) and
+	// caching; X-Frame-Options, Referrer-Policy and
+	// Cross-Origin-Opener-Policy come from the one chain every answer
+	// passes (handlers/chain.go, htmlSecurityHeaders).
 	h.Set("Content-Security-Policy", csp)
-	h.Set("X-Frame-Options", "DENY")
-	h.Set("Referrer-Policy", "same-origin")
-	h.Set("Cross-Origin-Opener-Policy", "same-origin")
 	h.Add("Vary", "Accept")
 	h.Add("Vary", "Authorization")
 	h.Add("Vary", "Cookie")
@@ -211,12 +212,12 @@ func putPageBuffer(b *bytes.Buffer) {
 // the API would give (404 for a package the caller may not see, exactly as
 // for one that does not exist).
 func (s *Site) fail(w http.ResponseWriter, r *http.Request, user registry.Identity, err error) {
-	status := statusOf(registry.KindOf(err))
+	status := handlers.StatusOf(registry.KindOf(err))
 	ev := zerolog.Ctx(r.Context()).Debug()
 	if status >= 500 {
 		ev = zerolog.Ctx(r.Context()).Error()
 	}
-	ev.Int("status", status).Str("error", err.Error()).Msg("page request failed")
+	ev.Int("status", status).Err(err).Msg("page request failed")
 	msg := registry.ReasonOf(err)
 	switch {
 	case status == http.StatusNotFound:
@@ -225,29 +226,6 @@ func (s *Site) fail(w http.ResponseWriter, r *http.Request, user registry.Identi
 		msg = "The registry's storage or upstream is not answering; try again in a moment."
 	}
 	s.render(w, r, status, "error", user, http.StatusText(status), map[string]any{"Status": status, "Message": msg})
-}
-
-// statusOf is the page status for an error kind: the API's statuses, with
-// any unknown kind a 500 (the page shows no detail).
-func statusOf(k registry.Kind) int {
-	switch k {
-	case registry.KindInvalid:
-		return http.StatusBadRequest
-	case registry.KindUnauthorized:
-		return http.StatusUnauthorized
-	case registry.KindForbidden:
-		return http.StatusForbidden
-	case registry.KindNotFound:
-		return http.StatusNotFound
-	case registry.KindTooManyRequests:
-		return http.StatusTooManyRequests
-	case registry.KindUnavailable:
-		return http.StatusServiceUnavailable
-	case registry.KindBadGateway:
-		return http.StatusBadGateway
-	default:
-		return http.StatusInternalServerError
-	}
 }
 
 // homeView is the home page's data.
@@ -273,7 +251,7 @@ func (s *Site) Home(w http.ResponseWriter, r *http.Request, user registry.Identi
 		names, err := s.cfg.Recent.RecentlyModified(ctx, 3*recentCount)
 		if err != nil {
 			hv.RecentError = true
-			zerolog.Ctx(ctx).Warn().Str("error", err.Error()).Msg("home: recent packages unavailable")
+			zerolog.Ctx(ctx).Warn().Err(err).Msg("home: recent packages unavailable")
 		}
 		for _, n := range names {
 			if len(hv.Recent) == recentCount {
@@ -359,7 +337,7 @@ func (s *Site) downloadsOf(ctx context.Context, name string) *downloadChart {
 		return chartOf(days), nil
 	})
 	if err != nil {
-		zerolog.Ctx(ctx).Warn().Str("error", err.Error()).Msg("package page: download counts unavailable")
+		zerolog.Ctx(ctx).Warn().Err(err).Msg("package page: download counts unavailable")
 		return nil
 	}
 	return c

@@ -193,7 +193,11 @@ func serve(cfg *config) error {
 		return err
 	}
 	runFastpath(ctx, cfg, &background)
-	accounts := registry.NewAccounts(registry.WithImportedPasswords(db.Users(), db.Users()), db.Tokens(), cfg.AllowSignup).WithSignupEmailDomains(cfg.SignupEmailDomains)
+	accounts, err := registry.NewAccounts(registry.AccountsConfig{Users: registry.WithImportedPasswords(db.Users(), db.Users()),
+		Tokens: db.Tokens(), AllowSignup: cfg.AllowSignup, SignupEmailDomains: cfg.SignupEmailDomains})
+	if err != nil {
+		return err
+	}
 	hcfg := handlers.Config{PublicURL: cfg.PublicURL, MaxPublishBytes: cfg.MaxPublishBytes, Mirror: mirrorStatus, Conflicts: conflicts, Peers: peers}
 	// The audit log; stopAudit (deferred after the server's shutdown)
 	// flushes what in-flight requests recorded (auditlogcmd.go).

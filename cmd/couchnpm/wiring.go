@@ -76,9 +76,12 @@ func newMirror(cfg *config, db *couch.Client, sig *signing, log zerolog.Logger) 
 	}
 	stats := &replication.Stats{}
 	filter := replication.NewFilter(mc.allowList, mc.privateScopes)
-	mirror := replication.NewMirror(replication.MirrorConfig{Mode: mc.Mode, MaxAge: mc.MaxAge, NameCheckTimeout: mc.NameCheckTimeout},
-		cfg.Fastpath.store(db, couch.RoleMirror), db.Docs(couch.RoleTarballs), up, filter, stats, log)
-	mirror.WithSigner(sig.keyring)
+	mirror, err := replication.NewMirror(replication.MirrorConfig{Mode: mc.Mode, MaxAge: mc.MaxAge, NameCheckTimeout: mc.NameCheckTimeout,
+		Store: cfg.Fastpath.store(db, couch.RoleMirror), Tarballs: db.Docs(couch.RoleTarballs), Upstream: up,
+		Filter: filter, Stats: stats, Log: log, Signer: sig.keyring})
+	if err != nil {
+		return nil, err
+	}
 	return &upstreamMirror{mirror: mirror, up: up, stats: stats, log: log}, nil
 }
 
