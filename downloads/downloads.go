@@ -71,7 +71,27 @@ type Counter struct {
 
 	pastMu sync.Mutex
 	past   map[string]map[string]map[string]int64 // settled day → package → version → downloads
+
+	// recent keeps the sums of the days still changing for recentTTL, so
+	// that pages and API calls about many packages share one read of a
+	// day's documents instead of each making three. gen counts this
+	// instance's flushes: a read begun before a flush is not kept.
+	recentMu sync.Mutex
+	recent   map[string]recentDay
+	gen      uint64
 }
+
+// recentDay is an unsettled day's sums as read at a moment.
+type recentDay struct {
+	at  time.Time
+	all map[string]map[string]int64
+}
+
+// recentTTL is how long the sums of a day that still changes are reused:
+// other instances' counts show within it (plus their flush interval);
+// this instance's own show at once (pending counts are added on top, and a
+// flush drops the kept sums).
+const recentTTL = 2 * time.Second
 
 // maxPastDays bounds the settled days kept in memory (a year and a bit).
 const maxPastDays = 400
@@ -85,7 +105,8 @@ func (c *Counter) settled(day time.Time) bool {
 
 // NewCounter returns a counter writing this instance's documents to store.
 func NewCounter(store Store, instance string, log zerolog.Logger) *Counter {
-	return &Counter{store: store, instance: instance, log: log, now: time.Now, pending: counts{}, past: map[string]map[string]map[string]int64{}}
+	return &Counter{store: store, instance: instance, log: log, now: time.Now, pending: counts{},
+		past: map[string]map[string]map[string]int64{}, recent: map[string]recentDay{}}
 }
 
 // Count records one download of name@version (a map update: no I/O).
@@ -168,6 +189,14 @@ func (c *Counter) flushDay(ctx context.Context, day string, pkgs map[string]map[
 			}
 		}
 		_, err = c.store.Put(ctx, id, rev, &d)
+		if err == nil {
+			// The kept sums of day miss what was just written, which
+			// is no longer pending: read the day again next time.
+			c.recentMu.Lock()
+			c.gen++
+			delete(c.recent, day)
+			c.recentMu.Unlock()
+		}
 		if err == nil || !registry.IsKind(err, registry.KindConflict) || attempt == 2 {
 			return err
 		}
@@ -243,6 +272,16 @@ func (c *Counter) dayCounts(ctx context.Context, d time.Time, day string) (map[s
 			return all, nil
 		}
 	}
+	var gen uint64
+	if !settled {
+		c.recentMu.Lock()
+		r, ok := c.recent[day]
+		gen = c.gen
+		c.recentMu.Unlock()
+		if ok && c.now().Sub(r.at) < recentTTL && c.now().Sub(r.at) >= 0 {
+			return r.all, nil
+		}
+	}
 	docs, err := c.store.ListPrefix(ctx, idPrefix+day+":", maxInstances)
 	if err != nil {
 		return nil, err
@@ -261,6 +300,18 @@ func (c *Counter) dayCounts(ctx context.Context, d time.Time, day string) (map[s
 				all[name][v] += n
 			}
 		}
+	}
+	if !settled {
+		c.recentMu.Lock()
+		if c.gen == gen { // no flush of ours since the read began
+			for d, r := range c.recent { // only the last few days are ever here
+				if c.now().Sub(r.at) >= recentTTL {
+					delete(c.recent, d)
+				}
+			}
+			c.recent[day] = recentDay{at: c.now(), all: all}
+		}
+		c.recentMu.Unlock()
 	}
 	if settled {
 		c.pastMu.Lock()

@@ -226,8 +226,75 @@ func TestSettledDaysAreReadOnce(t *testing.T) {
 			t.Fatalf("days = %v, %v", days, err)
 		}
 	}
-	// 30 days read once; then only the unsettled last day (11-30) again.
-	if store.lists != 30+2 {
-		t.Errorf("%d reads for three 30-day queries, want 32", store.lists)
+	// 30 days read once; the unsettled last day (11-30) is kept for
+	// recentTTL, so the two next queries read nothing.
+	if store.lists != 30 {
+		t.Errorf("%d reads for three 30-day queries, want 30", store.lists)
+	}
+	clock = clock.Add(recentTTL)
+	if _, err := c.Days(ctx, "foo", from, to); err != nil {
+		t.Fatal(err)
+	}
+	if store.lists != 31 {
+		t.Errorf("%d reads after recentTTL, want 31 (the unsettled day again)", store.lists)
+	}
+}
+
+// The sums of a day that still changes are shared by every package for a
+// moment, and this instance's own downloads show at once all the same:
+// pending before a flush, stored after it (a flush drops the kept sums).
+func TestRecentDaysSharedAndOwnCountsAtOnce(t *testing.T) {
+	ctx := context.Background()
+	store := &countingStore{memStore: newMemStore()}
+	c := NewCounter(store, "a", zerolog.Nop())
+	clock := day("2026-12-02").Add(10 * time.Hour)
+	c.now = func() time.Time { return clock }
+	today := day("2026-12-02")
+	week := func(name string) int64 {
+		t.Helper()
+		days, err := c.Days(ctx, name, today.AddDate(0, 0, -6), today)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var n int64
+		for _, d := range days {
+			n += d.Downloads
+		}
+		return n
+	}
+	// Another instance's flushed counts.
+	other := NewCounter(store, "b", zerolog.Nop())
+	other.now = c.now
+	other.Count("foo", "1.0.0")
+	if err := other.Flush(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if n := week("foo"); n != 1 {
+		t.Fatalf("foo: %d, want 1", n)
+	}
+	reads := store.lists
+	for _, name := range []string{"bar", "baz", "foo"} {
+		week(name)
+	}
+	if store.lists != reads {
+		t.Errorf("%d more reads for three packages within recentTTL, want 0", store.lists-reads)
+	}
+	c.Count("foo", "1.0.0") // pending: shows at once
+	if n := week("foo"); n != 2 {
+		t.Errorf("foo with a pending download: %d, want 2", n)
+	}
+	if err := c.Flush(ctx); err != nil { // stored now: the kept sums are dropped
+		t.Fatal(err)
+	}
+	if n := week("foo"); n != 2 {
+		t.Errorf("foo after this instance's flush: %d, want 2", n)
+	}
+	other.Count("foo", "1.0.0") // the other instance's: shows after recentTTL
+	if err := other.Flush(ctx); err != nil {
+		t.Fatal(err)
+	}
+	clock = clock.Add(recentTTL)
+	if n := week("foo"); n != 3 {
+		t.Errorf("foo after recentTTL: %d, want 3", n)
 	}
 }
