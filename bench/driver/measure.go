@@ -258,22 +258,7 @@ func wrk(t *target, reqs []request, conns int, dur time.Duration, prof string) (
 	}
 	cmd := exec.CommandContext(ctx, "wrk", "-t", strconv.Itoa(threads), "-c", strconv.Itoa(conns),
 		"-d", fmt.Sprintf("%ds", int(dur.Seconds())), "--timeout", "30s", "-s", script, hostOf(t))
-	var peak atomic.Int64
-	stop := make(chan struct{})
-	sampled := make(chan struct{})
-	go func() {
-		defer close(sampled)
-		for {
-			if rss := rssOf(t.PID); rss > peak.Load() {
-				peak.Store(rss)
-			}
-			select {
-			case <-stop:
-				return
-			case <-time.After(50 * time.Millisecond):
-			}
-		}
-	}()
+	peak := sampleRSS(t.PID)
 	profDone := make(chan struct{})
 	if prof != "" {
 		go func() {
@@ -288,8 +273,7 @@ func wrk(t *target, reqs []request, conns int, dur time.Duration, prof string) (
 		close(profDone)
 	}
 	out, err := cmd.Output()
-	close(stop)
-	<-sampled
+	peak.stop()
 	<-profDone
 	if err != nil {
 		return nil, fmt.Errorf("wrk on %s: %v\n%s", t.Label, err, out)
@@ -309,7 +293,7 @@ func wrk(t *target, reqs []request, conns int, dur time.Duration, prof string) (
 		return nil, fmt.Errorf("wrk printed no summary:\n%s", out)
 	}
 	r := &wrkRun{Requests: w.Requests, P50: time.Duration(w.P50US) * time.Microsecond, P99: time.Duration(w.P99US) * time.Microsecond,
-		Errors: w.ConnectErrors + w.ReadErrors + w.Timeouts, Non2xx: w.StatusErrors, PeakRSS: peak.Load()}
+		Errors: w.ConnectErrors + w.ReadErrors + w.Timeouts, Non2xx: w.StatusErrors, PeakRSS: peak.max()}
 	if w.DurationUS > 0 {
 		r.ReqPerS = float64(w.Requests) / (float64(w.DurationUS) / 1e6)
 		r.MBPerS = float64(w.Bytes) / (float64(w.DurationUS) / 1e6) / (1 << 20)
@@ -364,6 +348,42 @@ end
 }
 
 // rssOf is a process's resident set size in bytes (0 when unknown).
+// rssSampler records the peak RSS of a process, sampled every 50 ms until
+// stop.
+type rssSampler struct {
+	peak    atomic.Int64
+	done    chan struct{}
+	sampled chan struct{}
+}
+
+// sampleRSS starts sampling pid's RSS.
+func sampleRSS(pid int) *rssSampler {
+	s := &rssSampler{done: make(chan struct{}), sampled: make(chan struct{})}
+	go func() {
+		defer close(s.sampled)
+		for {
+			if rss := rssOf(pid); rss > s.peak.Load() {
+				s.peak.Store(rss)
+			}
+			select {
+			case <-s.done:
+				return
+			case <-time.After(50 * time.Millisecond):
+			}
+		}
+	}()
+	return s
+}
+
+// stop ends the sampling and waits for the last sample.
+func (s *rssSampler) stop() {
+	close(s.done)
+	<-s.sampled
+}
+
+// max is the peak RSS seen, in bytes.
+func (s *rssSampler) max() int64 { return s.peak.Load() }
+
 func rssOf(pid int) int64 {
 	if pid <= 0 {
 		return 0
@@ -413,32 +433,16 @@ func npmCI(res *results, d *dataset, targets ...*target) error {
 		_ = os.RemoveAll(lockCache)
 		cache := filepath.Join(*flagWork, "npm-cache-"+t.Label)
 		_ = os.RemoveAll(cache)
-		var peak atomic.Int64
-		stop := make(chan struct{})
-		sampled := make(chan struct{})
-		go func() {
-			defer close(sampled)
-			for {
-				if rss := rssOf(t.PID); rss > peak.Load() {
-					peak.Store(rss)
-				}
-				select {
-				case <-stop:
-					return
-				case <-time.After(50 * time.Millisecond):
-				}
-			}
-		}()
+		peak := sampleRSS(t.PID)
 		begin := time.Now()
 		out, err := npmRun(dir, cache, "ci", "--ignore-scripts", "--prefer-online")
 		took := time.Since(begin)
-		close(stop)
-		<-sampled
+		peak.stop()
 		if err != nil {
 			return fmt.Errorf("%s: npm ci: %v\n%s", t.Label, err, out)
 		}
-		logf("npm ci against %s: %v (peak RSS %d MB)", t.Label, took.Round(time.Millisecond), peak.Load()>>20)
-		res.CI = append(res.CI, ciRun{Target: t.Label, Took: took, PeakRSS: peak.Load()})
+		logf("npm ci against %s: %v (peak RSS %d MB)", t.Label, took.Round(time.Millisecond), peak.max()>>20)
+		res.CI = append(res.CI, ciRun{Target: t.Label, Took: took, PeakRSS: peak.max()})
 		_ = os.RemoveAll(cache)
 		_ = os.RemoveAll(filepath.Join(dir, "node_modules"))
 	}
