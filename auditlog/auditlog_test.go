@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"testing/synctest"
 	"time"
@@ -282,4 +283,50 @@ func TestWriterDropsRefusedBatch(t *testing.T) {
 			t.Fatalf("verify: %v, want the gap reported", problems)
 		}
 	})
+}
+
+// blockingStore holds its first append until released, failing it if the
+// writer cancels the request meanwhile.
+type blockingStore struct {
+	*memStore
+	inFlight, release chan struct{}
+	once              sync.Once
+	cut               atomic.Bool // the held append saw its context end
+}
+
+func (b *blockingStore) AppendEntries(ctx context.Context, es []Entry) error {
+	first := false
+	b.once.Do(func() { first = true })
+	if first {
+		close(b.inFlight)
+		select {
+		case <-b.release:
+		case <-ctx.Done():
+			b.cut.Store(true)
+			return ctx.Err()
+		}
+	}
+	return b.memStore.AppendEntries(ctx, es)
+}
+
+// Shutting down while a write is under way lets it finish: cancelling it
+// could leave entries CouchDB took but the writer counts as unwritten.
+func TestWriterShutdownLetsWriteFinish(t *testing.T) {
+	store := &blockingStore{memStore: &memStore{docs: map[string]Entry{}}, inFlight: make(chan struct{}), release: make(chan struct{})}
+	w := NewWriter(store, "i", WriterConfig{}, zerolog.Nop())
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { w.Run(ctx, time.Second); close(done) }()
+	w.Record(ctx, Event{Action: "import", Package: "plain-tool"})
+	<-store.inFlight
+	w.Record(ctx, Event{Action: "import", Package: "@acme/widget"})
+	cancel()
+	close(store.release)
+	<-done
+	if w.Written() != 2 || len(store.all()) != 2 {
+		t.Fatalf("written %d, stored %d, want 2 and 2", w.Written(), len(store.all()))
+	}
+	if store.cut.Load() {
+		t.Fatal("shutdown cut short the write under way")
+	}
 }

@@ -163,7 +163,10 @@ func (w *Writer) Run(ctx context.Context, flush time.Duration) {
 				return
 			}
 		}
-		err := w.store.AppendEntries(ctx, pending)
+		// A write under way is not cut short by shutdown (the store bounds
+		// it with its own timeout): cancelled after CouchDB took the
+		// entries, it would leave their fate unknown and cost a retry.
+		err := w.store.AppendEntries(context.WithoutCancel(ctx), pending)
 		if err == nil {
 			w.written.Add(int64(len(pending)))
 			pending = pending[:0]

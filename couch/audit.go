@@ -2,6 +2,7 @@ package couch
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"strings"
 
@@ -28,32 +29,51 @@ type auditDoc struct {
 }
 
 // AppendEntries implements auditlog.Store: one _bulk_docs request. An
-// entry refused as a conflict counts as written when the stored document
-// has the same hash (a retry after an answer that was lost).
+// entry refused because its document exists counts as written when the
+// stored document has the same hash: a retry after an answer that was lost
+// (a timeout, or a shutdown that cancelled the request after CouchDB took
+// it).
 func (a *AuditLog) AppendEntries(ctx context.Context, entries []auditlog.Entry) error {
 	ctx, cancel := a.c.ctx(ctx)
 	defer cancel()
-	docs := make([]any, len(entries))
+	docs := make([]json.RawMessage, len(entries))
 	for i, e := range entries {
-		docs[i] = auditDoc{ID: e.ID(), Entry: e}
+		b, err := json.Marshal(auditDoc{ID: e.ID(), Entry: e})
+		if err != nil {
+			return fmt.Errorf("%w: %w", auditlog.ErrRefused, registry.Wrap(registry.KindInvalid, err, "encode audit entry %s", e.ID()))
+		}
+		docs[i] = b
 	}
-	results, err := a.db.BulkDocs(ctx, docs)
+	results, err := a.c.bulkDocs(ctx, a.db.Name(), docs, "write audit entries", "write audit entry")
 	if err != nil {
-		return refusedOr(translate(err, "write audit entries"))
+		return refusedOr(err)
 	}
 	for i, r := range results {
-		if r.Error == nil {
-			continue
+		if r.Err != nil && !a.storedAlready(ctx, r, entries[i]) {
+			return refusedOr(r.Err)
 		}
-		if kivik.HTTPStatus(r.Error) == 409 {
-			var stored auditlog.Entry
-			if gerr := a.db.Get(ctx, r.ID).ScanDoc(&stored); gerr == nil && i < len(entries) && stored.Hash == entries[i].Hash {
-				continue
-			}
-		}
-		return refusedOr(translate(r.Error, "write audit entry "+r.ID))
 	}
 	return nil
+}
+
+// storedAlready reports whether an entry refused for existing is stored
+// with the same hash. Apache CouchDB refuses a new document whose id exists
+// as a conflict, before validate_doc_update runs; PouchDB Server runs
+// validate_doc_update first, and the audit database's append-only rule
+// refuses it as forbidden.
+func (a *AuditLog) storedAlready(ctx context.Context, r registry.BulkResult, e auditlog.Entry) bool {
+	kind := registry.KindOf(r.Err)
+	if kind != registry.KindConflict && kind != registry.KindForbidden {
+		return false
+	}
+	var stored auditlog.Entry
+	if err := a.db.Get(ctx, r.ID).ScanDoc(&stored); err != nil || stored.Hash != e.Hash {
+		return false
+	}
+	if kind == registry.KindForbidden {
+		a.c.wa.add(WorkaroundExistsForbidden)
+	}
+	return true
 }
 
 // refusedOr marks errors that retrying cannot cure (a validate_doc_update

@@ -17,6 +17,7 @@ const (
 	WorkaroundNoSchedulerState = "no_scheduler_state"   // replication state read from the _replicator document
 	WorkaroundNoNodeConfig     = "no_node_config"       // no /_node/_local/_config: the size limits not checked (serve, couchnpm doctor)
 	WorkaroundDesignDocSweep   = "foreign_ddoc_removed" // an upstream design document slipped through (no selector)
+	WorkaroundExistsForbidden  = "exists_forbidden"     // AppendEntries: an audit entry written already is refused by validate_doc_update, not as a conflict
 )
 
 type workarounds struct {

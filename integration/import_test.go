@@ -260,7 +260,7 @@ func TestImportVerdaccio(t *testing.T) {
 	auditOut, auditCode := auditCLI(t, reg, "--action", "import", "--json")
 	var entries []auditEntry
 	if auditCode != 0 || json.Unmarshal([]byte(auditOut), &entries) != nil || len(entries) != 2 {
-		t.Fatalf("audit-log --action import: exit %d\n%s", auditCode, auditOut)
+		t.Fatalf("audit-log --action import: exit %d\n%s\nthe import's log:\n%s", auditCode, auditOut, logs)
 	}
 	for _, e := range entries {
 		if e.Actor != "it-operator" || e.Outcome != "ok" || (e.Package == "@acme/widget") != (e.Target == "1.0.0,1.1.0,2.0.0-beta.1") {
