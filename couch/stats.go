@@ -49,30 +49,7 @@ func (c *Client) DBSize(ctx context.Context, role string) (docs, bytes int64, er
 // Existing reports which of ids are live documents: one _all_docs request
 // with the ids as keys.
 func (d *Docs) Existing(ctx context.Context, ids []string) (map[string]bool, error) {
-	out := make(map[string]bool, len(ids))
-	if len(ids) == 0 {
-		return out, nil
-	}
-	ctx, cancel := d.c.ctx(ctx)
-	defer cancel()
-	rs := d.db.AllDocs(ctx, kivik.Param("keys", ids))
-	defer rs.Close()
-	for rs.Next() {
-		var value struct {
-			Deleted bool `json:"deleted"`
-		}
-		id, err := rs.ID()
-		if err != nil || id == "" {
-			continue // an id with no document: {"key":…,"error":"not_found"}
-		}
-		if rs.ScanValue(&value) == nil && !value.Deleted {
-			out[id] = true
-		}
-	}
-	if err := rs.Err(); err != nil {
-		return nil, translate(err, "look up documents")
-	}
-	return out, nil
+	return d.c.existing(ctx, d.db.Name(), ids, "look up documents")
 }
 
 // Dependents lists up to limit private packages whose latest version
