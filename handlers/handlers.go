@@ -80,6 +80,7 @@ type Config struct {
 	Conflicts       ConflictStatus // nil: no conflict resolver
 	Peers           PeerStatus     // nil: no peer sites
 	LoginLimit      LoginLimit     // failed password checks before 429 (ratelimit.go); zero value: defaults
+	TrustedProxies  TrustedProxies // proxies whose X-Forwarded-For names the client (proxies.go); none: the peer is the client
 	Bodies          BodyCache      // fast path: rendered packuments per revision; nil = render each time
 	Metrics         http.Handler   // GET /-/metrics (Prometheus); nil = none
 	Observer        RequestObserver
@@ -197,7 +198,7 @@ func New(cfg Config, svc Services, log zerolog.Logger) (http.Handler, error) {
 	// security headers, authentication and audit for every request, mux's
 	// own 404 and 405 included; its password checks share the routes'
 	// login limiter.
-	return chain(r, log, accounts, cfg.AuditLog, cfg.Observer, s.limiter), nil
+	return fromTrustedProxies(cfg.TrustedProxies, chain(r, log, accounts, cfg.AuditLog, cfg.Observer, s.limiter)), nil
 }
 
 func (s *Server) notFound(w http.ResponseWriter, r *http.Request) {

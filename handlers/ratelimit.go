@@ -35,10 +35,10 @@ import (
 // The counts live in this instance's memory, at most MaxKeys of them: each
 // instance behind a load balancer counts on its own (a client spread over
 // n instances gets up to n times the limit) and a restart forgets them.
-// Behind a reverse proxy every client has the proxy's address (couchnpm
-// trusts no X-Forwarded-For, which any client could forge), so the
-// per-address limits then apply to all clients together: raise or disable
-// them there.
+// Behind a reverse proxy every client has the proxy's address unless the
+// proxy is one of Config.TrustedProxies (proxies.go), whose
+// X-Forwarded-For then names the client; otherwise the per-address limits
+// apply to all clients together: raise or disable them there.
 type LoginLimit struct {
 	PerUserAddr int           // failures per (name, address); 0: 10; negative: none
 	PerAddr     int           // failures per client address; 0: 30; negative: none

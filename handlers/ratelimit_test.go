@@ -46,7 +46,7 @@ type limitEnv struct {
 
 // newLimitEnv is newEnv (fakes) with a login limit on a fake clock; the
 // slow-downs are recorded instead of waited.
-func newLimitEnv(t *testing.T, lim LoginLimit) *limitEnv {
+func newLimitEnv(t *testing.T, lim LoginLimit, opts ...func(*Config)) *limitEnv {
 	t.Helper()
 	e := newEnv(t, zerolog.InfoLevel)
 	clock := &fakeClock{now: time.Date(2026, 1, 1, 12, 0, 0, 0, time.UTC)}
@@ -58,7 +58,11 @@ func newLimitEnv(t *testing.T, lim LoginLimit) *limitEnv {
 		le.delays = append(le.delays, d)
 		return nil
 	}
-	e.h = mustNew(t, Config{PublicURL: publicURL, MaxPublishBytes: 4096, LoginLimit: lim}, fakeServices(t, e.reg, e.accounts, e.pinger), zerolog.New(e.logs))
+	cfg := Config{PublicURL: publicURL, MaxPublishBytes: 4096, LoginLimit: lim}
+	for _, o := range opts {
+		o(&cfg)
+	}
+	e.h = mustNew(t, cfg, fakeServices(t, e.reg, e.accounts, e.pinger), zerolog.New(e.logs))
 	return le
 }
 

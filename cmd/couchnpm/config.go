@@ -11,6 +11,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/couchnpm/couchnpm/handlers"
 )
 
 // config is everything `couchnpm serve` can be told. Each flag falls back to
@@ -38,6 +40,8 @@ type config struct {
 
 	// SignupEmailDomains limits sign-up to these e-mail domains (empty: any).
 	SignupEmailDomains []string
+	// TrustedProxies may name the client in X-Forwarded-For.
+	TrustedProxies handlers.TrustedProxies
 }
 
 // envFlags registers flags whose defaults come from the environment and
@@ -182,6 +186,8 @@ func parseServeAs(name string, args []string, extra func(*envFlags)) (*config, e
 	e.boolean(&c.AllowSignup, "allow-signup", "COUCHNPM_ALLOW_SIGNUP", false, "let npm adduser and the web login create accounts for new names (off: only couchnpm user add)")
 	var domains string
 	e.str(&domains, "signup-email-domains", "COUCHNPM_SIGNUP_EMAIL_DOMAINS", "", "comma-separated e-mail domains sign-up is limited to (empty: any)")
+	var proxies string
+	e.str(&proxies, "trusted-proxies", "COUCHNPM_TRUSTED_PROXIES", "", "comma-separated addresses and CIDR prefixes of the reverse proxies in front; their X-Forwarded-For names the client (empty: none)")
 	e.duration(&c.CouchWait, "couchdb-wait", "COUCHNPM_COUCHDB_WAIT", 60*time.Second, "how long to wait for CouchDB at start")
 	e.duration(&c.ShutdownTimeout, "shutdown-timeout", "COUCHNPM_SHUTDOWN_TIMEOUT", 15*time.Second, "how long in-flight requests may finish on SIGTERM")
 	e.str(&c.InstanceID, "instance-id", "COUCHNPM_INSTANCE_ID", "", "this instance's name in leases and status (default: host name and process id)")
@@ -195,6 +201,10 @@ func parseServeAs(name string, args []string, extra func(*envFlags)) (*config, e
 	}
 	if len(e.errs) > 0 {
 		return nil, errors.Join(e.errs...)
+	}
+	var err error
+	if c.TrustedProxies, err = handlers.ParseTrustedProxies(proxies); err != nil {
+		return nil, fmt.Errorf("--trusted-proxies: %w", err)
 	}
 	for _, d := range strings.Split(domains, ",") {
 		if d = strings.ToLower(strings.TrimSpace(d)); d != "" {

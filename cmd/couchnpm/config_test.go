@@ -2,6 +2,8 @@ package main
 
 import (
 	"errors"
+	"fmt"
+	"net/netip"
 	"reflect"
 	"testing"
 	"time"
@@ -82,6 +84,11 @@ func TestParseServeGood(t *testing.T) {
 				t.Errorf("SignupEmailDomains = %q, want %q", c.SignupEmailDomains, want)
 			}
 		}},
+		{name: "trusted proxies from the environment", env: map[string]string{"COUCHNPM_TRUSTED_PROXIES": "10.0.0.0/8, 192.0.2.7"}, check: func(t *testing.T, c *config) {
+			if got := fmt.Sprint([]netip.Prefix(c.TrustedProxies)); got != "[10.0.0.0/8 192.0.2.7/32]" {
+				t.Errorf("TrustedProxies = %s", got)
+			}
+		}},
 		{name: "follow mode", args: []string{"--mirror", "follow", "--upstream", "http://up.example", "--upstream-changes", "http://up.example/_changes",
 			"--upstream-headers", "X-A: 1; X-B:two ;", "--mirror-allow", "left-pad, @acme", "--private-scopes", "@corp"}, check: func(t *testing.T, c *config) {
 			m := c.Mirror
@@ -138,6 +145,7 @@ func TestParseServeBad(t *testing.T) {
 		{name: "zero CouchDB timeout", args: []string{"--couchdb-timeout", "0s"}, want: "--couchdb-timeout must be positive"},
 		{name: "sign-up domain that is an address", args: []string{"--signup-email-domains", "example.com,user@example.org"}, want: `--signup-email-domains: "user@example.org" is not a domain (like example.com)`},
 		{name: "sign-up domain without a dot", args: []string{"--signup-email-domains", "localhost"}, want: `--signup-email-domains: "localhost" is not a domain (like example.com)`},
+		{name: "trusted proxy that is a host name", args: []string{"--trusted-proxies", "lb.internal"}, want: `--trusted-proxies: "lb.internal" is neither an address nor a CIDR prefix (like 10.0.0.0/8)`},
 		{name: "log format", args: []string{"--log-format", "text"}, want: `--log-format "text": want json or console`},
 		{name: "log level", args: []string{"--log-level", "trace"}, want: `--log-level "trace": want debug, info, warn or error`},
 		{name: "zero shutdown timeout", args: []string{"--shutdown-timeout", "0s"}, want: "timeouts must be positive"},

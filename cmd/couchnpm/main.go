@@ -198,7 +198,7 @@ func serve(cfg *config) error {
 	if err != nil {
 		return err
 	}
-	hcfg := handlers.Config{PublicURL: cfg.PublicURL, MaxPublishBytes: cfg.MaxPublishBytes, Mirror: mirrorStatus, Conflicts: conflicts, Peers: peers}
+	hcfg := handlers.Config{PublicURL: cfg.PublicURL, MaxPublishBytes: cfg.MaxPublishBytes, Mirror: mirrorStatus, Conflicts: conflicts, Peers: peers, TrustedProxies: cfg.TrustedProxies}
 	// The audit log; stopAudit (deferred after the server's shutdown)
 	// flushes what in-flight requests recorded (auditlogcmd.go).
 	audit, stopAudit, err := startAuditLog(ctx, cfg, db, log)
