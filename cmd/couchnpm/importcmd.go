@@ -47,119 +47,168 @@ func importCommand(args []string) int {
 }
 
 func importMain(args []string, stdout, stderr io.Writer) int {
+	o, code := parseImport(args, stderr)
+	if o == nil {
+		return code
+	}
+	src, accounts, code := o.source(stderr)
+	if src == nil {
+		return code
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
+	defer stop()
+	return o.run(ctx, src, accounts, stdout, stderr)
+}
+
+// importOptions is what an import was told.
+type importOptions struct {
+	kind       string // verdaccio or registry
+	from       string // STORAGE_DIR or URL
+	cfg        *config
+	htpasswd   string
+	vconfig    string
+	owner      string
+	by         string
+	scope      string
+	token      string
+	access     string
+	parallel   int
+	refuseWeak bool
+	maxAge     days
+}
+
+// parseImport reads import's arguments; nil and the exit status when they
+// are wrong (or only asked for help).
+func parseImport(args []string, stderr io.Writer) (*importOptions, int) {
 	if len(args) == 0 || (args[0] != "verdaccio" && args[0] != "registry") {
 		fmt.Fprint(stderr, importUsage)
 		if len(args) > 0 && (args[0] == "-h" || args[0] == "--help") {
-			return 0
+			return nil, 0
 		}
-		return 2
+		return nil, 2
 	}
-	kind := args[0]
-	fs := flag.NewFlagSet("couchnpm import "+kind, flag.ContinueOnError)
+	o := &importOptions{kind: args[0], cfg: &config{}, maxAge: days(90 * 24 * time.Hour)}
+	fs := flag.NewFlagSet("couchnpm import "+o.kind, flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	fs.Usage = func() {
-		fmt.Fprint(stderr, importUsage, "\nflags of couchnpm import "+kind+":\n")
+		fmt.Fprint(stderr, importUsage, "\nflags of couchnpm import "+o.kind+":\n")
 		fs.PrintDefaults()
 	}
-	cfg := &config{}
-	e := &envFlags{fs: fs}
-	cfg.registerCouch(e)
-	// The key serve signs with, when it is given as a file.
-	e.str(&cfg.Signing.KeyFile, "signing-key-file", "COUCHNPM_SIGNING_KEY_FILE", "", "the PEM key serve signs with, when serve is given one (default: the key kept in CouchDB)")
-	var htpasswd, vconfig, owner, by, scope, token, access string
-	var parallel int
-	var refuseWeak bool
-	maxAge := days(90 * 24 * time.Hour)
-	fs.StringVar(&owner, "owner", "", "the user who maintains imported packages none of whose maintainers is a user here")
-	fs.StringVar(&access, "access", "", "access of the packages new here: public or restricted (default: restricted for what the source shows only with --token, else public)")
-	fs.IntVar(&parallel, "parallel", 4, "packages copied at a time (1-16)")
-	fs.StringVar(&by, "by", os.Getenv("USER"), "who runs the import, for the audit log and the versions' publisher (default: $USER)")
-	if kind == "verdaccio" {
-		fs.StringVar(&htpasswd, "htpasswd", "", "Verdaccio's htpasswd file: its accounts are imported")
-		fs.StringVar(&vconfig, "config", "", "Verdaccio's config.yaml, to find its htpasswd file")
-		fs.BoolVar(&refuseWeak, "refuse-weak-hashes", false, "refuse accounts whose hash is a weak kind (crypt, MD5, SHA-1, bcrypt below cost 10) instead of importing them")
-		fs.Var(&maxAge, "imported-hash-max-age", "how long an imported weak hash logs in (until its first login replaces it): 90d, 720h, …")
-	} else {
-		fs.StringVar(&scope, "scope", "", "the scope to copy (@acme)")
-		e.str(&token, "token", "COUCHNPM_IMPORT_TOKEN", "", "bearer token for the source registry (sent to its host only)")
-	}
+	e := o.register(fs)
 	pos, err := parseInterspersed(fs, args[1:])
 	if errors.Is(err, flag.ErrHelp) {
-		return 0
+		return nil, 0
 	}
 	if err != nil {
-		return 2
+		return nil, 2
 	}
 	if len(e.errs) > 0 {
 		fmt.Fprintln(stderr, "couchnpm: bad configuration:", errors.Join(e.errs...))
-		return 2
+		return nil, 2
 	}
-	if err := cfg.checkCouch(); err != nil {
+	if err := o.cfg.checkCouch(); err != nil {
 		fmt.Fprintln(stderr, "couchnpm: bad configuration:", err)
-		return 2
+		return nil, 2
 	}
 	if len(pos) != 1 {
 		fmt.Fprint(stderr, importUsage)
-		return 2
+		return nil, 2
 	}
-	if by == "" {
-		by = "operator"
+	o.from = pos[0]
+	if o.by == "" {
+		o.by = "operator"
 	}
-	if access != "" && access != registry.AccessPublic && access != registry.AccessRestricted {
+	if o.access != "" && o.access != registry.AccessPublic && o.access != registry.AccessRestricted {
 		fmt.Fprintln(stderr, "couchnpm: --access must be public or restricted")
-		return 2
+		return nil, 2
 	}
-	var src importer.Source
-	var entries []importer.HtpasswdEntry
-	var htpasswdSeen bool
-	if kind == "verdaccio" {
-		v, err := importer.NewVerdaccio(pos[0])
-		if err != nil {
-			fmt.Fprintln(stderr, "couchnpm:", err)
-			return 2
-		}
-		src = v
-		if htpasswd == "" && vconfig != "" {
-			if htpasswd, err = importer.HtpasswdFromConfig(vconfig); err != nil {
-				fmt.Fprintln(stderr, "couchnpm: --config:", err)
-				return 2
-			}
-		}
-		if htpasswd != "" {
-			f, err := os.Open(htpasswd)
-			if err != nil {
-				fmt.Fprintln(stderr, "couchnpm: htpasswd:", err)
-				return 2
-			}
-			var bad []error
-			entries, bad = importer.ParseHtpasswd(f)
-			f.Close()
-			for _, b := range bad {
-				fmt.Fprintln(stderr, "couchnpm: warning:", b)
-			}
-			htpasswdSeen = true
-		}
-	} else {
-		if scope == "" {
-			fmt.Fprintln(stderr, "couchnpm: import registry needs --scope @name")
-			return 2
-		}
-		r, err := importer.NewRegistry(pos[0], scope, token)
-		if err != nil {
-			fmt.Fprintln(stderr, "couchnpm:", err)
-			return 2
-		}
-		src = r
+	if o.kind == "registry" && o.scope == "" {
+		fmt.Fprintln(stderr, "couchnpm: import registry needs --scope @name")
+		return nil, 2
 	}
+	return o, 0
+}
 
-	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
-	defer stop()
-	db, code := operatorDB(ctx, cfg, stderr, true)
+// register declares the flags of o's kind of import.
+func (o *importOptions) register(fs *flag.FlagSet) *envFlags {
+	e := &envFlags{fs: fs}
+	o.cfg.registerCouch(e)
+	// The key serve signs with, when it is given as a file.
+	e.str(&o.cfg.Signing.KeyFile, "signing-key-file", "COUCHNPM_SIGNING_KEY_FILE", "", "the PEM key serve signs with, when serve is given one (default: the key kept in CouchDB)")
+	fs.StringVar(&o.owner, "owner", "", "the user who maintains imported packages none of whose maintainers is a user here")
+	fs.StringVar(&o.access, "access", "", "access of the packages new here: public or restricted (default: restricted for what the source shows only with --token, else public)")
+	fs.IntVar(&o.parallel, "parallel", 4, "packages copied at a time (1-16)")
+	fs.StringVar(&o.by, "by", os.Getenv("USER"), "who runs the import, for the audit log and the versions' publisher (default: $USER)")
+	if o.kind == "verdaccio" {
+		fs.StringVar(&o.htpasswd, "htpasswd", "", "Verdaccio's htpasswd file: its accounts are imported")
+		fs.StringVar(&o.vconfig, "config", "", "Verdaccio's config.yaml, to find its htpasswd file")
+		fs.BoolVar(&o.refuseWeak, "refuse-weak-hashes", false, "refuse accounts whose hash is a weak kind (crypt, MD5, SHA-1, bcrypt below cost 10) instead of importing them")
+		fs.Var(&o.maxAge, "imported-hash-max-age", "how long an imported weak hash logs in (until its first login replaces it): 90d, 720h, …")
+	} else {
+		fs.StringVar(&o.scope, "scope", "", "the scope to copy (@acme)")
+		e.str(&o.token, "token", "COUCHNPM_IMPORT_TOKEN", "", "bearer token for the source registry (sent to its host only)")
+	}
+	return e
+}
+
+// importAccounts are the htpasswd entries of a Verdaccio import; read
+// tells whether an htpasswd file was given at all.
+type importAccounts struct {
+	entries []importer.HtpasswdEntry
+	read    bool
+}
+
+// source opens what o imports from, and for Verdaccio its htpasswd file;
+// a nil source and the exit status when it cannot.
+func (o *importOptions) source(stderr io.Writer) (importer.Source, importAccounts, int) {
+	var acc importAccounts
+	if o.kind == "registry" {
+		r, err := importer.NewRegistry(o.from, o.scope, o.token)
+		if err != nil {
+			fmt.Fprintln(stderr, "couchnpm:", err)
+			return nil, acc, 2
+		}
+		return r, acc, 0
+	}
+	v, err := importer.NewVerdaccio(o.from)
+	if err != nil {
+		fmt.Fprintln(stderr, "couchnpm:", err)
+		return nil, acc, 2
+	}
+	htpasswd := o.htpasswd
+	if htpasswd == "" && o.vconfig != "" {
+		if htpasswd, err = importer.HtpasswdFromConfig(o.vconfig); err != nil {
+			fmt.Fprintln(stderr, "couchnpm: --config:", err)
+			return nil, acc, 2
+		}
+	}
+	if htpasswd == "" {
+		return v, acc, 0
+	}
+	f, err := os.Open(htpasswd)
+	if err != nil {
+		fmt.Fprintln(stderr, "couchnpm: htpasswd:", err)
+		return nil, acc, 2
+	}
+	defer f.Close()
+	var bad []error
+	acc.entries, bad = importer.ParseHtpasswd(f)
+	for _, b := range bad {
+		fmt.Fprintln(stderr, "couchnpm: warning:", b)
+	}
+	acc.read = true
+	return v, acc, 0
+}
+
+// run imports from src into the registry's CouchDB: accounts first, then
+// the packages; the exit status.
+func (o *importOptions) run(ctx context.Context, src importer.Source, acc importAccounts, stdout, stderr io.Writer) int {
+	db, code := operatorDB(ctx, o.cfg, stderr, true)
 	if db == nil {
 		return code
 	}
 	log := zerolog.New(stderr).With().Timestamp().Logger()
-	sig, err := startSigning(ctx, cfg, db, zerolog.Nop())
+	sig, err := startSigning(ctx, o.cfg, db, zerolog.Nop())
 	if err != nil {
 		fmt.Fprintln(stderr, "couchnpm:", err)
 		return 1
@@ -177,22 +226,21 @@ func importMain(args []string, stdout, stderr io.Writer) int {
 	}
 	// Users first: the packages' maintainers map to them.
 	var users []importer.UserReport
-	if htpasswdSeen {
-		users = importer.ImportUsers(ctx, entries, db.Users(), importer.UserPolicy{RefuseWeak: refuseWeak, MaxAge: time.Duration(maxAge)})
+	if acc.read {
+		users = importer.ImportUsers(ctx, acc.entries, db.Users(), importer.UserPolicy{RefuseWeak: o.refuseWeak, MaxAge: time.Duration(o.maxAge)})
 		for _, u := range users {
 			log.Info().Str("user", u.Name).Str("outcome", u.Outcome).Str("hash_kind", u.Kind).Str("reason", u.Reason).Msg("user imported")
 		}
-	} else if kind == "verdaccio" {
+	} else if o.kind == "verdaccio" {
 		fmt.Fprintln(stderr, "couchnpm: no --htpasswd or --config: no accounts are imported")
 	}
-
-	if owner != "" {
-		if _, err := db.Users().GetUser(ctx, owner); err != nil {
-			fmt.Fprintf(stderr, "couchnpm: --owner %s: %s\n", owner, registry.ReasonOf(err))
+	if o.owner != "" {
+		if _, err := db.Users().GetUser(ctx, o.owner); err != nil {
+			fmt.Fprintf(stderr, "couchnpm: --owner %s: %s\n", o.owner, registry.ReasonOf(err))
 			return 2
 		}
 	}
-	audit, stopAudit := importAudit(ctx, db, by, stderr)
+	audit, stopAudit := importAudit(ctx, db, o.by, stderr)
 	defer stopAudit()
 	obs := importer.Observers{audit}
 	if isTerminal(stderr) {
@@ -201,7 +249,7 @@ func importMain(args []string, stdout, stderr io.Writer) int {
 		obs = append(obs, &importer.LogLines{Log: log})
 	}
 	im := &importer.Importer{Source: src, Target: reg, Accounts: db.Users(),
-		Operator: registry.Identity{Name: by}, Owner: owner, Access: access, Parallel: parallel, Observer: obs}
+		Operator: registry.Identity{Name: o.by}, Owner: o.owner, Access: o.access, Parallel: o.parallel, Observer: obs}
 	reports, err := im.Run(ctx)
 	if err != nil && len(reports) == 0 {
 		fmt.Fprintln(stderr, "couchnpm: import:", err)
