@@ -41,69 +41,82 @@ The commands talk to CouchDB directly, with serve's settings: --couchdb-url
 and --couchdb-timeout.
 `
 
+// userVerbs are the account commands, each with what it does once CouchDB
+// is open; name is the account (empty for list).
+var userVerbs = map[string]func(ctx context.Context, u *userRun) error{
+	"add": func(ctx context.Context, u *userRun) error {
+		err := u.admin.Add(ctx, u.name, u.password, u.email)
+		if err == nil {
+			fmt.Fprintf(u.out, "added %s <%s>\n", u.name, strings.TrimSpace(u.email))
+		}
+		return err
+	},
+	"disable": func(ctx context.Context, u *userRun) error {
+		n, err := u.admin.Disable(ctx, u.name)
+		if err == nil {
+			fmt.Fprintf(u.out, "disabled %s; revoked %d tokens in %s\n", u.name, n, u.tokensDB)
+		}
+		return err
+	},
+	"enable": func(ctx context.Context, u *userRun) error {
+		err := u.admin.Enable(ctx, u.name)
+		if err == nil {
+			fmt.Fprintf(u.out, "enabled %s\n", u.name)
+		}
+		return err
+	},
+	"delete": func(ctx context.Context, u *userRun) error {
+		n, err := u.admin.Delete(ctx, u.name)
+		if err == nil {
+			fmt.Fprintf(u.out, "deleted %s; revoked %d tokens in %s; the name stays reserved\n", u.name, n, u.tokensDB)
+		}
+		return err
+	},
+	"reset-2fa": func(ctx context.Context, u *userRun) error {
+		was, err := u.admin.ResetTwoFactor(ctx, u.name)
+		switch {
+		case err != nil:
+		case was:
+			fmt.Fprintf(u.out, "turned off two-factor authentication of %s\n", u.name)
+		default:
+			fmt.Fprintf(u.out, "%s has no two-factor authentication\n", u.name)
+		}
+		return err
+	},
+	"set-password": func(ctx context.Context, u *userRun) error {
+		return setPassword(ctx, u.admin, u.name, u.password, u.revokeTokens, u.out) // usersetpassword.go
+	},
+	"list": func(ctx context.Context, u *userRun) error {
+		list, err := u.admin.List(ctx)
+		if err == nil {
+			printUsers(u.out, list, u.asJSON)
+		}
+		return err
+	},
+}
+
+// userRun is one account command: its arguments and, once CouchDB is
+// open, what it works with.
+type userRun struct {
+	verb, name, email, password string
+	asJSON, revokeTokens        bool
+	cfg                         *config
+	out                         io.Writer
+
+	admin    *registry.UserAdmin
+	tokensDB string
+}
+
 // userCommand runs `couchnpm user ...`, the operators' account commands.
 func userCommand(args []string) int {
-	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" || args[0] == "help" {
-		fmt.Fprint(os.Stderr, userUsage)
-		if len(args) == 0 {
-			return 2
-		}
-		return 0
+	u, code := parseUserCommand(args)
+	if u == nil {
+		return code
 	}
-	verb, args := args[0], args[1:]
-	switch verb {
-	case "add", "disable", "enable", "delete", "list", "reset-2fa", "set-password":
-	default:
-		fmt.Fprintf(os.Stderr, "couchnpm user: unknown command %q\n%s", verb, userUsage)
-		return 2
-	}
-	fs := newOperatorFlags("couchnpm user "+verb, "", os.Stderr)
-	email := fs.String("email", "", "add: the account's e-mail address")
-	passwordFile := fs.String("password-file", "", "add: read the password from this file (first line); default: stdin")
-	asJSON := fs.Bool("json", false, "list: print JSON")
-	passwordStdin := fs.Bool("password-stdin", false, "set-password: read the password from the first line of stdin")
-	revokeTokens := fs.Bool("revoke-tokens", false, "set-password: revoke the account's npm tokens too")
-	// The name may come before, between or after the flags.
-	words, exit, ok := fs.parse(args)
-	if !ok {
-		return exit
-	}
-	c := fs.cfg
-	if len(words) > 1 {
-		fmt.Fprintf(os.Stderr, "couchnpm user %s: unexpected argument %q\n", verb, words[1])
-		return 2
-	}
-	var name string
-	if len(words) == 1 {
-		name = words[0]
-	}
-	if (verb == "list") != (name == "") {
-		fmt.Fprint(os.Stderr, userUsage)
-		return 2
-	}
-
-	var password string
-	if verb == "add" {
-		var err error
-		password, err = readPassword(*passwordFile)
-		if err != nil {
-			fmt.Fprintln(os.Stderr, "couchnpm user add:", err)
-			return 2
-		}
-	}
-	if verb == "set-password" {
-		var err error
-		password, err = stdinPasswordSource(*passwordStdin).read() // usersetpassword.go
-		if err != nil {
-			fmt.Fprintln(os.Stderr, "couchnpm user set-password:", err)
-			return 2
-		}
-	}
-
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 	log := zerolog.New(zerolog.ConsoleWriter{Out: os.Stderr, TimeFormat: time.RFC3339}).Level(zerolog.WarnLevel).With().Timestamp().Logger()
-	db, err := couch.Open(c.couchConfig(), log)
+	db, err := couch.Open(u.cfg.couchConfig(), log)
 	if err == nil {
 		err = db.WaitReady(ctx, 10*time.Second)
 	}
@@ -116,57 +129,70 @@ func userCommand(args []string) int {
 		fmt.Fprintln(os.Stderr, "couchnpm:", err)
 		return 1
 	}
-	admin := registry.NewUserAdmin(db.Users(), db.Tokens())
-	tokensDB := db.DBName(couch.RoleTokens)
-
-	switch verb {
-	case "add":
-		err = admin.Add(ctx, name, password, *email)
-		if err == nil {
-			fmt.Printf("added %s <%s>\n", name, strings.TrimSpace(*email))
-		}
-	case "disable":
-		var n int
-		n, err = admin.Disable(ctx, name)
-		if err == nil {
-			fmt.Printf("disabled %s; revoked %d tokens in %s\n", name, n, tokensDB)
-		}
-	case "enable":
-		err = admin.Enable(ctx, name)
-		if err == nil {
-			fmt.Printf("enabled %s\n", name)
-		}
-	case "delete":
-		var n int
-		n, err = admin.Delete(ctx, name)
-		if err == nil {
-			fmt.Printf("deleted %s; revoked %d tokens in %s; the name stays reserved\n", name, n, tokensDB)
-		}
-	case "reset-2fa":
-		var was bool
-		was, err = admin.ResetTwoFactor(ctx, name)
-		if err == nil && was {
-			fmt.Printf("turned off two-factor authentication of %s\n", name)
-		} else if err == nil {
-			fmt.Printf("%s has no two-factor authentication\n", name)
-		}
-	case "set-password":
-		err = setPassword(ctx, admin, name, password, *revokeTokens, os.Stdout) // usersetpassword.go
-	case "list":
-		var list []*registry.User
-		list, err = admin.List(ctx)
-		if err == nil {
-			printUsers(os.Stdout, list, *asJSON)
-		}
-	}
-	if verb != "list" {
-		recordUserEvent(ctx, db, verb, name, err, os.Stderr) // usersetpassword.go
+	u.admin = registry.NewUserAdmin(db.Users(), db.Tokens())
+	u.tokensDB = db.DBName(couch.RoleTokens)
+	err = userVerbs[u.verb](ctx, u)
+	if u.verb != "list" {
+		recordUserEvent(ctx, db, u.verb, u.name, err, os.Stderr) // usersetpassword.go
 	}
 	if err != nil {
-		fmt.Fprintf(os.Stderr, "couchnpm user %s: %s\n", verb, registry.DetailOf(err))
+		fmt.Fprintf(os.Stderr, "couchnpm user %s: %s\n", u.verb, registry.DetailOf(err))
 		return 1
 	}
 	return 0
+}
+
+// parseUserCommand reads the verb, its flags and the account name, and the
+// password where the verb takes one; nil and the exit status when they are
+// wrong (or only asked for help).
+func parseUserCommand(args []string) (*userRun, int) {
+	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" || args[0] == "help" {
+		fmt.Fprint(os.Stderr, userUsage)
+		if len(args) == 0 {
+			return nil, 2
+		}
+		return nil, 0
+	}
+	verb, args := args[0], args[1:]
+	if userVerbs[verb] == nil {
+		fmt.Fprintf(os.Stderr, "couchnpm user: unknown command %q\n%s", verb, userUsage)
+		return nil, 2
+	}
+	fs := newOperatorFlags("couchnpm user "+verb, "", os.Stderr)
+	email := fs.String("email", "", "add: the account's e-mail address")
+	passwordFile := fs.String("password-file", "", "add: read the password from this file (first line); default: stdin")
+	asJSON := fs.Bool("json", false, "list: print JSON")
+	passwordStdin := fs.Bool("password-stdin", false, "set-password: read the password from the first line of stdin")
+	revokeTokens := fs.Bool("revoke-tokens", false, "set-password: revoke the account's npm tokens too")
+	// The name may come before, between or after the flags.
+	words, exit, ok := fs.parse(args)
+	if !ok {
+		return nil, exit
+	}
+	if len(words) > 1 {
+		fmt.Fprintf(os.Stderr, "couchnpm user %s: unexpected argument %q\n", verb, words[1])
+		return nil, 2
+	}
+	u := &userRun{verb: verb, email: *email, asJSON: *asJSON, revokeTokens: *revokeTokens, cfg: fs.cfg, out: os.Stdout}
+	if len(words) == 1 {
+		u.name = words[0]
+	}
+	if (verb == "list") != (u.name == "") {
+		fmt.Fprint(os.Stderr, userUsage)
+		return nil, 2
+	}
+	var err error
+	switch verb {
+	case "add":
+		u.password, err = readPassword(*passwordFile)
+	case "set-password":
+		u.password, err = stdinPasswordSource(*passwordStdin).read() // usersetpassword.go
+	}
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "couchnpm user %s: %v\n", verb, err)
+		return nil, 2
+	}
+	return u, 0
 }
 
 // readPassword reads the first line of path, or of stdin when path is
