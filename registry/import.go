@@ -153,16 +153,55 @@ func (r *ImportResult) clone() *ImportResult {
 func planImport(stored *Packument, pkg *ImportedPackage, versions []importVersion, operator Person, now time.Time, r *ImportResult) (*Packument, *Publication, error) {
 	fresh := stored == nil || stored.IsTombstone()
 	pub := &Publication{Name: pkg.Name, Tags: map[string]string{}}
+	pub.Versions = importable(stored, versions, r)
+	laterTags := planImportTags(stored, pkg, pub, fresh, r)
+	if len(pub.Versions) == 0 && len(laterTags) == 0 {
+		return nil, nil, nil
+	}
+	before := snapshotOf(stored)
+	base, err := importBase(stored, pkg, pub, fresh)
+	if err != nil {
+		return nil, nil, err
+	}
+	doc := base
+	if len(pub.Versions) > 0 {
+		// An administrator's write: no maintainer check (teamWriter).
+		if doc, err = mergePublish(base, pub, operator, now, true); err != nil {
+			return nil, nil, err
+		}
+	} else {
+		doc.Time["modified"] = stamp(now)
+	}
+	keepSourceHistory(doc, versions, pub, r)
+	for _, tag := range laterTags {
+		doc.DistTags[tag] = pkg.DistTags[tag]
+	}
+	doc.stampChanges(before, doc.Time["modified"])
+	return doc, pub, nil
+}
+
+// importable is the versions to copy onto stored: the ones here already
+// with the same tarball are skipped, the ones that conflict refused (in r).
+func importable(stored *Packument, versions []importVersion, r *ImportResult) []NewVersion {
+	var out []NewVersion
 	for _, nv := range versions {
 		if why, skip := importConflict(stored, nv); why != "" {
 			r.Refused[nv.Version] = why
-			continue
 		} else if skip {
 			r.Skipped = append(r.Skipped, nv.Version)
-			continue
+		} else {
+			out = append(out, nv.NewVersion)
 		}
-		pub.Versions = append(pub.Versions, nv.NewVersion)
 	}
+	return out
+}
+
+// planImportTags decides the source's dist-tags: a tag on a version copied
+// now moves (into pub.Tags), as a publish with --tag would move it; on a
+// version here already, the registry's own tag stays (r.TagsKept), and a
+// tag it lacks is set after the merge (returned). Tags on versions neither
+// here nor copied are left out.
+func planImportTags(stored *Packument, pkg *ImportedPackage, pub *Publication, fresh bool, r *ImportResult) []string {
 	have := func(v string) bool {
 		if containsVersion(pub, v) {
 			return true
@@ -170,16 +209,14 @@ func planImport(stored *Packument, pkg *ImportedPackage, versions []importVersio
 		_, ok := stored.versionsOrNil()[v]
 		return ok
 	}
-	var laterTags []string
+	var later []string
 	for _, tag := range sortedKeys(pkg.DistTags) {
 		v := pkg.DistTags[tag]
 		if ValidateTag(tag) != nil || !have(v) {
 			continue
 		}
-		// A tag on a version copied now moves, as a publish with --tag
-		// would move it; on a version here already, the registry's own
-		// tag stays.
-		if !fresh && !containsVersion(pub, v) {
+		copied := containsVersion(pub, v)
+		if !fresh && !copied {
 			if here, ok := stored.DistTags[tag]; ok {
 				if here != v {
 					r.TagsKept[tag] = here
@@ -187,55 +224,54 @@ func planImport(stored *Packument, pkg *ImportedPackage, versions []importVersio
 				continue
 			}
 		}
-		if containsVersion(pub, v) {
+		if copied {
 			pub.Tags[tag] = v
 		} else {
-			laterTags = append(laterTags, tag)
+			later = append(later, tag)
 		}
 		r.TagsSet = append(r.TagsSet, tag)
 	}
-	if len(pub.Versions) == 0 && len(laterTags) == 0 {
-		return nil, nil, nil
-	}
-	before := snapshotOf(stored)
+	return later
+}
+
+// importBase is the document the import merges into: stored, or for a name
+// new here (or unpublished) a fresh packument with the source's
+// maintainers, access, readme and creation time.
+func importBase(stored *Packument, pkg *ImportedPackage, pub *Publication, fresh bool) (*Packument, error) {
 	base := stored
 	if stored == nil {
 		if err := ValidateNewName(pkg.Name); err != nil {
-			return nil, nil, err
+			return nil, err
 		}
 		base = NewPackument(pkg.Name)
 	}
-	if fresh {
-		if len(pkg.Maintainers) == 0 {
-			return nil, nil, E(KindInvalid, "%s has no maintainer who is a user of this registry", pkg.Name)
-		}
-		base.Maintainers = append([]Person(nil), pkg.Maintainers...)
-		switch pkg.Access {
-		case "", AccessPublic:
-		case AccessRestricted:
-			base.Fields["access"] = mustJSON(AccessRestricted)
-		default:
-			return nil, nil, E(KindInvalid, "access must be %s or %s, not %q", AccessPublic, AccessRestricted, pkg.Access)
-		}
-		if pkg.Readme != "" {
-			readme := pkg.Readme
-			pub.Readme = &readme
-		}
-		if _, err := time.Parse(time.RFC3339, pkg.Created); err == nil && base.Time["created"] == "" {
-			base.Time["created"] = pkg.Created
-		}
+	if !fresh {
+		return base, nil
 	}
-	doc := base
-	if len(pub.Versions) > 0 {
-		var err error
-		// An administrator's write: no maintainer check (teamWriter).
-		doc, err = mergePublish(base, pub, operator, now, true)
-		if err != nil {
-			return nil, nil, err
-		}
-	} else {
-		doc.Time["modified"] = stamp(now)
+	if len(pkg.Maintainers) == 0 {
+		return nil, E(KindInvalid, "%s has no maintainer who is a user of this registry", pkg.Name)
 	}
+	base.Maintainers = append([]Person(nil), pkg.Maintainers...)
+	switch pkg.Access {
+	case "", AccessPublic:
+	case AccessRestricted:
+		base.Fields["access"] = mustJSON(AccessRestricted)
+	default:
+		return nil, E(KindInvalid, "access must be %s or %s, not %q", AccessPublic, AccessRestricted, pkg.Access)
+	}
+	if pkg.Readme != "" {
+		readme := pkg.Readme
+		pub.Readme = &readme
+	}
+	if _, err := time.Parse(time.RFC3339, pkg.Created); err == nil && base.Time["created"] == "" {
+		base.Time["created"] = pkg.Created
+	}
+	return base, nil
+}
+
+// keepSourceHistory gives each version copied now its source's publish
+// time and publisher, and lists it as copied in r.
+func keepSourceHistory(doc *Packument, versions []importVersion, pub *Publication, r *ImportResult) {
 	for _, nv := range versions {
 		if !containsVersion(pub, nv.Version) {
 			continue
@@ -252,11 +288,6 @@ func planImport(stored *Packument, pkg *ImportedPackage, versions []importVersio
 		}
 		r.Copied = append(r.Copied, nv.Version)
 	}
-	for _, tag := range laterTags {
-		doc.DistTags[tag] = pkg.DistTags[tag]
-	}
-	doc.stampChanges(before, doc.Time["modified"])
-	return doc, pub, nil
 }
 
 // importConflict compares an imported version with what stored has: skip
