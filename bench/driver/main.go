@@ -30,35 +30,38 @@ type target struct {
 }
 
 var (
-	flagCouchnpm  = flag.String("couchnpm", "", "couchnpm base URL")
-	flagVerdaccio = flag.String("verdaccio", "", "Verdaccio base URL")
-	flagCouchDB   = flag.String("couchdb-db", "", "CouchDB URL of couchnpm's private database (raw document GETs)")
-	flagCouchAuth = flag.String("couchdb-auth", "", "user:password for CouchDB")
-	flagPIDs      = flag.String("pids", "", "couchnpm,verdaccio,couchdb process ids (RSS)")
-	flagPprof     = flag.String("pprof", "", "couchnpm's pprof base URL (profiles of the measured runs)")
-	flagSmall     = flag.Bool("small", false, "tiny data set and short runs (smoke mode)")
-	flagOut       = flag.String("out", "bench/RESULTS.md", "where to write the results")
-	flagWork      = flag.String("work", "bench/.work", "scratch folder")
-	flagDuration  = flag.Duration("duration", 10*time.Second, "length of each measured wrk run")
-	flagConns     = flag.Int("connections", 32, "wrk connections")
-	flagSkipLoad  = flag.Bool("skip-load", false, "the data set is loaded already")
-	flagBigCheck  = flag.Bool("big-check", false, "only load one over-5 MB packument into couchnpm and measure its abbreviated GET, appended to -out")
-	flagStream    = flag.Bool("stream-check", false, "only the streaming check (f) against couchnpm, written to -json: run it on a freshly started couchnpm")
-	flagStore     = flag.String("store", "pouchdb", "the store couchnpm runs on in this pass (pouchdb, couchdb): names the results")
-	flagStoreDesc = flag.String("store-desc", "", "one line describing the store of this pass")
-	flagJSON      = flag.String("json", "", "write this pass's results as JSON here (bench/run.sh; -report turns them into -out)")
-	flagLoad      = flag.String("load", "couchnpm,verdaccio", "the servers to load the data set into (comma separated)")
-	flagBareBin   = flag.String("bare-bin", "", "the built bench/bare server: started on the bytes couchnpm serves, measured as the limit column")
-	flagReport    = flag.Bool("report", false, "only write -out from the passes' JSON and the scenario scripts' output under -work")
-	flagStores    = flag.String("stores", "pouchdb,couchdb", "the passes in the report, in order (-report)")
-	flagTotal     = flag.Duration("total", 0, "the whole run's duration, for the report (-report)")
-	flagPackages  = flag.Int("packages", 200, "ordinary packages in the data set (not in -small)")
-	flagVersions  = flag.Int("versions", 30, "versions of each ordinary package (not in -small)")
-	flagMeasure   = flag.String("measure-path", "", "only measure GET of this path on -couchnpm (a 2 s warm-up, then -duration) and print one markdown row (for bench/scenarios scripts)")
-	flagScenario  = flag.String("scenario", "", "the scenario's name in the row (-measure-path)")
-	flagAccept    = flag.String("accept", "", "Accept header of -measure-path (with it, Accept-Encoding: gzip)")
-	flagHeader    = flag.Bool("header", false, "print the table's header before the row (-measure-path)")
-	flagOnly      = flag.String("only", "", "measure only the scenarios whose name starts with this, e.g. \"(g)\" (with -skip-load on a loaded registry)")
+	flagCouchnpm   = flag.String("couchnpm", "", "couchnpm base URL")
+	flagVerdaccio  = flag.String("verdaccio", "", "Verdaccio base URL")
+	flagCouchDB    = flag.String("couchdb-db", "", "CouchDB URL of couchnpm's private database (raw document GETs)")
+	flagCouchAuth  = flag.String("couchdb-auth", "", "user:password for CouchDB")
+	flagPIDs       = flag.String("pids", "", "couchnpm,verdaccio,couchdb process ids (RSS)")
+	flagPprof      = flag.String("pprof", "", "couchnpm's pprof base URL (profiles of the measured runs)")
+	flagSmall      = flag.Bool("small", false, "tiny data set and short runs (smoke mode)")
+	flagOut        = flag.String("out", "bench/RESULTS.md", "where to write the results")
+	flagWork       = flag.String("work", "bench/.work", "scratch folder")
+	flagDuration   = flag.Duration("duration", 10*time.Second, "length of each measured wrk run")
+	flagConns      = flag.Int("connections", 32, "wrk connections")
+	flagSkipLoad   = flag.Bool("skip-load", false, "the data set is loaded already")
+	flagBigCheck   = flag.Bool("big-check", false, "only load one over-5 MB packument into couchnpm and measure its abbreviated GET, appended to -out")
+	flagStream     = flag.Bool("stream-check", false, "only the streaming check (f) against couchnpm, written to -json: run it on a freshly started couchnpm")
+	flagStore      = flag.String("store", "pouchdb", "the store couchnpm runs on in this pass (pouchdb, couchdb): names the results")
+	flagStoreDesc  = flag.String("store-desc", "", "one line describing the store of this pass")
+	flagJSON       = flag.String("json", "", "write this pass's results as JSON here (bench/run.sh; -report turns them into -out)")
+	flagLoad       = flag.String("load", "couchnpm,verdaccio", "the servers to load the data set into (comma separated)")
+	flagBareBin    = flag.String("bare-bin", "", "the built bench/bare server: started on the bytes couchnpm serves, measured as the limit column")
+	flagReport     = flag.Bool("report", false, "only write -out from the passes' JSON and the scenario scripts' output under -work")
+	flagStores     = flag.String("stores", "pouchdb,couchdb", "the passes in the report, in order (-report)")
+	flagTotal      = flag.Duration("total", 0, "the whole run's duration, for the report (-report)")
+	flagPackages   = flag.Int("packages", 200, "ordinary packages in the data set (not in -small)")
+	flagVersions   = flag.Int("versions", 30, "versions of each ordinary package (not in -small)")
+	flagMeasure    = flag.String("measure-path", "", "only measure GET of this path on -couchnpm (a 2 s warm-up, then -duration) and print one markdown row (for bench/scenarios scripts)")
+	flagScenario   = flag.String("scenario", "", "the scenario's name in the row (-measure-path)")
+	flagAccept     = flag.String("accept", "", "Accept header of -measure-path (with it, Accept-Encoding: gzip)")
+	flagHeader     = flag.Bool("header", false, "print the table's header before the row (-measure-path)")
+	flagCIRounds   = flag.Int("ci-rounds", 3, "npm ci runs against each server (in turns)")
+	flagCIResolved = flag.Bool("ci-lock-resolved", true, "the bench app's lockfile has resolved URLs (npm's default; false: npm ci fetches every packument first, as with omit-lockfile-registry-resolved)")
+	flagCIOnly     = flag.Bool("ci-only", false, "only npm ci of the bench app against couchnpm, Verdaccio and the floor server: loads the ordinary packages (not with -skip-load) into the servers of -load, prints the npm ci table (and writes -json if set)")
+	flagOnly       = flag.String("only", "", "measure only the scenarios whose name starts with this, e.g. \"(g)\" (with -skip-load on a loaded registry)")
 )
 
 func main() {
@@ -111,6 +114,9 @@ func run() error {
 	}
 	if *flagBigCheck {
 		return bigCheck(d, cn, cd, dur)
+	}
+	if *flagCIOnly {
+		return ciOnly(d, cn, vd)
 	}
 	started := time.Now()
 	var toLoad []*target
@@ -176,7 +182,7 @@ func run() error {
 		return err
 	}
 	if *flagOnly == "" { // a partial run measures the scenarios asked for only
-		if err := npmCI(res, d, cn, vd); err != nil {
+		if err := npmCI(res, d, *flagCIRounds, true, cn, vd); err != nil {
 			logf("npm ci: %v", err)
 			res.Notes = append(res.Notes, "npm ci failed: "+err.Error())
 		}
@@ -274,6 +280,9 @@ func load(t *target, d *dataset) error {
 		}()
 	}
 	all := append(append([]pkgSpec{}, d.Packages...), d.Huge)
+	if *flagCIOnly { // npm ci installs the ordinary packages only
+		all = d.Packages
+	}
 	for i, p := range all {
 		jobs <- p
 		if (i+1)%50 == 0 {
@@ -286,6 +295,9 @@ func load(t *target, d *dataset) error {
 	case err := <-errc:
 		return err
 	default:
+	}
+	if *flagCIOnly {
+		return nil
 	}
 	// The big packuments load side by side (each one's versions in order).
 	bigErr := make(chan error, len(d.Big))

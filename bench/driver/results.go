@@ -14,6 +14,7 @@ import (
 
 type ciRun struct {
 	Target  string
+	Round   int // 1, 2, … (0: a pass written before rounds existed)
 	Took    time.Duration
 	PeakRSS int64
 }
@@ -31,6 +32,7 @@ type results struct {
 	Load      string // load average when this pass started measuring
 	Runs      []wrkRun
 	CI        []ciRun
+	CILoad    []string // load average before and after the npm ci runs
 	Notes     []string
 	Total     time.Duration // the driver's pass: load, measurements, npm ci
 	LoadTook  time.Duration
@@ -96,14 +98,8 @@ func (r *results) get(prefix, target string) *wrkRun {
 	return &wrkRun{}
 }
 
-func (r *results) ciTook(target string) time.Duration {
-	for _, c := range r.CI {
-		if c.Target == target {
-			return c.Took
-		}
-	}
-	return 0
-}
+// ciTook is the median time of target's npm ci runs.
+func (r *results) ciTook(target string) time.Duration { return medianCI(r.CI, target) }
 
 func ratio(a, b float64) string {
 	if a <= 0 || b <= 0 {
@@ -320,13 +316,7 @@ func (r *results) table() string {
 		}
 	}
 	if len(r.CI) > 0 {
-		b.WriteString("\n`npm ci` of the bench app (lockfile present, empty npm cache):\n\n| server | time | peak RSS of the server |\n|---|---:|---:|\n")
-		for _, c := range r.CI {
-			fmt.Fprintf(&b, "| %s | %s | %d MB |\n", c.Target, dur(c.Took), c.PeakRSS>>20)
-		}
-		if cn, vd := r.ciTook("couchnpm"), r.ciTook("verdaccio"); cn > 0 && vd > 0 {
-			fmt.Fprintf(&b, "\ncouchnpm ÷ Verdaccio time: **%.2f×**\n", cn.Seconds()/vd.Seconds())
-		}
+		b.WriteString(ciTable(r))
 	}
 	if s := r.Stream; s != nil {
 		fmt.Fprintf(&b, "\nStreaming check: a freshly started couchnpm (no publish bodies or warm cache in its heap) streams the %d MB tarball to 20 clients:\n\n| peak RSS while streaming | req/s | MB/s | p50 | p99 | errors / non-2xx |\n|---:|---:|---:|---:|---:|---:|\n| %d MB | %.1f | %.0f | %s | %s | %d / %d |\n",
