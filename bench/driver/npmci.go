@@ -15,6 +15,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"syscall"
 	"time"
 )
 
@@ -24,13 +25,18 @@ import (
 type ciApp struct {
 	t   *target
 	dir string
+	// cpuSelf: the server runs in the driver's process (the floor).
+	cpuSelf bool
 }
 
 // npmCI times npm ci of the bench app against each target, rounds times,
-// in a rotating order (a slow minute of the shared machine does not fall on
-// one server only), each run with an empty npm cache and no node_modules.
+// each round in another order (ciOrders: a slow minute of the shared
+// machine does not fall on one server only, and no server always follows
+// the same one), each run with an empty npm cache and no
+// node_modules, after the previous run's files are deleted and synced to
+// disk (their writeback would otherwise slow the next run down).
 // With floor set, it also times the same npm ci against a server answering
-// from memory with the very tarball bytes couchnpm serves (floorServer):
+// from memory with the same bytes (startFloor):
 // what npm alone costs. Every app has the same lockfile but for the host
 // of its resolved URLs; a difference fails the run (an unfair comparison).
 func npmCI(res *results, d *dataset, rounds int, floor bool, targets ...*target) error {
@@ -43,7 +49,7 @@ func npmCI(res *results, d *dataset, rounds int, floor bool, targets ...*target)
 		apps = append(apps, a)
 	}
 	if floor && len(apps) > 0 && apps[0].t.Label == "couchnpm" {
-		fl, stop, err := startFloor(apps[0])
+		fl, stop, err := startFloor(d, apps[0])
 		if err != nil {
 			return fmt.Errorf("floor server: %w", err)
 		}
@@ -52,21 +58,26 @@ func npmCI(res *results, d *dataset, rounds int, floor bool, targets ...*target)
 		if err != nil {
 			return err
 		}
+		a.cpuSelf = true
 		apps = append(apps, a)
 	}
 	if err := sameLocks(apps); err != nil {
 		return err
 	}
+	res.CIResolved = *flagCIResolved
 	res.CILoad = append(res.CILoad, loadAvg())
+	orders := ciOrders(len(apps))
 	for round := range rounds {
-		for k := range apps {
-			a := apps[(k+round)%len(apps)]
-			took, peak, err := a.run()
+		for _, k := range orders[round%len(orders)] {
+			a := apps[k]
+			c, err := a.run()
 			if err != nil {
 				return err
 			}
-			logf("npm ci against %s (round %d): %v (peak RSS %d MB)", a.t.Label, round+1, took.Round(time.Millisecond), peak>>20)
-			res.CI = append(res.CI, ciRun{Target: a.t.Label, Round: round + 1, Took: took, PeakRSS: peak})
+			c.Round = round + 1
+			logf("npm ci against %s (round %d): %v (npm CPU %v, server CPU %v, peak RSS %d MB)", a.t.Label, c.Round, c.Took.Round(time.Millisecond),
+				c.NPMCPU.Round(time.Millisecond), c.ServerCPU.Round(time.Millisecond), c.PeakRSS>>20)
+			res.CI = append(res.CI, c)
 		}
 	}
 	res.CILoad = append(res.CILoad, loadAvg())
@@ -122,24 +133,62 @@ func (a *ciApp) setup(packageJSON []byte) error {
 }
 
 // run times one npm ci with an empty cache, as bench/RESULTS.md reports it.
-func (a *ciApp) run() (time.Duration, int64, error) {
+func (a *ciApp) run() (ciRun, error) {
 	cache := filepath.Join(*flagWork, "npm-cache-"+a.t.Label)
-	_ = os.RemoveAll(cache)
-	_ = os.RemoveAll(filepath.Join(a.dir, "node_modules"))
-	defer func() {
+	clean := func() {
 		_ = os.RemoveAll(cache)
 		_ = os.RemoveAll(filepath.Join(a.dir, "node_modules"))
-	}()
+		syscall.Sync()
+	}
+	clean()
+	defer clean()
+	cpuPID := a.t.PID
+	if a.cpuSelf {
+		cpuPID = os.Getpid()
+	}
 	peak := sampleRSS(a.t.PID)
+	cpu0 := cpuOf(cpuPID)
 	begin := time.Now()
-	out, err := npmRun(a.dir, cache, "ci", "--ignore-scripts", "--prefer-online")
+	out, npmCPU, err := npmRunCPU(a.dir, cache, "ci", "--ignore-scripts", "--prefer-online")
 	took := time.Since(begin)
+	serverCPU := cpuOf(cpuPID) - cpu0
 	peak.stop()
 	if err != nil {
-		return 0, 0, fmt.Errorf("%s: npm ci: %v\n%s", a.t.Label, err, out)
+		return ciRun{}, fmt.Errorf("%s: npm ci: %v\n%s", a.t.Label, err, out)
 	}
-	return took, peak.max(), nil
+	if cpuPID <= 0 {
+		serverCPU = 0
+	}
+	return ciRun{Target: a.t.Label, Took: took, PeakRSS: peak.max(), NPMCPU: npmCPU, ServerCPU: serverCPU}, nil
 }
+
+// cpuOf is the CPU time (user and system) pid has used so far, 0 if
+// unknown.
+func cpuOf(pid int) time.Duration {
+	if pid <= 0 {
+		return 0
+	}
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return 0
+	}
+	// The fields after the command name (which may hold spaces): utime
+	// and stime are the 14th and 15th of the line, in clock ticks.
+	i := bytes.LastIndexByte(b, ')')
+	if i < 0 {
+		return 0
+	}
+	f := strings.Fields(string(b[i+1:]))
+	if len(f) < 13 {
+		return 0
+	}
+	u, _ := strconv.ParseInt(f[11], 10, 64)
+	st, _ := strconv.ParseInt(f[12], 10, 64)
+	return time.Duration(u+st) * time.Second / clockTicks
+}
+
+// clockTicks is USER_HZ, 100 on every Linux the bench runs on.
+const clockTicks = 100
 
 // lockPackage is what npm ci uses of a lockfile entry.
 type lockPackage struct {
@@ -203,11 +252,16 @@ func sameLocks(apps []*ciApp) error {
 // startFloor starts the floor server: a plain net/http server in this
 // process answering from memory, with no registry work at all, the
 // requests npm ci makes of a's server: the tarballs of a's lockfile (the
-// bytes and Content-Type a's server sent, with Content-Length) and, for a
+// data set's bytes, which npm checks against the lockfile's integrity, with
+// Content-Length) and, for a
 // lockfile without resolved URLs, their abbreviated packuments (a's, with
 // its base URL replaced by the floor's, gzipped once at start as couchnpm
 // sends them), on 127.0.0.1.
-func startFloor(a *ciApp) (*target, func(), error) {
+func startFloor(d *dataset, a *ciApp) (*target, func(), error) {
+	specs := map[string]pkgSpec{}
+	for _, p := range d.Packages {
+		specs[p.Name] = p
+	}
 	pkgs, err := readLock(a)
 	if err != nil {
 		return nil, nil, err
@@ -249,14 +303,13 @@ func startFloor(a *ciApp) (*target, func(), error) {
 			return nil, nil, fmt.Errorf("%s: packument of %s: %w", a.t.Label, name, err)
 		}
 		tb := doc.Versions[p.Version].Dist.Tarball
-		st, h, tgz, err := do("GET", tb, "", nil, "Accept-Encoding", "identity")
-		if err != nil {
-			return nil, nil, err
+		spec, ok := specs[name]
+		if !ok || tb == "" {
+			return nil, nil, fmt.Errorf("%s@%s is not in the data set or has no tarball URL", name, p.Version)
 		}
-		if st != 200 {
-			return nil, nil, fmt.Errorf("%s answered GET %s with %d", a.t.Label, tb, st)
-		}
-		files[strings.TrimPrefix(tb, a.t.Base)] = body{tgz, h.Get("Content-Type"), false}
+		// The data set's bytes, not a GET from a's server: that would
+		// warm its tarball cache before its first timed run.
+		files[strings.TrimPrefix(tb, a.t.Base)] = body{tarball(name, p.Version, spec.Sizes[p.Version]), "application/octet-stream", false}
 	}
 	srv := &http.Server{ReadHeaderTimeout: 10 * time.Second, Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		f, ok := files[r.URL.EscapedPath()]
@@ -283,12 +336,17 @@ func startFloor(a *ciApp) (*target, func(), error) {
 	return fl, stop, nil
 }
 
-// median of the times of target's runs (0 without runs).
+// medianCI is the median time of target's runs (0 without runs).
 func medianCI(runs []ciRun, target string) time.Duration {
+	return medianOf(runs, target, func(c ciRun) time.Duration { return c.Took })
+}
+
+// medianOf is the median of f over target's runs (0 without runs).
+func medianOf(runs []ciRun, target string, f func(ciRun) time.Duration) time.Duration {
 	var ts []time.Duration
 	for _, c := range runs {
 		if c.Target == target {
-			ts = append(ts, c.Took)
+			ts = append(ts, f(c))
 		}
 	}
 	if len(ts) == 0 {
@@ -306,17 +364,28 @@ func medianCI(runs []ciRun, target string) time.Duration {
 // of the machine (e.g. omit-lockfile-registry-resolved) do not change what
 // is measured.
 func npmRun(dir, cache string, args ...string) (string, error) {
+	out, _, err := npmRunCPU(dir, cache, args...)
+	return out, err
+}
+
+// npmRunCPU is npmRun that also returns the CPU time (user and system) npm
+// used.
+func npmRunCPU(dir, cache string, args ...string) (string, time.Duration, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Minute)
 	defer cancel()
 	userconfig, err := npmUserConfig()
 	if err != nil {
-		return "", err
+		return "", 0, err
 	}
 	cmd := exec.CommandContext(ctx, "npm", append(args, "--cache", cache, "--no-audit", "--no-fund", "--loglevel", "error")...)
 	cmd.Dir = dir
 	cmd.Env = append(os.Environ(), "NPM_CONFIG_USERCONFIG="+userconfig)
 	out, err := cmd.CombinedOutput()
-	return string(out), err
+	var cpu time.Duration
+	if cmd.ProcessState != nil {
+		cpu = cmd.ProcessState.UserTime() + cmd.ProcessState.SystemTime()
+	}
+	return string(out), cpu, err
 }
 
 // npmUserConfig writes the npm user config of every npm the driver runs:
@@ -345,12 +414,16 @@ func ciTable(r *results) string {
 		}
 		rounds = max(rounds, c.Round)
 	}
-	b.WriteString("\n`npm ci --ignore-scripts --prefer-online` of the bench app (the same lockfile but for the host of its resolved URLs, an empty npm cache, no node_modules; the servers take turns in a rotating order")
+	lock := "with resolved URLs, as npm writes it by default"
+	if !r.CIResolved {
+		lock = "without resolved URLs (omit-lockfile-registry-resolved): npm fetches every packument before its tarball"
+	}
+	fmt.Fprintf(&b, "\n`npm ci --ignore-scripts --prefer-online` of the bench app, %d run(s) against each server, each round in another order; every run with an empty npm cache and no node_modules; the same lockfile but for the host, %s", rounds, lock)
 	if len(r.CILoad) == 2 {
 		fmt.Fprintf(&b, "; load average %s before, %s after", r.CILoad[0], r.CILoad[1])
 	}
-	b.WriteString("). `floor` is a plain Go server answering from memory with the tarball bytes couchnpm sent: npm's own time.\n\n")
-	b.WriteString("| server | runs | median | ÷ Verdaccio | ÷ floor | peak RSS of the server |\n|---|---|---:|---:|---:|---:|\n")
+	b.WriteString(". couchnpm's first run starts with a cold tarball cache (the tarballs were published, never fetched). `floor` is a plain Go server answering from memory with the same bytes: what npm itself takes on this machine. CPU: user and system time of npm and of the server process during a run (couchnpm's store not counted; the floor runs inside bench/driver).\n\n")
+	b.WriteString("| server | runs | median | ÷ Verdaccio | ÷ floor | npm CPU (median) | server CPU (median) | peak RSS of the server |\n|---|---|---:|---:|---:|---:|---:|---:|\n")
 	vd, fl := r.ciTook("verdaccio"), r.ciTook("floor")
 	for _, t := range order {
 		var runs []string
@@ -366,7 +439,14 @@ func ciTable(r *results) string {
 		if peak > 0 {
 			rss = fmt.Sprintf("%d MB", peak>>20)
 		}
-		fmt.Fprintf(&b, "| %s | %s | %s | %s | %s | %s |\n", t, strings.Join(runs, ", "), dur(m), ratio(m.Seconds(), vd.Seconds()), ratio(m.Seconds(), fl.Seconds()), rss)
+		cpu := func(f func(ciRun) time.Duration) string {
+			if d := medianOf(r.CI, t, f); d > 0 {
+				return dur(d)
+			}
+			return "n/a"
+		}
+		fmt.Fprintf(&b, "| %s | %s | %s | %s | %s | %s | %s | %s |\n", t, strings.Join(runs, ", "), dur(m), ratio(m.Seconds(), vd.Seconds()), ratio(m.Seconds(), fl.Seconds()),
+			cpu(func(c ciRun) time.Duration { return c.NPMCPU }), cpu(func(c ciRun) time.Duration { return c.ServerCPU }), rss)
 	}
 	if cn := r.ciTook("couchnpm"); cn > 0 && vd > 0 {
 		fmt.Fprintf(&b, "\ncouchnpm ÷ Verdaccio time (medians): **%.2f×**", cn.Seconds()/vd.Seconds())
@@ -417,4 +497,25 @@ func ciOnly(d *dataset, targets ...*target) error {
 		return writeJSON(res)
 	}
 	return nil
+}
+
+// ciOrders are the orders of the rounds: the rotations of 0..n-1, then
+// those of n-1..0. Each run of n rounds puts every server once in every
+// place; for n = 3, the 6 orders are all the permutations, so each server
+// also follows each other one equally often.
+func ciOrders(n int) [][]int {
+	var out [][]int
+	for _, rev := range []bool{false, true} {
+		for r := range n {
+			o := make([]int, n)
+			for k := range n {
+				o[k] = (k + r) % n
+				if rev {
+					o[k] = n - 1 - o[k]
+				}
+			}
+			out = append(out, o)
+		}
+	}
+	return out
 }

@@ -17,6 +17,9 @@ type ciRun struct {
 	Round   int // 1, 2, … (0: a pass written before rounds existed)
 	Took    time.Duration
 	PeakRSS int64
+	// CPU time (user and system) of npm and of the server during the run
+	// (0: not measured).
+	NPMCPU, ServerCPU time.Duration
 }
 
 // results is one store's pass: what `-json` writes and `-report` reads.
@@ -33,10 +36,12 @@ type results struct {
 	Runs      []wrkRun
 	CI        []ciRun
 	CILoad    []string // load average before and after the npm ci runs
-	Notes     []string
-	Total     time.Duration // the driver's pass: load, measurements, npm ci
-	LoadTook  time.Duration
-	Loaded    string // the servers loaded in this pass
+	// CIResolved: the bench app's lockfile had resolved URLs.
+	CIResolved bool
+	Notes      []string
+	Total      time.Duration // the driver's pass: load, measurements, npm ci
+	LoadTook   time.Duration
+	Loaded     string // the servers loaded in this pass
 	// Stream is the streaming check on a fresh couchnpm (-stream-check).
 	Stream *wrkRun `json:",omitempty"`
 }
