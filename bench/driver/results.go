@@ -365,6 +365,13 @@ var issueTargets = []goal{
 		}
 		return cn.Seconds() <= 0.5*vd.Seconds(), true, fmt.Sprintf("%.2f× (%s vs %s)", cn.Seconds()/vd.Seconds(), dur(cn), dur(vd))
 	}},
+	{ID: "npm-ci-floor", Desc: "`npm ci` of the bench app: the floor server ÷ Verdaccio (no target: the least any server could reach)", Info: true, Check: func(r *results) (bool, bool, string) {
+		fl, vd := r.ciTook("floor"), r.ciTook("verdaccio")
+		if fl <= 0 || vd <= 0 {
+			return false, false, ""
+		}
+		return true, true, fmt.Sprintf("%.2f× (%s vs %s); couchnpm ÷ the floor: %s", fl.Seconds()/vd.Seconds(), dur(fl), dur(vd), ratio(r.ciTook("couchnpm").Seconds(), fl.Seconds()))
+	}},
 	{ID: "pullthrough-cold", Desc: "cold pull-through install ≤ 1.1× the direct install"},
 	{ID: "pullthrough-warm", Desc: "warm pull-through install ≤ 0.6× the direct install"},
 	{ID: "follower", Desc: "follower ≥ 500 packuments/s"},
