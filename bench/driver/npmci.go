@@ -64,7 +64,7 @@ func npmCI(res *results, d *dataset, rounds int, floor bool, targets ...*target)
 	if err := sameLocks(apps); err != nil {
 		return err
 	}
-	res.CIResolved = *flagCIResolved
+	res.Resolved = *flagResolved
 	res.CILoad = append(res.CILoad, loadAvg())
 	orders := ciOrders(len(apps))
 	for round := range rounds {
@@ -398,7 +398,7 @@ func npmUserConfig() (string, error) {
 		return "", err
 	}
 	c := "update-notifier=false\nfund=false\naudit=false\n"
-	c += fmt.Sprintf("omit-lockfile-registry-resolved=%t\n", !*flagCIResolved)
+	c += fmt.Sprintf("omit-lockfile-registry-resolved=%t\n", !*flagResolved)
 	return p, os.WriteFile(p, []byte(c), 0o644)
 }
 
@@ -415,7 +415,7 @@ func ciTable(r *results) string {
 		rounds = max(rounds, c.Round)
 	}
 	lock := "with resolved URLs, as npm writes it by default"
-	if !r.CIResolved {
+	if !r.Resolved {
 		lock = "without resolved URLs (omit-lockfile-registry-resolved): npm fetches every packument before its tarball"
 	}
 	fmt.Fprintf(&b, "\n`npm ci --ignore-scripts --prefer-online` of the bench app, %d run(s) against each server, each round in another order; every run with an empty npm cache and no node_modules; the same lockfile but for the host, %s", rounds, lock)

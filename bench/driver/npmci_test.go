@@ -110,7 +110,7 @@ func TestSameLocks(t *testing.T) {
 
 func TestCITable(t *testing.T) {
 	s := time.Second
-	r := &results{CIResolved: true, CILoad: []string{"1.00", "2.00"}, CI: []ciRun{
+	r := &results{Resolved: true, CILoad: []string{"1.00", "2.00"}, CI: []ciRun{
 		{Target: "couchnpm", Round: 1, Took: 4 * s, PeakRSS: 100 << 20, NPMCPU: 3 * s, ServerCPU: s / 2}, {Target: "verdaccio", Round: 1, Took: 8 * s}, {Target: "floor", Round: 1, Took: 5 * s},
 		{Target: "floor", Round: 2, Took: 3 * s}, {Target: "couchnpm", Round: 2, Took: 2 * s, NPMCPU: 2 * s, ServerCPU: s / 4}, {Target: "verdaccio", Round: 2, Took: 4 * s},
 	}}

@@ -36,12 +36,11 @@ type results struct {
 	Runs      []wrkRun
 	CI        []ciRun
 	CILoad    []string // load average before and after the npm ci runs
-	// CIResolved: the bench app's lockfile had resolved URLs.
-	CIResolved bool
-	Notes      []string
-	Total      time.Duration // the driver's pass: load, measurements, npm ci
-	LoadTook   time.Duration
-	Loaded     string // the servers loaded in this pass
+	Resolved  bool     // the npm ci app's lockfile had resolved URLs
+	Notes     []string
+	Total     time.Duration // the driver's pass: load, measurements, npm ci
+	LoadTook  time.Duration
+	Loaded    string // the servers loaded in this pass
 	// Stream is the streaming check on a fresh couchnpm (-stream-check).
 	Stream *wrkRun `json:",omitempty"`
 }
