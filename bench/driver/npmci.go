@@ -32,13 +32,13 @@ type ciApp struct {
 // npmCI times npm ci of the bench app against each target, rounds times,
 // each round in another order (ciOrders: a slow minute of the shared
 // machine does not fall on one server only, and no server always follows
-// the same one), each run with an empty npm cache and no
-// node_modules, after the previous run's files are deleted and synced to
-// disk (their writeback would otherwise slow the next run down).
-// With floor set, it also times the same npm ci against a server answering
-// from memory with the same bytes (startFloor):
-// what npm alone costs. Every app has the same lockfile but for the host
-// of its resolved URLs; a difference fails the run (an unfair comparison).
+// the same one). Every run starts with an empty npm cache and no
+// node_modules, the previous run's files deleted and synced to disk (their
+// writeback would otherwise slow the next run down). With floor set, it
+// also times the same npm ci against a server answering from memory with
+// the same bytes (startFloor): what npm alone costs. Every app has the same
+// lockfile but for the host of its resolved URLs; a difference fails the
+// run (an unfair comparison).
 func npmCI(res *results, d *dataset, rounds int, floor bool, targets ...*target) error {
 	var apps []*ciApp
 	for _, t := range targets {
