@@ -17,6 +17,9 @@
 #                                mode); every run has a 2 s warm-up before it
 #   BENCH_PACKAGES, BENCH_VERSIONS  the data set: ordinary packages (200) × versions (30);
 #                                smaller loads faster (loading is most of a run)
+#   BENCH_CI_ROUNDS              npm ci runs against each of couchnpm, Verdaccio and the
+#                                floor server, in turns (default 3; 1 in smoke mode);
+#                                bench/npmci.sh runs only this part
 #   BENCH_OUT                    where the report goes (default bench/RESULTS.md, smoke
 #                                mode bench/.work/RESULTS.md)
 #   BENCH_SCENARIOS              only the scenario scripts whose name contains this
@@ -27,7 +30,7 @@
 # Each pass starts its store, a couchnpm on it (--db-prefix bench), loads the data set
 # by HTTP PUT, measures couchnpm, Verdaccio, the raw store and the bare server
 # (bench/bare, answering from memory with the bytes couchnpm sent) with wrk, times
-# npm ci against couchnpm and Verdaccio, restarts couchnpm for the streaming check,
+# npm ci against couchnpm, Verdaccio and a floor server answering from memory, restarts couchnpm for the streaming check,
 # runs every executable bench/scenarios/*.sh (see bench/scenarios/README.md), and
 # stops its store. Verdaccio is started and loaded once and measured in every pass.
 # `bench/driver -report` then writes the report from every pass. It installs what
@@ -143,7 +146,9 @@ VERDACCIO_LOADED=0
 
 DRIVER_ARGS=(-duration "$DURATION" -work "$WORK" -packages "${BENCH_PACKAGES:-200}" -versions "${BENCH_VERSIONS:-30}")
 if [[ "$SMALL" == 1 ]]; then
-	DRIVER_ARGS+=(-small)
+	DRIVER_ARGS+=(-small -ci-rounds "${BENCH_CI_ROUNDS:-1}")
+else
+	DRIVER_ARGS+=(-ci-rounds "${BENCH_CI_ROUNDS:-3}")
 fi
 
 # --- one store -----------------------------------------------------------------

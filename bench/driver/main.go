@@ -58,6 +58,9 @@ var (
 	flagScenario  = flag.String("scenario", "", "the scenario's name in the row (-measure-path)")
 	flagAccept    = flag.String("accept", "", "Accept header of -measure-path (with it, Accept-Encoding: gzip)")
 	flagHeader    = flag.Bool("header", false, "print the table's header before the row (-measure-path)")
+	flagCIRounds  = flag.Int("ci-rounds", 3, "npm ci runs against each server (in turns)")
+	flagResolved  = flag.Bool("ci-lock-resolved", true, "the bench app's lockfile has resolved URLs (npm's default; false: npm ci fetches every packument first, as with omit-lockfile-registry-resolved)")
+	flagCIOnly    = flag.Bool("ci-only", false, "only npm ci of the bench app against couchnpm, Verdaccio and the floor server: loads the ordinary packages (not with -skip-load) into the servers of -load, prints the npm ci table (and writes -json if set)")
 	flagOnly      = flag.String("only", "", "measure only the scenarios whose name starts with this, e.g. \"(g)\" (with -skip-load on a loaded registry)")
 )
 
@@ -111,6 +114,9 @@ func run() error {
 	}
 	if *flagBigCheck {
 		return bigCheck(d, cn, cd, dur)
+	}
+	if *flagCIOnly {
+		return ciOnly(d, cn, vd)
 	}
 	started := time.Now()
 	var toLoad []*target
@@ -176,7 +182,7 @@ func run() error {
 		return err
 	}
 	if *flagOnly == "" { // a partial run measures the scenarios asked for only
-		if err := npmCI(res, d, cn, vd); err != nil {
+		if err := npmCI(res, d, *flagCIRounds, true, cn, vd); err != nil {
 			logf("npm ci: %v", err)
 			res.Notes = append(res.Notes, "npm ci failed: "+err.Error())
 		}
@@ -274,6 +280,9 @@ func load(t *target, d *dataset) error {
 		}()
 	}
 	all := append(append([]pkgSpec{}, d.Packages...), d.Huge)
+	if *flagCIOnly { // npm ci installs the ordinary packages only
+		all = d.Packages
+	}
 	for i, p := range all {
 		jobs <- p
 		if (i+1)%50 == 0 {
@@ -286,6 +295,9 @@ func load(t *target, d *dataset) error {
 	case err := <-errc:
 		return err
 	default:
+	}
+	if *flagCIOnly {
+		return nil
 	}
 	// The big packuments load side by side (each one's versions in order).
 	bigErr := make(chan error, len(d.Big))
