@@ -39,14 +39,24 @@ const (
 // of distinct keys costs readings, never memory). A busy key (asked for
 // again within ttl) is still served stale, for at most another ttl, while
 // one background reading refreshes it, so a busy page never waits for
-// CouchDB; a key asked for now and then is read afresh when stale.
+// CouchDB; a key asked for now and then is read afresh when stale. The
+// requests that find no value meanwhile share one reading (a cold page's
+// first burst of visitors costs one reading, not one each).
 type ttlMap[V any] struct {
 	ttl   time.Duration
 	max   int
 	clock func() time.Time // nil: time.Now
 
-	mu sync.Mutex
-	m  map[string]*ttlEntry[V]
+	mu      sync.Mutex
+	m       map[string]*ttlEntry[V]
+	loading map[string]*ttlFlight[V]
+}
+
+// ttlFlight is a reading that requests without a value wait for.
+type ttlFlight[V any] struct {
+	done chan struct{}
+	v    V
+	err  error
 }
 
 type ttlEntry[V any] struct {
@@ -94,13 +104,34 @@ func (t *ttlMap[V]) load(ctx context.Context, key string, fn func(ctx context.Co
 		t.mu.Unlock()
 		return v, nil
 	}
+	if f, ok := t.loading[key]; ok {
+		t.mu.Unlock()
+		select {
+		case <-f.done:
+			return f.v, f.err
+		case <-ctx.Done():
+			var zero V
+			return zero, registry.Wrap(registry.KindUnavailable, ctx.Err(), "waiting for a reading")
+		}
+	}
+	f := &ttlFlight[V]{done: make(chan struct{})}
+	if t.loading == nil {
+		t.loading = map[string]*ttlFlight[V]{}
+	}
+	t.loading[key] = f
 	t.mu.Unlock()
-	v, err := fn(ctx)
+	// Others wait for this reading: it must not end with this request.
+	rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), refreshTimeout)
+	v, err := fn(rctx)
+	cancel()
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	f.v, f.err = v, err
+	delete(t.loading, key)
+	close(f.done)
 	if err != nil {
 		return v, err
 	}
-	t.mu.Lock()
-	defer t.mu.Unlock()
 	if t.m == nil || len(t.m) >= t.max {
 		t.m = make(map[string]*ttlEntry[V])
 	}
