@@ -173,7 +173,7 @@ func (s *Site) dependentsOf(ctx context.Context, user registry.Identity, name st
 				continue
 			}
 			checks++
-			if _, err := s.reg.Packument(ctx, user, d.Name); err != nil {
+			if _, err := s.reg.SharedPackument(ctx, user, d.Name); err != nil {
 				continue
 			}
 		}
