@@ -17,6 +17,9 @@ import (
 
 const corgi = "application/vnd.npm.install-v1+json"
 
+// pageAccept is a browser's Accept for a page.
+const pageAccept = "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8"
+
 // globalNotes are remarks found while measuring, printed under the table.
 var globalNotes []string
 
@@ -164,16 +167,38 @@ func measureAll(res *results, d *dataset, cn, vd, cd, bare *target, dur time.Dur
 	}
 	// The web UI's package page as a browser asks for it; couchnpm only
 	// (the bench's Verdaccio runs without its web UI, CouchDB has none).
-	pages := func(t *target) ([]request, error) {
-		if t.Label != "couchnpm" {
-			return nil, nil
+	// Anonymous is issue 11's figure; signed-in (a session token, as the
+	// web login's cookie resolves to) is measured beside it.
+	pages := func(signedIn bool) func(t *target) ([]request, error) {
+		return func(t *target) ([]request, error) {
+			if t.Label != "couchnpm" {
+				return nil, nil
+			}
+			auth := ""
+			if signedIn {
+				if t.token == "" { // -skip-load: no login yet
+					if err := login(t); err != nil {
+						return nil, err
+					}
+				}
+				auth = "Bearer " + t.token
+			}
+			var reqs []request
+			for _, n := range names {
+				h := map[string]string{"Accept": pageAccept, "Accept-Encoding": "gzip"}
+				if auth != "" {
+					h["Authorization"] = auth
+				}
+				reqs = append(reqs, request{Path: pkgPath(t, n), Headers: h})
+			}
+			// A page, not the packument: a broken negotiation would
+			// measure the JSON route under this row's name.
+			st, hdr, _, err := do("GET", hostOf(t)+reqs[0].Path, auth, nil, "Accept", pageAccept)
+			if err != nil || st != 200 || !strings.HasPrefix(hdr.Get("Content-Type"), "text/html") {
+				return nil, fmt.Errorf("%s GET %s as a browser: %d %q %v, want a 200 text/html page", t.Label, reqs[0].Path, st, hdr.Get("Content-Type"), err)
+			}
+			return reqs, nil
 		}
-		var reqs []request
-		for _, n := range names {
-			reqs = append(reqs, request{Path: pkgPath(t, n), Headers: map[string]string{
-				"Accept": "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8", "Accept-Encoding": "gzip"}})
-		}
-		return reqs, nil
 	}
 	huge := func(t *target) ([]request, error) {
 		return []request{{Path: tarballPath(t, d.Huge.Name, "1.0.0"), Headers: headersFor(t, "")}}, nil
@@ -185,7 +210,8 @@ func measureAll(res *results, d *dataset, cn, vd, cd, bare *target, dur time.Dur
 		{Name: "(d) 304 revalidation (abbreviated)", Conns: *flagConns, Build: packuments(corgi, true)},
 		{Name: fmt.Sprintf("(e) abbreviated GET of a %d-version packument", len(d.Big[0].Versions)), Conns: 8, Build: big, Profile: true},
 		{Name: fmt.Sprintf("(f) %d MB tarball, 20 clients", d.HugeSize>>20), Conns: 20, Build: huge, Long: true},
-		{Name: "(g) package page (warm, text/html)", Conns: *flagConns, Build: pages, Profile: true},
+		{Name: "(g) package page (warm, text/html)", Conns: *flagConns, Build: pages(false), Profile: true},
+		{Name: "(h) package page (warm, text/html, signed in)", Conns: *flagConns, Build: pages(true)},
 	}
 	for _, sc := range scenarios {
 		if *flagOnly != "" && !strings.HasPrefix(sc.Name, *flagOnly) {
