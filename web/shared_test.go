@@ -1,7 +1,10 @@
 package web
 
 import (
+	"encoding/json"
+	"maps"
 	"net/http"
+	"strings"
 	"sync"
 	"testing"
 
@@ -44,4 +47,55 @@ func TestPagesOnlyReadThePackument(t *testing.T) {
 		}()
 	}
 	wg.Wait()
+}
+
+// The anonymous page cache never outlives what the reader may see: the
+// packument read (and its access rule) runs before it on every request, so
+// a package made restricted (even under the same revision) or unpublished
+// is gone at once, a new revision shows at once, and a signed-in page is
+// never served from it nor put into it.
+func TestAnonymousPageCacheFollowsAccess(t *testing.T) {
+	s := newSite(t)
+	reg := s.reg.(*fakeRegistry)
+	page := func(user registry.Identity) (int, string) {
+		rec := get(t, func(w http.ResponseWriter, r *http.Request) { s.Package(w, r, user, "widget") }, "/widget")
+		return rec.Code, rec.Body.String()
+	}
+	if code, body := page(registry.Identity{}); code != 200 || !strings.Contains(body, "Makes widgets") {
+		t.Fatalf("anonymous: %d", code)
+	}
+	// Signed in: the layout names the user; the anonymous copy does not.
+	if _, body := page(alice); !strings.Contains(body, "alice") || !strings.Contains(body, "Log out") {
+		t.Errorf("alice's page was not rendered for alice")
+	}
+	if _, body := page(registry.Identity{}); strings.Contains(body, "Log out") {
+		t.Errorf("an anonymous visitor got a signed-in page")
+	}
+	// Made restricted under the same revision: anonymous visitors get the
+	// not-found page within the anonymous page's lifetime, alice the page.
+	restricted := *reg.packs["widget"]
+	restricted.Fields = maps.Clone(restricted.Fields)
+	restricted.Fields["access"] = json.RawMessage(`"restricted"`)
+	reg.packs["widget"] = &restricted
+	if code, body := page(registry.Identity{}); code != 404 || strings.Contains(body, "Makes widgets") || strings.Contains(body, "Use it.") {
+		t.Errorf("a package made restricted: anonymous got %d, want 404 without its description or README", code)
+	}
+	if code, _ := page(alice); code != 200 {
+		t.Errorf("a restricted package: alice got %d, want 200", code)
+	}
+	// Public again, then a new revision: shown at once, not the kept copy.
+	public := restricted
+	public.Fields = maps.Clone(restricted.Fields)
+	delete(public.Fields, "access")
+	public.Fields["description"] = json.RawMessage(`"Makes better widgets"`)
+	public.Rev = "3-c"
+	reg.packs["widget"] = &public
+	if code, body := page(registry.Identity{}); code != 200 || !strings.Contains(body, "Makes better widgets") {
+		t.Errorf("a new revision: anonymous got %d, an old copy or none", code)
+	}
+	// Unpublished: gone at once.
+	delete(reg.packs, "widget")
+	if code, _ := page(registry.Identity{}); code != 404 {
+		t.Errorf("an unpublished package: anonymous got %d, want 404", code)
+	}
 }
