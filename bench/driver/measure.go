@@ -62,6 +62,9 @@ type scenario struct {
 	Build func(t *target) ([]request, error)
 	// Profile: take a CPU profile of couchnpm during its run.
 	Profile bool
+	// OwnTime: note couchnpm's own request time during its run (from its
+	// /metrics), apart from wrk's, which includes the machine's scheduling.
+	OwnTime bool
 	// Bare: measure the bare server too (it holds the bytes of (a) and (c)).
 	Bare bool
 	// Long: the run lasts at least hugeRunMin (50 MB downloads).
@@ -210,8 +213,8 @@ func measureAll(res *results, d *dataset, cn, vd, cd, bare *target, dur time.Dur
 		{Name: "(d) 304 revalidation (abbreviated)", Conns: *flagConns, Build: packuments(corgi, true)},
 		{Name: fmt.Sprintf("(e) abbreviated GET of a %d-version packument", len(d.Big[0].Versions)), Conns: 8, Build: big, Profile: true},
 		{Name: fmt.Sprintf("(f) %d MB tarball, 20 clients", d.HugeSize>>20), Conns: 20, Build: huge, Long: true},
-		{Name: "(g) package page (warm, text/html)", Conns: *flagConns, Build: pages(false), Profile: true},
-		{Name: "(h) package page (warm, text/html, signed in)", Conns: *flagConns, Build: pages(true)},
+		{Name: "(g) package page (warm, text/html)", Conns: *flagConns, Build: pages(false), Profile: true, OwnTime: true},
+		{Name: "(h) package page (warm, text/html, signed in)", Conns: *flagConns, Build: pages(true), OwnTime: true},
 	}
 	for _, sc := range scenarios {
 		if *flagOnly != "" && !strings.HasPrefix(sc.Name, *flagOnly) {
@@ -248,7 +251,19 @@ func measureAll(res *results, d *dataset, cn, vd, cd, bare *target, dur time.Dur
 			if sc.Long {
 				runDur = longDur(dur)
 			}
+			var before histogram
+			own := sc.OwnTime && t.Label == "couchnpm" && *flagPprof != ""
+			if own {
+				before, _ = requestHistogram(*flagPprof)
+			}
 			r, err := wrk(t, reqs, sc.Conns, runDur, prof)
+			if err == nil && own {
+				if after, herr := requestHistogram(*flagPprof); herr == nil {
+					if note := ownTimeNote(sc.Name, *flagStore, before, after, r.P99); note != "" {
+						globalNotes = append(globalNotes, note)
+					}
+				}
+			}
 			if err != nil {
 				logf("%s on %s: %v", sc.Name, t.Label, err)
 				res.Runs = append(res.Runs, wrkRun{Scenario: sc.Name, Target: t.Label, Errors: -1})
