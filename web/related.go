@@ -232,35 +232,74 @@ func (s *Site) cachedTarballs(ctx context.Context, p *registry.Packument) *tarba
 // restricted is never served from here.
 const anonPageTTL = time.Second
 
-// shortCache keeps rendered pages for ttl; when full it starts over.
+// shortCache keeps rendered pages for ttl; when full it starts over. Once
+// a page is older than ttl, one request renders it anew while the others
+// are still sent the old copy (at most staleFor old): a busy page is not
+// rendered by every request that finds it expired at once.
 type shortCache struct {
-	ttl time.Duration
-	max int
+	ttl   time.Duration
+	max   int
+	clock func() time.Time // nil: time.Now
 
-	mu sync.Mutex
-	m  map[string]shortEntry
+	mu sync.RWMutex
+	m  map[string]*shortEntry
 }
 
 type shortEntry struct {
-	at   time.Time
-	body []byte
+	at        time.Time
+	body      []byte
+	rendering time.Time // when a request took the re-rendering on; zero: none
 }
 
+// staleFor bounds how old a copy is still sent while another request
+// renders the page, in ttls; a re-rendering that has not ended within a
+// ttl (a failed render) is handed to the next request.
+const staleFor = 3
+
+// fresh returns key's page to send; false: the caller renders it (and
+// calls set).
 func (c *shortCache) fresh(key string) ([]byte, bool) {
+	now := c.now()
+	c.mu.RLock() // the common case: a fresh copy, read by many at once
+	if e, ok := c.m[key]; ok {
+		if age := now.Sub(e.at); age < c.ttl && age >= 0 {
+			c.mu.RUnlock()
+			return e.body, true
+		}
+	}
+	c.mu.RUnlock()
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	e, ok := c.m[key]
-	if !ok || time.Since(e.at) >= c.ttl {
+	if !ok {
 		return nil, false
 	}
-	return e.body, true
+	age := now.Sub(e.at)
+	switch {
+	case age < c.ttl && age >= 0:
+		return e.body, true
+	case age >= staleFor*c.ttl || age < 0:
+		return nil, false
+	case e.rendering.IsZero() || now.Sub(e.rendering) >= c.ttl:
+		e.rendering = now // this request renders; the others get the copy
+		return nil, false
+	default:
+		return e.body, true
+	}
 }
 
 func (c *shortCache) set(key string, body []byte) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.m == nil || len(c.m) >= c.max {
-		c.m = make(map[string]shortEntry)
+		c.m = make(map[string]*shortEntry)
 	}
-	c.m[key] = shortEntry{at: time.Now(), body: body}
+	c.m[key] = &shortEntry{at: c.now(), body: body}
+}
+
+func (c *shortCache) now() time.Time {
+	if c.clock != nil {
+		return c.clock()
+	}
+	return time.Now()
 }

@@ -7,6 +7,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/couchnpm/couchnpm/registry"
 )
@@ -98,4 +99,42 @@ func TestAnonymousPageCacheFollowsAccess(t *testing.T) {
 	if code, _ := page(registry.Identity{}); code != 404 {
 		t.Errorf("an unpublished package: anonymous got %d, want 404", code)
 	}
+}
+
+// An expired anonymous page is rendered by one request while the others
+// are sent the old copy, for a bounded time.
+func TestShortCacheOneRendererWhileStale(t *testing.T) {
+	now := time.Unix(1000, 0)
+	c := &shortCache{ttl: time.Second, max: 10, clock: func() time.Time { return now }}
+	sends := func(what string, want string) {
+		t.Helper()
+		body, ok := c.fresh("k")
+		switch {
+		case want == "" && ok:
+			t.Errorf("%s: sent %q, want this request to render", what, body)
+		case want != "" && (!ok || string(body) != want):
+			t.Errorf("%s: %q %v, want %q sent", what, body, ok, want)
+		}
+	}
+	sends("cold", "")
+	c.set("k", []byte("v1"))
+	sends("fresh", "v1")
+	now = now.Add(time.Second)
+	sends("expired: the first request", "")
+	sends("expired: while it renders", "v1")
+	sends("expired: while it renders", "v1")
+	c.set("k", []byte("v2"))
+	sends("rendered anew", "v2")
+	// A re-rendering that never ends is handed on after a ttl.
+	now = now.Add(time.Second)
+	sends("expired again: the first request", "")
+	now = now.Add(time.Second - time.Millisecond)
+	sends("its render still running", "v2")
+	now = now.Add(time.Millisecond)
+	sends("its render given up: the next request", "")
+	sends("the new render running", "v2")
+	// Too old to send at all: every request renders.
+	now = now.Add(staleFor * time.Second)
+	sends("past staleFor", "")
+	sends("past staleFor", "")
 }

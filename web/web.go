@@ -374,11 +374,6 @@ func (s *Site) Package(w http.ResponseWriter, r *http.Request, user registry.Ide
 		s.fail(w, r, user, err)
 		return
 	}
-	fr, err := s.fragments(p)
-	if err != nil {
-		s.fail(w, r, user, err)
-		return
-	}
 	// An anonymous page is the same for every anonymous visitor: it is
 	// kept a moment by revision and address (the log-in link names it),
 	// and a busy page is sent from memory. A signed-in visitor's page
@@ -391,6 +386,11 @@ func (s *Site) Package(w http.ResponseWriter, r *http.Request, user registry.Ide
 			return
 		}
 		keep = func(b []byte) { s.anonPages.set(key, b) }
+	}
+	fr, err := s.fragments(p)
+	if err != nil {
+		s.fail(w, r, user, err)
+		return
 	}
 	pd := &packageData{fragments: fr, Downloads: s.downloadsOf(r.Context(), p.Name), Tarballs: s.cachedTarballs(r.Context(), p)}
 	pd.Dependents, pd.MoreDependents = s.dependentsOf(r.Context(), user, p.Name)
