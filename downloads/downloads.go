@@ -72,26 +72,52 @@ type Counter struct {
 	pastMu sync.Mutex
 	past   map[string]map[string]map[string]int64 // settled day → package → version → downloads
 
-	// recent keeps the sums of the days still changing for recentTTL, so
-	// that pages and API calls about many packages share one read of a
-	// day's documents instead of each making three. gen counts this
-	// instance's flushes: a read begun before a flush is not kept.
+	// recent keeps the other instances' sums of the days still changing,
+	// so that pages and API calls about many packages share one read of a
+	// day's documents. A busy day is refreshed in the background (one
+	// read at a time) while the kept sums are served: a page never waits
+	// for CouchDB once warm. own is this instance's own document of each
+	// such day as its last flush wrote it: only this instance writes it,
+	// so it is exact, and a flush never makes the kept sums wrong.
 	recentMu sync.Mutex
-	recent   map[string]recentDay
-	gen      uint64
+	recent   map[string]*recentDay
+	own      map[string]map[string]map[string]int64 // day → package → version → downloads
+	flights  map[string]*flight                     // reads of a day in progress
+	failed   map[string]time.Time                   // day → when its last background read failed
 }
 
-// recentDay is an unsettled day's sums as read at a moment.
+// recentDay is a day's sums as read at a moment: the other instances'
+// documents summed, and this instance's document as read (used until this
+// process flushes the day).
 type recentDay struct {
-	at  time.Time
-	all map[string]map[string]int64
+	at     time.Time
+	others map[string]map[string]int64
+	own    map[string]map[string]int64
 }
 
-// recentTTL is how long the sums of a day that still changes are reused:
-// other instances' counts show within it (plus their flush interval);
-// this instance's own show at once (pending counts are added on top, and a
-// flush drops the kept sums).
+// flight is one read of a day's documents; every caller that needs the
+// day meanwhile waits for it instead of reading too.
+type flight struct {
+	done chan struct{}
+	day  *recentDay
+	all  map[string]map[string]int64 // a settled day's sums
+	err  error
+}
+
+// recentTTL is how long the sums of a day that still changes are fresh:
+// other instances' counts show within it (plus their flush interval) on a
+// busy page; this instance's own show at once (pending counts and its
+// flushed document are added on top).
 const recentTTL = 2 * time.Second
+
+// recentStale bounds how old kept sums may be and still be served while
+// a refresh runs; older ones (a page not viewed for a while) are read
+// before answering.
+const recentStale = time.Minute
+
+// readTimeout bounds one read of a day's documents; it runs detached from
+// the request that started it, as other requests may wait for it.
+const readTimeout = 10 * time.Second
 
 // maxPastDays bounds the settled days kept in memory (a year and a bit).
 const maxPastDays = 400
@@ -106,7 +132,8 @@ func (c *Counter) settled(day time.Time) bool {
 // NewCounter returns a counter writing this instance's documents to store.
 func NewCounter(store Store, instance string, log zerolog.Logger) *Counter {
 	return &Counter{store: store, instance: instance, log: log, now: time.Now, pending: counts{},
-		past: map[string]map[string]map[string]int64{}, recent: map[string]recentDay{}}
+		past: map[string]map[string]map[string]int64{}, recent: map[string]*recentDay{},
+		own: map[string]map[string]map[string]int64{}, flights: map[string]*flight{}, failed: map[string]time.Time{}}
 }
 
 // Count records one download of name@version (a map update: no I/O).
@@ -190,11 +217,12 @@ func (c *Counter) flushDay(ctx context.Context, day string, pkgs map[string]map[
 		}
 		_, err = c.store.Put(ctx, id, rev, &d)
 		if err == nil {
-			// The kept sums of day miss what was just written, which
-			// is no longer pending: read the day again next time.
+			// This instance's document of day is d now: readers add it
+			// instead of the one they read (which may predate it). d is
+			// never changed again (the next flush decodes its own).
 			c.recentMu.Lock()
-			c.gen++
-			delete(c.recent, day)
+			c.own[day] = d.Counts
+			c.pruneOwn()
 			c.recentMu.Unlock()
 		}
 		if err == nil || !registry.IsKind(err, registry.KindConflict) || attempt == 2 {
@@ -238,19 +266,18 @@ type DayCount struct {
 
 // each calls fn for every day from..to in order, with name's stored and
 // pending counts of that day (every instance's documents for the day).
-// Settled days are read once and kept, so a 30-day chart costs CouchDB
-// the reads of the last three days only.
+// Settled days are read once and kept, and the last three days are
+// refreshed in the background while read: a warm 30-day chart costs
+// CouchDB no request.
 func (c *Counter) each(ctx context.Context, name string, from, to time.Time, fn func(day string, vs map[string]int64)) error {
 	for d := from.UTC(); !d.After(to); d = d.AddDate(0, 0, 1) {
 		day := d.Format(time.DateOnly)
-		all, err := c.dayCounts(ctx, d, day)
+		sums, err := c.dayCounts(ctx, d, day)
 		if err != nil {
 			return err
 		}
 		vs := map[string]int64{}
-		for v, n := range all[name] {
-			vs[v] += n
-		}
+		sums.add(vs, name)
 		c.mu.Lock()
 		for v, n := range c.pending[day][name] {
 			vs[v] += n
@@ -261,38 +288,180 @@ func (c *Counter) each(ctx context.Context, name string, from, to time.Time, fn 
 	return nil
 }
 
-// dayCounts is the sum of every instance's document for day.
-func (c *Counter) dayCounts(ctx context.Context, d time.Time, day string) (map[string]map[string]int64, error) {
+// daySums are the stored counts of one day: either every instance's
+// documents summed (a settled day), or the other instances' and this
+// instance's own apart.
+type daySums struct {
+	all, own map[string]map[string]int64
+}
+
+func (d daySums) add(vs map[string]int64, name string) {
+	for v, n := range d.all[name] {
+		vs[v] += n
+	}
+	for v, n := range d.own[name] {
+		vs[v] += n
+	}
+}
+
+// dayCounts is the sum of every instance's document for day. A settled
+// day is read once and kept. A day that still changes is served from the
+// kept sums: fresh within recentTTL, else while one background read
+// refreshes them (for at most recentStale); only without usable sums does
+// the caller wait, for the one read every caller shares.
+func (c *Counter) dayCounts(ctx context.Context, d time.Time, day string) (daySums, error) {
 	settled := c.settled(d)
+	now := c.now()
+	c.recentMu.Lock()
 	if settled {
 		c.pastMu.Lock()
 		all, ok := c.past[day]
 		c.pastMu.Unlock()
 		if ok {
-			return all, nil
+			c.recentMu.Unlock()
+			return daySums{all: all}, nil
+		}
+	} else if r, ok := c.recent[day]; ok {
+		age := now.Sub(r.at)
+		// A refresh; after a failed one, not before recentTTL (an outage
+		// must not cost a read per request).
+		if age >= recentTTL && age < recentStale && now.Sub(c.failed[day]) >= recentTTL {
+			c.startRead(day, false) // no-op when one runs
+		}
+		if age < recentStale && age >= 0 {
+			s := c.sumsLocked(day, r)
+			c.recentMu.Unlock()
+			return s, nil
 		}
 	}
-	var gen uint64
-	if !settled {
+	// Nothing to serve: wait for the read (started here or by another).
+	f := c.startRead(day, settled)
+	c.recentMu.Unlock()
+	select {
+	case <-f.done:
+	case <-ctx.Done():
+		return daySums{}, registry.Wrap(registry.KindUnavailable, ctx.Err(), "reading the download counts of %s", day)
+	}
+	if f.err != nil {
+		return daySums{}, f.err
+	}
+	if settled {
+		return daySums{all: f.all}, nil
+	}
+	c.recentMu.Lock()
+	defer c.recentMu.Unlock()
+	return c.sumsLocked(day, f.day), nil
+}
+
+// sumsLocked is r with this instance's flushed document in place of the
+// one read, when this process has flushed day. recentMu is held.
+func (c *Counter) sumsLocked(day string, r *recentDay) daySums {
+	if own, ok := c.own[day]; ok {
+		return daySums{all: r.others, own: own}
+	}
+	return daySums{all: r.others, own: r.own}
+}
+
+// startRead starts reading day's documents unless a read runs, and
+// returns the read. The read keeps its result before it ends (a settled
+// day's sums for good, an unsettled day's in recent), so that a caller
+// never misses both the kept sums and the read. recentMu is held.
+func (c *Counter) startRead(day string, settled bool) *flight {
+	if f, ok := c.flights[day]; ok {
+		return f
+	}
+	f := &flight{done: make(chan struct{})}
+	c.flights[day] = f
+	go func() {
+		// Detached from the request that started it: others wait for it.
+		ctx, cancel := context.WithTimeout(context.Background(), readTimeout)
+		defer cancel()
+		begun := c.now()
+		r, err := c.readDay(ctx, day)
 		c.recentMu.Lock()
-		r, ok := c.recent[day]
-		gen = c.gen
+		switch {
+		case err != nil:
+			if !settled {
+				c.failed[day] = c.now()
+			}
+			c.log.Warn().Err(err).Str("day", day).Msg("download counts not read")
+		case settled:
+			f.all = sumOf(r.others, r.own)
+			c.pastMu.Lock()
+			if len(c.past) >= maxPastDays {
+				c.past = map[string]map[string]map[string]int64{}
+			}
+			c.past[day] = f.all
+			c.pastMu.Unlock()
+		default:
+			delete(c.failed, day)
+			r.at = begun
+			c.recent[day] = r
+			for d, kept := range c.recent { // only the last few days are ever here
+				if c.now().Sub(kept.at) >= recentStale {
+					delete(c.recent, d)
+				}
+			}
+		}
+		f.day, f.err = r, err
+		delete(c.flights, day)
 		c.recentMu.Unlock()
-		if ok && c.now().Sub(r.at) < recentTTL && c.now().Sub(r.at) >= 0 {
-			return r.all, nil
+		close(f.done)
+	}()
+	return f
+}
+
+// pruneOwn forgets this instance's documents of settled days (they are
+// read from CouchDB once, like every settled day). recentMu is held.
+func (c *Counter) pruneOwn() {
+	for day := range c.own {
+		if c.settled(day0(day)) {
+			delete(c.own, day)
 		}
 	}
+}
+
+// day0 is the start of a day written as 2006-01-02.
+func day0(day string) time.Time {
+	t, _ := time.Parse(time.DateOnly, day)
+	return t
+}
+
+// readDay reads every instance's document of day: the others' summed, and
+// this instance's own apart.
+func (c *Counter) readDay(ctx context.Context, day string) (*recentDay, error) {
 	docs, err := c.store.ListPrefix(ctx, idPrefix+day+":", maxInstances)
 	if err != nil {
 		return nil, err
 	}
-	all := map[string]map[string]int64{}
+	r := &recentDay{others: map[string]map[string]int64{}}
+	ownID := idPrefix + day + ":" + c.instance
 	for _, sd := range docs {
 		var dd doc
 		if err := json.Unmarshal(sd.Doc, &dd); err != nil {
 			continue
 		}
+		if sd.ID == ownID {
+			r.own = dd.Counts
+			continue
+		}
 		for name, vs := range dd.Counts {
+			if r.others[name] == nil {
+				r.others[name] = map[string]int64{}
+			}
+			for v, n := range vs {
+				r.others[name][v] += n
+			}
+		}
+	}
+	return r, nil
+}
+
+// sumOf adds b's counts into a copy of a.
+func sumOf(a, b map[string]map[string]int64) map[string]map[string]int64 {
+	all := make(map[string]map[string]int64, len(a)+len(b))
+	for _, m := range []map[string]map[string]int64{a, b} {
+		for name, vs := range m {
 			if all[name] == nil {
 				all[name] = map[string]int64{}
 			}
@@ -301,25 +470,5 @@ func (c *Counter) dayCounts(ctx context.Context, d time.Time, day string) (map[s
 			}
 		}
 	}
-	if !settled {
-		c.recentMu.Lock()
-		if c.gen == gen { // no flush of ours since the read began
-			for d, r := range c.recent { // only the last few days are ever here
-				if c.now().Sub(r.at) >= recentTTL {
-					delete(c.recent, d)
-				}
-			}
-			c.recent[day] = recentDay{at: c.now(), all: all}
-		}
-		c.recentMu.Unlock()
-	}
-	if settled {
-		c.pastMu.Lock()
-		if len(c.past) >= maxPastDays {
-			c.past = map[string]map[string]map[string]int64{}
-		}
-		c.past[day] = all
-		c.pastMu.Unlock()
-	}
-	return all, nil
+	return all
 }

@@ -6,6 +6,7 @@ import (
 	"sort"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -197,28 +198,71 @@ func TestConcurrentCounting(t *testing.T) {
 	}
 }
 
-// countingStore counts ListPrefix calls.
+// countingStore counts ListPrefix calls; with gate set, each call waits
+// for a value on it first (a slow CouchDB).
 type countingStore struct {
 	*memStore
-	lists int
+	lists atomic.Int64
+	gate  chan struct{}
 }
 
 func (c *countingStore) ListPrefix(ctx context.Context, prefix string, limit int) ([]registry.StateDoc, error) {
-	c.lists++
+	c.lists.Add(1)
+	if c.gate != nil {
+		select {
+		case <-c.gate:
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		}
+	}
 	return c.memStore.ListPrefix(ctx, prefix, limit)
+}
+
+// testClock is a clock the test moves while background reads look at it.
+type testClock struct{ ns atomic.Int64 }
+
+func newClock(t time.Time) *testClock {
+	c := &testClock{}
+	c.ns.Store(t.UnixNano())
+	return c
+}
+func (c *testClock) now() time.Time      { return time.Unix(0, c.ns.Load()).UTC() }
+func (c *testClock) add(d time.Duration) { c.ns.Add(int64(d)) }
+func (c *testClock) set(t time.Time)     { c.ns.Store(t.UnixNano()) }
+
+// waitFor polls cond for a second (background reads finish in
+// microseconds against the memory store).
+func waitFor(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	for deadline := time.Now().Add(time.Second); time.Now().Before(deadline); time.Sleep(time.Millisecond) {
+		if cond() {
+			return
+		}
+	}
+	t.Fatalf("not within a second: %s", what)
+}
+
+// idle waits until no read of c is in flight.
+func idle(t *testing.T, c *Counter) {
+	t.Helper()
+	waitFor(t, "no read in flight", func() bool {
+		c.recentMu.Lock()
+		defer c.recentMu.Unlock()
+		return len(c.flights) == 0
+	})
 }
 
 func TestSettledDaysAreReadOnce(t *testing.T) {
 	ctx := context.Background()
 	store := &countingStore{memStore: newMemStore()}
 	c := NewCounter(store, "a", zerolog.Nop())
-	clock := day("2026-11-01")
-	c.now = func() time.Time { return clock }
+	clock := newClock(day("2026-11-01"))
+	c.now = clock.now
 	c.Count("foo", "1.0.0")
 	if err := c.Flush(ctx); err != nil {
 		t.Fatal(err)
 	}
-	clock = day("2026-12-02")
+	clock.set(day("2026-12-02"))
 	from, to := day("2026-11-01"), day("2026-11-30")
 	for i := 0; i < 3; i++ {
 		days, err := c.Days(ctx, "foo", from, to)
@@ -228,27 +272,34 @@ func TestSettledDaysAreReadOnce(t *testing.T) {
 	}
 	// 30 days read once; the unsettled last day (11-30) is kept for
 	// recentTTL, so the two next queries read nothing.
-	if store.lists != 30 {
-		t.Errorf("%d reads for three 30-day queries, want 30", store.lists)
+	if n := store.lists.Load(); n != 30 {
+		t.Errorf("%d reads for three 30-day queries, want 30", n)
 	}
-	clock = clock.Add(recentTTL)
+	clock.add(recentTTL)
 	if _, err := c.Days(ctx, "foo", from, to); err != nil {
 		t.Fatal(err)
 	}
-	if store.lists != 31 {
-		t.Errorf("%d reads after recentTTL, want 31 (the unsettled day again)", store.lists)
+	// The unsettled day is read again, in the background.
+	waitFor(t, "the unsettled day read again", func() bool { return store.lists.Load() == 31 })
+	idle(t, c)
+	if _, err := c.Days(ctx, "foo", from, to); err != nil {
+		t.Fatal(err)
+	}
+	if n := store.lists.Load(); n != 31 {
+		t.Errorf("%d reads after the refresh, want 31", n)
 	}
 }
 
 // The sums of a day that still changes are shared by every package for a
 // moment, and this instance's own downloads show at once all the same:
-// pending before a flush, stored after it (a flush drops the kept sums).
+// pending before a flush, its own flushed document after it (which no
+// read has to fetch).
 func TestRecentDaysSharedAndOwnCountsAtOnce(t *testing.T) {
 	ctx := context.Background()
 	store := &countingStore{memStore: newMemStore()}
 	c := NewCounter(store, "a", zerolog.Nop())
-	clock := day("2026-12-02").Add(10 * time.Hour)
-	c.now = func() time.Time { return clock }
+	clock := newClock(day("2026-12-02").Add(10 * time.Hour))
+	c.now = clock.now
 	today := day("2026-12-02")
 	week := func(name string) int64 {
 		t.Helper()
@@ -272,29 +323,164 @@ func TestRecentDaysSharedAndOwnCountsAtOnce(t *testing.T) {
 	if n := week("foo"); n != 1 {
 		t.Fatalf("foo: %d, want 1", n)
 	}
-	reads := store.lists
+	reads := store.lists.Load()
 	for _, name := range []string{"bar", "baz", "foo"} {
 		week(name)
 	}
-	if store.lists != reads {
-		t.Errorf("%d more reads for three packages within recentTTL, want 0", store.lists-reads)
+	if n := store.lists.Load(); n != reads {
+		t.Errorf("%d more reads for three packages within recentTTL, want 0", n-reads)
 	}
 	c.Count("foo", "1.0.0") // pending: shows at once
 	if n := week("foo"); n != 2 {
 		t.Errorf("foo with a pending download: %d, want 2", n)
 	}
-	if err := c.Flush(ctx); err != nil { // stored now: the kept sums are dropped
+	if err := c.Flush(ctx); err != nil { // stored now: its own document is known
 		t.Fatal(err)
 	}
 	if n := week("foo"); n != 2 {
 		t.Errorf("foo after this instance's flush: %d, want 2", n)
 	}
-	other.Count("foo", "1.0.0") // the other instance's: shows after recentTTL
+	if n := store.lists.Load(); n != reads {
+		t.Errorf("this instance's flush cost %d reads, want 0", n-reads)
+	}
+	other.Count("foo", "1.0.0") // the other instance's: shows after recentTTL and one refresh
 	if err := other.Flush(ctx); err != nil {
 		t.Fatal(err)
 	}
-	clock = clock.Add(recentTTL)
-	if n := week("foo"); n != 3 {
-		t.Errorf("foo after recentTTL: %d, want 3", n)
+	clock.add(recentTTL)
+	if n := week("foo"); n != 2 && n != 3 {
+		t.Errorf("foo after recentTTL: %d, want 2 (kept) or 3 (refreshed)", n)
+	}
+	waitFor(t, "the other instance's download shows", func() bool { return week("foo") == 3 })
+}
+
+// Many pages of a cold instance at once read each day once, not once per
+// page.
+func TestConcurrentReadersShareOneRead(t *testing.T) {
+	ctx := context.Background()
+	store := &countingStore{memStore: newMemStore(), gate: make(chan struct{})}
+	c := NewCounter(store, "a", zerolog.Nop())
+	clock := newClock(day("2026-12-02").Add(10 * time.Hour))
+	c.now = clock.now
+	today := day("2026-12-02")
+	var wg sync.WaitGroup
+	for i := 0; i < 20; i++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if _, err := c.Days(ctx, "foo", today.AddDate(0, 0, -4), today); err != nil {
+				t.Error(err)
+			}
+		}()
+	}
+	// The first day's read is in flight; let every read through.
+	waitFor(t, "a read started", func() bool { return store.lists.Load() >= 1 })
+	close(store.gate)
+	wg.Wait()
+	if n := store.lists.Load(); n != 5 {
+		t.Errorf("20 concurrent 5-day queries made %d reads, want 5 (one a day)", n)
+	}
+}
+
+// Once warm, a query never waits for CouchDB: stale sums are served while
+// one background read refreshes them; only sums older than recentStale
+// make the caller wait.
+func TestStaleSumsServedWhileRefreshing(t *testing.T) {
+	ctx := context.Background()
+	store := &countingStore{memStore: newMemStore()}
+	c := NewCounter(store, "a", zerolog.Nop())
+	clock := newClock(day("2026-12-02").Add(10 * time.Hour))
+	c.now = clock.now
+	other := NewCounter(store, "b", zerolog.Nop())
+	other.now = c.now
+	today := day("2026-12-02")
+	count := func(ctx context.Context) (int64, error) {
+		days, err := c.Days(ctx, "foo", today, today)
+		if err != nil {
+			return 0, err
+		}
+		return days[0].Downloads, nil
+	}
+	if n, err := count(ctx); err != nil || n != 0 {
+		t.Fatalf("cold: %d, %v", n, err)
+	}
+	other.Count("foo", "1.0.0")
+	if err := other.Flush(ctx); err != nil {
+		t.Fatal(err)
+	}
+	store.gate = make(chan struct{}) // CouchDB hangs from now on
+	clock.add(recentTTL)
+	for i := 0; i < 50; i++ {
+		qctx, cancel := context.WithTimeout(ctx, time.Second)
+		n, err := count(qctx)
+		cancel()
+		if err != nil || n != 0 {
+			t.Fatalf("stale query %d: %d, %v (want the kept 0 at once)", i, n, err)
+		}
+	}
+	waitFor(t, "one refresh started", func() bool { return store.lists.Load() == 2 })
+	for i := 0; i < 10; i++ {
+		if n, err := count(ctx); err != nil || n != 0 {
+			t.Fatalf("stale query during the refresh: %d, %v", n, err)
+		}
+	}
+	if n := store.lists.Load(); n != 2 {
+		t.Errorf("%d reads for 60 stale queries, want 2 (the cold one and one refresh)", n)
+	}
+	store.gate <- struct{}{}
+	idle(t, c)
+	if n, _ := count(ctx); n != 1 {
+		t.Errorf("after the refresh: %d, want 1", n)
+	}
+	// Too old to serve: the caller waits for the read (here: times out).
+	clock.add(recentStale)
+	qctx, cancel := context.WithTimeout(ctx, 50*time.Millisecond)
+	defer cancel()
+	if _, err := count(qctx); !registry.IsKind(err, registry.KindUnavailable) {
+		t.Errorf("sums older than recentStale with CouchDB hanging: %v, want unavailable", err)
+	}
+	close(store.gate)
+	idle(t, c)
+}
+
+// A read in flight while this instance flushes never counts its own
+// downloads twice (or drops them): its own document is the one it wrote.
+func TestFlushDuringReadCountsOnce(t *testing.T) {
+	ctx := context.Background()
+	store := &countingStore{memStore: newMemStore()}
+	c := NewCounter(store, "a", zerolog.Nop())
+	clock := newClock(day("2026-12-02").Add(10 * time.Hour))
+	c.now = clock.now
+	today := day("2026-12-02")
+	count := func() int64 {
+		t.Helper()
+		days, err := c.Days(ctx, "foo", today, today)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return days[0].Downloads
+	}
+	c.Count("foo", "1.0.0")
+	if err := c.Flush(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if n := count(); n != 1 {
+		t.Fatalf("%d, want 1", n)
+	}
+	store.gate = make(chan struct{})
+	clock.add(recentTTL)
+	count() // starts a refresh, which waits
+	c.Count("foo", "1.0.0")
+	if err := c.Flush(ctx); err != nil { // written while the read waits
+		t.Fatal(err)
+	}
+	close(store.gate) // the read sees the new document
+	idle(t, c)
+	if n := count(); n != 2 {
+		t.Errorf("after a flush during a read: %d, want 2", n)
+	}
+	// A new instance with the same documents agrees.
+	if vs, _ := NewCounter(store, "x", zerolog.Nop()).Versions(ctx, "foo", today, today); vs["1.0.0"] != 2 {
+		t.Errorf("stored: %v, want 2", vs)
 	}
 }

@@ -6,6 +6,8 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
+	"sync"
+	"sync/atomic"
 
 	"github.com/gorilla/mux"
 
@@ -30,8 +32,37 @@ type Pages interface {
 // npm, pnpm and yarn never name text/html ("*/*" does not count), so they
 // keep getting the packument.
 func wantsHTML(r *http.Request) bool {
+	accept := r.Header.Get("Accept")
+	if v, ok := acceptVerdicts.Load(accept); ok {
+		return v.(bool)
+	}
+	html := acceptsHTML(accept)
+	// Clients send a handful of Accept values: each is parsed once. A
+	// flood of distinct ones stops being kept, never grows the map.
+	if len(accept) <= maxAcceptKept && acceptVerdictsKept.Add(1) <= maxAcceptVerdicts {
+		acceptVerdicts.Store(accept, html)
+	}
+	return html
+}
+
+// acceptVerdicts remembers acceptsHTML by Accept value: every GET of a
+// package (npm's included) asks, and parsing the media types allocated
+// half as much again as the rest of a warm anonymous page.
+var (
+	acceptVerdicts     sync.Map // Accept value → bool
+	acceptVerdictsKept atomic.Int64
+)
+
+// Bounds of acceptVerdicts: values kept, and the longest value kept.
+const (
+	maxAcceptVerdicts = 256
+	maxAcceptKept     = 512
+)
+
+// acceptsHTML is wantsHTML's rule on an Accept value.
+func acceptsHTML(accept string) bool {
 	var html, json float64
-	for _, part := range strings.Split(r.Header.Get("Accept"), ",") {
+	for _, part := range strings.Split(accept, ",") {
 		mt, params, err := mime.ParseMediaType(strings.TrimSpace(part))
 		if err != nil {
 			continue

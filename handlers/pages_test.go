@@ -2,9 +2,11 @@ package handlers
 
 import (
 	"bytes"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"reflect"
+	"strings"
 	"testing"
 
 	"github.com/rs/zerolog"
@@ -70,10 +72,42 @@ func TestWantsHTML(t *testing.T) {
 			if tc.accept != "" {
 				r.Header.Set("Accept", tc.accept)
 			}
-			if got := wantsHTML(r); got != tc.want {
-				t.Errorf("wantsHTML(%q) = %v, want %v", tc.accept, got, tc.want)
+			for range 2 { // parsed, then remembered
+				if got := wantsHTML(r); got != tc.want {
+					t.Errorf("wantsHTML(%q) = %v, want %v", tc.accept, got, tc.want)
+				}
 			}
 		})
+	}
+}
+
+// Remembered verdicts are bounded: a flood of distinct Accept values is
+// answered all the same, and the map stops growing.
+func TestWantsHTMLRemembersBounded(t *testing.T) {
+	for i := range 2 * maxAcceptVerdicts {
+		r := httptest.NewRequest("GET", "/foo", nil)
+		html := i%2 == 0
+		accept := fmt.Sprintf("application/json, x/y%d", i)
+		if html {
+			accept = fmt.Sprintf("text/html, x/y%d", i)
+		}
+		r.Header.Set("Accept", accept)
+		if got := wantsHTML(r); got != html {
+			t.Fatalf("wantsHTML(%q) = %v", accept, got)
+		}
+	}
+	n := 0
+	acceptVerdicts.Range(func(_, _ any) bool { n++; return true })
+	if n > maxAcceptVerdicts {
+		t.Errorf("%d verdicts kept, bound %d", n, maxAcceptVerdicts)
+	}
+	long := httptest.NewRequest("GET", "/foo", nil)
+	long.Header.Set("Accept", "text/html, "+strings.Repeat("a", maxAcceptKept))
+	if !wantsHTML(long) {
+		t.Error("a long Accept naming text/html is not a browser's")
+	}
+	if _, kept := acceptVerdicts.Load(long.Header.Get("Accept")); kept {
+		t.Error("an Accept value over maxAcceptKept was kept")
 	}
 }
 

@@ -98,7 +98,7 @@ func namespaceIDs(s string) string {
 
 // fragmentCache keeps rendered package fragments per revision, bounded.
 type fragmentCache struct {
-	mu  sync.Mutex
+	mu  sync.RWMutex
 	max int
 	m   map[string]*fragments
 }
@@ -108,8 +108,8 @@ func newFragmentCache(max int) *fragmentCache {
 }
 
 func (c *fragmentCache) get(key string) (*fragments, bool) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
+	c.mu.RLock()
+	defer c.mu.RUnlock()
 	f, ok := c.m[key]
 	return f, ok
 }

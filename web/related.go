@@ -39,14 +39,24 @@ const (
 // of distinct keys costs readings, never memory). A busy key (asked for
 // again within ttl) is still served stale, for at most another ttl, while
 // one background reading refreshes it, so a busy page never waits for
-// CouchDB; a key asked for now and then is read afresh when stale.
+// CouchDB; a key asked for now and then is read afresh when stale. The
+// requests that find no value meanwhile share one reading (a cold page's
+// first burst of visitors costs one reading, not one each).
 type ttlMap[V any] struct {
 	ttl   time.Duration
 	max   int
 	clock func() time.Time // nil: time.Now
 
-	mu sync.Mutex
-	m  map[string]*ttlEntry[V]
+	mu      sync.Mutex
+	m       map[string]*ttlEntry[V]
+	loading map[string]*ttlFlight[V]
+}
+
+// ttlFlight is a reading that requests without a value wait for.
+type ttlFlight[V any] struct {
+	done chan struct{}
+	v    V
+	err  error
 }
 
 type ttlEntry[V any] struct {
@@ -94,13 +104,34 @@ func (t *ttlMap[V]) load(ctx context.Context, key string, fn func(ctx context.Co
 		t.mu.Unlock()
 		return v, nil
 	}
+	if f, ok := t.loading[key]; ok {
+		t.mu.Unlock()
+		select {
+		case <-f.done:
+			return f.v, f.err
+		case <-ctx.Done():
+			var zero V
+			return zero, registry.Wrap(registry.KindUnavailable, ctx.Err(), "waiting for a reading")
+		}
+	}
+	f := &ttlFlight[V]{done: make(chan struct{})}
+	if t.loading == nil {
+		t.loading = map[string]*ttlFlight[V]{}
+	}
+	t.loading[key] = f
 	t.mu.Unlock()
-	v, err := fn(ctx)
+	// Others wait for this reading: it must not end with this request.
+	rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), refreshTimeout)
+	v, err := fn(rctx)
+	cancel()
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	f.v, f.err = v, err
+	delete(t.loading, key)
+	close(f.done)
 	if err != nil {
 		return v, err
 	}
-	t.mu.Lock()
-	defer t.mu.Unlock()
 	if t.m == nil || len(t.m) >= t.max {
 		t.m = make(map[string]*ttlEntry[V])
 	}
@@ -142,7 +173,7 @@ func (s *Site) dependentsOf(ctx context.Context, user registry.Identity, name st
 				continue
 			}
 			checks++
-			if _, err := s.reg.Packument(ctx, user, d.Name); err != nil {
+			if _, err := s.reg.SharedPackument(ctx, user, d.Name); err != nil {
 				continue
 			}
 		}
@@ -201,35 +232,74 @@ func (s *Site) cachedTarballs(ctx context.Context, p *registry.Packument) *tarba
 // restricted is never served from here.
 const anonPageTTL = time.Second
 
-// shortCache keeps rendered pages for ttl; when full it starts over.
+// shortCache keeps rendered pages for ttl; when full it starts over. Once
+// a page is older than ttl, one request renders it anew while the others
+// are still sent the old copy (at most staleFor old): a busy page is not
+// rendered by every request that finds it expired at once.
 type shortCache struct {
-	ttl time.Duration
-	max int
+	ttl   time.Duration
+	max   int
+	clock func() time.Time // nil: time.Now
 
-	mu sync.Mutex
-	m  map[string]shortEntry
+	mu sync.RWMutex
+	m  map[string]*shortEntry
 }
 
 type shortEntry struct {
-	at   time.Time
-	body []byte
+	at        time.Time
+	body      []byte
+	rendering time.Time // when a request took the re-rendering on; zero: none
 }
 
+// staleFor bounds how old a copy is still sent while another request
+// renders the page, in ttls; a re-rendering that has not ended within a
+// ttl (a failed render) is handed to the next request.
+const staleFor = 3
+
+// fresh returns key's page to send; false: the caller renders it (and
+// calls set).
 func (c *shortCache) fresh(key string) ([]byte, bool) {
+	now := c.now()
+	c.mu.RLock() // the common case: a fresh copy, read by many at once
+	if e, ok := c.m[key]; ok {
+		if age := now.Sub(e.at); age < c.ttl && age >= 0 {
+			c.mu.RUnlock()
+			return e.body, true
+		}
+	}
+	c.mu.RUnlock()
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	e, ok := c.m[key]
-	if !ok || time.Since(e.at) >= c.ttl {
+	if !ok {
 		return nil, false
 	}
-	return e.body, true
+	age := now.Sub(e.at)
+	switch {
+	case age < c.ttl && age >= 0:
+		return e.body, true
+	case age >= staleFor*c.ttl || age < 0:
+		return nil, false
+	case e.rendering.IsZero() || now.Sub(e.rendering) >= c.ttl:
+		e.rendering = now // this request renders; the others get the copy
+		return nil, false
+	default:
+		return e.body, true
+	}
 }
 
 func (c *shortCache) set(key string, body []byte) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.m == nil || len(c.m) >= c.max {
-		c.m = make(map[string]shortEntry)
+		c.m = make(map[string]*shortEntry)
 	}
-	c.m[key] = shortEntry{at: time.Now(), body: body}
+	c.m[key] = &shortEntry{at: c.now(), body: body}
+}
+
+func (c *shortCache) now() time.Time {
+	if c.clock != nil {
+		return c.clock()
+	}
+	return time.Now()
 }

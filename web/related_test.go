@@ -4,6 +4,7 @@ import (
 	"context"
 	"net/http"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -128,5 +129,71 @@ func TestTTLMapServesBusyKeysStaleWhileRefreshing(t *testing.T) {
 	clock.Add(200)
 	if v, _ := m.load(ctx, "k", func(context.Context) (int, error) { return 9, nil }); v != 9 {
 		t.Errorf("an idle stale key gave %d, want a fresh reading", v)
+	}
+}
+
+// A cold key's first burst of requests shares one reading; a request that
+// gives up waiting does not fail the reading for the others.
+func TestTTLMapColdKeyReadOnce(t *testing.T) {
+	m := &ttlMap[int]{ttl: time.Minute, max: 10}
+	var reads atomic.Int32
+	release := make(chan struct{})
+	slow := func(ctx context.Context) (int, error) {
+		reads.Add(1)
+		select {
+		case <-release:
+			return 7, nil
+		case <-ctx.Done():
+			return 0, ctx.Err()
+		}
+	}
+	first, cancelFirst := context.WithCancel(context.Background())
+	results := make(chan int, 20)
+	go func() { v, _ := m.load(first, "k", slow); results <- v }()
+	for reads.Load() == 0 {
+		time.Sleep(time.Millisecond)
+	}
+	var wg sync.WaitGroup
+	for range 19 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			v, _ := m.load(context.Background(), "k", slow)
+			results <- v
+		}()
+	}
+	// The request that started the reading leaves; the reading goes on.
+	cancelFirst()
+	time.Sleep(20 * time.Millisecond)
+	close(release)
+	wg.Wait()
+	for range 20 {
+		if v := <-results; v != 7 {
+			t.Errorf("a waiting request got %d, want 7", v)
+		}
+	}
+	if n := reads.Load(); n != 1 {
+		t.Errorf("%d readings for 20 requests of a cold key, want 1", n)
+	}
+	// A waiter whose own request ends gets an error, not a hang.
+	m2 := &ttlMap[int]{ttl: time.Minute, max: 10}
+	block := make(chan struct{})
+	defer close(block)
+	go func() {
+		_, _ = m2.load(context.Background(), "k", func(context.Context) (int, error) { <-block; return 1, nil })
+	}()
+	for {
+		m2.mu.Lock()
+		n := len(m2.loading)
+		m2.mu.Unlock()
+		if n == 1 {
+			break
+		}
+		time.Sleep(time.Millisecond)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Millisecond)
+	defer cancel()
+	if _, err := m2.load(ctx, "k", func(context.Context) (int, error) { return 2, nil }); err == nil {
+		t.Error("a waiter past its deadline got no error")
 	}
 }

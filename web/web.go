@@ -33,7 +33,10 @@ var staticFS embed.FS
 
 // Registry is what the pages read; *registry.Service implements it.
 type Registry interface {
-	Packument(ctx context.Context, user registry.Identity, name string) (*registry.Packument, error)
+	// SharedPackument is the packument as user may read it; on a warm
+	// read it is the packument cache's own copy (no copy per page view),
+	// so the pages only ever read it.
+	SharedPackument(ctx context.Context, user registry.Identity, name string) (*registry.Packument, error)
 	Search(ctx context.Context, user registry.Identity, q registry.SearchQuery) ([]registry.SearchHit, int, error)
 	StarredBy(ctx context.Context, user registry.Identity, who string) ([]string, error)
 }
@@ -259,7 +262,7 @@ func (s *Site) Home(w http.ResponseWriter, r *http.Request, user registry.Identi
 			}
 			// The same read as the package page: restricted packages are
 			// listed only to those who may read them.
-			p, err := s.reg.Packument(ctx, user, n)
+			p, err := s.reg.SharedPackument(ctx, user, n)
 			if err != nil {
 				continue
 			}
@@ -366,12 +369,7 @@ func chartOf(days []downloads.DayCount) *downloadChart {
 
 // Package is GET /<name> for a browser.
 func (s *Site) Package(w http.ResponseWriter, r *http.Request, user registry.Identity, name string) {
-	p, err := s.reg.Packument(r.Context(), user, name)
-	if err != nil {
-		s.fail(w, r, user, err)
-		return
-	}
-	fr, err := s.fragments(p)
+	p, err := s.reg.SharedPackument(r.Context(), user, name)
 	if err != nil {
 		s.fail(w, r, user, err)
 		return
@@ -388,6 +386,11 @@ func (s *Site) Package(w http.ResponseWriter, r *http.Request, user registry.Ide
 			return
 		}
 		keep = func(b []byte) { s.anonPages.set(key, b) }
+	}
+	fr, err := s.fragments(p)
+	if err != nil {
+		s.fail(w, r, user, err)
+		return
 	}
 	pd := &packageData{fragments: fr, Downloads: s.downloadsOf(r.Context(), p.Name), Tarballs: s.cachedTarballs(r.Context(), p)}
 	pd.Dependents, pd.MoreDependents = s.dependentsOf(r.Context(), user, p.Name)
@@ -524,7 +527,7 @@ func (s *Site) version(w http.ResponseWriter, r *http.Request, user registry.Ide
 		s.fail(w, r, user, err)
 		return
 	}
-	p, err := s.reg.Packument(r.Context(), user, name)
+	p, err := s.reg.SharedPackument(r.Context(), user, name)
 	if err != nil {
 		s.fail(w, r, user, err)
 		return

@@ -23,7 +23,7 @@ type fakeRegistry struct {
 	onSearch func(text string)
 }
 
-func (f *fakeRegistry) Packument(_ context.Context, user registry.Identity, name string) (*registry.Packument, error) {
+func (f *fakeRegistry) SharedPackument(_ context.Context, user registry.Identity, name string) (*registry.Packument, error) {
 	if f.err != nil {
 		return nil, f.err
 	}

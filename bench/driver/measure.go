@@ -17,6 +17,9 @@ import (
 
 const corgi = "application/vnd.npm.install-v1+json"
 
+// pageAccept is a browser's Accept for a page.
+const pageAccept = "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8"
+
 // globalNotes are remarks found while measuring, printed under the table.
 var globalNotes []string
 
@@ -59,6 +62,9 @@ type scenario struct {
 	Build func(t *target) ([]request, error)
 	// Profile: take a CPU profile of couchnpm during its run.
 	Profile bool
+	// OwnTime: note couchnpm's own request time during its run (from its
+	// /metrics), apart from wrk's, which includes the machine's scheduling.
+	OwnTime bool
 	// Bare: measure the bare server too (it holds the bytes of (a) and (c)).
 	Bare bool
 	// Long: the run lasts at least hugeRunMin (50 MB downloads).
@@ -164,16 +170,38 @@ func measureAll(res *results, d *dataset, cn, vd, cd, bare *target, dur time.Dur
 	}
 	// The web UI's package page as a browser asks for it; couchnpm only
 	// (the bench's Verdaccio runs without its web UI, CouchDB has none).
-	pages := func(t *target) ([]request, error) {
-		if t.Label != "couchnpm" {
-			return nil, nil
+	// Anonymous is issue 11's figure; signed-in (a session token, as the
+	// web login's cookie resolves to) is measured beside it.
+	pages := func(signedIn bool) func(t *target) ([]request, error) {
+		return func(t *target) ([]request, error) {
+			if t.Label != "couchnpm" {
+				return nil, nil
+			}
+			auth := ""
+			if signedIn {
+				if t.token == "" { // -skip-load: no login yet
+					if err := login(t); err != nil {
+						return nil, err
+					}
+				}
+				auth = "Bearer " + t.token
+			}
+			var reqs []request
+			for _, n := range names {
+				h := map[string]string{"Accept": pageAccept, "Accept-Encoding": "gzip"}
+				if auth != "" {
+					h["Authorization"] = auth
+				}
+				reqs = append(reqs, request{Path: pkgPath(t, n), Headers: h})
+			}
+			// A page, not the packument: a broken negotiation would
+			// measure the JSON route under this row's name.
+			st, hdr, _, err := do("GET", hostOf(t)+reqs[0].Path, auth, nil, "Accept", pageAccept)
+			if err != nil || st != 200 || !strings.HasPrefix(hdr.Get("Content-Type"), "text/html") {
+				return nil, fmt.Errorf("%s GET %s as a browser: %d %q %v, want a 200 text/html page", t.Label, reqs[0].Path, st, hdr.Get("Content-Type"), err)
+			}
+			return reqs, nil
 		}
-		var reqs []request
-		for _, n := range names {
-			reqs = append(reqs, request{Path: pkgPath(t, n), Headers: map[string]string{
-				"Accept": "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8", "Accept-Encoding": "gzip"}})
-		}
-		return reqs, nil
 	}
 	huge := func(t *target) ([]request, error) {
 		return []request{{Path: tarballPath(t, d.Huge.Name, "1.0.0"), Headers: headersFor(t, "")}}, nil
@@ -185,7 +213,8 @@ func measureAll(res *results, d *dataset, cn, vd, cd, bare *target, dur time.Dur
 		{Name: "(d) 304 revalidation (abbreviated)", Conns: *flagConns, Build: packuments(corgi, true)},
 		{Name: fmt.Sprintf("(e) abbreviated GET of a %d-version packument", len(d.Big[0].Versions)), Conns: 8, Build: big, Profile: true},
 		{Name: fmt.Sprintf("(f) %d MB tarball, 20 clients", d.HugeSize>>20), Conns: 20, Build: huge, Long: true},
-		{Name: "(g) package page (warm, text/html)", Conns: *flagConns, Build: pages, Profile: true},
+		{Name: "(g) package page (warm, text/html)", Conns: *flagConns, Build: pages(false), Profile: true, OwnTime: true},
+		{Name: "(h) package page (warm, text/html, signed in)", Conns: *flagConns, Build: pages(true), OwnTime: true},
 	}
 	for _, sc := range scenarios {
 		if *flagOnly != "" && !strings.HasPrefix(sc.Name, *flagOnly) {
@@ -222,7 +251,19 @@ func measureAll(res *results, d *dataset, cn, vd, cd, bare *target, dur time.Dur
 			if sc.Long {
 				runDur = longDur(dur)
 			}
+			var before histogram
+			own := sc.OwnTime && t.Label == "couchnpm" && *flagPprof != ""
+			if own {
+				before, _ = requestHistogram(*flagPprof)
+			}
 			r, err := wrk(t, reqs, sc.Conns, runDur, prof)
+			if err == nil && own {
+				if after, herr := requestHistogram(*flagPprof); herr == nil {
+					if note := ownTimeNote(sc.Name, *flagStore, before, after, r.P99); note != "" {
+						globalNotes = append(globalNotes, note)
+					}
+				}
+			}
 			if err != nil {
 				logf("%s on %s: %v", sc.Name, t.Label, err)
 				res.Runs = append(res.Runs, wrkRun{Scenario: sc.Name, Target: t.Label, Errors: -1})
