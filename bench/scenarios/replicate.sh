@@ -28,8 +28,10 @@ up_version=$(curl -fsS "$up_url/" | node -e 'let s="";process.stdin.on("data",d=
 export COUCHDB_URL="$store_url" COUCHDB_USER="$store_user" COUCHDB_PASSWORD="$store_pass"
 
 out="$BENCH_WORK/replicate.md"
+label="${BENCH_STORE_DESC#Store: }" # a phrase, not the report's sentence
+label="${label%.}"
 go run ./bench/replicate -bin "$BENCH_COUCHNPM_BIN" -couchdb "$COUCHDB_URL" \
-	-user "$COUCHDB_USER" -password "$COUCHDB_PASSWORD" -label "$BENCH_STORE_DESC" \
+	-user "$COUCHDB_USER" -password "$COUCHDB_PASSWORD" -label "$label" \
 	-upstream-couchdb "$up_url" -upstream-label "Apache CouchDB $up_version" -n "$n" >"$out"
 cat "$out"
 rate=$(grep -F "the mirror database holds all" "$out" | head -1 | sed -E 's/.*\*\*([0-9.]+) docs\/s\*\*.*/\1/')
