@@ -26,6 +26,10 @@
 #                                ("none": no script); BENCH_SCENARIO_DIR their folder
 #                                (default bench/scenarios); BENCH_SCENARIO_TIMEOUT seconds
 #                                per script (default 900)
+#   BENCH_REAL_UPSTREAM          a registry URL: the pullthrough scenario also times the
+#                                direct, cold and warm installs of a small real app against
+#                                it (network variance applies). Unset: no traffic leaves
+#                                127.0.0.1. The URL is never written into the project.
 #
 # Each pass starts its store, a couchnpm on it (--db-prefix bench), loads the data set
 # by HTTP PUT, measures couchnpm, Verdaccio, the raw store and the bare server

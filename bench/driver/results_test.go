@@ -20,7 +20,8 @@ func TestTargetsPerStore(t *testing.T) {
 		{Scenario: "(c) tarball", Target: "bare", ReqPerS: 20000},
 	}, CI: []ciRun{{Target: "couchnpm", Took: 4 * time.Second}, {Target: "verdaccio", Took: 10 * time.Second}, {Target: "floor", Took: 5 * time.Second}}}
 	passes := []*pass{
-		{Store: "pouchdb", Res: res, Targets: map[string]targetLine{"follower": {Status: "missed", Figure: "120/s"}}},
+		{Store: "pouchdb", Res: res, Targets: map[string]targetLine{"follower": {Status: "missed", Figure: "120/s"},
+			"pullthrough-warm": {Status: "info", Figure: "566/s (the target names CouchDB 3.5)"}}},
 		{Store: "couchdb", NotRun: "no release", Targets: map[string]targetLine{}},
 	}
 	table := targetsTable(passes)
@@ -33,6 +34,7 @@ func TestTargetsPerStore(t *testing.T) {
 		{"tarball vs bare is a figure only", "tarball GET ÷ the bare server", "| 0.03× (500 vs 20000 req/s) |"},
 		{"scenario line", "follower ≥ 500", "**missed**: 120/s"},
 		{"no scenario script", "cold pull-through", "not measured (no scenario script reported it)"},
+		{"a figure without a verdict", "warm pull-through", "| 566/s (the target names CouchDB 3.5) |"},
 		{"store not run", "(c) tarball GET ≥ 3× Verdaccio", "| not run |"},
 		{"package page without a (g) run", "(g) warm package page", "| not measured | not run |"},
 	}
@@ -97,7 +99,7 @@ func TestReadPassesScenarioOutput(t *testing.T) {
 	must(os.WriteFile(filepath.Join(dir, "results", "couchdb.json"), mustJSON(&results{Store: "couchdb"}), 0o644))
 	must(os.WriteFile(filepath.Join(dir, "results", "pouchdb.notrun"), []byte("left out\n"), 0o644))
 	must(os.WriteFile(filepath.Join(dir, "scenarios", "couchdb", "g-page.md"), []byte("| (g) | couchnpm | 900 |\n"), 0o644))
-	must(os.WriteFile(filepath.Join(dir, "scenarios", "couchdb", "targets.tsv"), []byte("web\tmet\t900 req/s\tweb page ≥ 100 req/s\nbad line\n"), 0o644))
+	must(os.WriteFile(filepath.Join(dir, "scenarios", "couchdb", "targets.tsv"), []byte("web\tmet\t900 req/s\tweb page ≥ 100 req/s\nbad line\nreplicate\tinfo\t123 docs/s\treplicate mode docs/s (a measure)\n"), 0o644))
 	passes, err := readPasses(dir, []string{"pouchdb", "couchdb"})
 	must(err)
 	md := report(passes, time.Minute)
@@ -105,6 +107,7 @@ func TestReadPassesScenarioOutput(t *testing.T) {
 		"## Results on PouchDB Server\n\nNot run: left out.",
 		"### g-page\n\n| (g) | couchnpm | 900 |",
 		"| web page ≥ 100 req/s | not run | met: 900 req/s |",
+		"| replicate mode docs/s (a measure) | not run | 123 docs/s |",
 	} {
 		if !strings.Contains(md, want) {
 			t.Errorf("report lacks %q:\n%s", want, md)

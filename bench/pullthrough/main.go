@@ -10,7 +10,6 @@ package main
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -20,19 +19,16 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
-	"syscall"
 	"time"
 
+	"github.com/couchnpm/couchnpm/bench/benchkit"
 	"github.com/couchnpm/couchnpm/bench/upstream"
 )
 
 var (
-	flagBin      = flag.String("bin", "", "couchnpm binary")
-	flagCouch    = flag.String("couchdb", "http://127.0.0.1:5984", "CouchDB base URL")
-	flagUser     = flag.String("user", "admin", "CouchDB admin user")
-	flagPassword = flag.String("password", "admin", "CouchDB admin password")
-	flagLabel    = flag.String("label", "CouchDB 3.5", "store label in the report")
+	common       = benchkit.RegisterFlags()
 	flagLatency  = flag.Duration("latency", 30*time.Millisecond, "the fake upstream's delay before each answer")
 	flagPackages = flag.Int("packages", 200, "packages in the fake upstream")
 	flagRoots    = flag.Int("roots", 8, "the app's direct dependencies (the fake's highest-numbered packages)")
@@ -45,9 +41,7 @@ var (
 
 func main() {
 	flag.Parse()
-	if *flagBin == "" {
-		fail(errors.New("-bin is required"))
-	}
+	common.Check("pullthrough bench")
 	work := *flagWork
 	if work == "" {
 		var err error
@@ -72,7 +66,7 @@ func main() {
 	for _, n := range names[len(names)-*flagRoots:] {
 		deps[n] = "*"
 	}
-	fmt.Fprintf(out, "\n### Pull-through install on %s (%s)\n\n", *flagLabel, time.Now().UTC().Format("2006-01-02 15:04 UTC"))
+	fmt.Fprintf(out, "\n### Pull-through install on %s (%s)\n\n", common.Label, time.Now().UTC().Format("2006-01-02 15:04 UTC"))
 	fmt.Fprintf(out, "Fake upstream: %d packages, %s before every answer; the app has %d direct dependencies. npm's cache is empty for every install (median of %d runs; cold runs each on a fresh mirror).\n\n",
 		len(names), *flagLatency, *flagRoots, *flagRuns)
 	fmt.Fprintf(out, "| install | packages | time | ÷ direct |\n|---|---:|---:|---:|\n")
@@ -83,7 +77,8 @@ func main() {
 		for _, d := range strings.Split(*flagRealDeps, ",") {
 			deps[strings.TrimSpace(d)] = "*"
 		}
-		fmt.Fprintf(out, "\nThe real upstream (its URL given on the command line), app: %s.\n\n", *flagRealDeps)
+		fmt.Fprintf(out, "\nThe real upstream (its URL from the environment, never written in the project), app: %s; the same runs and medians as above. "+
+			"These installs cross the internet: network variance applies (a run minutes later can differ by seconds), and the upstream's own caches warm up between runs.\n\n", *flagRealDeps)
 		fmt.Fprintf(out, "| install | packages | time | ÷ direct |\n|---|---:|---:|---:|\n")
 		measure(out, work, "real", *flagReal, deps)
 	}
@@ -108,20 +103,26 @@ func measure(out io.Writer, work, label, upURL string, deps map[string]string) {
 		}
 		direct, count = append(direct, d), n
 
-		c := &couchnpm{prefix: fmt.Sprintf("bench-pt-%d", rand.IntN(1e6))}
-		if err := c.start([]string{"--mirror", "on-demand", "--upstream", upURL, "--mirror-max-age", "1h"}); err != nil {
+		c := &benchkit.Couchnpm{Bin: common.Bin, Store: common.Store, Prefix: fmt.Sprintf("bench-pt-%d", rand.IntN(1e6))}
+		err = c.Start([]string{"--mirror", "on-demand", "--upstream", upURL, "--mirror-max-age", "1h"})
+		if err == nil {
+			err = c.WaitReady(30 * time.Second)
+		}
+		if err != nil {
+			c.Stop()
 			fail(err)
 		}
-		d, _, err = install(work, fmt.Sprintf("%s-cold-%d", label, run), "http://"+c.addr, deps)
+		d, _, err = install(work, fmt.Sprintf("%s-cold-%d", label, run), c.URL(), deps)
 		if err != nil {
-			c.stop()
+			c.Stop()
+			c.Drop()
 			fail(err)
 		}
 		cold = append(cold, d)
 		time.Sleep(2 * time.Second) // the background writes land
-		d, _, err = install(work, fmt.Sprintf("%s-warm-%d", label, run), "http://"+c.addr, deps)
-		c.stop()
-		c.drop()
+		d, _, err = install(work, fmt.Sprintf("%s-warm-%d", label, run), c.URL(), deps)
+		c.Stop()
+		c.Drop()
 		if err != nil {
 			fail(err)
 		}
@@ -142,14 +143,14 @@ func round(ds []time.Duration) []time.Duration {
 	return out
 }
 
+// median is the middle run, or the mean of the two middle ones for an
+// even number of runs (with two runs, the slower one alone would be the
+// worst case, not the median).
 func median(ds []time.Duration) time.Duration {
-	s := append([]time.Duration(nil), ds...)
-	for i := range s {
-		for j := i + 1; j < len(s); j++ {
-			if s[j] < s[i] {
-				s[i], s[j] = s[j], s[i]
-			}
-		}
+	s := slices.Clone(ds)
+	slices.Sort(s)
+	if len(s)%2 == 0 {
+		return (s[len(s)/2-1] + s[len(s)/2]) / 2
 	}
 	return s[len(s)/2]
 }
@@ -189,76 +190,4 @@ func install(work, name, registry string, deps map[string]string) (time.Duration
 	return took, len(lock.Packages) - 1, nil
 }
 
-type couchnpm struct {
-	prefix string
-	addr   string
-	cmd    *exec.Cmd
-	exited chan struct{}
-}
-
-func (c *couchnpm) start(args []string) error {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return err
-	}
-	c.addr = ln.Addr().String()
-	ln.Close()
-	all := append([]string{"serve", "--listen", c.addr, "--db-prefix", c.prefix, "--log-level", "warn", "--instance-id", "bench"}, args...)
-	c.cmd = exec.Command(*flagBin, all...)
-	c.cmd.Env = append(os.Environ(), "COUCHDB_URL="+*flagCouch, "COUCHDB_USER="+*flagUser, "COUCHDB_PASSWORD="+*flagPassword)
-	c.cmd.Stdout, c.cmd.Stderr = os.Stderr, os.Stderr
-	if err := c.cmd.Start(); err != nil {
-		return err
-	}
-	c.exited = make(chan struct{})
-	go func() { _ = c.cmd.Wait(); close(c.exited) }()
-	for range 300 {
-		if resp, err := http.Get("http://" + c.addr + "/-/ping"); err == nil {
-			resp.Body.Close()
-			return nil
-		}
-		select {
-		case <-c.exited:
-			return errors.New("couchnpm exited")
-		case <-time.After(100 * time.Millisecond):
-		}
-	}
-	return errors.New("couchnpm did not answer")
-}
-
-func (c *couchnpm) stop() {
-	_ = c.cmd.Process.Signal(syscall.SIGTERM)
-	select {
-	case <-c.exited:
-	case <-time.After(20 * time.Second):
-		_ = c.cmd.Process.Kill()
-		<-c.exited
-	}
-}
-
-// drop deletes the instance's databases.
-func (c *couchnpm) drop() {
-	req, _ := http.NewRequest(http.MethodGet, *flagCouch+"/_all_dbs", nil)
-	req.SetBasicAuth(*flagUser, *flagPassword)
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		return
-	}
-	var all []string
-	_ = json.NewDecoder(resp.Body).Decode(&all)
-	resp.Body.Close()
-	for _, db := range all {
-		if db == c.prefix || strings.HasPrefix(db, c.prefix+"-") {
-			req, _ := http.NewRequest(http.MethodDelete, *flagCouch+"/"+db, nil)
-			req.SetBasicAuth(*flagUser, *flagPassword)
-			if resp, err := http.DefaultClient.Do(req); err == nil {
-				resp.Body.Close()
-			}
-		}
-	}
-}
-
-func fail(err error) {
-	fmt.Fprintln(os.Stderr, "pullthrough bench:", err)
-	os.Exit(1)
-}
+func fail(err error) { benchkit.Fail("pullthrough bench", err) }
