@@ -130,7 +130,7 @@ func ValidateOrgName(what, name string) error {
 // revocation on the losing side must hold at once. It writes the merge
 // (best effort, one per org at a time) so that the next read is plain.
 func (s *Service) loadOrg(ctx context.Context, name string) (*Org, string, error) {
-	o, rev, losers, err := s.readOrg(ctx, name)
+	o, rev, losers, err := s.readOrg(ctx, name, false)
 	if err != nil || len(losers) == 0 {
 		return o, rev, err
 	}
@@ -144,10 +144,12 @@ func (s *Service) loadOrg(ctx context.Context, name string) (*Org, string, error
 	return o, rev, nil
 }
 
-// readOrg reads org name for a change: the merge of its leaves when it has
-// several, the revision to write on (the winner's) and the losing leaves a
-// write deletes; nil when there is no such org.
-func (s *Service) readOrg(ctx context.Context, name string) (*Org, string, []string, error) {
+// readOrg reads org name: the merge of its leaves when it has several, the
+// revision to write on (the winner's) and the losing leaves a write
+// deletes; nil when there is no such org. Without stamps set, an org
+// without conflicts is read without its change stamps: access decisions
+// do not need them, and they are most of a large org's bytes.
+func (s *Service) readOrg(ctx context.Context, name string, stamps bool) (*Org, string, []string, error) {
 	if name == "" {
 		return nil, "", nil, nil
 	}
@@ -169,6 +171,14 @@ func (s *Service) readOrg(ctx context.Context, name string) (*Org, string, []str
 	if err != nil {
 		return nil, "", nil, err
 	}
+	if len(leaves) == 1 && !stamps {
+		var v orgWithoutStamps
+		if err := json.Unmarshal(leaves[0].Body, &v); err != nil {
+			return nil, "", nil, Wrap(KindInternal, err, "decode org %s", name)
+		}
+		o := Org{Name: v.Name, Members: v.Members, Teams: v.Teams, Created: v.Created}
+		return o.normalized(), leaves[0].Rev, nil, nil
+	}
 	orgs := make([]*Org, 0, len(leaves))
 	losers := make([]string, 0, len(leaves)-1)
 	for i, l := range leaves {
@@ -189,6 +199,15 @@ func (s *Service) readOrg(ctx context.Context, name string) (*Org, string, []str
 		s.observer.OrgMerged(name, len(orgs), notes)
 	}
 	return merged.normalized(), leaves[0].Rev, losers, nil
+}
+
+// orgWithoutStamps is an org document read for an access decision: the
+// decoder skips its change stamps.
+type orgWithoutStamps struct {
+	Name    string            `json:"name"`
+	Members map[string]string `json:"members"`
+	Teams   map[string]*Team  `json:"teams"`
+	Created string            `json:"created,omitempty"`
 }
 
 // normalized gives o the empty maps a change writes into.
@@ -234,7 +253,7 @@ func (o *Org) clone() *Org {
 // that does not exist; an error from it ends the cycle.
 func (s *Service) writeOrg(ctx context.Context, name string, change func(o *Org) error) (*Org, error) {
 	for attempt := 0; attempt < maxOrgAttempts; attempt++ {
-		o, rev, losers, err := s.readOrg(ctx, name)
+		o, rev, losers, err := s.readOrg(ctx, name, true)
 		if err != nil {
 			return nil, err
 		}
@@ -285,7 +304,7 @@ func (s *Service) confirmOrg(ctx context.Context, name string, stamped map[strin
 	}
 	deadline := time.Now().Add(bound)
 	for attempt := 0; time.Now().Before(deadline); attempt++ {
-		o, rev, losers, err := s.readOrg(ctx, name)
+		o, rev, losers, err := s.readOrg(ctx, name, true)
 		if err == nil && o != nil {
 			if len(losers) > 0 {
 				_, _ = s.putOrg(ctx, name, rev, o, losers)
