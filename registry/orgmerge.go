@@ -111,21 +111,26 @@ func (o *Org) stampOf(key string, present bool) time.Time {
 }
 
 // stampChanges records at time at every entry that differs from before.
-// A stamp never goes back: on a clock behind the entry's last stamp it is
-// that stamp plus a nanosecond, so a later write always wins a merge
-// against the revision it replaced. It returns the stamps it wrote.
+// A write's stamp is later than every stamp of the document it replaces:
+// on a clock behind the last writer's it is the latest stamp plus a
+// nanosecond, so a write always wins a merge against what it saw (a team
+// seat given after a member joined is never older than the joining).
+// It returns the stamps it wrote.
 func (o *Org) stampChanges(before orgState, at time.Time) map[string]time.Time {
 	after := o.entries()
 	written := map[string]time.Time{}
+	t := at
+	if latest, ok := o.latestStamp(); ok && !t.After(latest) {
+		t = latest.Add(time.Nanosecond)
+	}
+	if c := o.created(); t.Before(c) {
+		t = c // never before the org's creation, where unstamped entries are
+	}
 	for _, key := range unionOf(before, after) {
 		bv, bok := before[key]
 		av, aok := after[key]
 		if bok == aok && bv == av {
 			continue
-		}
-		t := at
-		if prev := o.stampOf(key, bok); !t.After(prev) {
-			t = prev.Add(time.Nanosecond)
 		}
 		if o.Changed == nil {
 			o.Changed = map[string]string{}
@@ -134,6 +139,18 @@ func (o *Org) stampChanges(before orgState, at time.Time) map[string]time.Time {
 		written[key] = t
 	}
 	return written
+}
+
+// latestStamp is the latest stamp of o; false when it has none.
+func (o *Org) latestStamp() (time.Time, bool) {
+	var latest time.Time
+	found := false
+	for _, s := range o.Changed {
+		if t, err := time.Parse(time.RFC3339Nano, s); err == nil && (!found || t.After(latest)) {
+			latest, found = t, true
+		}
+	}
+	return latest, found
 }
 
 func unionOf(a, b orgState) []string {

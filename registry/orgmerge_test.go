@@ -286,6 +286,17 @@ func TestOrgStampChanges(t *testing.T) {
 	if !o.holds(want) || o.holds(map[string]time.Time{orgEntryRole + "bob": at(1)}) {
 		t.Error("holds does not compare stamps")
 	}
+
+	// carol joins through an instance whose clock is ahead; a team seat
+	// given to her next through one whose clock is behind still counts
+	// after a merge with an unrelated concurrent change.
+	base := baseOrg(false)
+	joined := evolve(base, at(100), func(o *Org) { must(o.setMember("acme", RoleOwner, "carol", RoleDeveloper)) })
+	seated := evolve(joined, at(1), func(o *Org) { o.Teams["core"].Members = append(o.Teams["core"].Members, "carol") })
+	other := evolve(joined, at(2), func(o *Org) { o.Teams["core"].Packages["@acme/q"] = PermReadOnly })
+	if merged, _ := MergeOrgs([]*Org{seated, other}); !merged.Teams["core"].has("carol") {
+		t.Errorf("a team seat given on a slower clock was lost in a merge: %+v", merged.Teams["core"])
+	}
 }
 
 // leafDocs is a state database whose org documents can have conflicting
