@@ -2,6 +2,9 @@ package registry
 
 import (
 	"context"
+	"encoding/json"
+	"maps"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -57,6 +60,10 @@ type Org struct {
 	Members map[string]string `json:"members"` // user → role
 	Teams   map[string]*Team  `json:"teams"`
 	Created string            `json:"created,omitempty"`
+	// Changed records when each entry last changed, a removed one too
+	// (entry → RFC 3339 time; orgmerge.go): conflicting revisions merge
+	// entry by entry. Documents written before it have none.
+	Changed map[string]string `json:"changed,omitempty"`
 }
 
 // Team is a group of an org's members and the packages granted to it.
@@ -117,31 +124,202 @@ func ValidateOrgName(what, name string) error {
 	return nil
 }
 
-// loadOrg returns org name and its revision; nil when there is no such org.
+// loadOrg returns org name and its revision; nil when there is no such
+// org. With conflicting revisions it answers from their merge
+// (orgmerge.go), never from CouchDB's arbitrary winner alone: a removal or
+// revocation on the losing side must hold at once. It writes the merge
+// (best effort, one per org at a time) so that the next read is plain.
 func (s *Service) loadOrg(ctx context.Context, name string) (*Org, string, error) {
-	if name == "" {
-		return nil, "", nil
+	o, rev, losers, err := s.readOrg(ctx, name, false)
+	if err != nil || len(losers) == 0 {
+		return o, rev, err
 	}
-	var o Org
-	rev, err := s.orgs.Get(ctx, orgDocPrefix+name, &o)
+	merged := o.clone()
+	_, _, _ = s.reads.Do(orgDocPrefix+name, func() (any, error) {
+		ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), readMergeBudget)
+		defer cancel()
+		_, err := s.orgLeaves.WriteMerge(ctx, orgDocPrefix+name, rev, merged, losers)
+		return nil, err // a failure: the next read or write merges again
+	})
+	return o, rev, nil
+}
+
+// readOrg reads org name: the merge of its leaves when it has several, the
+// revision to write on (the winner's) and the losing leaves a write
+// deletes; nil when there is no such org. Without stamps set, an org
+// without conflicts is read without its change stamps: access decisions
+// do not need them, and they are most of a large org's bytes.
+func (s *Service) readOrg(ctx context.Context, name string, stamps bool) (*Org, string, []string, error) {
+	if name == "" {
+		return nil, "", nil, nil
+	}
+	if s.orgLeaves == nil { // no leaf access (tests): the winner alone
+		var o Org
+		rev, err := s.orgs.Get(ctx, orgDocPrefix+name, &o)
+		if IsKind(err, KindNotFound) {
+			return nil, "", nil, nil
+		}
+		if err != nil {
+			return nil, "", nil, err
+		}
+		return o.normalized(), rev, nil, nil
+	}
+	leaves, err := s.orgLeaves.Leaves(ctx, orgDocPrefix+name)
 	if IsKind(err, KindNotFound) {
-		return nil, "", nil
+		return nil, "", nil, nil
 	}
 	if err != nil {
-		return nil, "", err
+		return nil, "", nil, err
 	}
+	if len(leaves) == 1 && !stamps {
+		var v orgWithoutStamps
+		if err := json.Unmarshal(leaves[0].Body, &v); err != nil {
+			return nil, "", nil, Wrap(KindInternal, err, "decode org %s", name)
+		}
+		o := Org{Name: v.Name, Members: v.Members, Teams: v.Teams, Created: v.Created}
+		return o.normalized(), leaves[0].Rev, nil, nil
+	}
+	orgs := make([]*Org, 0, len(leaves))
+	losers := make([]string, 0, len(leaves)-1)
+	for i, l := range leaves {
+		var o Org
+		if err := json.Unmarshal(l.Body, &o); err != nil {
+			return nil, "", nil, Wrap(KindInternal, err, "decode org %s (revision %s)", name, l.Rev)
+		}
+		orgs = append(orgs, o.normalized())
+		if i > 0 {
+			losers = append(losers, l.Rev)
+		}
+	}
+	if len(orgs) == 1 {
+		return orgs[0], leaves[0].Rev, nil, nil
+	}
+	merged, notes := MergeOrgs(orgs)
+	if s.observer != nil {
+		s.observer.OrgMerged(name, len(orgs), notes)
+	}
+	return merged.normalized(), leaves[0].Rev, losers, nil
+}
+
+// orgWithoutStamps is an org document read for an access decision: the
+// decoder skips its change stamps.
+type orgWithoutStamps struct {
+	Name    string            `json:"name"`
+	Members map[string]string `json:"members"`
+	Teams   map[string]*Team  `json:"teams"`
+	Created string            `json:"created,omitempty"`
+}
+
+// normalized gives o the empty maps a change writes into.
+func (o *Org) normalized() *Org {
 	if o.Members == nil {
 		o.Members = map[string]string{}
 	}
 	if o.Teams == nil {
 		o.Teams = map[string]*Team{}
 	}
-	for _, t := range o.Teams {
-		if t.Packages == nil {
-			t.Packages = map[string]string{}
+	for t, team := range o.Teams {
+		if team == nil {
+			delete(o.Teams, t)
+			continue
+		}
+		if team.Packages == nil {
+			team.Packages = map[string]string{}
 		}
 	}
-	return &o, rev, nil
+	return o
+}
+
+// clone is a deep copy of o.
+func (o *Org) clone() *Org {
+	c := *o
+	c.Members = maps.Clone(o.Members)
+	c.Changed = maps.Clone(o.Changed)
+	c.Teams = make(map[string]*Team, len(o.Teams))
+	for name, t := range o.Teams {
+		tc := *t
+		tc.Members = slices.Clone(t.Members)
+		tc.Packages = maps.Clone(t.Packages)
+		c.Teams[name] = &tc
+	}
+	return &c
+}
+
+// writeOrg is the one read-change-write cycle of an org: it reads the org
+// (merging conflicting revisions), lets change check and change it, stamps
+// what changed, writes it on the winner's revision and deletes the losing
+// leaves, confirms a write CouchDB stored on fewer nodes than its quorum
+// (202), and on a write conflict starts again. change sees nil for an org
+// that does not exist; an error from it ends the cycle.
+func (s *Service) writeOrg(ctx context.Context, name string, change func(o *Org) error) (*Org, error) {
+	for attempt := 0; attempt < maxOrgAttempts; attempt++ {
+		o, rev, losers, err := s.readOrg(ctx, name, true)
+		if err != nil {
+			return nil, err
+		}
+		var before orgState
+		if o != nil {
+			before = o.entries()
+		}
+		if err := change(o); err != nil {
+			return nil, err
+		}
+		stamped := o.stampChanges(before, s.now())
+		w, err := s.putOrg(ctx, name, rev, o, losers)
+		if err == nil {
+			if !w.Quorum {
+				s.confirmOrg(ctx, name, stamped)
+			}
+			return o, nil
+		}
+		if !IsKind(err, KindConflict) {
+			return nil, err
+		}
+		if err := s.sleep(ctx, attempt); err != nil {
+			return nil, Wrap(KindUnavailable, err, "change of org %s gave up", name)
+		}
+	}
+	return nil, E(KindConflict, "org %s kept changing under concurrent writes; retry", name)
+}
+
+// putOrg writes o on revision rev and deletes the losing leaves.
+func (s *Service) putOrg(ctx context.Context, name, rev string, o *Org, losers []string) (Written, error) {
+	if s.orgLeaves == nil {
+		r, err := s.orgs.Put(ctx, orgDocPrefix+name, rev, o)
+		return Written{Rev: r, Quorum: true}, err
+	}
+	return s.orgLeaves.WriteMerge(ctx, orgDocPrefix+name, rev, o, losers)
+}
+
+// confirmOrg follows up an org write CouchDB stored on fewer nodes than
+// its quorum: it reads the org back (merging whatever conflict the write
+// caused) until the stamps the write made, or later ones, are in it. A
+// write still unseen after confirmBound is reported; it exists on at least
+// one node, and the next read or write after CouchDB's internal
+// replication brings it over merges it.
+func (s *Service) confirmOrg(ctx context.Context, name string, stamped map[string]time.Time) {
+	bound := confirmBound
+	if s.confirmFor > 0 {
+		bound = s.confirmFor
+	}
+	deadline := time.Now().Add(bound)
+	for attempt := 0; time.Now().Before(deadline); attempt++ {
+		o, rev, losers, err := s.readOrg(ctx, name, true)
+		if err == nil && o != nil {
+			if len(losers) > 0 {
+				_, _ = s.putOrg(ctx, name, rev, o, losers)
+			}
+			if o.holds(stamped) {
+				return
+			}
+		}
+		if s.sleep(ctx, attempt) != nil {
+			break
+		}
+	}
+	if s.observer != nil {
+		s.observer.WriteUnconfirmed(orgDocPrefix + name)
+	}
 }
 
 // orgOf returns the org owning package name's scope, or nil.
@@ -289,33 +467,19 @@ func (s *Service) changeOrg(ctx context.Context, user Identity, name string, cha
 	if err := ValidateOrgName("org", name); err != nil {
 		return nil, err
 	}
-	for attempt := 0; attempt < maxOrgAttempts; attempt++ {
-		o, rev, err := s.loadOrg(ctx, name)
-		if err != nil {
-			return nil, err
-		}
+	return s.writeOrg(ctx, name, func(o *Org) error {
 		if o == nil {
-			return nil, errNoOrg(name)
+			return errNoOrg(name)
 		}
 		role, member := o.Members[user.Name]
 		if !member {
-			return nil, errNoOrg(name)
+			return errNoOrg(name)
 		}
 		if role != RoleOwner && role != RoleAdmin {
-			return nil, E(KindForbidden, "you (%s) are a %s of %s; only its owners and admins change it", user.Name, role, name)
+			return E(KindForbidden, "you (%s) are a %s of %s; only its owners and admins change it", user.Name, role, name)
 		}
-		if err := change(o, role); err != nil {
-			return nil, err
-		}
-		_, err = s.orgs.Put(ctx, orgDocPrefix+name, rev, o)
-		if !IsKind(err, KindConflict) {
-			return o, err
-		}
-		if err := s.sleep(ctx, attempt); err != nil {
-			return nil, Wrap(KindUnavailable, err, "change of org %s gave up", name)
-		}
-	}
-	return nil, E(KindConflict, "org %s kept changing under concurrent writes; retry", name)
+		return change(o, role)
+	})
 }
 
 // createOrg makes org name with user as its first owner, unless the scope
@@ -360,6 +524,7 @@ func CreateOrg(ctx context.Context, docs StateDocs, name, owner string, now time
 		Teams:   map[string]*Team{DevelopersTeam: {Members: []string{owner}, Packages: map[string]string{}}},
 		Created: stamp(now),
 	}
+	o.stampChanges(nil, now)
 	_, err := docs.Put(ctx, orgDocPrefix+name, "", o)
 	if IsKind(err, KindConflict) {
 		return Wrap(KindConflict, err, "org %s exists", name)
@@ -501,11 +666,7 @@ func (s *Service) leaveOrg(ctx context.Context, user Identity, org string) error
 	if err := user.CanWrite(); err != nil {
 		return err
 	}
-	for attempt := 0; attempt < maxOrgAttempts; attempt++ {
-		o, rev, err := s.loadOrg(ctx, org)
-		if err != nil {
-			return err
-		}
+	_, err := s.writeOrg(ctx, org, func(o *Org) error {
 		role, ok := o.memberRole(user.Name)
 		if !ok {
 			return errNoOrg(org)
@@ -514,15 +675,9 @@ func (s *Service) leaveOrg(ctx context.Context, user Identity, org string) error
 			return E(KindForbidden, "you are the last owner of %s; make someone else owner first", org)
 		}
 		o.dropMember(user.Name)
-		_, err = s.orgs.Put(ctx, orgDocPrefix+org, rev, o)
-		if !IsKind(err, KindConflict) {
-			return err
-		}
-		if err := s.sleep(ctx, attempt); err != nil {
-			return Wrap(KindUnavailable, err, "change of org %s gave up", org)
-		}
-	}
-	return E(KindConflict, "org %s kept changing under concurrent writes; retry", org)
+		return nil
+	})
+	return err
 }
 
 func (o *Org) memberRole(user string) (string, bool) {

@@ -77,7 +77,7 @@ func orgService(t *testing.T) (*Service, *memDocs) {
 		users.add(u, "pw", u+"@example.com")
 	}
 	docs := newMemDocs()
-	s := newServiceFor(Config{Policy: Policy{Admins: []string{"root"}}, Users: users, Orgs: docs})
+	s := newServiceFor(Config{Policy: Policy{Admins: []string{"root"}}, Users: users, Orgs: docs, OrgLeaves: memLeaves{docs}})
 	ctx := context.Background()
 	if _, err := s.SetOrgMember(ctx, cmdAlice, "acme", "alice", RoleOwner); err != nil {
 		t.Fatal(err)

@@ -36,6 +36,9 @@ type ConflictObserver interface {
 	// WriteUnconfirmed reports a write CouchDB accepted without a quorum
 	// (202) that could not be seen on a quorum within the bound.
 	WriteUnconfirmed(name string)
+	// OrgMerged reports an org read with conflicting revisions, merged
+	// (orgmerge.go); notes say what the merge decided beyond the entries.
+	OrgMerged(org string, leaves int, notes []string)
 }
 
 // maxResolveAttempts bounds the re-reads when another writer or resolver

@@ -44,6 +44,8 @@ type observed struct {
 }
 
 func (o *observed) ConflictResolved(string, int, []VersionConflict) {}
+func (o *observed) OrgMerged(string, int, []string)                 {}
+
 func (o *observed) WriteUnconfirmed(name string) {
 	o.mu.Lock()
 	defer o.mu.Unlock()

@@ -66,6 +66,10 @@ type Service struct {
 	// attestations serves mirrored versions' attestations (attestations.go).
 	attestations AttestationSource
 	tarballs     TarballCache // hot tarballs in memory (tarballs.go); nil: none
+
+	// orgLeaves reads orgs with their conflicting revisions (orgmerge.go);
+	// nil: the winner alone.
+	orgLeaves LeafDocs
 }
 
 // Mirror is the upstream side of the read path (see package replication).
@@ -112,6 +116,11 @@ type Config struct {
 	// Tarballs keeps hot tarballs in memory (tarballs.go); nil: every
 	// tarball is read from the store.
 	Tarballs TarballCache
+
+	// OrgLeaves reads and merges the conflicting revisions of org
+	// documents (orgmerge.go); nil: orgs are read as CouchDB's winner
+	// alone, which loses changes on a cluster.
+	OrgLeaves LeafDocs
 }
 
 // NewService builds the registry from cfg in one step; a missing required
@@ -137,7 +146,7 @@ func NewService(cfg Config) (*Service, error) {
 		p.Unpublish.Mode = UnpublishMaintainers
 	}
 	return &Service{
-		store: cfg.Store, mirror: cfg.Mirror, claims: cfg.Claims, orgs: cfg.Orgs,
+		store: cfg.Store, mirror: cfg.Mirror, claims: cfg.Claims, orgs: cfg.Orgs, orgLeaves: cfg.OrgLeaves,
 		cmd:       commands{policy: p, users: cfg.Users, index: cfg.Index},
 		conflicts: cfg.Conflicts, observer: cfg.Observer,
 		signer: cfg.Signer, attestations: cfg.Attestations, tarballs: cfg.Tarballs,

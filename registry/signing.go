@@ -236,6 +236,9 @@ type Keyring struct {
 	docs     StateDocs
 	override *SigningKey // --signing-key-file: the active key
 	now      func() time.Time
+	// leaves reads the keyring with its conflicting revisions and merges
+	// them (keyringmerge.go); nil: CouchDB's winner alone.
+	leaves LeafDocs
 }
 
 // NewKeyring returns the keyring stored in docs; override, when set, is
@@ -252,9 +255,8 @@ func (k *Keyring) Ensure(ctx context.Context) (SigningKey, error) {
 		return *k.override, nil
 	}
 	for attempt := 0; attempt < 5; attempt++ {
-		var doc keyringDoc
-		rev, err := k.docs.Get(ctx, keyringDocID, &doc)
-		if err != nil && !IsKind(err, KindNotFound) {
+		doc, rev, losers, err := k.readLeaves(ctx)
+		if err != nil {
 			return SigningKey{}, err
 		}
 		if a, ok := doc.active(k.now()); ok {
@@ -265,7 +267,7 @@ func (k *Keyring) Ensure(ctx context.Context) (SigningKey, error) {
 			return SigningKey{}, Wrap(KindInternal, err, "generate a signing key")
 		}
 		doc.Keys = append(doc.Keys, key)
-		_, err = k.docs.Put(ctx, keyringDocID, rev, &doc)
+		err = k.write(ctx, rev, &doc, losers, key.KeyID)
 		if err == nil {
 			return key, nil
 		}
@@ -277,11 +279,15 @@ func (k *Keyring) Ensure(ctx context.Context) (SigningKey, error) {
 	return SigningKey{}, E(KindConflict, "the signing keys kept changing while this instance read them; retry")
 }
 
+// read reads the keyring for a use (signing, serving the keys): merged
+// when it has conflicting revisions, and the merge written (best effort)
+// so that the next read is plain.
 func (k *Keyring) read(ctx context.Context) (keyringDoc, string, error) {
-	var doc keyringDoc
-	rev, err := k.docs.Get(ctx, keyringDocID, &doc)
-	if IsKind(err, KindNotFound) {
-		return keyringDoc{}, "", nil
+	doc, rev, losers, err := k.readLeaves(ctx)
+	if err == nil && len(losers) > 0 {
+		if w, err := k.leaves.WriteMerge(ctx, keyringDocID, rev, &doc, losers); err == nil {
+			rev = w.Rev
+		}
 	}
 	return doc, rev, err
 }
@@ -353,7 +359,7 @@ func (k *Keyring) PublicKeys(ctx context.Context) ([]PublicKey, error) {
 // returns the new key (private part removed).
 func (k *Keyring) Rotate(ctx context.Context) (SigningKey, error) {
 	for attempt := 0; attempt < 5; attempt++ {
-		doc, rev, err := k.read(ctx)
+		doc, rev, losers, err := k.readLeaves(ctx)
 		if err != nil {
 			return SigningKey{}, err
 		}
@@ -369,7 +375,7 @@ func (k *Keyring) Rotate(ctx context.Context) (SigningKey, error) {
 			return SigningKey{}, Wrap(KindInternal, err, "generate a signing key")
 		}
 		doc.Keys = append(doc.Keys, key)
-		_, err = k.docs.Put(ctx, keyringDocID, rev, &doc)
+		err = k.write(ctx, rev, &doc, losers, key.KeyID)
 		if err == nil {
 			key.Private = ""
 			return key, nil

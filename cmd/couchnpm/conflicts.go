@@ -56,6 +56,13 @@ func (c *conflictLog) WriteUnconfirmed(name string) {
 	c.log.Warn().Str("pkg", name).Msg("CouchDB accepted a write without a quorum (202) and it was not seen on a quorum in time; the conflict resolver merges it once the node that holds it syncs")
 }
 
+func (c *conflictLog) OrgMerged(org string, leaves int, notes []string) {
+	c.log.Info().Str("org", org).Int("leaves", leaves).Msg("merged conflicting revisions of an org")
+	for _, n := range notes {
+		c.log.Warn().Str("org", org).Msg(n)
+	}
+}
+
 // conflictStatus is the body of GET /-/conflicts/status.
 type conflictStatus struct {
 	Resolved          int64            `json:"resolved"`

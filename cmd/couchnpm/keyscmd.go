@@ -66,7 +66,7 @@ func keysMain(args []string, stdout, stderr io.Writer) int {
 			return 2
 		}
 	}
-	keyring := registry.NewKeyring(db.Docs(couch.RoleSystem), override)
+	keyring := registry.NewKeyring(db.Docs(couch.RoleSystem), override).WithLeaves(db.Docs(couch.RoleSystem))
 	fail := func(err error) int {
 		fmt.Fprintln(stderr, "couchnpm:", registry.DetailOf(err))
 		return 1

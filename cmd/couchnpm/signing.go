@@ -50,7 +50,7 @@ func startSigning(ctx context.Context, cfg *config, db *couch.Client, log zerolo
 		}
 		override = &k
 	}
-	keyring := registry.NewKeyring(db.Docs(couch.RoleSystem), override)
+	keyring := registry.NewKeyring(db.Docs(couch.RoleSystem), override).WithLeaves(db.Docs(couch.RoleSystem))
 	key, err := keyring.Ensure(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("prepare the signing key: %w", err)

@@ -33,6 +33,7 @@ func newRegistry(cfg *config, db *couch.Client, sig *signing, m *upstreamMirror,
 		Users:     db.Users(),
 		Index:     db.Packuments(couch.RolePackages),
 		Orgs:      db.Docs(couch.RoleSystem), // orgs and teams; the scope rule
+		OrgLeaves: db.Docs(couch.RoleSystem), // their conflicting revisions, merged
 		Policy:    cfg.Commands.policy,
 		Conflicts: db.Packuments(couch.RolePackages),
 		Observer:  conflicts,
