@@ -42,8 +42,8 @@ func (s *Server) writePackument(w http.ResponseWriter, r *http.Request, p *regis
 		return
 	}
 	h := w.Header()
-	h.Set("Content-Encoding", "gzip")
-	h.Set("Content-Length", strconv.Itoa(len(gz)))
+	h["Content-Encoding"] = gzipEncoding
+	h["Content-Length"] = []string{strconv.Itoa(len(gz))}
 	w.WriteHeader(http.StatusOK)
 	_, _ = w.Write(gz)
 }
