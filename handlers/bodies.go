@@ -37,7 +37,7 @@ func (s *Server) writePackument(w http.ResponseWriter, r *http.Request, p *regis
 		writeError(w, r, err)
 		return
 	}
-	if gz == nil || r.Method == http.MethodHead || !acceptsGzip(r.Header.Get("Accept-Encoding")) {
+	if gz == nil || r.Method == http.MethodHead || !acceptsGzip(headerValue(r.Header, "Accept-Encoding")) {
 		writeBody(w, r, raw)
 		return
 	}

@@ -229,7 +229,7 @@ func frontDoor(next http.Handler, base zerolog.Logger, obs RequestObserver) http
 	labels, _ := obs.(*labelledObserver)
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		start := time.Now()
-		id := r.Header.Get("X-Request-Id")
+		id := headerValue(r.Header, "X-Request-Id")
 		if !validRequestID(id) {
 			id = newRequestID()
 		}

@@ -46,7 +46,7 @@ func (f *packumentFastPath) match(r *http.Request) (string, bool) {
 	if r.Method != http.MethodGet && r.Method != http.MethodHead {
 		return "", false
 	}
-	if mentionsHTML(r.Header.Get("Accept")) { // perhaps a browser: servePage needs mux.Vars
+	if mentionsHTML(headerValue(r.Header, "Accept")) { // perhaps a browser: servePage needs mux.Vars
 		return "", false
 	}
 	return packumentPath(r.URL.EscapedPath())
@@ -99,4 +99,13 @@ func mentionsHTML(accept string) bool {
 		}
 	}
 	return false
+}
+
+// headerValue is h.Get(key) for a key already in canonical form (a
+// constant): Get would canonicalize it again on every request.
+func headerValue(h http.Header, key string) string {
+	if v := h[key]; len(v) > 0 {
+		return v[0]
+	}
+	return ""
 }

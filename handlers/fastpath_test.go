@@ -3,11 +3,16 @@ package handlers
 import (
 	"bufio"
 	"context"
+	"go/ast"
+	"go/parser"
+	"go/token"
 	"io"
 	"net/http"
 	"net/http/httptest"
 	"path"
+	"path/filepath"
 	"regexp"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -346,5 +351,52 @@ func TestRecorderOverAPlainWriter(t *testing.T) {
 	n, err := w.(io.ReaderFrom).ReadFrom(strings.NewReader("twelve bytes"))
 	if err != nil || n != 12 || plain.n != 12 || ex.bytes != 12 || ex.status != http.StatusOK {
 		t.Errorf("ReadFrom: %d, %v; written %d, counted %d, status %d", n, err, plain.n, ex.bytes, ex.status)
+	}
+}
+
+// headerValue is only ever given keys in canonical form: every call in
+// the package's source names a constant that CanonicalHeaderKey keeps.
+func TestHeaderValueKeysAreCanonical(t *testing.T) {
+	files, err := filepath.Glob("*.go")
+	if err != nil {
+		t.Fatal(err)
+	}
+	calls := 0
+	fset := token.NewFileSet()
+	for _, f := range files {
+		if strings.HasSuffix(f, "_test.go") {
+			continue
+		}
+		file, err := parser.ParseFile(fset, f, nil, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ast.Inspect(file, func(n ast.Node) bool {
+			call, ok := n.(*ast.CallExpr)
+			if !ok {
+				return true
+			}
+			if id, ok := call.Fun.(*ast.Ident); !ok || id.Name != "headerValue" || len(call.Args) != 2 {
+				return true
+			}
+			calls++
+			lit, ok := call.Args[1].(*ast.BasicLit)
+			if !ok || lit.Kind != token.STRING {
+				t.Errorf("%s: headerValue with a key that is no string constant", fset.Position(call.Pos()))
+				return true
+			}
+			if k, _ := strconv.Unquote(lit.Value); http.CanonicalHeaderKey(k) != k {
+				t.Errorf("%s: headerValue key %q is not canonical", fset.Position(call.Pos()), k)
+			}
+			return true
+		})
+	}
+	if calls < 5 {
+		t.Fatalf("found %d calls of headerValue", calls)
+	}
+	h := http.Header{}
+	h.Set("accept-encoding", "gzip")
+	if headerValue(h, "Accept-Encoding") != "gzip" || headerValue(h, "Accept") != "" {
+		t.Errorf("headerValue disagrees with Header.Set")
 	}
 }

@@ -53,7 +53,7 @@ func authenticate(accounts Accounts, lim *loginLimiter) func(http.Handler) http.
 	return func(next http.Handler) http.Handler {
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			var res authResult
-			h := r.Header.Get("Authorization")
+			h := headerValue(r.Header, "Authorization")
 			switch {
 			case h == "":
 			case len(h) >= len("Bearer ") && strings.EqualFold(h[:len("Bearer ")], "Bearer "): // schemes are case-insensitive

@@ -73,7 +73,7 @@ func (s *Server) servePackument(w http.ResponseWriter, r *http.Request, raw stri
 	}
 	write := r.URL.RawQuery != "" && r.URL.Query().Get("write") == "true"
 	var p *registry.Packument
-	if write || r.Header.Get("Npm-Command") == "publish" {
+	if write || headerValue(r.Header, "Npm-Command") == "publish" {
 		// Reads before a write (npm publish's version check, the
 		// read-modify-write of deprecate, owner, unpublish) concern the
 		// private package only: an upstream package of the same name must
@@ -86,7 +86,7 @@ func (s *Server) servePackument(w http.ResponseWriter, r *http.Request, raw stri
 		writeError(w, r, err)
 		return
 	}
-	abbreviated := strings.Contains(r.Header.Get("Accept"), corgiType)
+	abbreviated := strings.Contains(headerValue(r.Header, "Accept"), corgiType)
 	// CouchDB's _rev reaches only those who may write with it: npm's
 	// read-modify-write flows (owner reads it without ?write=true).
 	withRev := !user.Anonymous() && (write || p.HasMaintainer(user.Name))
@@ -108,7 +108,7 @@ func (s *Server) servePackument(w http.ResponseWriter, r *http.Request, raw stri
 	if m := p.Time["modified"]; m != "" {
 		h["X-Modified"] = []string{m}
 	}
-	if etagMatches(r.Header.Get("If-None-Match"), etag) {
+	if etagMatches(headerValue(r.Header, "If-None-Match"), etag) {
 		w.WriteHeader(http.StatusNotModified)
 		return
 	}
