@@ -52,19 +52,18 @@ func (f *packumentFastPath) match(r *http.Request) (string, bool) {
 	return packumentPath(r.URL.EscapedPath())
 }
 
-// packumentPath reports whether the escaped path p is what the route
-// "/"+pkgVar matches, and the variable's value: an unscoped name
-// ([^/@][^/]*) or a scoped one (@[^/%]+ then / or %2f or %2F, then [^/]+).
-// Such a path is clean (no empty, "." or ".." segment, no trailing
-// slash... frontDoor refuses dot segments before), so the router would not
-// redirect it either.
+// packumentPath reports whether the router routes the escaped path p to
+// "/"+pkgVar, and the variable's value: an unscoped name ([^/@][^/]*) or a
+// scoped one (@[^/%]+ then / or %2f or %2F, then [^/]+), in a clean path
+// (the router redirects a path with a "." or ".." segment to its cleaned
+// form; frontDoor refuses those before anyway).
 func packumentPath(p string) (string, bool) {
 	if len(p) < 2 || p[0] != '/' {
 		return "", false
 	}
 	name := p[1:]
 	if name[0] != '@' {
-		if name[0] == '/' || strings.IndexByte(name, '/') >= 0 {
+		if name[0] == '/' || strings.IndexByte(name, '/') >= 0 || name == "." || name == ".." {
 			return "", false
 		}
 		return name, true
@@ -77,6 +76,9 @@ func packumentPath(p string) (string, bool) {
 	switch {
 	case rest[0] == '/':
 		rest = rest[1:]
+		if rest == "." || rest == ".." { // a dot segment
+			return "", false
+		}
 	case len(rest) >= 3 && rest[1] == '2' && (rest[2] == 'f' || rest[2] == 'F'):
 		rest = rest[3:]
 	default:

@@ -63,6 +63,12 @@ func TestPackumentPath(t *testing.T) {
 		{"%2 then a slash", "/@acme%2/foo", "", false},
 		{"encoded @ is unscoped", "/%40acme", "%40acme", true},
 		{"@ inside an unscoped name", "/foo@1", "foo@1", true},
+		{"a dot segment", "/.", "", false},
+		{"a dot-dot segment", "/..", "", false},
+		{"dots in a name", "/..foo", "..foo", true},
+		{"a scoped dot-dot segment", "/@acme/..", "", false},
+		{"a scoped dot segment", "/@acme/.", "", false},
+		{"dots after %2f are one segment", "/@acme%2f..", "@acme%2f..", true},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -70,23 +76,29 @@ func TestPackumentPath(t *testing.T) {
 			if ok != tc.ok || got != tc.want {
 				t.Errorf("packumentPath(%q) = %q, %v; want %q, %v", tc.path, got, ok, tc.want, tc.ok)
 			}
-			if re := pkgVarPattern.MatchString(tc.path); re != tc.ok {
-				t.Errorf("the table disagrees with pkgVar on %q: the regexp says %v", tc.path, re)
+			if re := routesToPkgVar(tc.path); re != tc.ok {
+				t.Errorf("the table disagrees with the router on %q: pkgVar and cleaning say %v", tc.path, re)
 			}
 		})
 	}
 }
 
-// FuzzPackumentPath: packumentPath accepts exactly what pkgVar's regular
-// expression matches, and returns the whole name.
+// routesToPkgVar is what the router does with an escaped path: route it
+// to "/"+pkgVar when it is clean and the pattern matches.
+func routesToPkgVar(p string) bool {
+	return cleanForMux(p) == p && pkgVarPattern.MatchString(p)
+}
+
+// FuzzPackumentPath: packumentPath accepts exactly the clean paths pkgVar's
+// regular expression matches, and returns the whole name.
 func FuzzPackumentPath(f *testing.F) {
-	for _, s := range []string{"/foo", "/@a/b", "/@a%2fb", "/@a%2Fb/c", "/@a%2", "//x", "/-/x", "/@/x", "/\xff", "/@\xff/\xfe", "/a\nb"} {
+	for _, s := range []string{"/foo", "/.", "/@a/..", "/@a%2f..", "/@a/b", "/@a%2fb", "/@a%2Fb/c", "/@a%2", "//x", "/-/x", "/@/x", "/\xff", "/@\xff/\xfe", "/a\nb"} {
 		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, p string) {
 		got, ok := packumentPath(p)
-		if want := pkgVarPattern.MatchString(p); ok != want {
-			t.Fatalf("packumentPath(%q) ok = %v, the route's pattern says %v", p, ok, want)
+		if want := routesToPkgVar(p); ok != want {
+			t.Fatalf("packumentPath(%q) ok = %v, the route's pattern and cleaning say %v", p, ok, want)
 		}
 		if ok && got != p[1:] {
 			t.Fatalf("packumentPath(%q) = %q", p, got)
@@ -122,7 +134,7 @@ func TestPackumentFastPathRoutesAsTheRouter(t *testing.T) {
 	names := []string{
 		"foo", "Foo", "foo.bar", "-", "_x", "~x", "foo%20bar", "foo%2fbar", "foo%2Fbar", "foo%40", "%40acme",
 		"@acme", "@", "@acme/foo", "@acme%2ffoo", "@acme%2Ffoo", "@acme%252ffoo", "@ac%41me/foo", "@acme/foo%41",
-		"@acme/", "@/foo", "-rev", "favicon.ico", "foo:bar", "foo;bar", "foo,bar", "foo%3Fbar", "foo%23bar",
+		"@acme/", "@/foo", ".", "..", "..foo", "@acme/.", "@acme/..", "@acme%2f..", "-rev", "favicon.ico", "foo:bar", "foo;bar", "foo,bar", "foo%3Fbar", "foo%23bar",
 	}
 	var paths []string
 	for _, n := range names {
