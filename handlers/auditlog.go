@@ -26,12 +26,11 @@ type auditNote struct {
 	skip   bool // not an audited event after all (a star)
 }
 
-type auditKey struct{}
-
-// noteOf is the request's note, or a throwaway when the audit log is off.
+// noteOf is the request's note (kept in its exchange, chain.go), or a
+// throwaway when the audit log is off.
 func noteOf(r *http.Request) *auditNote {
-	if n, ok := r.Context().Value(auditKey{}).(*auditNote); ok {
-		return n
+	if ex := exchangeOf(r); ex != nil && ex.note != nil {
+		return ex.note
 	}
 	return &auditNote{}
 }
@@ -78,16 +77,14 @@ func recordAudit(rec auditlog.Recorder) mux.MiddlewareFunc {
 	return func(next http.Handler) http.Handler {
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			n := &auditNote{}
-			r = r.WithContext(context.WithValue(r.Context(), auditKey{}, n))
+			r, ex := withExchange(r)
+			ex.note = n
 			next.ServeHTTP(w, r)
-			auth, _ := r.Context().Value(authKey{}).(authResult)
+			auth := ex.auth
 			if n.skip || (n.action == "" && !refusedCredentials(auth.err)) {
 				return
 			}
-			status := http.StatusOK
-			if ex := exchangeOf(r); ex != nil { // the chain's one wrapper saw the answer
-				status = ex.statusOr(http.StatusOK)
-			}
+			status := ex.statusOr(http.StatusOK) // the chain's one wrapper saw the answer
 			ev := auditlog.Event{
 				Actor: n.actor, Address: remoteAddr(r).String(), RequestID: w.Header().Get("X-Request-Id"),
 				Action: n.action, Package: n.pkg, Target: n.target,

@@ -37,13 +37,13 @@ func (s *Server) writePackument(w http.ResponseWriter, r *http.Request, p *regis
 		writeError(w, r, err)
 		return
 	}
-	if gz == nil || r.Method == http.MethodHead || !acceptsGzip(r.Header.Get("Accept-Encoding")) {
+	if gz == nil || r.Method == http.MethodHead || !acceptsGzip(headerValue(r.Header, "Accept-Encoding")) {
 		writeBody(w, r, raw)
 		return
 	}
 	h := w.Header()
-	h.Set("Content-Encoding", "gzip")
-	h.Set("Content-Length", strconv.Itoa(len(gz)))
+	h["Content-Encoding"] = gzipEncoding
+	h["Content-Length"] = []string{strconv.Itoa(len(gz))}
 	w.WriteHeader(http.StatusOK)
 	_, _ = w.Write(gz)
 }

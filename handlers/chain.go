@@ -1,15 +1,16 @@
 package handlers
 
 import (
+	"bufio"
 	"context"
 	"io"
 	"mime"
+	"net"
 	"net/http"
 	"net/url"
 	"strings"
 	"time"
 
-	"github.com/felixge/httpsnoop"
 	"github.com/gorilla/mux"
 	"github.com/rs/zerolog"
 
@@ -28,25 +29,36 @@ import (
 //	authenticate credentials resolved once, password checks under the
 //	             login limiter lim (middleware.go)
 //	recordAudit  writes and refused credentials recorded (auditlog.go)
+//	fast         GET /{pkg} without the router's search (fastpath.go);
+//	             nil: none
 //	router       gorilla/mux; its only middleware, noteRoute, tells the
 //	             front door which route matched (for the metrics label)
-func chain(router *mux.Router, log zerolog.Logger, accounts Accounts, audit auditlog.Recorder, obs RequestObserver, lim *loginLimiter) http.Handler {
+func chain(router *mux.Router, fast *packumentFastPath, log zerolog.Logger, accounts Accounts, audit auditlog.Recorder, obs RequestObserver, lim *loginLimiter) http.Handler {
 	router.Use(noteRoute)
 	h := http.Handler(router)
+	if fast != nil {
+		fast.next = router
+		h = fast
+	}
 	if audit != nil {
 		h = recordAudit(audit)(h)
 	}
 	h = authenticate(accounts, lim)(h)
-	return frontDoor(h, log, obs)
+	return frontDoor(h, log, routeLabels(router, obs))
 }
 
 // exchange is what the chain learns of one request while it is served: the
-// answer's status and size (from the ResponseWriter wrapper) and the route
-// that matched (from noteRoute).
+// answer's status and size (from the ResponseWriter wrapper), the route
+// that matched (from noteRoute or the fast path), who the caller is (from
+// authenticate) and the audit note (from recordAudit). One context value
+// holds it all: each context value costs a copy of the request.
 type exchange struct {
 	status int   // the final status sent; 0 = nothing sent yet
 	bytes  int64 // body bytes written
 	route  *mux.Route
+	auth   authResult // middleware.go
+	note   *auditNote // auditlog.go; nil: the audit log is off
+	rec    recorder   // the ResponseWriter wrapper, allocated with the exchange
 }
 
 type exchangeKey struct{}
@@ -55,6 +67,16 @@ type exchangeKey struct{}
 func exchangeOf(r *http.Request) *exchange {
 	ex, _ := r.Context().Value(exchangeKey{}).(*exchange)
 	return ex
+}
+
+// withExchange is r and its exchange, one added when r has none (a
+// middleware used outside frontDoor, in tests).
+func withExchange(r *http.Request) (*http.Request, *exchange) {
+	if ex := exchangeOf(r); ex != nil {
+		return r, ex
+	}
+	ex := &exchange{}
+	return r.WithContext(context.WithValue(r.Context(), exchangeKey{}, ex)), ex
 }
 
 // statusOr is the status sent, or def when the handler has sent nothing
@@ -76,63 +98,92 @@ func noteRoute(next http.Handler) http.Handler {
 	})
 }
 
-// wrap is the one ResponseWriter wrapper. It records the status and the
-// bytes in ex and adds the HTML security headers (htmlSecurityHeaders) as
-// the answer starts. httpsnoop keeps the writer's optional interfaces
-// (Flusher, Hijacker, io.ReaderFrom, …) and Unwrap for
-// http.ResponseController.
+// recorder is the one ResponseWriter wrapper (frontDoor puts it around
+// every answer). It records the status and the bytes in its exchange and
+// adds the HTML security headers (htmlSecurityHeaders) as the answer
+// starts. It lives inside the exchange: one allocation per request for
+// both, and no closures (a per-request hook wrapper such as httpsnoop
+// allocated a dozen times per request on the packument hot path).
+//
+// It offers the optional interfaces couchnpm's handlers use — Flusher,
+// Hijacker and io.ReaderFrom (sendfile-capable streaming of tarballs) —
+// over any writer: each goes to the wrapped writer's own when it has one
+// (Hijack and Flush through http.ResponseController, so a writer that
+// cannot answers http.ErrNotSupported or does nothing), and Unwrap lets
+// http.ResponseController reach the rest (deadlines, full duplex).
+type recorder struct {
+	w  http.ResponseWriter
+	ex *exchange
+}
+
+// wrap makes ex the recorder of w's answer.
 func (ex *exchange) wrap(w http.ResponseWriter) http.ResponseWriter {
-	begin := func(status int) {
-		if ex.status == 0 {
-			ex.status = status
-			htmlSecurityHeaders(w.Header())
+	ex.rec = recorder{w: w, ex: ex}
+	return &ex.rec
+}
+
+// begin notes the answer's status once, as it starts.
+func (rec *recorder) begin(status int) {
+	if rec.ex.status == 0 {
+		rec.ex.status = status
+		htmlSecurityHeaders(rec.w.Header())
+	}
+}
+
+func (rec *recorder) Header() http.Header { return rec.w.Header() }
+
+// Unwrap is for http.ResponseController.
+func (rec *recorder) Unwrap() http.ResponseWriter { return rec.w }
+
+func (rec *recorder) WriteHeader(code int) {
+	// 1xx are interim (103 Early Hints); the answer follows.
+	if code >= 200 || code == http.StatusSwitchingProtocols {
+		rec.begin(code)
+	}
+	rec.w.WriteHeader(code)
+}
+
+func (rec *recorder) Write(b []byte) (int, error) {
+	if rec.ex.status == 0 && len(b) > 0 {
+		if h := rec.w.Header(); noContentType(h) {
+			// What net/http would sniff, set before the HTML headers are
+			// decided; nosniff makes browsers trust it.
+			h.Set("Content-Type", http.DetectContentType(b))
 		}
 	}
-	var wrapped http.ResponseWriter
-	wrapped = httpsnoop.Wrap(w, httpsnoop.Hooks{
-		WriteHeader: func(next httpsnoop.WriteHeaderFunc) httpsnoop.WriteHeaderFunc {
-			return func(code int) {
-				// 1xx are interim (103 Early Hints); the answer follows.
-				if code >= 200 || code == http.StatusSwitchingProtocols {
-					begin(code)
-				}
-				next(code)
-			}
-		},
-		Write: func(next httpsnoop.WriteFunc) httpsnoop.WriteFunc {
-			return func(b []byte) (int, error) {
-				if ex.status == 0 && len(b) > 0 && w.Header().Get("Content-Type") == "" {
-					// What net/http would sniff, set before the HTML
-					// headers are decided; nosniff makes browsers trust it.
-					w.Header().Set("Content-Type", http.DetectContentType(b))
-				}
-				begin(http.StatusOK)
-				n, err := next(b)
-				ex.bytes += int64(n)
-				return n, err
-			}
-		},
-		ReadFrom: func(next httpsnoop.ReadFromFunc) httpsnoop.ReadFromFunc {
-			return func(src io.Reader) (int64, error) {
-				if ex.status == 0 && w.Header().Get("Content-Type") == "" {
-					// net/http would sniff the type after our headers are
-					// decided: go through Write, which sniffs first.
-					return io.Copy(writerOnly{wrapped}, src)
-				}
-				begin(http.StatusOK)
-				n, err := next(src)
-				ex.bytes += n
-				return n, err
-			}
-		},
-		Flush: func(next httpsnoop.FlushFunc) httpsnoop.FlushFunc {
-			return func() {
-				begin(http.StatusOK)
-				next()
-			}
-		},
-	})
-	return wrapped
+	rec.begin(http.StatusOK)
+	n, err := rec.w.Write(b)
+	rec.ex.bytes += int64(n)
+	return n, err
+}
+
+func (rec *recorder) ReadFrom(src io.Reader) (int64, error) {
+	rf, ok := rec.w.(io.ReaderFrom)
+	if !ok || (rec.ex.status == 0 && noContentType(rec.w.Header())) {
+		// net/http would sniff the type after our headers are decided:
+		// go through Write, which sniffs first.
+		return io.Copy(writerOnly{rec}, src)
+	}
+	rec.begin(http.StatusOK)
+	n, err := rf.ReadFrom(src)
+	rec.ex.bytes += n
+	return n, err
+}
+
+func (rec *recorder) Flush() {
+	rec.begin(http.StatusOK)
+	_ = http.NewResponseController(rec.w).Flush()
+}
+
+func (rec *recorder) Hijack() (net.Conn, *bufio.ReadWriter, error) {
+	return http.NewResponseController(rec.w).Hijack()
+}
+
+// noContentType is h.Get("Content-Type") == "" without canonicalizing the
+// key on every write.
+func noContentType(h http.Header) bool {
+	ct := h["Content-Type"]
+	return len(ct) == 0 || ct[0] == ""
 }
 
 // writerOnly hides every method but Write (so io.Copy does not call
@@ -147,7 +198,11 @@ const htmlCSP = "default-src 'none'; style-src 'self' 'unsafe-inline'; img-src '
 // Referrer-Policy, Cross-Origin-Opener-Policy and Cache-Control no-store,
 // each unless the page set its own.
 func htmlSecurityHeaders(hdr http.Header) {
-	if mt, _, _ := mime.ParseMediaType(hdr.Get("Content-Type")); mt != "text/html" {
+	ct := hdr["Content-Type"]
+	if len(ct) == 0 || !mentionsHTML(ct[0]) { // no need to parse (the packument hot path)
+		return
+	}
+	if mt, _, _ := mime.ParseMediaType(ct[0]); mt != "text/html" {
 		return
 	}
 	for k, v := range map[string]string{
@@ -171,14 +226,18 @@ func htmlSecurityHeaders(hdr http.Header) {
 // answer 301 to a cleaned path. Paths are logged with secrets cut out
 // (redactPath); headers never are.
 func frontDoor(next http.Handler, base zerolog.Logger, obs RequestObserver) http.Handler {
+	labels, _ := obs.(*labelledObserver)
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		start := time.Now()
-		id := r.Header.Get("X-Request-Id")
+		id := headerValue(r.Header, "X-Request-Id")
 		if !validRequestID(id) {
 			id = newRequestID()
 		}
-		w.Header().Set("X-Request-Id", id)
-		w.Header().Set("X-Content-Type-Options", "nosniff")
+		// Canonical keys set directly: Header.Set would canonicalize them
+		// on every request (the packument hot path).
+		h := w.Header()
+		h["X-Request-Id"] = []string{id}
+		h["X-Content-Type-Options"] = nosniff
 		ex := &exchange{}
 		reqLog := base.With().Str("req_id", id).Logger()
 		ctx := context.WithValue(reqLog.WithContext(r.Context()), exchangeKey{}, ex)
@@ -205,7 +264,9 @@ func frontDoor(next http.Handler, base zerolog.Logger, obs RequestObserver) http
 			}
 			status := ex.statusOr(http.StatusOK)
 			d := time.Since(start)
-			if obs != nil {
+			if labels != nil {
+				labels.observe(ex.route, r.Method, status, d)
+			} else if obs != nil {
 				obs.ObserveRequest(routeLabel(ex.route), r.Method, status, d)
 			}
 			if p == http.ErrAbortHandler { //nolint:errorlint // as above
@@ -228,14 +289,22 @@ func frontDoor(next http.Handler, base zerolog.Logger, obs RequestObserver) http
 	})
 }
 
+// nosniff is the shared value of X-Content-Type-Options (never modified).
+var nosniff = []string{"nosniff"}
+
 // hasDotSegment reports whether the path, decoded, has a "." or ".."
-// segment.
+// segment. It scans without allocating: the path is decoded only when it
+// has a % in it.
 func hasDotSegment(u *url.URL) bool {
 	p := u.EscapedPath()
-	if dec, err := url.PathUnescape(p); err == nil {
-		p = dec
+	if strings.IndexByte(p, '%') >= 0 {
+		if dec, err := url.PathUnescape(p); err == nil {
+			p = dec
+		}
 	}
-	for _, seg := range strings.Split(p, "/") {
+	for p != "" {
+		var seg string
+		seg, p, _ = strings.Cut(p, "/")
 		if seg == "." || seg == ".." {
 			return true
 		}

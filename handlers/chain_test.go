@@ -63,7 +63,7 @@ func TestChainRecoversPanics(t *testing.T) {
 	m := metrics.New()
 	r := mux.NewRouter()
 	r.HandleFunc("/boom/{n}", func(http.ResponseWriter, *http.Request) { panic("secret internals") })
-	h := chain(r, zerolog.New(&logs), newFakeAccounts(), nil, m, newLoginLimiter(LoginLimit{}))
+	h := chain(r, nil, zerolog.New(&logs), newFakeAccounts(), nil, m, newLoginLimiter(LoginLimit{}))
 
 	rec := httptest.NewRecorder()
 	h.ServeHTTP(rec, httptest.NewRequest("GET", "/boom/1", nil))
@@ -98,7 +98,7 @@ func TestChainAbortIsCountedAndRepanicked(t *testing.T) {
 		_, _ = w.Write([]byte("half"))
 		panic(http.ErrAbortHandler)
 	})
-	h := chain(r, zerolog.New(&logs), newFakeAccounts(), nil, m, newLoginLimiter(LoginLimit{}))
+	h := chain(r, nil, zerolog.New(&logs), newFakeAccounts(), nil, m, newLoginLimiter(LoginLimit{}))
 	func() {
 		defer func() {
 			if p := recover(); p != http.ErrAbortHandler { //nolint:errorlint // the sentinel is panicked
@@ -136,7 +136,7 @@ func TestChainWrapperKeepsInterfaces(t *testing.T) {
 		w.Header().Set("Content-Type", "application/octet-stream")
 		_, _ = io.Copy(w, strings.NewReader(strings.Repeat("x", 10000)))
 	})
-	srv := httptest.NewServer(chain(r, zerolog.New(&logs), newFakeAccounts(), nil, nil, newLoginLimiter(LoginLimit{})))
+	srv := httptest.NewServer(chain(r, nil, zerolog.New(&logs), newFakeAccounts(), nil, nil, newLoginLimiter(LoginLimit{})))
 	defer srv.Close()
 	resp, err := http.Get(srv.URL + "/x")
 	if err != nil {

@@ -147,6 +147,8 @@ type Server struct {
 // pkgVar is the route variable for a package name, for every route that
 // names a package: unscoped, or scoped as "@scope/name" or "@scope%2fname"
 // (npm escapes the slash). The name itself is validated by the handler.
+// packumentPath (fastpath.go) matches "/"+pkgVar without the router; a
+// change here is a change there (TestPackumentFastPathRoutesAsTheRouter).
 const pkgVar = `{pkg:@[^/%]+(?:/|%2[fF])[^/]+|[^/@][^/]*}`
 
 // New builds the HTTP handler over svc; a missing service is an error.
@@ -157,6 +159,18 @@ func New(cfg Config, svc Services, log zerolog.Logger) (http.Handler, error) {
 	accounts := svc.Accounts
 	s := &Server{cfg: cfg, reg: svc.Registry, cmds: svc.Commands, orgs: svc.Orgs, accounts: accounts, tokens: svc.Tokens,
 		db: svc.DB, render: registry.Render{BaseURL: cfg.PublicURL}, limiter: newLoginLimiter(cfg.LoginLimit)}
+	r, fast := s.routes()
+	// The one middleware chain (chain.go): logging, metrics, recovery,
+	// security headers, authentication and audit for every request, mux's
+	// own 404 and 405 included; its password checks share the routes'
+	// login limiter.
+	return fromTrustedProxies(cfg.TrustedProxies, chain(r, fast, log, accounts, cfg.AuditLog, cfg.Observer, s.limiter)), nil
+}
+
+// routes is the router of every endpoint, and the fast path in front of
+// its GET /{pkg} route (fastpath.go).
+func (s *Server) routes() (*mux.Router, *packumentFastPath) {
+	cfg := s.cfg
 	r := mux.NewRouter()
 	// Match on the escaped path, so "@scope%2fname" stays one segment.
 	r.UseEncodedPath()
@@ -189,16 +203,12 @@ func New(cfg Config, svc Services, log zerolog.Logger) (http.Handler, error) {
 	r.HandleFunc("/"+pkgVar+"/-/{file:.+}", s.tarball).Methods(http.MethodGet, http.MethodHead)
 	r.HandleFunc("/"+pkgVar, audited("publish", s.publish)).Methods(http.MethodPut)
 	r.HandleFunc("/"+pkgVar+"/{version}", s.version).Methods(http.MethodGet)
-	r.HandleFunc("/"+pkgVar, s.packument).Methods(http.MethodGet, http.MethodHead)
+	pkgRoute := r.HandleFunc("/"+pkgVar, s.packument).Methods(http.MethodGet, http.MethodHead)
 	r.NotFoundHandler = http.HandlerFunc(s.notFound)
 	r.MethodNotAllowedHandler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusMethodNotAllowed, map[string]string{"error": "method not allowed", "reason": r.Method + " is not supported here"})
 	})
-	// The one middleware chain (chain.go): logging, metrics, recovery,
-	// security headers, authentication and audit for every request, mux's
-	// own 404 and 405 included; its password checks share the routes'
-	// login limiter.
-	return fromTrustedProxies(cfg.TrustedProxies, chain(r, log, accounts, cfg.AuditLog, cfg.Observer, s.limiter)), nil
+	return r, &packumentFastPath{route: pkgRoute, serve: s.servePackument}
 }
 
 func (s *Server) notFound(w http.ResponseWriter, r *http.Request) {

@@ -52,3 +52,32 @@ func routeLabel(route *mux.Route) string {
 	}
 	return b.String()
 }
+
+// labelledObserver is a RequestObserver with the route labels worked out
+// once, when the chain is built, not for every request.
+type labelledObserver struct {
+	RequestObserver
+	labels map[*mux.Route]string // read only once built
+}
+
+// routeLabels wraps obs (nil: none) with the labels of router's routes.
+func routeLabels(router *mux.Router, obs RequestObserver) RequestObserver {
+	if obs == nil {
+		return nil
+	}
+	l := &labelledObserver{RequestObserver: obs, labels: map[*mux.Route]string{}}
+	_ = router.Walk(func(route *mux.Route, _ *mux.Router, _ []*mux.Route) error {
+		l.labels[route] = routeLabel(route)
+		return nil
+	})
+	return l
+}
+
+// observe records one request under route's label (routeLabel).
+func (l *labelledObserver) observe(route *mux.Route, method string, status int, d time.Duration) {
+	label, ok := l.labels[route]
+	if !ok { // none matched, or a route added after the chain was built
+		label = routeLabel(route)
+	}
+	l.ObserveRequest(label, method, status, d)
+}

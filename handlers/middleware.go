@@ -1,7 +1,6 @@
 package handlers
 
 import (
-	"context"
 	"crypto/rand"
 	"encoding/hex"
 	"net/http"
@@ -42,8 +41,6 @@ func redactPath(p string) string {
 	return p
 }
 
-type authKey struct{}
-
 // authResult is who a request is, or why its credentials were refused.
 type authResult struct {
 	id  registry.Identity
@@ -56,7 +53,7 @@ func authenticate(accounts Accounts, lim *loginLimiter) func(http.Handler) http.
 	return func(next http.Handler) http.Handler {
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			var res authResult
-			h := r.Header.Get("Authorization")
+			h := headerValue(r.Header, "Authorization")
 			switch {
 			case h == "":
 			case len(h) >= len("Bearer ") && strings.EqualFold(h[:len("Bearer ")], "Bearer "): // schemes are case-insensitive
@@ -87,7 +84,9 @@ func authenticate(accounts Accounts, lim *loginLimiter) func(http.Handler) http.
 					}
 				}
 			}
-			next.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), authKey{}, res)))
+			r, ex := withExchange(r)
+			ex.auth = res
+			next.ServeHTTP(w, r)
 		})
 	}
 }
@@ -104,8 +103,11 @@ func remoteAddr(r *http.Request) netip.Addr {
 // that were sent but are wrong are an error (npm then says E401 instead of
 // silently acting anonymously).
 func identity(r *http.Request) (registry.Identity, error) {
-	res, _ := r.Context().Value(authKey{}).(authResult)
-	return res.id, res.err
+	ex := exchangeOf(r)
+	if ex == nil { // outside the chain: nobody authenticated
+		return registry.Identity{}, nil
+	}
+	return ex.auth.id, ex.auth.err
 }
 
 // requireUser is identity for requests that need a logged-in user.

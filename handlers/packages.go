@@ -21,7 +21,11 @@ const corgiType = "application/vnd.npm.install-v1+json"
 // packageName reads the package name from the route, accepting both
 // "@scope%2fname" and "@scope/name".
 func packageName(r *http.Request) (string, error) {
-	raw := mux.Vars(r)["pkg"]
+	return packageNameOf(mux.Vars(r)["pkg"])
+}
+
+// packageNameOf is the package name written raw in a path (escaped).
+func packageNameOf(raw string) (string, error) {
 	name, err := url.PathUnescape(raw)
 	if err != nil {
 		return "", registry.E(registry.KindInvalid, "invalid package name in the URL")
@@ -47,14 +51,29 @@ func (s *Server) packument(w http.ResponseWriter, r *http.Request) {
 	if s.servePage(w, r) { // a browser: the package page (pages.go)
 		return
 	}
-	user, name, err := packageRequest(r, identity)
+	s.servePackument(w, r, mux.Vars(r)["pkg"])
+}
+
+// servePackument answers GET or HEAD of the packument named raw (as
+// written in the path) for an API client: from the router (packument) or
+// straight from the chain's fast path (fastpath.go), which never sends a
+// request that may be a browser's. It is the warm hit of npm install:
+// header values are set under their canonical keys, shared where they are
+// constant.
+func (s *Server) servePackument(w http.ResponseWriter, r *http.Request, raw string) {
+	user, err := identity(r)
 	if err != nil {
 		writeError(w, r, err)
 		return
 	}
-	write := r.URL.Query().Get("write") == "true"
+	name, err := packageNameOf(raw)
+	if err != nil {
+		writeError(w, r, err)
+		return
+	}
+	write := r.URL.RawQuery != "" && r.URL.Query().Get("write") == "true"
 	var p *registry.Packument
-	if write || r.Header.Get("Npm-Command") == "publish" {
+	if write || headerValue(r.Header, "Npm-Command") == "publish" {
 		// Reads before a write (npm publish's version check, the
 		// read-modify-write of deprecate, owner, unpublish) concern the
 		// private package only: an upstream package of the same name must
@@ -67,7 +86,7 @@ func (s *Server) packument(w http.ResponseWriter, r *http.Request) {
 		writeError(w, r, err)
 		return
 	}
-	abbreviated := strings.Contains(r.Header.Get("Accept"), corgiType)
+	abbreviated := strings.Contains(headerValue(r.Header, "Accept"), corgiType)
 	// CouchDB's _rev reaches only those who may write with it: npm's
 	// read-modify-write flows (owner reads it without ?write=true).
 	withRev := !user.Anonymous() && (write || p.HasMaintainer(user.Name))
@@ -79,23 +98,38 @@ func (s *Server) packument(w http.ResponseWriter, r *http.Request) {
 	}
 	etag := `W/"` + p.Rev + "-" + kind + `"`
 	h := w.Header()
-	h.Set("ETag", etag)
-	h.Set("Vary", "Accept, Accept-Encoding, Authorization")
-	h.Set("Cache-Control", cacheControl(user, "no-cache"))
-	if p.Time["modified"] != "" {
-		h.Set("X-Modified", p.Time["modified"])
+	h["Etag"] = []string{etag}
+	h["Vary"] = varyPackument
+	if user.Anonymous() {
+		h["Cache-Control"] = publicNoCache
+	} else {
+		h["Cache-Control"] = privateNoCache
 	}
-	if etagMatches(r.Header.Get("If-None-Match"), etag) {
+	if m := p.Time["modified"]; m != "" {
+		h["X-Modified"] = []string{m}
+	}
+	if etagMatches(headerValue(r.Header, "If-None-Match"), etag) {
 		w.WriteHeader(http.StatusNotModified)
 		return
 	}
 	if abbreviated {
-		h.Set("Content-Type", corgiType)
+		h["Content-Type"] = corgiContentType
 	} else {
-		h.Set("Content-Type", "application/json")
+		h["Content-Type"] = jsonContentType
 	}
 	s.writePackument(w, r, p, kind, withRev) // fast path: bodies.go
 }
+
+// Shared header values of packument responses (never modified); the
+// Cache-Control values are cacheControl's.
+var (
+	varyPackument    = []string{"Accept, Accept-Encoding, Authorization"}
+	publicNoCache    = []string{"public, no-cache"}
+	privateNoCache   = []string{"private, no-cache"}
+	corgiContentType = []string{corgiType}
+	jsonContentType  = []string{"application/json"}
+	gzipEncoding     = []string{"gzip"}
+)
 
 func (s *Server) version(w http.ResponseWriter, r *http.Request) {
 	if s.versionPage(w, r) { // a browser: the version page (pages.go)
@@ -347,10 +381,16 @@ func writeBody(w http.ResponseWriter, r *http.Request, body []byte) {
 
 func acceptsGzip(header string) bool {
 	gzipQ, starQ := -1.0, -1.0 // -1: not named
-	for _, part := range strings.Split(header, ",") {
+	// strings.Cut, not strings.Split: no allocation on the packument hot
+	// path.
+	for rest, more := header, true; more; {
+		var part string
+		part, rest, more = strings.Cut(rest, ",")
 		enc, params, _ := strings.Cut(part, ";")
 		q := 1.0
-		for _, param := range strings.Split(params, ";") {
+		for params != "" {
+			var param string
+			param, params, _ = strings.Cut(params, ";")
 			k, v, _ := strings.Cut(param, "=")
 			if strings.EqualFold(strings.TrimSpace(k), "q") {
 				var err error

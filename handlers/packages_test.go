@@ -229,6 +229,47 @@ func TestAcceptsGzipEdgeCases(t *testing.T) {
 	}
 }
 
+// acceptsGzipBySplit is acceptsGzip as it was written before it stopped
+// allocating: the reference the new one must equal.
+func acceptsGzipBySplit(header string) bool {
+	gzipQ, starQ := -1.0, -1.0
+	for _, part := range strings.Split(header, ",") {
+		enc, params, _ := strings.Cut(part, ";")
+		q := 1.0
+		for _, param := range strings.Split(params, ";") {
+			k, v, _ := strings.Cut(param, "=")
+			if strings.EqualFold(strings.TrimSpace(k), "q") {
+				var err error
+				if q, err = strconv.ParseFloat(strings.TrimSpace(v), 64); err != nil || !(q >= 0 && q <= 1) {
+					q = 0
+				}
+			}
+		}
+		switch enc = strings.TrimSpace(enc); {
+		case strings.EqualFold(enc, "gzip"):
+			gzipQ = max(gzipQ, q)
+		case enc == "*":
+			starQ = max(starQ, q)
+		}
+	}
+	if gzipQ >= 0 {
+		return gzipQ > 0
+	}
+	return starQ > 0
+}
+
+func FuzzAcceptsGzip(f *testing.F) {
+	for _, s := range []string{"", "gzip", "gzip, deflate", "gzip;q=0", "*;q=0, gzip", "br;q=1.0, gzip;q=0.8, *;q=0.1",
+		"gzip;;q=0", "gzip;q=0;", ",,gzip,", "deflate, *", "identity", "gzip; q=2", "GZip ; Q = 0.5", "x;q=0,gzip;q=0,*"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, h string) {
+		if got, want := acceptsGzip(h), acceptsGzipBySplit(h); got != want {
+			t.Fatalf("acceptsGzip(%q) = %v, the reference says %v", h, got, want)
+		}
+	})
+}
+
 func TestGetPackumentHead(t *testing.T) {
 	e := newEnv(t, zerolog.InfoLevel)
 	get := e.do(t, "GET", "/foo", nil)

@@ -146,3 +146,30 @@ func TestPeersByNumber(t *testing.T) {
 		t.Errorf("a peer's host name reached /-/metrics:\n%s", body)
 	}
 }
+
+// ObserveRequest's looked-up series count like the vectors themselves, and
+// only standard methods are kept in its map.
+func TestObserveRequestSeries(t *testing.T) {
+	m := New()
+	for range 3 {
+		m.ObserveRequest("/{pkg}", "GET", 200, time.Millisecond)
+	}
+	m.ObserveRequest("/{pkg}", "GET", 304, time.Millisecond)
+	m.ObserveRequest("unmatched", "BREW", 405, time.Millisecond)
+	m.ObserveRequest("unmatched", "BREW", 405, time.Millisecond)
+	rec := httptest.NewRecorder()
+	m.Handler().ServeHTTP(rec, httptest.NewRequest("GET", "/metrics", nil))
+	for _, want := range []string{
+		`couchnpm_http_requests_total{method="GET",route="/{pkg}",status="200"} 3`,
+		`couchnpm_http_requests_total{method="GET",route="/{pkg}",status="304"} 1`,
+		`couchnpm_http_requests_total{method="BREW",route="unmatched",status="405"} 2`,
+		`couchnpm_http_request_duration_seconds_count{method="GET",route="/{pkg}"} 4`,
+	} {
+		if !strings.Contains(rec.Body.String(), want) {
+			t.Errorf("missing %q", want)
+		}
+	}
+	if len(m.series) != 2 {
+		t.Errorf("%d series kept, want 2 (no BREW)", len(m.series))
+	}
+}

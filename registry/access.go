@@ -14,9 +14,22 @@ import (
 // package that does not exist. The decision is packagePermission (orgs.go).
 
 // AccessOf is a packument's stored access level; public when unset.
+// Every read of a package asks (the access rule runs on every cache hit),
+// so the two values couchnpm writes are compared as bytes before any JSON
+// decoding.
 func AccessOf(p *Packument) string {
-	var a string
-	if raw, ok := p.Fields["access"]; ok && json.Unmarshal(raw, &a) == nil && a == AccessRestricted {
+	raw, ok := p.Fields["access"]
+	if !ok {
+		return AccessPublic
+	}
+	switch string(raw) {
+	case `"` + AccessPublic + `"`:
+		return AccessPublic
+	case `"` + AccessRestricted + `"`:
+		return AccessRestricted
+	}
+	var a string // written some other way (escapes, spaces): decoded
+	if json.Unmarshal(raw, &a) == nil && a == AccessRestricted {
 		return AccessRestricted
 	}
 	return AccessPublic
