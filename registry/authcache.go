@@ -17,7 +17,7 @@ import (
 //
 //   - Token records are kept by their key (the token's sha256, never the
 //     token), accounts by name, in one LRU bounded by count (Entries,
-//     default 100,000: a few tens of MB at most).
+//     default 100,000: about 32 MB when full).
 //   - Only answers CouchDB gave are kept: a token that is absent (revoked,
 //     mistyped, garbage) is never cached, so a token minted on another
 //     instance works at once and a flood of garbage tokens costs one
