@@ -68,7 +68,7 @@ var revRe = regexp.MustCompile(`^[0-9]+-[0-9a-f]{32}$`)
 // returns nil when ctx ends, and an error when the feed breaks: CouchDB
 // unreachable, an error status, or no byte for three heartbeats.
 func (s *Packuments) FollowChanges(ctx context.Context, heartbeat time.Duration, on func(id string)) error {
-	return s.follow(ctx, heartbeat, false, func(id string, _ int) { on(id) })
+	return s.c.follow(ctx, s.db.Name(), heartbeat, false, func(id string, _ int) { on(id) })
 }
 
 // FollowConflicts follows the changes feed from now with every leaf
@@ -78,16 +78,42 @@ func (s *Packuments) FollowChanges(ctx context.Context, heartbeat time.Duration,
 // feed's openings and heartbeats. Replication and a cluster's internal
 // synchronisation show up here as changes too.
 func (s *Packuments) FollowConflicts(ctx context.Context, heartbeat time.Duration, on func(id string)) error {
-	return s.follow(ctx, heartbeat, true, func(id string, leaves int) {
+	return s.c.follow(ctx, s.db.Name(), heartbeat, true, func(id string, leaves int) {
 		if id == "" || leaves > 1 {
 			on(id)
 		}
 	})
 }
 
-// follow reads the continuous changes feed from now; see FollowChanges.
-// With allDocs, on also gets the number of leaf revisions of each change.
-func (s *Packuments) follow(ctx context.Context, heartbeat time.Duration, allDocs bool, on func(id string, leaves int)) error {
+// FollowChanges follows the tokens database's changes from now, as
+// Packuments.FollowChanges does: on(key) for each token record changed or
+// deleted, on("") when the feed opens and at each heartbeat. The
+// authentication cache (registry.AuthCache) drops its copies with it.
+func (s *Tokens) FollowChanges(ctx context.Context, heartbeat time.Duration, on func(key string)) error {
+	return s.c.follow(ctx, s.db.Name(), heartbeat, false, func(id string, _ int) {
+		if !strings.HasPrefix(id, "_design/") {
+			on(id)
+		}
+	})
+}
+
+// FollowChanges follows _users' changes from now: on(name) for each
+// account changed (password, disabled flag, two-factor state, deletion),
+// on("") when the feed opens and at each heartbeat.
+func (u *Users) FollowChanges(ctx context.Context, heartbeat time.Duration, on func(name string)) error {
+	return u.c.follow(ctx, u.db.Name(), heartbeat, false, func(id string, _ int) {
+		if id == "" {
+			on("")
+		} else if name, ok := strings.CutPrefix(id, userDocID("")); ok && name != "" {
+			on(name)
+		}
+	})
+}
+
+// follow reads the continuous changes feed of database db from now; see
+// Packuments.FollowChanges. With allDocs, on also gets the number of leaf
+// revisions of each change.
+func (c *Client) follow(ctx context.Context, db string, heartbeat time.Duration, allDocs bool, on func(id string, leaves int)) error {
 	if heartbeat <= 0 {
 		heartbeat = time.Second
 	}
@@ -105,11 +131,11 @@ func (s *Packuments) follow(ctx context.Context, heartbeat time.Duration, allDoc
 	// A silent feed is a broken feed: without a byte for three heartbeats
 	// the request is cancelled and the caller falls back and reconnects.
 	idle := 3 * heartbeat
-	watchdog := time.AfterFunc(idle+s.c.timeout, cancel)
+	watchdog := time.AfterFunc(idle+c.timeout, cancel)
 	defer watchdog.Stop()
-	resp, err := s.c.do(fctx, rawRequest{
-		method: http.MethodGet, path: dbPath(s.db.Name(), "/_changes"), query: query,
-		op: "changes feed of " + s.db.Name(), stream: true, // bounded by the watchdog
+	resp, err := c.do(fctx, rawRequest{
+		method: http.MethodGet, path: dbPath(db, "/_changes"), query: query,
+		op: "changes feed of " + db, stream: true, // bounded by the watchdog
 	})
 	if err != nil {
 		if ctx.Err() != nil {
@@ -143,19 +169,19 @@ func (s *Packuments) follow(ctx context.Context, heartbeat time.Duration, allDoc
 				Changes []json.RawMessage `json:"changes"`
 			}
 			if jerr := json.Unmarshal(trimmed, &ch); jerr != nil {
-				return registry.Wrap(registry.KindUnavailable, jerr, "changes feed of %s: unreadable line", s.db.Name())
+				return registry.Wrap(registry.KindUnavailable, jerr, "changes feed of %s: unreadable line", db)
 			}
 			if ch.ID != "" {
 				on(ch.ID, len(ch.Changes))
 			} else if ch.LastSeq != nil {
-				return fmt.Errorf("changes feed of %s ended", s.db.Name())
+				return fmt.Errorf("changes feed of %s ended", db)
 			}
 		}
 		if err != nil {
 			if ctx.Err() != nil {
 				return nil
 			}
-			return registry.Wrap(registry.KindUnavailable, err, "changes feed of %s broke", s.db.Name())
+			return registry.Wrap(registry.KindUnavailable, err, "changes feed of %s broke", db)
 		}
 	}
 }

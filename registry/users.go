@@ -122,6 +122,7 @@ type Accounts struct {
 	allowSignup  bool
 	emailDomains []string // sign-up only with these e-mail domains; empty: any
 	now          func() time.Time
+	cache        *AuthCache // nil: every authentication reads CouchDB
 }
 
 // AccountsConfig is what Accounts is built from.
@@ -135,6 +136,9 @@ type AccountsConfig struct {
 	// domains (case-insensitive, exact match; none: any domain).
 	// Operators' accounts (UserAdmin.Add) are not limited.
 	SignupEmailDomains []string
+	// Cache, when set, keeps token records and accounts for ByToken and
+	// ByPassword (see AuthCache); Accounts invalidates it on its writes.
+	Cache *AuthCache
 }
 
 // NewAccounts builds the account service from cfg in one step; a missing
@@ -156,7 +160,29 @@ func NewAccounts(cfg AccountsConfig) (*Accounts, error) {
 			domains = append(domains, d)
 		}
 	}
-	return &Accounts{users: cfg.Users, tokens: cfg.Tokens, allowSignup: cfg.AllowSignup, emailDomains: domains, now: time.Now}, nil
+	a := &Accounts{users: cfg.Users, tokens: cfg.Tokens, allowSignup: cfg.AllowSignup, emailDomains: domains, now: time.Now, cache: cfg.Cache}
+	if a.cache != nil {
+		a.users = cachedUsers{UserStore: a.users, c: a.cache}
+		a.tokens = cachedTokens{TokenStore: a.tokens, c: a.cache}
+	}
+	return a, nil
+}
+
+// authToken reads a token record for authentication: from the cache when
+// it is on and trusts its copy.
+func (a *Accounts) authToken(ctx context.Context, key string) (*Token, error) {
+	if a.cache == nil {
+		return a.tokens.GetToken(ctx, key)
+	}
+	return a.cache.token(ctx, key, a.tokens.GetToken)
+}
+
+// authUser reads an account for authentication, like authToken.
+func (a *Accounts) authUser(ctx context.Context, name string) (*User, error) {
+	if a.cache == nil {
+		return a.users.GetUser(ctx, name)
+	}
+	return a.cache.user(ctx, name, a.users.GetUser)
 }
 
 // errSignupOff refuses a new name when sign-up is off.
@@ -297,7 +323,7 @@ func (a *Accounts) ByToken(ctx context.Context, token string, addr netip.Addr) (
 	if !strings.HasPrefix(token, tokenPrefix) || len(token) > 200 {
 		return Identity{}, E(KindUnauthorized, "invalid token")
 	}
-	t, err := a.tokens.GetToken(ctx, TokenKey(token))
+	t, err := a.authToken(ctx, TokenKey(token))
 	if IsKind(err, KindNotFound) {
 		return Identity{}, E(KindUnauthorized, "invalid or revoked token")
 	}
@@ -312,8 +338,10 @@ func (a *Accounts) ByToken(ctx context.Context, token string, addr netip.Addr) (
 	}
 	// Disabling an account deletes its tokens, but a token issued while
 	// that ran (a login in flight) would survive it: the account is
-	// checked on every use, which also covers deleted accounts.
-	user, err := a.users.GetUser(ctx, t.User)
+	// checked on every use, which also covers deleted accounts. (With the
+	// cache, from its copy: a disabled flag reaches it through _users'
+	// feed within the staleness bound.)
+	user, err := a.authUser(ctx, t.User)
 	if IsKind(err, KindNotFound) {
 		return Identity{}, E(KindUnauthorized, "the account of this token no longer exists")
 	}
@@ -340,10 +368,12 @@ func (a *Accounts) ByPassword(ctx context.Context, name, password, otp string, f
 	if ValidateUsername(name) != nil || password == "" {
 		return Identity{}, E(KindUnauthorized, "name or password is incorrect")
 	}
+	// The password is checked by CouchDB every time (its PBKDF2 and its
+	// lockout are the point); only the account's read may be cached.
 	if err := a.users.CheckPassword(ctx, name, password, from); err != nil {
 		return Identity{}, err
 	}
-	user, err := a.users.GetUser(ctx, name)
+	user, err := a.authUser(ctx, name)
 	if err != nil {
 		return Identity{}, err
 	}

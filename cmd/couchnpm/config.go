@@ -37,6 +37,8 @@ type config struct {
 	Fastpath        fastpathConfig // packument cache, metrics, pprof (fastpath.go)
 	Peers           peersConfig    // active-active sites (peers.go)
 	Signing         signingConfig  // registry signatures (signing.go)
+	// token and account cache (authcache.go)
+	AuthCache authCacheConfig
 
 	// SignupEmailDomains limits sign-up to these e-mail domains (empty: any).
 	SignupEmailDomains []string
@@ -196,6 +198,7 @@ func parseServeAs(name string, args []string, extra func(*envFlags)) (*config, e
 	c.Fastpath.register(e)
 	c.Peers.register(e)
 	c.Signing.register(e)
+	c.AuthCache.register(e)
 	if err := parseFlags(fs, args); err != nil {
 		return nil, err
 	}

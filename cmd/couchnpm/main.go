@@ -193,8 +193,12 @@ func serve(cfg *config) error {
 		return err
 	}
 	runFastpath(ctx, cfg, &background)
+	authCache, err := startAuthCache(ctx, cfg, db, &background, log)
+	if err != nil {
+		return err
+	}
 	accounts, err := registry.NewAccounts(registry.AccountsConfig{Users: registry.WithImportedPasswords(db.Users(), db.Users()),
-		Tokens: db.Tokens(), AllowSignup: cfg.AllowSignup, SignupEmailDomains: cfg.SignupEmailDomains})
+		Tokens: db.Tokens(), AllowSignup: cfg.AllowSignup, SignupEmailDomains: cfg.SignupEmailDomains, Cache: authCache})
 	if err != nil {
 		return err
 	}
