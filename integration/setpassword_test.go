@@ -91,9 +91,11 @@ func TestUserSetPassword(t *testing.T) {
 	if res := u.runIn("", "whoami"); res.Err != nil || strings.TrimSpace(res.Stdout) != name {
 		t.Errorf("npm whoami with the token from before set-password: %s", res)
 	}
-	if h := reg.do("GET", "/-/whoami", session, nil); h.Status != 401 {
-		t.Errorf("the web session after set-password: %s, want 401", h)
-	}
+	// Heard through the feeds, within the authentication cache's bound.
+	eventually(t, 10*time.Second, "the web session after set-password refused", func() (bool, string) {
+		h := reg.do("GET", "/-/whoami", session, nil)
+		return h.Status == 401, h.String()
+	})
 
 	// --revoke-tokens: for a leaked password.
 	reg.addSecret(oldPW + "-2")
@@ -101,6 +103,10 @@ func TestUserSetPassword(t *testing.T) {
 	if err != nil || !strings.Contains(out, "revoked 2 npm tokens") { // u's and gina-new's
 		t.Fatalf("couchnpm user set-password --revoke-tokens: %v\n%s", err, out)
 	}
+	eventually(t, 10*time.Second, "the token after --revoke-tokens refused", func() (bool, string) {
+		h := reg.do("GET", "/-/whoami", u.token(), nil)
+		return h.Status == 401, h.String()
+	})
 	if res := u.runIn("", "whoami"); res.Err == nil {
 		t.Errorf("npm whoami after --revoke-tokens succeeded: %s", res)
 	}

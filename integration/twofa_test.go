@@ -3,6 +3,7 @@
 package integration
 
 import (
+	"bytes"
 	"context"
 	"crypto/hmac"
 	"crypto/sha1" //nolint:gosec // RFC 6238 TOTP, as an authenticator app computes it
@@ -296,6 +297,12 @@ func TestTwoFactorAuthOnly(t *testing.T) {
 	if out, err := reg.couchnpmUser("", "reset-2fa", name); err != nil || !strings.Contains(out, "turned off two-factor") {
 		t.Fatalf("couchnpm user reset-2fa: %v\n%s", err, out)
 	}
+	// Heard through the _users feed, within the authentication cache's
+	// bound: the profile stops showing the mode.
+	eventually(t, 10*time.Second, "two-factor authentication off after reset-2fa", func() (bool, string) {
+		h := reg.do("GET", "/-/npm/v1/user", carol.token(), nil)
+		return h.Status == 200 && !bytes.Contains(h.Body, []byte("auth-and-writes")), h.String()
+	})
 	carol.publish("tfa-only", "1.1.0")
 	reg.checkNoSecrets()
 }
