@@ -76,17 +76,20 @@ func (m *Metrics) Handler() http.Handler {
 // few percent of a warm packument GET). Only the methods of HTTP are kept
 // in the map, so a client inventing methods cannot grow it.
 func (m *Metrics) ObserveRequest(route, method string, status int, d time.Duration) {
+	if !standardMethod(method) {
+		// Clients name the method: made-up ones share one series, so that
+		// nobody can grow the metrics without bound.
+		method = "OTHER"
+	}
 	k := requestKey{route, method, status}
 	m.seriesMu.RLock()
 	s, ok := m.series[k]
 	m.seriesMu.RUnlock()
 	if !ok {
 		s = requestSeries{count: m.requests.WithLabelValues(route, method, strconv.Itoa(status)), latency: m.latency.WithLabelValues(route, method)}
-		if standardMethod(method) {
-			m.seriesMu.Lock()
-			m.series[k] = s
-			m.seriesMu.Unlock()
-		}
+		m.seriesMu.Lock()
+		m.series[k] = s
+		m.seriesMu.Unlock()
 	}
 	s.count.Inc()
 	s.latency.Observe(d.Seconds())
