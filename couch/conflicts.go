@@ -94,28 +94,50 @@ func (s *Packuments) Leaves(ctx context.Context, name string) ([]*registry.Packu
 	if len(winner.Conflicts) == 0 {
 		return []*registry.Packument{winner}, nil
 	}
-	revs, _ := json.Marshal(winner.Conflicts)
-	resp, err := s.c.do(ctx, rawRequest{
-		method: http.MethodGet, path: dbPath(s.db.Name(), "/"+url.PathEscape(name)),
-		query: url.Values{"open_revs": {string(revs)}}.Encode(), op: "read the conflicting revisions of " + name,
+	oks, err := openRevs[registry.Packument](ctx, s.c, s.db.Name(), name, winner.Conflicts, 0)
+	if err != nil {
+		return nil, err
+	}
+	out := []*registry.Packument{winner}
+	for _, p := range oks {
+		if p.Rev != winner.Rev && !deleted(p) {
+			out = append(out, p)
+		}
+	}
+	sort.Slice(out[1:], func(i, j int) bool { return out[1+i].Rev < out[1+j].Rev })
+	return out, nil
+}
+
+// openRevs reads the bodies of revisions revs of document id in db, decoded
+// as T, in one GET ?open_revs=[…]; a revision another resolver removed
+// meanwhile ({"missing": rev}) is left out. limit bounds the answer's
+// bytes (0: unbounded, for packuments of any size).
+func openRevs[T any](ctx context.Context, c *Client, db, id string, revs []string, limit int64) ([]*T, error) {
+	list, _ := json.Marshal(revs)
+	resp, err := c.do(ctx, rawRequest{
+		method: http.MethodGet, path: dbPath(db, "/"+url.PathEscape(id)),
+		query: url.Values{"open_revs": {string(list)}}.Encode(), op: "read the conflicting revisions of " + id,
 	})
 	if err != nil {
 		return nil, movedOn(err)
 	}
 	defer resp.Body.Close()
+	var body io.Reader = resp.Body
+	if limit > 0 {
+		body = io.LimitReader(resp.Body, limit)
+	}
 	var rows []struct {
-		OK *registry.Packument `json:"ok"`
+		OK *T `json:"ok"`
 	}
-	if err := json.NewDecoder(resp.Body).Decode(&rows); err != nil {
-		return nil, registry.Wrap(registry.KindUnavailable, err, "read the conflicting revisions of %s", name)
+	if err := json.NewDecoder(body).Decode(&rows); err != nil {
+		return nil, registry.Wrap(registry.KindUnavailable, err, "read the conflicting revisions of %s", id)
 	}
-	out := []*registry.Packument{winner}
+	out := make([]*T, 0, len(rows))
 	for _, r := range rows {
-		if r.OK != nil && r.OK.Rev != winner.Rev && !deleted(r.OK) {
+		if r.OK != nil {
 			out = append(out, r.OK)
 		}
 	}
-	sort.Slice(out[1:], func(i, j int) bool { return out[1+i].Rev < out[1+j].Rev })
 	return out, nil
 }
 

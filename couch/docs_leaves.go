@@ -38,33 +38,19 @@ func (d *Docs) Leaves(ctx context.Context, id string) ([]registry.DocLeaf, error
 	if len(meta.Conflicts) == 0 {
 		return out, nil
 	}
-	revs, _ := json.Marshal(meta.Conflicts)
-	resp, err := d.c.do(ctx, rawRequest{
-		method: http.MethodGet, path: dbPath(d.db.Name(), "/"+url.PathEscape(id)),
-		query: url.Values{"open_revs": {string(revs)}}.Encode(), op: "read the conflicting revisions of " + id,
-	})
+	oks, err := openRevs[json.RawMessage](ctx, d.c, d.db.Name(), id, meta.Conflicts, 16<<20)
 	if err != nil {
-		return nil, movedOn(err)
+		return nil, err
 	}
-	defer resp.Body.Close()
-	var rows []struct {
-		OK json.RawMessage `json:"ok"`
-	}
-	if err := json.NewDecoder(io.LimitReader(resp.Body, 16<<20)).Decode(&rows); err != nil {
-		return nil, registry.Wrap(registry.KindUnavailable, err, "read the conflicting revisions of %s", id)
-	}
-	for _, r := range rows {
-		if r.OK == nil {
-			continue // {"missing": rev}: another resolver got there first
-		}
+	for _, ok := range oks {
 		var m struct {
 			Rev     string `json:"_rev"`
 			Deleted bool   `json:"_deleted"`
 		}
-		if json.Unmarshal(r.OK, &m) != nil || m.Deleted || m.Rev == meta.Rev {
+		if json.Unmarshal(*ok, &m) != nil || m.Deleted || m.Rev == meta.Rev {
 			continue
 		}
-		out = append(out, registry.DocLeaf{Rev: m.Rev, Body: r.OK})
+		out = append(out, registry.DocLeaf{Rev: m.Rev, Body: *ok})
 	}
 	sort.Slice(out[1:], func(i, j int) bool { return out[1+i].Rev < out[1+j].Rev })
 	return out, nil
