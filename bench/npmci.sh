@@ -27,20 +27,8 @@ if [[ "$SMALL" == 1 ]]; then
 	ARGS=(-small)
 fi
 log() { echo "npmci: $*" >&2; }
-free_port() {
-	node -e 'const s=require("net").createServer();s.listen(0,"127.0.0.1",()=>{console.log(s.address().port);s.close()})'
-}
-wait_http() { # URL SECONDS
-	local i
-	for ((i = 0; i < $2 * 10; i++)); do
-		if node -e 'require("http").get(process.argv[1],r=>process.exit(r.statusCode<500?0:1)).on("error",()=>process.exit(1))' "$1"; then
-			return 0
-		fi
-		sleep 0.1
-	done
-	log "$1 did not answer within $2 s"
-	return 1
-}
+# shellcheck source=lib.sh
+source bench/lib.sh
 
 if [[ ! -x bench/verdaccio/node_modules/.bin/verdaccio ]]; then
 	npm ci --prefix bench/verdaccio --no-audit --no-fund --loglevel error
@@ -81,31 +69,7 @@ CN_PID=$!
 PIDS+=("$CN_PID")
 wait_http "http://127.0.0.1:$CN_PORT/-/ping" 60
 
-VD_PORT="$(free_port)"
-cat >"$WORK/verdaccio/config.yaml" <<YAML
-storage: $WORK/verdaccio/storage
-auth:
-  htpasswd:
-    file: $WORK/verdaccio/htpasswd
-    max_users: 1000
-uplinks: {}
-packages:
-  '**':
-    access: \$all
-    publish: \$authenticated
-    unpublish: \$authenticated
-server:
-  keepAliveTimeout: 60
-max_body_size: 200mb
-web:
-  enable: false
-log: { type: stdout, format: pretty, level: error }
-YAML
-node bench/verdaccio/node_modules/verdaccio/bin/verdaccio --config "$WORK/verdaccio/config.yaml" \
-	--listen "127.0.0.1:$VD_PORT" >"$WORK/verdaccio.log" 2>&1 &
-VD_PID=$!
-PIDS+=("$VD_PID")
-wait_http "http://127.0.0.1:$VD_PORT/-/ping" 60
+start_verdaccio "$WORK"
 log "couchnpm at http://127.0.0.1:$CN_PORT ($COUCHDB_URL, prefix $PREFIX), Verdaccio at http://127.0.0.1:$VD_PORT; load average $(cut -d' ' -f1-3 /proc/loadavg)"
 
 # shellcheck disable=SC2086 # BENCH_CI_FLAGS is a list of flags

@@ -58,21 +58,8 @@ BEGIN="$(date +%s)"
 
 log() { echo "bench: $*" >&2; }
 
-free_port() {
-	node -e 'const s=require("net").createServer();s.listen(0,"127.0.0.1",()=>{console.log(s.address().port);s.close()})'
-}
-
-wait_http() { # URL SECONDS
-	local i
-	for ((i = 0; i < $2 * 10; i++)); do
-		if node -e 'require("http").get(process.argv[1],r=>process.exit(r.statusCode<500?0:1)).on("error",()=>process.exit(1))' "$1"; then
-			return 0
-		fi
-		sleep 0.1
-	done
-	log "$1 did not answer within $2 s"
-	return 1
-}
+# shellcheck source=lib.sh
+source bench/lib.sh
 
 # --- tools ---------------------------------------------------------------
 if ! command -v wrk >/dev/null; then
@@ -120,31 +107,7 @@ go build -o "$WORK/couchnpm" ./cmd/couchnpm
 go build -o "$WORK/bare" ./bench/bare
 go build -o "$WORK/driver" ./bench/driver
 
-VD_PORT="$(free_port)"
-cat >"$WORK/verdaccio/config.yaml" <<YAML
-storage: $WORK/verdaccio/storage
-auth:
-  htpasswd:
-    file: $WORK/verdaccio/htpasswd
-    max_users: 1000
-uplinks: {}
-packages:
-  '**':
-    access: \$all
-    publish: \$authenticated
-    unpublish: \$authenticated
-server:
-  keepAliveTimeout: 60
-max_body_size: 200mb
-web:
-  enable: false
-log: { type: stdout, format: pretty, level: error }
-YAML
-node bench/verdaccio/node_modules/verdaccio/bin/verdaccio --config "$WORK/verdaccio/config.yaml" \
-	--listen "127.0.0.1:$VD_PORT" >"$WORK/verdaccio.log" 2>&1 &
-VD_PID=$!
-PIDS+=("$VD_PID")
-wait_http "http://127.0.0.1:$VD_PORT/-/ping" 60
+start_verdaccio "$WORK"
 log "Verdaccio $(node -p 'require("./bench/verdaccio/node_modules/verdaccio/package.json").version') at http://127.0.0.1:$VD_PORT (pid $VD_PID)"
 VERDACCIO_LOADED=0
 
