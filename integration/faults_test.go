@@ -503,7 +503,10 @@ func TestFaultsCouchDBHangsBoundedByTimeout(t *testing.T) {
 		t.Fatal(err)
 	}
 	stall := newStallProxy(t, couch.Host)
-	reg := startRegistry(t, registryOpts{ExtraArgs: []string{"--couchdb-url", stall.URL(), "--couchdb-timeout", couchTimeout.String()}})
+	// The authentication cache off: a warm token would be served from
+	// memory for up to its staleness bound while the feeds hang, and this
+	// test is about the token check that reaches CouchDB.
+	reg := startRegistry(t, registryOpts{ExtraArgs: []string{"--couchdb-url", stall.URL(), "--couchdb-timeout", couchTimeout.String(), "--auth-cache-entries", "0"}})
 	_, tok := rawAddUser(t, reg, "hung")
 	const pkg = "hungpkg"
 	tb := markedTarball(t, pkg, "1.0.0", "hung")
